@@ -1,0 +1,39 @@
+"""mec_env: a PettingZoo environment for multi-server, multi-user MEC task offloading.
+
+``mec_env.parallel_env(preset="paper_kb", **overrides)`` returns the ParallelEnv documented in
+:mod:`mec_env.env`; ``mec_env.env(...)`` the AEC version. Matchers and admission rules are
+registries a user can extend with :func:`register_matcher` and :func:`register_admission`.
+Needs only numpy, gymnasium and pettingzoo (no torch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pettingzoo.utils.conversions import parallel_to_aec
+
+from mec_env.admission import ADMISSIONS, AdmissionContext, register_admission
+from mec_env.config import DEFAULT_PRESET, PRESETS, ConfigError, EnvConfig, make_config
+from mec_env.env import ActionError, MatcherError, MECParallelEnv
+from mec_env.matching import MATCHERS, SlotState, register_matcher
+
+__version__ = "0.1.0"
+
+
+def parallel_env(preset: str = DEFAULT_PRESET, **overrides: Any) -> MECParallelEnv:
+    """The ParallelEnv for ``preset`` with config keys overridden (see :mod:`mec_env.config`)."""
+    return MECParallelEnv(preset, **overrides)
+
+
+def env(preset: str = DEFAULT_PRESET, **overrides: Any):
+    """The AEC version of :func:`parallel_env` (PettingZoo's ``parallel_to_aec``)."""
+    return parallel_to_aec(parallel_env(preset, **overrides))
+
+
+raw_env = parallel_env
+
+__all__ = [
+    "ADMISSIONS", "ActionError", "AdmissionContext", "ConfigError", "DEFAULT_PRESET",
+    "EnvConfig", "MATCHERS", "MECParallelEnv", "MatcherError", "PRESETS", "SlotState", "env",
+    "make_config", "parallel_env", "raw_env", "register_admission", "register_matcher",
+]

@@ -1,0 +1,324 @@
+"""Presets, validation and unit conversion for the MEC environment.
+
+Every quantity is converted to SI exactly once, here, when a preset is loaded:
+bits, seconds, hertz, watts, joules, linear gains. The rest of the package never
+sees MB, KB, dBm or dB.
+
+Public config keys (SPEC §2); a range is ``[low, high]``, a per-server key takes one
+value or a list of length ``n_servers``:
+
+=================== ======================================== ===============
+key                 meaning                                  unit in config
+=================== ======================================== ===============
+n_servers           M, edge servers                          count
+n_uds               N, user devices                          count
+n_slots             T, slots per episode                     count
+task_bytes          β range                                  bytes
+cycles_per_bit      c range                                  cycles/bit
+deadline_s          φ range                                  s
+f_local_hz          [f_min, f_max] local CPU                 Hz
+p_tx_dbm            [p_min, p_max] transmit power            dBm
+battery_j           [b_min, b_max]                           J
+harvest_mean_j      d, mean harvest per slot                 J
+z_max               ES user capacity (per server)            count
+subchannels         K (per server)                           count
+n_cpus              U_m (per server)                         count
+storage_bytes       D_m (per server)                         bytes
+f_server_hz         f_s (per server)                         Hz
+gain_db             g range, redrawn every slot              dB
+kappa               κ, effective switched capacitance        J/(cycle·Hz²)
+bandwidth_hz        W                                        Hz
+rho_delay           ρ1 cost weight of delay                  1/s
+rho_energy          ρ2 cost weight of energy                 1/J
+matcher             registered matcher name                  -
+admission           registered admission rule name           -
+es_agents           ES agents decide admission               bool
+normalize_obs       observations scaled to about [0, 1]      bool
+clip_actions        clip bad actions instead of raising      bool
+render_mode         None, "ansi", "rgb_array" or "human"     -
+=================== ======================================== ===============
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+BITS_PER_BYTE = 8
+MB = 10**6  # bytes
+KB = 10**3  # bytes
+MJ = 10**6  # joules
+
+
+def dbm_to_w(dbm: float | np.ndarray) -> float | np.ndarray:
+    """Power in dBm to watts: ``10**(dBm/10) / 1000``."""
+    return 10.0 ** (np.asarray(dbm, dtype=np.float64) / 10.0) / 1000.0
+
+
+def db_to_linear(db: float | np.ndarray) -> float | np.ndarray:
+    """A ratio in dB to linear scale: ``10**(dB/10)``."""
+    return 10.0 ** (np.asarray(db, dtype=np.float64) / 10.0)
+
+
+class ConfigError(ValueError):
+    """A bad environment configuration; the message names the key and the allowed range."""
+
+
+# Presets use the public config units (bytes, Hz, dBm, dB, J) so they read like the paper.
+_PAPER: dict[str, Any] = {
+    "n_servers": 3,
+    "n_uds": 48,
+    "n_slots": 10,
+    "task_bytes": [1 * MB, 50 * MB],
+    "cycles_per_bit": [300, 700],
+    "deadline_s": [0.1, 1.0],
+    "f_local_hz": [0.4e9, 1.5e9],
+    "p_tx_dbm": [1.0, 24.0],
+    "battery_j": [0.5 * MJ, 3.2 * MJ],
+    "harvest_mean_j": 1e-3,
+    "z_max": 16,
+    "subchannels": 10,
+    "n_cpus": 8,
+    "storage_bytes": 400 * MB,
+    "f_server_hz": 4e9,
+    "gain_db": [5.0, 14.0],
+    "kappa": 5e-27,
+    "bandwidth_hz": 40e6,
+    "rho_delay": 0.5,
+    "rho_energy": 0.5,
+    "matcher": "co_selection",
+    "admission": "accept_all",
+    "es_agents": True,
+    "normalize_obs": True,
+    "clip_actions": False,
+    "render_mode": None,
+}
+
+_PAPER_KB = {**_PAPER, "task_bytes": [1 * KB, 50 * KB], "storage_bytes": 400 * KB}
+
+_PAPER_ENERGY = {
+    **_PAPER_KB,
+    "n_slots": 100,
+    # [decision] b_min keeps the paper's b_min/b_max ratio (0.5/3.2); 0.5 MJ would exceed b_max.
+    "battery_j": [0.15625, 1.0],
+    "rho_delay": 1.0,
+    "rho_energy": 5.0,
+}
+
+_SMALL = {**_PAPER_KB, "n_uds": 6, "n_servers": 2, "z_max": 4, "subchannels": 2, "n_cpus": 2}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": _PAPER,
+    "paper_kb": _PAPER_KB,
+    "paper_energy": _PAPER_ENERGY,
+    "small": _SMALL,
+}
+DEFAULT_PRESET = "paper_kb"
+
+_PER_SERVER_INT = ("z_max", "subchannels", "n_cpus")
+_PER_SERVER_FLOAT = ("storage_bytes", "f_server_hz")
+_RANGES = ("task_bytes", "cycles_per_bit", "deadline_s", "f_local_hz", "p_tx_dbm",
+           "battery_j", "gain_db")
+_RENDER_MODES = (None, "ansi", "rgb_array", "human")
+
+
+def preset(name: str) -> dict[str, Any]:
+    """A deep copy of a preset's raw config (public units)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return copy.deepcopy(PRESETS[name])
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """A validated configuration in SI units. Per-server values are arrays of shape (M,).
+
+    Attributes are named with their unit: ``*_bits``, ``*_s``, ``*_hz``, ``*_w``, ``*_j``.
+    """
+
+    n_servers: int
+    n_uds: int
+    n_slots: int
+    task_bits: tuple[float, float]
+    cycles_per_bit: tuple[float, float]
+    deadline_s: tuple[float, float]
+    f_min_hz: float
+    f_max_hz: float
+    p_min_w: float
+    p_max_w: float
+    b_min_j: float
+    b_max_j: float
+    harvest_mean_j: float
+    z_max: np.ndarray  # (M,) int
+    subchannels: np.ndarray  # (M,) int, K
+    n_cpus: np.ndarray  # (M,) int, U_m
+    storage_bits: np.ndarray  # (M,) float, D_m
+    f_server_hz: np.ndarray  # (M,) float
+    gain_db: tuple[float, float]
+    kappa: float
+    bandwidth_hz: float
+    rho_delay: float
+    rho_energy: float
+    matcher: str
+    admission: str
+    es_agents: bool
+    normalize_obs: bool
+    clip_actions: bool
+    render_mode: str | None
+    raw: dict  # the merged config in public units, for logging and reprs
+
+    @property
+    def gain_lin(self) -> tuple[float, float]:
+        lo, hi = self.gain_db
+        return float(db_to_linear(lo)), float(db_to_linear(hi))
+
+    @property
+    def subchannel_bw_hz(self) -> np.ndarray:
+        """W/K per server, Hz."""
+        return self.bandwidth_hz / self.subchannels
+
+    @property
+    def capacity(self) -> int:
+        """Σ z_max: UDs that can be matched at once."""
+        return int(self.z_max.sum())
+
+
+def _fail(key: str, got: Any, allowed: str) -> ConfigError:
+    return ConfigError(f"config key {key!r} got {got!r}; allowed: {allowed}")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, Real) and not isinstance(x, bool)
+
+
+def _count(raw: dict, key: str, low: int = 1) -> int:
+    v = raw[key]
+    if isinstance(v, bool) or not isinstance(v, Integral) or v < low:
+        raise _fail(key, v, f"an integer >= {low}")
+    return int(v)
+
+
+def _positive(raw: dict, key: str, allow_zero: bool = False) -> float:
+    v = raw[key]
+    if not _is_number(v) or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise _fail(key, v, "a finite number " + (">= 0" if allow_zero else "> 0"))
+    return float(v)
+
+
+def _range(raw: dict, key: str, positive: bool = True) -> tuple[float, float]:
+    v = raw[key]
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) != 2:
+        raise _fail(key, v, "a [low, high] pair of numbers")
+    lo, hi = v
+    if not (_is_number(lo) and _is_number(hi)) or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise _fail(key, v, "a [low, high] pair of finite numbers")
+    if lo > hi:
+        raise _fail(key, v, "low <= high")
+    if positive and lo <= 0:
+        raise _fail(key, v, "low > 0")
+    return float(lo), float(hi)
+
+
+def _per_server(raw: dict, key: str, m: int, integer: bool) -> np.ndarray:
+    v = raw[key]
+    values = list(v) if isinstance(v, (list, tuple, np.ndarray)) else [v]
+    if len(values) == 1:
+        values = values * m
+    if len(values) != m:
+        raise _fail(key, v, f"one value or a list of length n_servers={m}")
+    for x in values:
+        ok = (isinstance(x, Integral) and not isinstance(x, bool)) if integer else _is_number(x)
+        if not ok or not math.isfinite(x) or x <= 0:
+            kind = "integers >= 1" if integer else "finite numbers > 0"
+            raise _fail(key, v, f"{kind}, one value or a list of length n_servers={m}")
+    return np.asarray(values, dtype=np.int64 if integer else np.float64)
+
+
+def _flag(raw: dict, key: str) -> bool:
+    v = raw[key]
+    if not isinstance(v, (bool, np.bool_)):
+        raise _fail(key, v, "True or False")
+    return bool(v)
+
+
+def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfig:
+    """Merge ``overrides`` into a preset, validate every key and convert to SI.
+
+    Raises :class:`ConfigError` (a ``ValueError``) naming the key, the value and the allowed
+    range, before any episode runs.
+    """
+    from mec_env.admission import ADMISSIONS
+    from mec_env.matching import MATCHERS
+
+    if not isinstance(preset_name, str):
+        raise ConfigError(f"preset must be a name, got {preset_name!r}; choose one of "
+                          f"{sorted(PRESETS)}")
+    raw = preset(preset_name)
+    unknown = sorted(set(overrides) - set(raw))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(raw)}")
+    raw.update(copy.deepcopy(overrides))
+
+    m = _count(raw, "n_servers")
+    n = _count(raw, "n_uds")
+    t = _count(raw, "n_slots")
+    ranges = {k: _range(raw, k, positive=k not in ("p_tx_dbm", "gain_db")) for k in _RANGES}
+    per_int = {k: _per_server(raw, k, m, integer=True) for k in _PER_SERVER_INT}
+    per_float = {k: _per_server(raw, k, m, integer=False) for k in _PER_SERVER_FLOAT}
+    harvest = _positive(raw, "harvest_mean_j", allow_zero=True)
+    kappa = _positive(raw, "kappa")
+    bandwidth = _positive(raw, "bandwidth_hz")
+    rho1 = _positive(raw, "rho_delay", allow_zero=True)
+    rho2 = _positive(raw, "rho_energy", allow_zero=True)
+    if rho1 + rho2 == 0:
+        raise _fail("rho_delay", raw["rho_delay"], "rho_delay + rho_energy > 0")
+    for key in ("es_agents", "normalize_obs", "clip_actions"):
+        _flag(raw, key)
+    if raw["matcher"] not in MATCHERS:
+        raise _fail("matcher", raw["matcher"], f"one of {sorted(MATCHERS)}")
+    if raw["admission"] not in ADMISSIONS:
+        raise _fail("admission", raw["admission"], f"one of {sorted(ADMISSIONS)}")
+    if raw["render_mode"] not in _RENDER_MODES:
+        raise _fail("render_mode", raw["render_mode"], f"one of {list(_RENDER_MODES)}")
+    b_min, b_max = ranges["battery_j"]
+    if b_min >= b_max:
+        raise _fail("battery_j", raw["battery_j"], "b_min < b_max")
+    lo, hi = ranges["task_bytes"]
+    p_lo, p_hi = ranges["p_tx_dbm"]
+    return EnvConfig(
+        n_servers=m,
+        n_uds=n,
+        n_slots=t,
+        task_bits=(lo * BITS_PER_BYTE, hi * BITS_PER_BYTE),
+        cycles_per_bit=ranges["cycles_per_bit"],
+        deadline_s=ranges["deadline_s"],
+        f_min_hz=ranges["f_local_hz"][0],
+        f_max_hz=ranges["f_local_hz"][1],
+        p_min_w=float(dbm_to_w(p_lo)),
+        p_max_w=float(dbm_to_w(p_hi)),
+        b_min_j=b_min,
+        b_max_j=b_max,
+        harvest_mean_j=harvest,
+        z_max=per_int["z_max"],
+        subchannels=per_int["subchannels"],
+        n_cpus=per_int["n_cpus"],
+        storage_bits=per_float["storage_bytes"] * BITS_PER_BYTE,
+        f_server_hz=per_float["f_server_hz"],
+        gain_db=ranges["gain_db"],
+        kappa=kappa,
+        bandwidth_hz=bandwidth,
+        rho_delay=rho1,
+        rho_energy=rho2,
+        matcher=raw["matcher"],
+        admission=raw["admission"],
+        es_agents=bool(raw["es_agents"]),
+        normalize_obs=bool(raw["normalize_obs"]),
+        clip_actions=bool(raw["clip_actions"]),
+        render_mode=raw["render_mode"],
+        raw=raw,
+    )

@@ -1,0 +1,530 @@
+"""# MEC task offloading (``mec_offloading_v0``)
+
+A PettingZoo ``ParallelEnv`` of the multi-server, multi-user mobile-edge-computing system of
+"MEC Task Offloading in AIoT: A User-Centric DRL Model Splitting Inference Scheme" (UCMS).
+The full contract, with every equation, is ``SPEC.md``; ``docs/environment.md`` explains it.
+
+```python
+import mec_env
+
+env = mec_env.parallel_env(preset="paper_kb", render_mode="ansi")
+observations, infos = env.reset(seed=0)
+while env.agents:
+    actions = {a: env.action_space(a).sample() for a in env.agents}
+    observations, rewards, terminations, truncations, infos = env.step(actions)
+print(infos["ud_0"]["slot"]["mean_cost"])
+```
+
+## Description
+
+M edge servers (ESs) and N user devices (UDs) play T slots. At the start of each slot every UD
+draws a task (β bits, c cycles/bit, deadline φ s) and a channel gain g to every ES; a matcher
+(``co_selection`` by default) assigns each UD to at most one ES, at most ``z_max`` per ES. The
+UDs then choose offload-or-local, a CPU frequency and a transmit power; each ES admits some of
+its offload requests within K subchannels and D_m bits of storage; admitted tasks upload at
+the Shannon rate and queue on the ES's U_m CPUs; the rest run locally. Batteries drain by the
+energy spent and harvest a random amount.
+
+Units inside are SI: bits, s, Hz, W, J, linear gains. Presets (``paper`` verbatim Table 3,
+``paper_kb`` the default with task sizes and storage read in KB, ``paper_energy`` the
+T = 100 energy variant, ``small`` for tests and the exact oracle) are in
+:mod:`mec_env.config`; any key can be overridden, e.g. ``parallel_env(n_uds=24)``.
+
+## Agents
+
+``ud_0 … ud_{N-1}`` and, when ``es_agents=True`` (default), ``es_0 … es_{M-1}``. With
+``es_agents=False`` the ESs are not agents and the admission rule named by ``admission``
+decides (``accept_all``, ``offload_cost_first``, ``deadline_first``, ``saving_first`` or one you
+register).
+
+## Action Space
+
+UD: ``Box(0, 1, (3,), float32)``.
+
+| index | action | maps to |
+|---|---|---|
+| 0 | x^u, offload pre-decision | requests offloading iff x^u ≥ 0.5 and the UD is matched |
+| 1 | f^u | local CPU f = max(f_min, f^u·f_max) Hz (eq. 22) |
+| 2 | p^u | transmit power p = max(p_min, p^u·p_max) W, bounds in W (eq. 23) |
+
+ES m: ``MultiBinary(z_max[m])``. Bit j approves the request of the j-th UD in that ES's member
+list ``infos["es_m"]["members"]`` (UD indices sorted ascending, −1 for an empty place). Bits
+of empty places and of UDs that did not request are ignored. The environment then admits the
+approved requests in order of arrival τ^o while they fit in K subchannels and D_m bits.
+
+Actions outside [0, 1], non-finite, of the wrong shape, or missing for a live agent raise
+``ActionError`` (a ``ValueError``) naming the agent; with ``clip_actions=True`` they are
+clipped instead (NaN → 0, ES bits thresholded at 0.5).
+
+## Observation Space
+
+UD n, ``Box(float32)`` of size 2M + 7. Scaled by default (``normalize_obs=True``); with
+``normalize_obs=False`` the raw values in the unit column.
+
+| index | entry | raw unit | scaled as |
+|---|---|---|---|
+| 0 | task size β | bit | β / β_max |
+| 1 | cycles per bit c | cycles/bit | c / c_max |
+| 2 | deadline φ | s | φ / φ_max |
+| 3 | previous local frequency f (0 at reset) | Hz | f / f_max |
+| 4 | previous transmit power p (0 at reset) | W | p / p_max |
+| 5 | battery b | J | b / b_max |
+| 6 … 5+M | gain g to each ES | linear | (g_dB − g_dB,min)/(g_dB,max − g_dB,min) |
+| 6+M … 6+2M | matched ES one-hot, last entry "none" | 0/1 | same |
+
+ES m, ``Box(float32)`` of size 6·z_max[m] + 3: for each of its z_max places
+(occupied, β, c, φ, g to this ES, b) of the member UD (zeros if empty, scaled as above), then
+three load figures, dimensionless in both modes: members/K, Σβ_members/D_m, members/U_m.
+
+``state()`` is the global state for centralised critics: every UD observation in agent order,
+then every ES's three load figures; ``state_space`` is declared.
+
+## Rewards
+
+Cost C_n = ρ1 τ_n + ρ2 e_n (eq. 14). Penalty P_n = ρ1 min(φ_n − τ_n, 0) +
+ρ2 min(b_n(t+1) − b_min, 0) (eq. 25). UD reward **[decision]** r_n = −(1/N) Σ_k C_k + P_n
+(the printed eq. 26 would make the penalty a bonus). ES reward: the mean UD reward.
+
+## Starting State
+
+Batteries full (b_max); previous f and p zero; the first slot's tasks, gains and matching are
+drawn by ``reset``.
+
+## Episode End
+
+No terminations. All agents are truncated after ``n_slots`` steps; ``env.agents`` is then
+empty.
+
+## Info
+
+``infos[ud]``: ``task_bytes``, ``cycles_per_bit``, ``deadline_s``, ``gain`` (linear, per ES),
+``server`` (−1 unmatched), ``requested``, ``offloaded``, ``f_hz``, ``p_w``, ``delay_s``,
+``energy_j``, ``cost``, ``penalty``, ``timed_out``, ``battery_j`` (after the update),
+``below_b_min`` — what happened to that UD's task in the slot just played. ``infos[es]``:
+``requests``, ``admitted``, ``cuts`` (approved but cut by K or D_m) for the slot just played,
+and ``members`` for the slot the next action applies to. ``infos[agent]["slot"]`` (one dict
+shared by all agents): ``mean_cost``, ``timeout_rate``, ``offload_rate``,
+``participation_rate`` (admitted / requested, 0 with no request), ``below_battery_rate``,
+``admission_cuts``. After ``reset`` UD infos hold the new task and ``server`` only, ES infos
+``members`` only.
+
+## Arguments
+
+``mec_env.parallel_env(preset="paper_kb", **overrides)``; keys and units in
+:mod:`mec_env.config`. ``mec_env.env(...)`` is the AEC version.
+
+## Version History
+
+* v0: initial release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from pettingzoo import ParallelEnv
+
+from mec_env import physics, slot
+from mec_env.admission import ADMISSIONS, AdmissionContext
+from mec_env.config import DEFAULT_PRESET, EnvConfig, make_config
+from mec_env.matching import MATCHERS, SlotState
+
+
+class ActionError(ValueError):
+    """An action dict the environment cannot execute; the message names the agent."""
+
+
+class MatcherError(RuntimeError):
+    """A registered matcher returned an invalid assignment."""
+
+
+_UD_INFO_KEYS = ("task_bytes", "cycles_per_bit", "deadline_s", "server", "requested",
+                 "offloaded", "f_hz", "p_w", "delay_s", "energy_j", "cost", "penalty",
+                 "timed_out", "battery_j", "below_b_min")
+
+
+class MECParallelEnv(ParallelEnv):
+    """The MEC offloading environment; see the module docstring for its documentation."""
+
+    metadata = {"name": "mec_offloading_v0", "render_modes": ["ansi", "rgb_array", "human"],
+                "is_parallelizable": True, "render_fps": 2}
+
+    def __init__(self, preset: str = DEFAULT_PRESET, **overrides: Any) -> None:
+        self.config: EnvConfig = make_config(preset, **overrides)
+        cfg = self.config
+        self.preset = preset
+        self.render_mode = cfg.render_mode
+        self.n_uds, self.n_servers = cfg.n_uds, cfg.n_servers
+        self.ud_agents = [f"ud_{i}" for i in range(cfg.n_uds)]
+        self.es_agent_names = ([f"es_{m}" for m in range(cfg.n_servers)]
+                               if cfg.es_agents else [])
+        self.possible_agents = self.ud_agents + self.es_agent_names
+        self.agents: list[str] = []
+        self._matcher = MATCHERS[cfg.matcher]
+        self._admission = ADMISSIONS[cfg.admission]
+        self._z_cap = int(cfg.z_max.max())
+        self._homogeneous_es = bool(np.all(cfg.z_max == cfg.z_max[0]))
+        self._build_scales()
+        self._build_spaces()
+        self.np_random, self.np_random_seed = seeding.np_random(None)
+        self.t = 0
+        self.last_step: dict[str, np.ndarray] | None = None
+
+    # ---------------------------------------------------------------- spaces and scaling
+    def _build_scales(self) -> None:
+        cfg = self.config
+        m = cfg.n_servers
+        self._g_db = cfg.gain_db
+        head_max = np.array([cfg.task_bits[1], cfg.cycles_per_bit[1], cfg.deadline_s[1],
+                             cfg.f_max_hz, cfg.p_max_w, cfg.b_max_j])
+        self._head_scale = 1.0 / head_max if cfg.normalize_obs else np.ones(6)
+        g_high = 1.0 if cfg.normalize_obs else cfg.gain_lin[1]
+        self._ud_high = np.concatenate([np.ones(6) if cfg.normalize_obs else head_max,
+                                        np.full(m, g_high), np.ones(m + 1)])
+        self._load_high = np.stack([cfg.z_max / cfg.subchannels,
+                                    cfg.z_max * cfg.task_bits[1] / cfg.storage_bits,
+                                    cfg.z_max / cfg.n_cpus], axis=1)  # (M, 3)
+
+    def _build_spaces(self) -> None:
+        cfg = self.config
+        ud_obs = spaces.Box(0.0, self._ud_high.astype(np.float32), dtype=np.float32)
+        ud_act = spaces.Box(0.0, 1.0, shape=(3,), dtype=np.float32)
+        self.observation_spaces: dict[str, spaces.Space] = dict.fromkeys(self.ud_agents, ud_obs)
+        self.action_spaces: dict[str, spaces.Space] = dict.fromkeys(self.ud_agents, ud_act)
+        ud_slot_high = self._ud_high[[0, 1, 2, 6, 5]]  # β, c, φ, g, b
+        for m, name in enumerate(self.es_agent_names):
+            z = int(cfg.z_max[m])
+            slot_high = np.tile(np.concatenate([[1.0], ud_slot_high]), z)
+            high = np.concatenate([slot_high, self._load_high[m]]).astype(np.float32)
+            self.observation_spaces[name] = spaces.Box(0.0, high, dtype=np.float32)
+            self.action_spaces[name] = spaces.MultiBinary(z)
+        state_high = np.concatenate([np.tile(self._ud_high, cfg.n_uds),
+                                     self._load_high.ravel()]).astype(np.float32)
+        self.state_space = spaces.Box(0.0, state_high, dtype=np.float32)
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self.action_spaces[agent]
+
+    # ---------------------------------------------------------------- public read-only state
+    @property
+    def current_slot(self) -> SlotState:
+        """The tasks, gains and batteries of the slot the next action applies to."""
+        return self._slot
+
+    @property
+    def server(self) -> np.ndarray:
+        """(N,) matched ES of each UD for the next action (−1 unmatched)."""
+        return self._server
+
+    @property
+    def members(self) -> np.ndarray:
+        """(M, max z_max) UD index in each ES place for the next action (−1 empty)."""
+        return self._members
+
+    @property
+    def battery_j(self) -> np.ndarray:
+        """(N,) battery levels, J."""
+        return self._battery
+
+    # ---------------------------------------------------------------- episode
+    def reset(self, seed: int | None = None, options: dict | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+        if seed is not None:
+            self.np_random, self.np_random_seed = seeding.np_random(seed)
+        cfg = self.config
+        self.agents = self.possible_agents[:]
+        self.t = 0
+        self._battery = np.full(cfg.n_uds, cfg.b_max_j)
+        self._prev_f = np.zeros(cfg.n_uds)
+        self._prev_p = np.zeros(cfg.n_uds)
+        self.last_step = None
+        self._new_slot()
+        observations = self._observe()
+        infos = {a: {"task_bytes": self._slot.bits[i] / 8.0, "server": int(self._server[i])}
+                 for i, a in enumerate(self.ud_agents)}
+        for m, a in enumerate(self.es_agent_names):
+            infos[a] = {"members": self._members[m, : cfg.z_max[m]].copy()}
+        if self.render_mode == "human":
+            self.render()
+        return observations, infos
+
+    def _new_slot(self) -> None:
+        cfg, rng, n = self.config, self.np_random, self.config.n_uds
+        gain_db = rng.uniform(cfg.gain_db[0], cfg.gain_db[1], size=(n, cfg.n_servers))
+        self._slot = SlotState(
+            config=cfg,
+            bits=rng.uniform(*cfg.task_bits, size=n),
+            cycles_per_bit=rng.uniform(*cfg.cycles_per_bit, size=n),
+            deadline_s=rng.uniform(*cfg.deadline_s, size=n),
+            gain=10.0 ** (gain_db / 10.0),
+            battery_j=self._battery,
+        )
+        self._gain_db = gain_db
+        server = self._matcher(self._slot, rng)
+        self._server = self._check_matching(server)
+        matched = np.flatnonzero(self._server >= 0)
+        table = physics.group_table(self._server[matched], matched, cfg.n_servers)
+        members = np.full((cfg.n_servers, self._z_cap), -1, dtype=np.int64)
+        width = min(table.shape[1], self._z_cap)
+        members[:, :width] = np.where(table[:, :width] >= 0,
+                                      matched[np.maximum(table[:, :width], 0)], -1)
+        self._members = members
+
+    def _check_matching(self, server: Any) -> np.ndarray:
+        cfg = self.config
+        server = np.asarray(server)
+        if server.shape != (cfg.n_uds,) or not np.issubdtype(server.dtype, np.integer):
+            raise MatcherError(f"matcher {cfg.matcher!r} must return an int array of shape "
+                               f"({cfg.n_uds},), got {server.dtype} {server.shape}")
+        if server.min(initial=0) < -1 or server.max(initial=-1) >= cfg.n_servers:
+            raise MatcherError(f"matcher {cfg.matcher!r} returned servers outside "
+                               f"-1..{cfg.n_servers - 1}")
+        load = np.bincount(server[server >= 0], minlength=cfg.n_servers)
+        if np.any(load > cfg.z_max):
+            raise MatcherError(f"matcher {cfg.matcher!r} put {load.tolist()} UDs on servers "
+                               f"with z_max {cfg.z_max.tolist()}")
+        return server.astype(np.int64)
+
+    # ---------------------------------------------------------------- observations
+    def _ud_matrix(self) -> np.ndarray:
+        cfg, s = self.config, self._slot
+        n, m = cfg.n_uds, cfg.n_servers
+        obs = np.zeros((n, 2 * m + 7))
+        obs[:, 0] = s.bits
+        obs[:, 1] = s.cycles_per_bit
+        obs[:, 2] = s.deadline_s
+        obs[:, 3] = self._prev_f
+        obs[:, 4] = self._prev_p
+        obs[:, 5] = self._battery
+        obs[:, :6] *= self._head_scale
+        if cfg.normalize_obs:
+            span = self._g_db[1] - self._g_db[0]
+            obs[:, 6:6 + m] = (self._gain_db - self._g_db[0]) / span if span > 0 else 0.0
+        else:
+            obs[:, 6:6 + m] = s.gain
+        obs[np.arange(n), 6 + m + np.where(self._server >= 0, self._server, m)] = 1.0
+        return obs
+
+    def _es_loads(self) -> np.ndarray:
+        cfg = self.config
+        srv = self._server
+        matched = srv >= 0
+        count = np.bincount(srv[matched], minlength=cfg.n_servers)
+        stored = np.bincount(srv[matched], self._slot.bits[matched], minlength=cfg.n_servers)
+        return np.stack([count / cfg.subchannels, stored / cfg.storage_bits,
+                         count / cfg.n_cpus], axis=1)
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        cfg = self.config
+        ud = self._ud_matrix()
+        self._ud_obs = ud.astype(np.float32)
+        self._loads = self._es_loads()
+        obs = dict(zip(self.ud_agents, self._ud_obs, strict=True))
+        if self.es_agent_names:
+            m = cfg.n_servers
+            occupied = self._members >= 0
+            member = np.maximum(self._members, 0)
+            cols = np.array([0, 1, 2, 5])
+            places = np.zeros((m, self._z_cap, 6))
+            places[..., 0] = occupied
+            places[..., 1:4] = ud[member][..., cols[:3]]
+            places[..., 4] = ud[member, 6 + np.arange(m)[:, None]]
+            places[..., 5] = ud[member, 5]
+            places *= occupied[..., None]
+            if self._homogeneous_es:
+                es = np.concatenate([places.reshape(m, -1), self._loads], axis=1)
+                obs.update(zip(self.es_agent_names, es.astype(np.float32), strict=True))
+            else:
+                for j, a in enumerate(self.es_agent_names):
+                    z = int(cfg.z_max[j])
+                    obs[a] = np.concatenate([places[j, :z].ravel(),
+                                             self._loads[j]]).astype(np.float32)
+        return obs
+
+    def state(self) -> np.ndarray:
+        """The global state: all UD observations, then every ES's load figures (float32)."""
+        return np.concatenate([self._ud_obs.ravel(),
+                               self._loads.ravel().astype(np.float32)])
+
+    # ---------------------------------------------------------------- actions
+    def _parse_actions(self, actions: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        cfg = self.config
+        if not isinstance(actions, Mapping):
+            raise ActionError(f"step() takes a dict agent -> action, got "
+                              f"{type(actions).__name__}")
+        if len(actions) != len(self.agents) or any(a not in actions for a in self.agents):
+            missing = [a for a in self.agents if a not in actions]
+            extra = [a for a in actions if a not in self.agents]
+            raise ActionError(f"actions must hold exactly the live agents; missing {missing[:5]}"
+                              f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}")
+        try:
+            ud = np.asarray([actions[a] for a in self.ud_agents], dtype=np.float64)
+        except (TypeError, ValueError):
+            ud = None
+        if ud is None or ud.shape != (cfg.n_uds, 3):
+            for a in self.ud_agents:
+                try:
+                    shape = np.asarray(actions[a], dtype=np.float64).shape
+                except (TypeError, ValueError) as err:
+                    raise ActionError(f"action of {a} is not numeric: {actions[a]!r}") from err
+                if shape != (3,):
+                    raise ActionError(f"action of {a} must have shape (3,) = (x^u, f^u, p^u) "
+                                      f"in [0, 1], got shape {shape}")
+        ud = self._check_range(ud, self.ud_agents, "[0, 1]")
+        if not self.es_agent_names:
+            return ud, None
+        bits = np.zeros((cfg.n_servers, self._z_cap))
+        for m, a in enumerate(self.es_agent_names):
+            z = int(cfg.z_max[m])
+            try:
+                arr = np.asarray(actions[a], dtype=np.float64)
+            except (TypeError, ValueError) as err:
+                raise ActionError(f"action of {a} is not numeric: {actions[a]!r}") from err
+            if arr.shape != (z,):
+                raise ActionError(f"action of {a} must be MultiBinary({z}), one bit per member "
+                                  f"place, got shape {arr.shape}")
+            bits[m, :z] = arr
+        bad = ~((bits == 0) | (bits == 1))
+        if bad.any():
+            if not cfg.clip_actions:
+                m = int(np.flatnonzero(bad.any(axis=1))[0])
+                raise ActionError(f"action of {self.es_agent_names[m]} must hold only 0/1 bits, "
+                                  f"got {bits[m, : cfg.z_max[m]]} (clip_actions=True thresholds "
+                                  f"at 0.5)")
+            bits = np.nan_to_num(bits, nan=0.0) >= 0.5
+        return ud, bits.astype(bool)
+
+    def _check_range(self, arr: np.ndarray, names: list[str], allowed: str) -> np.ndarray:
+        bad = ~np.isfinite(arr) | (arr < 0.0) | (arr > 1.0)
+        if not bad.any():
+            return arr
+        if self.config.clip_actions:
+            return np.clip(np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        i = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise ActionError(f"action of {names[i]} must be finite and in {allowed}, got {arr[i]} "
+                          f"(pass clip_actions=True to clip instead)")
+
+    # ---------------------------------------------------------------- step
+    def step(self, actions: dict[str, Any]):
+        if not self.agents:
+            raise ActionError("step() called on a finished episode; call reset() first")
+        cfg, s = self.config, self._slot
+        ud, es_bits = self._parse_actions(actions)
+        server = self._server
+        requested, f_hz, p_w = slot.ud_controls(cfg, ud, server)
+        tau_o, tau_p, e_o = slot.offload_terms(cfg, s.bits, s.cycles_per_bit, s.gain, server,
+                                               p_w)
+        if es_bits is not None:
+            approve = np.zeros(cfg.n_uds, dtype=bool)
+            occupied = self._members >= 0
+            approve[self._members[occupied]] = es_bits[occupied]
+            approved, priority = requested & approve, tau_o
+        else:
+            ctx = AdmissionContext(slot=s, server=server, requested=requested, f_hz=f_hz,
+                                   p_w=p_w, upload_s=tau_o, processing_s=tau_p,
+                                   offload_energy_j=e_o)
+            priority = np.asarray(self._admission(ctx), dtype=np.float64)
+            if priority.shape != (cfg.n_uds,):
+                raise ValueError(f"admission rule {cfg.admission!r} must return a float array of "
+                                 f"shape ({cfg.n_uds},), got {priority.shape}")
+            approved = requested & np.isfinite(priority)
+            priority = np.where(approved, priority, 0.0)
+        offloaded = slot.admit(cfg, approved[None], priority[None], server[None],
+                               s.bits[None])[0]
+        harvest = self.np_random.uniform(0.0, 2.0 * cfg.harvest_mean_j, size=cfg.n_uds)
+        out = slot.resolve(cfg, bits=s.bits[None], cycles_per_bit=s.cycles_per_bit[None],
+                           deadline_s=s.deadline_s[None], server=server[None],
+                           offloaded=offloaded[None], f_hz=f_hz[None], upload_s=tau_o[None],
+                           processing_s=tau_p[None], offload_energy_j=e_o[None],
+                           battery_j=self._battery[None], harvest_j=harvest[None])
+        out = {k: v[0] for k, v in out.items()}
+        out.update(task_bytes=s.bits / 8.0, cycles_per_bit=s.cycles_per_bit,
+                   deadline_s=s.deadline_s, server=server, requested=requested,
+                   offloaded=offloaded, f_hz=f_hz, p_w=p_w, gain=s.gain,
+                   approved=approved, harvest_j=harvest)
+        self.last_step = out
+
+        matched = server >= 0
+        srv = server[matched]
+        n_req = np.bincount(srv, requested[matched], minlength=cfg.n_servers).astype(np.int64)
+        n_adm = np.bincount(srv, offloaded[matched], minlength=cfg.n_servers).astype(np.int64)
+        n_cut = np.bincount(srv, (approved & ~offloaded)[matched],
+                            minlength=cfg.n_servers).astype(np.int64)
+        total_req = int(n_req.sum())
+        slot_metrics = {
+            "mean_cost": float(out["cost"].mean()),
+            "timeout_rate": float(out["timed_out"].mean()),
+            "offload_rate": float(offloaded.mean()),
+            "participation_rate": float(n_adm.sum() / total_req) if total_req else 0.0,
+            "below_battery_rate": float(out["below_b_min"].mean()),
+            "admission_cuts": int(n_cut.sum()),
+        }
+
+        self._battery = out["battery_j"]
+        self._prev_f, self._prev_p = f_hz, p_w
+        self.t += 1
+        truncated = self.t >= cfg.n_slots
+        self._new_slot()  # the next state; after the last slot it is never acted on
+        observations = self._observe()
+
+        ud_reward = out["reward"]
+        rewards = dict(zip(self.ud_agents, ud_reward.tolist(), strict=True))
+        es_reward = float(ud_reward.mean())
+        rewards.update(dict.fromkeys(self.es_agent_names, es_reward))
+        infos = self._infos(out, slot_metrics, n_req, n_adm, n_cut)
+        terminations = dict.fromkeys(self.agents, False)
+        truncations = dict.fromkeys(self.agents, truncated)
+        if truncated:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return observations, rewards, terminations, truncations, infos
+
+    def _infos(self, out: dict, slot_metrics: dict, n_req: np.ndarray, n_adm: np.ndarray,
+               n_cut: np.ndarray) -> dict[str, dict]:
+        columns = [out[k].tolist() for k in _UD_INFO_KEYS]
+        gains = out["gain"]
+        infos = {}
+        for i, (a, row) in enumerate(zip(self.ud_agents, zip(*columns, strict=True),
+                                         strict=True)):
+            info = dict(zip(_UD_INFO_KEYS, row, strict=True))
+            info["gain"] = gains[i]
+            info["slot"] = slot_metrics
+            infos[a] = info
+        cfg = self.config
+        for m, a in enumerate(self.es_agent_names):
+            infos[a] = {"requests": int(n_req[m]), "admitted": int(n_adm[m]),
+                        "cuts": int(n_cut[m]), "members": self._members[m, : cfg.z_max[m]].copy(),
+                        "slot": slot_metrics}
+        return infos
+
+    # ---------------------------------------------------------------- rendering
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode is None:
+            import warnings
+
+            warnings.warn("render() called with render_mode=None; pass render_mode='ansi', "
+                          "'rgb_array' or 'human' to parallel_env()", stacklevel=2)
+            return None
+        from mec_env import render as _render
+
+        if self.render_mode == "ansi":
+            return _render.render_ansi(self)
+        frame = _render.render_rgb(self)
+        if self.render_mode == "human":
+            _render.show(frame)
+            return None
+        return frame
+
+    def close(self) -> None:
+        if self.render_mode == "human":
+            from mec_env import render as _render
+
+            _render.close()
