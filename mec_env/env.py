@@ -145,6 +145,7 @@ class MatcherError(RuntimeError):
 _UD_INFO_KEYS = ("task_bytes", "cycles_per_bit", "deadline_s", "server", "requested",
                  "offloaded", "f_hz", "p_w", "delay_s", "energy_j", "cost", "penalty",
                  "timed_out", "battery_j", "below_b_min")
+_UD_INFO_KEYS_ALL = (*_UD_INFO_KEYS, "gain", "slot")
 
 
 class MECParallelEnv(ParallelEnv):
@@ -489,15 +490,11 @@ class MECParallelEnv(ParallelEnv):
 
     def _infos(self, out: dict, slot_metrics: dict, n_req: np.ndarray, n_adm: np.ndarray,
                n_cut: np.ndarray) -> dict[str, dict]:
+        n = self.config.n_uds
         columns = [out[k].tolist() for k in _UD_INFO_KEYS]
-        gains = out["gain"]
-        infos = {}
-        for i, (a, row) in enumerate(zip(self.ud_agents, zip(*columns, strict=True),
-                                         strict=True)):
-            info = dict(zip(_UD_INFO_KEYS, row, strict=True))
-            info["gain"] = gains[i]
-            info["slot"] = slot_metrics
-            infos[a] = info
+        columns += [list(out["gain"]), [slot_metrics] * n]
+        infos = {a: dict(zip(_UD_INFO_KEYS_ALL, row))
+                 for a, row in zip(self.ud_agents, zip(*columns))}
         cfg = self.config
         for m, a in enumerate(self.es_agent_names):
             infos[a] = {"requests": int(n_req[m]), "admitted": int(n_adm[m]),

@@ -106,7 +106,8 @@ def propose_and_accept(
         if cand.size == 0 or open_servers.size == 0:
             return server
         scores = np.asarray(ud_scores(cand, open_servers, server), dtype=np.float64)
-        scores = np.nan_to_num(scores, nan=np.inf, posinf=np.finfo(np.float64).max)
+        if not np.isfinite(scores).all():  # a closed server must never win over an open one
+            scores = np.nan_to_num(scores, nan=np.inf, posinf=np.finfo(np.float64).max)
         col = np.argmin(scores, axis=1)
         choice = open_servers[col]
         prio = np.asarray(es_priority(cand, col), dtype=np.float64)

@@ -101,7 +101,8 @@ def group_table(group: np.ndarray, key: np.ndarray, n_groups: int,
     """Item indices arranged per group in ascending ``(key, tiebreak)`` order.
 
     ``group``: (I,) int group id of each item in [0, n_groups); ``key``: (I,) sort key;
-    ``tiebreak``: (I,) secondary key (default: the item index). Returns an int table of shape (n_groups, S) where S is the largest group size; row g
+    ``tiebreak``: (I,) secondary key (default: the item index). Returns an int
+    table of shape (n_groups, S) where S is the largest group size; row g
     lists group g's item indices in order, padded with −1.
     """
     n_items = group.shape[0]
@@ -126,32 +127,41 @@ def queue_finish_times(arrival_s: np.ndarray, processing_s: np.ndarray, group: n
 
     Each group (one ES in one batch row) starts with all its ``n_cpus[g]`` CPUs free. Its
     items are served in order of arrival (ties by ``tiebreak``, the UD index, default the
-    item index), each on the CPU that frees
-    earliest. For each item returns ``(tau_q, tau_a)``: the free time of the CPU it gets
-    (0 if one is idle) and its completion time τ^a = τ^p + max(τ^o, τ^q), both in s.
+    item index), each on the CPU that frees earliest. For each item returns
+    ``(tau_q, tau_a)``: the free time of the CPU it gets (0 if one is idle) and its
+    completion time τ^a = τ^p + max(τ^o, τ^q), both in s.
 
     ``arrival_s``, ``processing_s``, ``group``: (I,) flat item arrays (τ^o, τ^p, group id);
-    ``n_cpus``: (G,) CPUs per group.
+    ``n_cpus``: (G,) CPUs per group. The first min(U) items of every group find an idle CPU
+    and are computed at once; only later positions are walked one at a time.
     """
     n_cpus = np.asarray(n_cpus)
-    n_groups = n_cpus.shape[0]
     tau_q = np.zeros(arrival_s.shape, dtype=np.float64)
     tau_a = np.zeros(arrival_s.shape, dtype=np.float64)
-    table = group_table(group, arrival_s, n_groups, tiebreak)
-    if table.shape[1] == 0:
+    table = group_table(group, arrival_s, n_cpus.shape[0], tiebreak)
+    width = table.shape[1]
+    if width == 0:
         return tau_q, tau_a
-    u_max = int(n_cpus.max())
-    free = np.where(np.arange(u_max) < n_cpus[:, None], 0.0, np.inf)  # (G, U)
-    for s in range(table.shape[1]):
-        items = table[:, s]
-        rows = np.flatnonzero(items >= 0)
-        items = items[rows]
-        cpu = np.argmin(free[rows], axis=1)
-        q = free[rows, cpu]
-        done = processing_s[items] + np.maximum(arrival_s[items], q)
-        free[rows, cpu] = done
-        tau_q[items] = q
-        tau_a[items] = done
+    valid = table >= 0
+    idx = np.where(valid, table, 0)
+    arrival, processing = arrival_s[idx], processing_s[idx]
+    done = arrival + processing
+    wait = np.zeros(table.shape)
+    u0 = int(n_cpus.min())
+    if width > u0:
+        rows = np.arange(table.shape[0])
+        free = np.where(np.arange(int(n_cpus.max())) < n_cpus[:, None], 0.0, np.inf)
+        free[:, :u0] = np.where(valid[:, :u0], done[:, :u0], 0.0)
+        for s in range(u0, width):
+            cpu = np.argmin(free, axis=1)
+            q = free[rows, cpu]
+            finish = processing[:, s] + np.maximum(arrival[:, s], q)
+            free[rows, cpu] = np.where(valid[:, s], finish, q)
+            done[:, s] = finish
+            wait[:, s] = q
+    items = table[valid]
+    tau_q[items] = wait[valid]
+    tau_a[items] = done[valid]
     return tau_q, tau_a
 
 
@@ -159,7 +169,8 @@ def admit_within_capacity(priority: np.ndarray, group: np.ndarray, bits: np.ndar
                           subchannels: np.ndarray, storage_bits: np.ndarray,
                           tiebreak: np.ndarray | None = None) -> np.ndarray:
     """Constraints (15i) and (15j): walk each group's approved items in ascending priority
-    (ties by index) and admit each that still fits in K subchannels and D_m bits.
+    (ties by ``tiebreak``, default the index) and admit each that still fits in K subchannels
+    and D_m bits; an item that does not fit is skipped and later, smaller ones may still fit.
 
     ``priority``, ``group``, ``bits``: (I,) flat arrays of the *approved* requests;
     ``subchannels``, ``storage_bits``: (G,) per-group capacities. Returns a bool (I,) mask.
@@ -168,18 +179,20 @@ def admit_within_capacity(priority: np.ndarray, group: np.ndarray, bits: np.ndar
     table = group_table(group, priority, subchannels.shape[0], tiebreak)
     if table.shape[1] == 0:
         return admitted
+    valid = table >= 0
+    size = np.where(valid, bits[np.where(valid, table, 0)], 0.0)
+    within_k = valid & (np.arange(table.shape[1]) < subchannels[:, None])
+    fits = np.cumsum(size, axis=1) <= storage_bits[:, None]
+    if not np.any(within_k & ~fits):  # no storage cut: the prefix rule is exact
+        admitted[table[within_k]] = True
+        return admitted
     used = np.zeros(subchannels.shape[0], dtype=np.int64)
     stored = np.zeros(subchannels.shape[0], dtype=np.float64)
     for s in range(table.shape[1]):
-        items = table[:, s]
-        rows = np.flatnonzero(items >= 0)
-        items = items[rows]
-        fits = (used[rows] < subchannels[rows]) & (stored[rows] + bits[items]
-                                                   <= storage_bits[rows])
-        rows, items = rows[fits], items[fits]
-        admitted[items] = True
-        used[rows] += 1
-        stored[rows] += bits[items]
+        ok = valid[:, s] & (used < subchannels) & (stored + size[:, s] <= storage_bits)
+        admitted[table[ok, s]] = True
+        used += ok
+        stored += np.where(ok, size[:, s], 0.0)
     return admitted
 
 
