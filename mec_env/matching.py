@@ -132,12 +132,31 @@ def co_selection(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
     """
     cfg = slot.config
     tau_o, tau_p, e_o = slot.offload_estimates(cfg.p_max_w)
+    alone_tau_a = tau_o + tau_p  # completion time with an idle CPU
+    alone_cost = physics.cost(cfg.rho_delay, cfg.rho_energy, alone_tau_a, e_o)
     own_tau_a: dict[str, np.ndarray] = {}
 
     def ud_scores(cand: np.ndarray, open_servers: np.ndarray, server: np.ndarray) -> np.ndarray:
+        # While Z_m ∪ {n} fits on the U_m CPUs nobody waits, so the score is additive.
+        matched = server >= 0
+        load = np.bincount(server[matched], minlength=cfg.n_servers)
+        base = np.bincount(server[matched], alone_cost[matched, server[matched]],
+                           minlength=cfg.n_servers)
+        scores = base[open_servers] + alone_cost[cand][:, open_servers]
+        tau_a = alone_tau_a[cand][:, open_servers]
+        queued = np.flatnonzero(load[open_servers] + 1 > cfg.n_cpus[open_servers])
+        if queued.size:
+            s_q, t_q = _queued_scores(cand, open_servers[queued], server)
+            scores[:, queued] = s_q
+            tau_a[:, queued] = t_q
+        own_tau_a["value"] = tau_a
+        return scores
+
+    def _queued_scores(cand: np.ndarray, open_servers: np.ndarray, server: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
         n_cand, n_open = cand.size, open_servers.size
-        # Pair (r, j): candidate cand[r] joining open server open_servers[j]. Items of a pair:
-        # the server's current members plus the candidate itself.
+        # Pair (r, j): candidate cand[r] joining open_servers[j]. Items of a pair: the server's
+        # current members plus the candidate itself; each pair is one queue.
         members = np.flatnonzero(np.isin(server, open_servers))
         member_col = np.searchsorted(open_servers, server[members])
         pair_of_member = (np.arange(n_cand)[:, None] * n_open + member_col).ravel()
@@ -150,8 +169,7 @@ def co_selection(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
             tiebreak=ud)
         item_cost = physics.cost(cfg.rho_delay, cfg.rho_energy, tau_a, e_o[ud, srv])
         scores = np.bincount(pair, item_cost, minlength=n_cand * n_open).reshape(n_cand, n_open)
-        own_tau_a["value"] = tau_a[pair_of_member.size:].reshape(n_cand, n_open)
-        return scores
+        return scores, tau_a[pair_of_member.size:].reshape(n_cand, n_open)
 
     def es_priority(cand: np.ndarray, col: np.ndarray) -> np.ndarray:
         return own_tau_a["value"][np.arange(cand.size), col]
