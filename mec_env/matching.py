@@ -157,8 +157,11 @@ def co_selection(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
         n_cand, n_open = cand.size, open_servers.size
         # Pair (r, j): candidate cand[r] joining open_servers[j]. Items of a pair: the server's
         # current members plus the candidate itself; each pair is one queue.
-        members = np.flatnonzero(np.isin(server, open_servers))
-        member_col = np.searchsorted(open_servers, server[members])
+        col_of_server = np.full(cfg.n_servers + 1, -1)  # index −1 (unmatched) stays −1
+        col_of_server[open_servers] = np.arange(n_open)
+        member_col = col_of_server[server]
+        members = np.flatnonzero(member_col >= 0)
+        member_col = member_col[members]
         pair_of_member = (np.arange(n_cand)[:, None] * n_open + member_col).ravel()
         ud = np.concatenate([np.tile(members, n_cand), np.repeat(cand, n_open)])
         col = np.concatenate([np.tile(member_col, n_cand), np.tile(np.arange(n_open), n_cand)])
