@@ -1,0 +1,148 @@
+"""Typed config schemas, registered in Hydra's ConfigStore.
+
+BenchMARL's habit: every YAML file under ``ucms_marl/conf`` has a dataclass here, and
+``tests/trainer/test_config.py`` checks that both list the same keys (and that every YAML key
+carries a comment). Hydra validates types when it merges a YAML file onto its schema, so
+``episodes=ten`` or ``learner.lr_actor=fast`` fail before anything runs.
+
+Layout of the composed config::
+
+    seed, device, episodes, eval_*, num_envs, ...   trainer keys (TrainConfig)
+    matcher, admission, es_agents                   the algorithm's env-side parts
+    env:      EnvConfig                             mec_env preset + overrides
+    learner:  MADDPGConfig | HeuristicConfig        (group ``learner/``)
+    replay:   UniformReplayConfig | RewardTDPriorityReplayConfig   (group ``replay/``)
+
+A new learner adds a dataclass with a ``name`` field, stores it with
+``ConfigStore.store(group="learner", name="<name>_schema", node=...)`` and a YAML file
+``learner/<name>.yaml`` whose defaults list starts with ``<name>_schema``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+# mec_env config keys that belong to the environment group (SPEC §2). The algorithm-side keys
+# (matcher, admission, es_agents) are top-level so an algo file composes them with a learner.
+ENV_KEYS = (
+    "n_servers", "n_uds", "n_slots", "task_bytes", "cycles_per_bit", "deadline_s",
+    "f_local_hz", "p_tx_dbm", "battery_j", "harvest_mean_j", "z_max", "subchannels",
+    "n_cpus", "storage_bytes", "f_server_hz", "gain_db", "kappa", "bandwidth_hz",
+    "rho_delay", "rho_energy", "normalize_obs", "clip_actions",
+)  # fmt: skip
+
+
+@dataclass
+class EnvConfig:
+    """A mec_env preset plus overrides; ``None`` keeps the preset's value."""
+
+    preset: str = "paper_kb"
+    n_servers: int | None = None
+    n_uds: int | None = None
+    n_slots: int | None = None
+    task_bytes: list[float] | None = None
+    cycles_per_bit: list[float] | None = None
+    deadline_s: list[float] | None = None
+    f_local_hz: list[float] | None = None
+    p_tx_dbm: list[float] | None = None
+    battery_j: list[float] | None = None
+    harvest_mean_j: float | None = None
+    z_max: Any = None  # int or one per server
+    subchannels: Any = None
+    n_cpus: Any = None
+    storage_bytes: Any = None
+    f_server_hz: Any = None
+    gain_db: list[float] | None = None
+    kappa: float | None = None
+    bandwidth_hz: float | None = None
+    rho_delay: float | None = None
+    rho_energy: float | None = None
+    normalize_obs: bool | None = None
+    clip_actions: bool | None = None
+
+
+@dataclass
+class MADDPGConfig:
+    name: str = "maddpg"
+    actor_hidden: list[int] = field(default_factory=lambda: [64, 64])
+    critic_hidden: list[int] = field(default_factory=lambda: [512, 512])
+    lr_actor: float = 1e-4
+    lr_critic: float = 1e-3
+    gamma: float = 0.99
+    tau: float = 0.01
+    batch_size: int = 64
+    share_params: bool = False
+    noise_std: float = 0.3
+    noise_std_min: float = 0.05
+    noise_decay: float = 0.995
+    max_grad_norm: float | None = None
+
+
+@dataclass
+class HeuristicConfig:
+    name: str = "heuristic"
+    policy: str = MISSING
+
+
+@dataclass
+class UniformReplayConfig:
+    name: str = "uniform"
+    capacity: int = 100_000
+
+
+@dataclass
+class RewardTDPriorityReplayConfig:
+    name: str = "reward_td_priority"
+    capacity: int = 100_000
+    upsilon_r: float = 0.5
+    epsilon: float = 1e-3
+    alpha: float = 1.0
+    loss_weight: str = "eta"
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    device: str = "auto"
+    episodes: int = 200
+    eval_every: int = 50
+    eval_episodes: int = 10
+    eval_seed: int = 1_000_000
+    num_envs: int = 1
+    updates_per_episode: int = 2
+    learning_starts: int = 320
+    checkpoint_every: int = 50
+    save_replay: bool = True
+    resume: bool = False
+    progress_bar: bool = True
+    torch_threads: int = 0
+    run_root: str = "runs"
+    matcher: str | None = None
+    admission: str | None = None
+    es_agents: bool | None = None
+    env: EnvConfig = field(default_factory=EnvConfig)
+    learner: Any = MISSING
+    replay: Any = MISSING
+
+
+def register_configs() -> None:
+    """Store every schema in Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(group="learner", name="maddpg_schema", node=MADDPGConfig)
+    cs.store(group="learner", name="heuristic_schema", node=HeuristicConfig)
+    cs.store(group="replay", name="uniform_schema", node=UniformReplayConfig)
+    cs.store(group="replay", name="reward_td_priority_schema", node=RewardTDPriorityReplayConfig)
+
+
+# schema for each YAML file, for the YAML/dataclass agreement test
+GROUP_SCHEMAS: dict[str, dict[str, type]] = {
+    "learner": {"maddpg": MADDPGConfig, "heuristic": HeuristicConfig},
+    "replay": {"uniform": UniformReplayConfig, "reward_td_priority": RewardTDPriorityReplayConfig},
+}
+
+register_configs()

@@ -1,0 +1,14 @@
+"""Learners, registered by name in :data:`LEARNERS`.
+
+A learner turns observations into actions and, if it learns, replay samples into updates;
+see :class:`ucms_marl.learners.base.Learner` for the interface. Registered here:
+
+``maddpg``     MADDPG for the UD agents, batched over agents (:mod:`.maddpg`).
+``heuristic``  a mec_env reference policy, no learning (:mod:`.heuristic`).
+"""
+
+from ucms_marl.learners.base import LEARNERS, Learner
+from ucms_marl.learners.heuristic import HeuristicLearner
+from ucms_marl.learners.maddpg import MADDPG
+
+__all__ = ["LEARNERS", "HeuristicLearner", "Learner", "MADDPG"]

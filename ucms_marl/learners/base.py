@@ -1,0 +1,91 @@
+"""The learner interface the trainer drives, and the learner registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from ucms_marl.registry import Registry
+from ucms_marl.replay import Sample, TransitionSpec
+from ucms_marl.rollout import Actions, EnvSpec, Observation
+
+LEARNERS: Registry[type[Learner]] = Registry("learner")
+
+
+class Learner:
+    """What the trainer needs from a learner; subclass and register with ``LEARNERS``.
+
+    Life cycle: ``env_overrides`` (class method, before any env exists) → ``__init__`` →
+    per step ``act`` → per episode ``end_episode`` → ``update`` on replay samples (only if
+    ``is_learning``) → ``state_dict``/``load_state_dict`` for checkpoints.
+
+    The trainer stores these fields for every step of every env copy; a learner names the
+    ones it needs in :meth:`transition_spec` and the replay buffer keeps only those:
+    ``state``, ``next_state`` (S,); ``ud_obs``, ``next_ud_obs`` (N, obs); ``ud_action``
+    (N, 3); ``ud_reward`` (N,); ``terminated`` (); ``ud_requested``, ``ud_offloaded`` (N,);
+    with ES agents also ``es_obs``, ``next_es_obs`` (M, es_obs); ``es_action``, ``members``,
+    ``next_members`` (M, z_cap); ``es_reward`` (M,).
+    """
+
+    is_learning: bool = False
+    batch_size: int = 0  # rows per update sample (learning learners set it)
+
+    def __init__(self, cfg: Any, spec: EnvSpec, *, device: torch.device, seed: int) -> None:
+        self.cfg, self.spec, self.device, self.seed = cfg, spec, device, int(seed)
+
+    @classmethod
+    def env_overrides(cls, cfg: Any, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Env config keys this learner requires (applied over the run's env config)."""
+        return {}
+
+    def transition_spec(self) -> TransitionSpec:
+        return {}
+
+    def act(self, obs: Observation, *, explore: bool) -> Actions:
+        raise NotImplementedError
+
+    def end_episode(self, episodes_done: int) -> None:
+        """Called after each collected training episode (e.g. to decay exploration noise)."""
+
+    def update(self, sample: Sample) -> tuple[dict[str, float], np.ndarray | None]:
+        """One gradient update; returns scalar losses and |TD error| per row (or None)."""
+        raise NotImplementedError(f"{type(self).__name__} does not learn")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        pass
+
+    def hparams(self) -> dict[str, Any]:
+        return {}
+
+
+def full_transition_spec(spec: EnvSpec) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """Shapes of every field the trainer can store (see :class:`Learner`)."""
+    n, s, o = spec.n_uds, spec.state_dim, spec.ud_obs_dim
+    fields: dict[str, tuple[tuple[int, ...], Any]] = {
+        "state": ((s,), np.float32),
+        "next_state": ((s,), np.float32),
+        "ud_obs": ((n, o), np.float32),
+        "next_ud_obs": ((n, o), np.float32),
+        "ud_action": ((n, spec.ud_action_dim), np.float32),
+        "ud_reward": ((n,), np.float32),
+        "terminated": ((), np.float32),
+        "ud_requested": ((n,), np.bool_),
+        "ud_offloaded": ((n,), np.bool_),
+    }
+    if spec.es_agents:
+        m, z, eo = spec.n_servers, spec.z_cap, spec.es_obs_dim
+        fields.update(
+            es_obs=((m, eo), np.float32),
+            next_es_obs=((m, eo), np.float32),
+            es_action=((m, z), np.int8),
+            members=((m, z), np.int64),
+            next_members=((m, z), np.int64),
+            es_reward=((m,), np.float32),
+        )
+    return fields

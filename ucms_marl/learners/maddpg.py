@@ -1,0 +1,230 @@
+"""MADDPG for the UD agents, every agent's networks stacked and run batched.
+
+Read top to bottom: the networks, acting with exploration noise, then one update.
+
+* Actor μ_n(o_n): the UD's local observation → (x^u, f^u, p^u) in [0, 1]³ (sigmoid output).
+  Two hidden layers of 64 (paper §5.1).
+* Critic Q_n(s, a_1 … a_N): the global state ``env.state()`` and every UD's action → a scalar.
+  Two hidden layers of 512. All N critics read the same joint input, so their first layer is
+  one GEMM (:class:`ucms_marl.networks.SharedInputLinear`).
+* Exploration: Gaussian noise on the actions, clipped to [0, 1]; its std decays by
+  ``noise_decay`` per training episode down to ``noise_std_min``. Evaluation is noise-free.
+* Update (Lowe et al. 2017): critic n regresses y_n = r_n + γ(1 − d) Q'_n(s', μ'(o')) with a
+  (optionally weighted) MSE; actor n ascends Q_n(s, a_1 … μ_n(o_n) … a_N), the other agents'
+  actions taken from the replay sample; both targets are soft-updated, θ' ← τθ + (1 − τ)θ'.
+  Time-limit truncation is not termination, so y bootstraps at the last slot too.
+* ``share_params=True``: one actor and one critic for all UDs, plus a learned per-agent
+  embedding on the first layer (the same as appending a one-hot agent index).
+* When the environment has ES agents, this learner approves every request (rule 4); the
+  UCMS learner (its own issue) replaces :meth:`act_es` with the ES Q-networks and
+  :meth:`critic_targets` with the ES-provided target (eq. 34).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from ucms_marl.learners.base import LEARNERS, Learner, full_transition_spec
+from ucms_marl.networks import BatchedMLP, clip_grad_norm_per_agent_, soft_update_
+from ucms_marl.replay import Sample, TransitionSpec
+from ucms_marl.rollout import Actions, EnvSpec, Observation
+
+MADDPG_FIELDS = (
+    "state", "next_state", "ud_obs", "next_ud_obs", "ud_action", "ud_reward", "terminated",
+)  # fmt: skip
+
+
+def _adam(params, lr: float) -> torch.optim.Adam:
+    params = list(params)
+    # fused Adam is ~10x faster than foreach on CPU for the stacked critics; both are exact Adam
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # pragma: no cover - devices without a fused kernel
+        return torch.optim.Adam(params, lr=lr)
+
+
+@LEARNERS.register("maddpg")
+class MADDPG(Learner):
+    is_learning = True
+
+    def __init__(self, cfg: Any, spec: EnvSpec, *, device: torch.device, seed: int) -> None:
+        super().__init__(cfg, spec, device=device, seed=seed)
+        _validate(cfg)
+        n, act_dim = spec.n_uds, spec.ud_action_dim
+        self.n_agents, self.act_dim = n, act_dim
+        self.gamma, self.tau, self.batch_size = (
+            float(cfg.gamma),
+            float(cfg.tau),
+            int(cfg.batch_size),
+        )
+        self.max_grad_norm = cfg.max_grad_norm
+        init = torch.Generator().manual_seed(self.seed)
+
+        self.actor = BatchedMLP(
+            n, spec.ud_obs_dim, list(cfg.actor_hidden), act_dim,
+            share_params=cfg.share_params, out_activation="sigmoid", generator=init,
+        ).to(device)  # fmt: skip
+        self.critic = BatchedMLP(
+            n, spec.state_dim + n * act_dim, list(cfg.critic_hidden), 1,
+            share_params=cfg.share_params, shared_input=True, generator=init,
+        ).to(device)  # fmt: skip
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_opt = _adam(self.actor.parameters(), float(cfg.lr_actor))
+        self.critic_opt = _adam(self.critic.parameters(), float(cfg.lr_critic))
+
+        self.noise_std = float(cfg.noise_std)
+        self.rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
+
+    # ------------------------------------------------------------------ acting
+    def transition_spec(self) -> TransitionSpec:
+        fields = full_transition_spec(self.spec)
+        return {k: fields[k] for k in MADDPG_FIELDS}
+
+    @torch.no_grad()
+    def act(self, obs: Observation, *, explore: bool) -> Actions:
+        local = torch.as_tensor(obs.ud_obs, device=self.device).transpose(0, 1)  # (N, E, obs)
+        actions = self.actor(local).transpose(0, 1).cpu().numpy()  # (E, N, 3)
+        if explore:
+            actions = actions + self.rng.normal(0.0, self.noise_std, size=actions.shape)
+            actions = np.clip(actions, 0.0, 1.0)
+        return Actions(actions.astype(np.float32), self.act_es(obs, actions))
+
+    def act_es(self, obs: Observation, ud_actions: np.ndarray) -> np.ndarray | None:
+        """ES approval bits: approve every request (rule 4) when ES agents exist."""
+        if obs.members is None:
+            return None
+        return (obs.members >= 0).astype(np.int8)
+
+    def end_episode(self, episodes_done: int) -> None:
+        self.noise_std = max(
+            float(self.cfg.noise_std_min), self.noise_std * float(self.cfg.noise_decay)
+        )
+
+    # ------------------------------------------------------------------ one update
+    def _tensors(self, sample: Sample) -> dict[str, torch.Tensor]:
+        return {k: torch.as_tensor(v, device=self.device) for k, v in sample.data.items()}
+
+    @torch.no_grad()
+    def critic_targets(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """y_n = r_n + γ (1 − d) Q'_n(s', μ'_1(o'_1) … μ'_N(o'_N)), shape (N, B)."""
+        next_local = batch["next_ud_obs"].transpose(0, 1)  # (N, B, obs)
+        next_actions = self.actor_target(next_local).transpose(0, 1)  # (B, N, 3)
+        joint_next = torch.cat([batch["next_state"], next_actions.flatten(1)], dim=1)
+        next_q = self.critic_target(joint_next).squeeze(-1)  # (N, B)
+        not_done = 1.0 - batch["terminated"]
+        return batch["ud_reward"].T + self.gamma * not_done * next_q
+
+    def update(self, sample: Sample) -> tuple[dict[str, float], np.ndarray]:
+        batch = self._tensors(sample)
+        state, actions = batch["state"], batch["ud_action"]  # (B, S), (B, N, 3)
+        joint = torch.cat([state, actions.flatten(1)], dim=1)  # (B, S + 3N)
+        weights = (
+            torch.ones(state.shape[0], device=self.device)
+            if sample.weights is None
+            else torch.as_tensor(sample.weights, device=self.device)
+        )
+
+        # critic: each agent's own (weighted) MSE; summing over agents keeps them independent
+        y = self.critic_targets(batch)
+        q = self.critic(joint).squeeze(-1)  # (N, B)
+        td = y - q
+        critic_loss = (weights * td.pow(2)).mean(dim=1).sum()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        if self.max_grad_norm is not None:
+            clip_grad_norm_per_agent_(self.critic, float(self.max_grad_norm), self._members)
+        self.critic_opt.step()
+
+        # actor: agent n's critic sees the sampled joint action with only its own action replaced
+        # by μ_n(o_n). The critic's first layer is linear, so that is the sampled joint input's
+        # pre-activation plus (μ_n − a_n) times agent n's own weight rows: no N copies of the
+        # joint input, and the gradient reaches μ_n exactly as in the concatenated form.
+        mu = self.actor(batch["ud_obs"].transpose(0, 1))  # (N, B, 3)
+        self.critic.requires_grad_(False)
+        with torch.no_grad():
+            base = self.critic.input_preactivation(joint)  # (N, B, H), updated critic
+            own_w = self.critic.own_input_weight(self.spec.state_dim, self.act_dim)  # (N, 3, H)
+        pre = base + torch.bmm(mu - actions.transpose(0, 1), own_w)
+        q_mu = self.critic.from_preactivation(pre).squeeze(-1)  # (N, B)
+        actor_loss = -q_mu.mean(dim=1).sum()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.critic.requires_grad_(True)
+        if self.max_grad_norm is not None:
+            clip_grad_norm_per_agent_(self.actor, float(self.max_grad_norm), self._members)
+        self.actor_opt.step()
+
+        soft_update_(self.critic_target, self.critic, self.tau)
+        soft_update_(self.actor_target, self.actor, self.tau)
+
+        td_abs = td.detach().abs().T.cpu().numpy()  # (B, N) for the priorities
+        n = self.n_agents
+        losses = {
+            "critic_loss": critic_loss.item() / n,
+            "actor_loss": actor_loss.item() / n,
+            "q_mean": q.detach().mean().item(),
+            "td_abs_mean": float(td_abs.mean()),
+        }
+        return losses, td_abs
+
+    @property
+    def _members(self) -> int:
+        return 1 if self.cfg.share_params else self.n_agents
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "actor_target": self.actor_target.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "noise_std": self.noise_std,
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for name in ("actor", "critic", "actor_target", "critic_target"):
+            getattr(self, name).load_state_dict(state[name])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.noise_std = float(state["noise_std"])
+        self.rng.bit_generator.state = state["rng"]
+
+    def hparams(self) -> dict[str, Any]:
+        return {
+            "actor_params": sum(p.numel() for p in self.actor.parameters()),
+            "critic_params": sum(p.numel() for p in self.critic.parameters()),
+        }
+
+
+def _validate(cfg: Any) -> None:
+    checks = {
+        "lr_actor": cfg.lr_actor > 0,
+        "lr_critic": cfg.lr_critic > 0,
+        "gamma": 0.0 <= cfg.gamma <= 1.0,
+        "tau": 0.0 < cfg.tau <= 1.0,
+        "batch_size": cfg.batch_size >= 1,
+        "noise_std": cfg.noise_std >= 0,
+        "noise_std_min": cfg.noise_std_min >= 0,
+        "noise_decay": 0.0 < cfg.noise_decay <= 1.0,
+        "actor_hidden": len(cfg.actor_hidden) >= 1 and min(cfg.actor_hidden) >= 1,
+        "critic_hidden": len(cfg.critic_hidden) >= 1 and min(cfg.critic_hidden) >= 1,
+        "max_grad_norm": cfg.max_grad_norm is None or cfg.max_grad_norm > 0,
+    }
+    allowed = {
+        "lr_actor": "> 0", "lr_critic": "> 0", "gamma": "in [0, 1]", "tau": "in (0, 1]",
+        "batch_size": ">= 1", "noise_std": ">= 0", "noise_std_min": ">= 0",
+        "noise_decay": "in (0, 1]", "actor_hidden": "a non-empty list of widths >= 1",
+        "critic_hidden": "a non-empty list of widths >= 1", "max_grad_norm": "null or > 0",
+    }  # fmt: skip
+    for key, ok in checks.items():
+        if not ok:
+            raise ValueError(f"learner.{key} must be {allowed[key]}, got {cfg[key]!r}")

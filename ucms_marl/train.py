@@ -1,0 +1,404 @@
+"""``python -m ucms_marl.train``: train (or run) an algorithm on the MEC environment.
+
+    python -m ucms_marl.train algo=maddpg env=small experiment=smoke seed=3
+    python -m ucms_marl.train -m algo=maddpg,deadline_maddpg seed=0,1,2 torch_threads=1
+    python -m ucms_marl.train algo=maddpg seed=3 resume=true     # continue after a crash
+
+An algorithm is a composition (SPEC §9): a learner (``learner/``), a replay buffer
+(``replay/``), a matcher and an ES admission rule (top-level keys); ``algo/<name>.yaml`` picks
+them. Heuristic policies are learners that do not learn and go through the same loop, so
+their curves and evaluations sit beside the learners'. See ``docs/training.md``.
+
+The loop, per iteration: reset ``num_envs`` copies with seeds derived from (seed, episode
+index); play one episode in each, storing joint transitions; run ``updates_per_episode``
+gradient updates per collected episode once ``learning_starts`` rows are stored (Algorithm
+2's Ep_train loop); log; evaluate every ``eval_every`` episodes on fixed seeds; checkpoint
+every ``checkpoint_every`` episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+import mec_env
+from ucms_marl import checkpoint as ckpt
+from ucms_marl.config import ENV_KEYS, register_configs
+from ucms_marl.learners import LEARNERS, Learner
+from ucms_marl.metrics import RunLogger
+from ucms_marl.replay import ReplayBuffer, make_replay
+from ucms_marl.rollout import (
+    EPISODE_METRICS,
+    Actions,
+    EpisodeTracker,
+    Observation,
+    StepResult,
+    VectorMECEnv,
+)
+
+log = logging.getLogger(__name__)
+register_configs()
+
+# keys that may change between a run and its resumption (budgets and logistics only)
+RESUMABLE_KEYS = (
+    "episodes", "eval_every", "eval_episodes", "checkpoint_every", "save_replay", "resume",
+    "progress_bar", "torch_threads", "device", "run_root",
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------- setup
+def seed_everything(seed: int, torch_threads: int = 0) -> None:
+    """The one seeding block: python, numpy's global state, torch. Envs and action spaces are
+    seeded per episode (:func:`episode_seed`); learners and replay own derived generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - for third-party code that uses it
+    torch.manual_seed(seed)
+    if torch_threads > 0:
+        torch.set_num_threads(int(torch_threads))
+
+
+def episode_seed(seed: int, episode: int, stream: int = 0) -> int:
+    """The env reset seed of training episode ``episode`` (0-based) of run ``seed``."""
+    return int(np.random.SeedSequence([int(seed), int(stream), int(episode)]).generate_state(1)[0])
+
+
+def eval_seeds(eval_seed: int, n: int) -> list[int]:
+    """Evaluation episode j is reset with ``eval_seed + j``: the same set for every run."""
+    return [int(eval_seed) + j for j in range(n)]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} but torch sees no CUDA device; use device=cpu or auto")
+    if not (name == "cpu" or name.startswith("cuda")):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    return torch.device(name)
+
+
+def env_kwargs_for(cfg: DictConfig, learner_cls: type[Learner]) -> dict[str, Any]:
+    """mec_env.parallel_env kwargs: env group, then the algorithm's matcher/admission/ES
+    choice, then whatever the learner requires (a heuristic policy's ``env_overrides``)."""
+    kwargs: dict[str, Any] = {"preset": cfg.env.preset}
+    for key in ENV_KEYS:
+        value = cfg.env.get(key)
+        if value is not None:
+            kwargs[key] = OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+    for key in ("matcher", "admission", "es_agents"):
+        if cfg.get(key) is not None:
+            kwargs[key] = cfg[key]
+    required = learner_cls.env_overrides(cfg.learner, kwargs)
+    for key, value in required.items():
+        if cfg.get(key) is not None and cfg[key] != value:
+            log.warning(
+                "learner %s requires %s=%r (config says %r)", cfg.learner.name, key, value, cfg[key]
+            )
+        kwargs[key] = value
+    return kwargs
+
+
+def make_vector_env(env_kwargs: Mapping[str, Any], num_envs: int) -> VectorMECEnv:
+    kwargs = dict(env_kwargs)
+    preset = kwargs.pop("preset")
+    return VectorMECEnv(lambda: mec_env.parallel_env(preset=preset, **kwargs), num_envs)
+
+
+def validate(cfg: DictConfig) -> None:
+    rules = {
+        "episodes": (cfg.episodes >= 1, ">= 1"),
+        "eval_every": (cfg.eval_every >= 0, ">= 0 (0 = only at the end)"),
+        "eval_episodes": (cfg.eval_episodes >= 0, ">= 0"),
+        "num_envs": (cfg.num_envs >= 1, ">= 1"),
+        "updates_per_episode": (cfg.updates_per_episode >= 0, ">= 0"),
+        "learning_starts": (cfg.learning_starts >= 0, ">= 0"),
+        "checkpoint_every": (cfg.checkpoint_every >= 0, ">= 0 (0 = only at the end)"),
+        "torch_threads": (cfg.torch_threads >= 0, ">= 0 (0 = torch default)"),
+    }
+    for key, (ok, allowed) in rules.items():
+        if not ok:
+            raise ValueError(f"{key} must be {allowed}, got {cfg[key]!r}")
+
+
+def build(cfg: DictConfig) -> tuple[Learner, dict[str, Any], VectorMECEnv]:
+    """Learner, env kwargs and a one-copy env for ``cfg`` (shared with ucms_marl.evaluate)."""
+    learner_cls = LEARNERS.get(cfg.learner.name)
+    env_kwargs = env_kwargs_for(cfg, learner_cls)
+    probe = make_vector_env(env_kwargs, 1)
+    learner = learner_cls(cfg.learner, probe.spec, device=resolve_device(cfg.device), seed=cfg.seed)
+    return learner, env_kwargs, probe
+
+
+# ---------------------------------------------------------------------- rollouts
+def transition_fields(
+    obs: Observation, actions: Actions, result: StepResult
+) -> dict[str, np.ndarray]:
+    """Every field a learner may store (see :class:`ucms_marl.learners.base.Learner`)."""
+    nxt = result.next_obs
+    fields = {
+        "state": obs.state,
+        "next_state": nxt.state,
+        "ud_obs": obs.ud_obs,
+        "next_ud_obs": nxt.ud_obs,
+        "ud_action": actions.ud,
+        "ud_reward": result.ud_reward,
+        "terminated": result.terminated.astype(np.float32),
+        "ud_requested": result.ud_requested,
+        "ud_offloaded": result.ud_offloaded,
+    }
+    if obs.es_obs is not None:
+        fields.update(
+            es_obs=obs.es_obs,
+            next_es_obs=nxt.es_obs,
+            es_action=actions.es,
+            members=obs.members,
+            next_members=nxt.members,
+            es_reward=result.es_reward,
+        )
+    return fields
+
+
+def play_episodes(
+    envs: VectorMECEnv,
+    learner: Learner,
+    seeds: Sequence[int],
+    *,
+    explore: bool,
+    replay: ReplayBuffer | None = None,
+) -> tuple[list[dict[str, float]], int]:
+    """One episode in each of ``len(seeds)`` copies; returns per-episode metrics and steps."""
+    envs = envs.head(len(seeds)) if len(seeds) < envs.num_envs else envs
+    obs = envs.reset(seeds)
+    tracker = EpisodeTracker(envs.num_envs)
+    steps = 0
+    while True:
+        actions = learner.act(obs, explore=explore)
+        result = envs.step(actions)
+        if replay is not None:
+            replay.add(transition_fields(obs, actions, result))
+        tracker.add(result)
+        steps += envs.num_envs
+        obs = result.next_obs
+        if np.all(result.terminated | result.truncated):
+            return tracker.episodes(), steps
+
+
+def evaluate(
+    envs: VectorMECEnv, learner: Learner, n_episodes: int, eval_seed: int
+) -> list[dict[str, float]]:
+    """Noise-free episodes on the fixed evaluation seeds; per-episode metrics."""
+    seeds = eval_seeds(eval_seed, n_episodes)
+    episodes: list[dict[str, float]] = []
+    for start in range(0, n_episodes, envs.num_envs):
+        batch, _ = play_episodes(envs, learner, seeds[start : start + envs.num_envs], explore=False)
+        episodes.extend(batch)
+    return episodes
+
+
+def mean_metrics(episodes: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    return {k: float(np.mean([e[k] for e in episodes])) for k in EPISODE_METRICS}
+
+
+# ---------------------------------------------------------------------- the run
+def _config_container(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+
+
+def _check_resumable(saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+    differ = sorted(
+        k
+        for k in set(saved) | set(current)
+        if k not in RESUMABLE_KEYS and saved.get(k) != current.get(k)
+    )
+    if differ:
+        raise ValueError(
+            f"resume=true but the config differs from the checkpoint's in {differ}; only "
+            f"{list(RESUMABLE_KEYS)} may change. Use another run directory for a new run."
+        )
+
+
+def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[str, Any]:
+    """Train (or play) ``cfg`` in ``run_dir``; returns the summary also written to summary.json."""
+    validate(cfg)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = _config_container(cfg)
+    seed_everything(cfg.seed, cfg.torch_threads)
+    learner, env_kwargs, _ = build(cfg)
+    train_envs = make_vector_env(env_kwargs, cfg.num_envs)
+    eval_envs = make_vector_env(env_kwargs, max(1, min(cfg.num_envs, cfg.eval_episodes)))
+    train_envs.seed_action_spaces(cfg.seed)
+    eval_envs.seed_action_spaces(cfg.seed + 1)
+
+    replay = None
+    if learner.is_learning:
+        replay_kwargs = {k: v for k, v in config["replay"].items() if k not in ("name", "capacity")}
+        replay_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0xB0FF]))
+        replay = make_replay(
+            cfg.replay.name,
+            cfg.replay.capacity,
+            learner.transition_spec(),
+            replay_rng,
+            **replay_kwargs,
+        )
+
+    episode, updates, wall_before = 0, 0, 0.0
+    ckpt_path = run_dir / ckpt.CHECKPOINT_NAME
+    if ckpt_path.exists() and not cfg.resume:
+        raise FileExistsError(
+            f"{ckpt_path} exists: pass resume=true to continue that run, or choose a new "
+            f"directory (another seed, run_root=..., or hydra.run.dir=...)"
+        )
+    if cfg.resume and ckpt_path.exists():
+        state = ckpt.load(ckpt_path, map_location=learner.device)
+        _check_resumable(state["config"], config)
+        learner.load_state_dict(state["learner"])
+        if replay is not None and state.get("replay") is not None:
+            replay.load_state_dict(state["replay"])
+        ckpt.set_rng_states(state["rng"])
+        episode, updates, wall_before = state["episode"], state["updates"], state["wall_time_s"]
+        log.info("resumed %s at episode %d (%d updates)", run_dir, episode, updates)
+    elif cfg.resume:
+        log.warning("resume=true but %s has no checkpoint: starting a new run", run_dir)
+
+    hparams = {"algo": algo, "env_kwargs": env_kwargs, **config, **learner.hparams()}
+    (run_dir / "config.json").write_text(json.dumps(hparams, indent=2, default=str))
+    logger = RunLogger(
+        run_dir,
+        hparams=hparams,
+        total_episodes=cfg.episodes,
+        start_episode=episode,
+        progress_bar=cfg.progress_bar,
+    )
+
+    def save_checkpoint() -> None:
+        ckpt.save_atomic(
+            {
+                "config": config,
+                "algo": algo,
+                "env_kwargs": env_kwargs,
+                "episode": episode,
+                "updates": updates,
+                "wall_time_s": wall_before + time.perf_counter() - t_start,
+                "learner": learner.state_dict(),
+                "replay": replay.state_dict() if replay is not None and cfg.save_replay else None,
+                "rng": ckpt.rng_states(),
+            },
+            ckpt_path,
+        )
+
+    def crossed(every: int, before: int, after: int) -> bool:
+        return every > 0 and after // every > before // every
+
+    t_start = time.perf_counter()
+    last_eval: dict[str, float] | None = None
+    last_eval_episode = -1
+    try:
+        while episode < cfg.episodes:
+            n = min(cfg.num_envs, cfg.episodes - episode)
+            seeds = [episode_seed(cfg.seed, episode + i) for i in range(n)]
+            t0 = time.perf_counter()
+            batch, steps = play_episodes(train_envs, learner, seeds, explore=True, replay=replay)
+            t_env = time.perf_counter() - t0
+            for _ in range(n):
+                learner.end_episode(episode)
+
+            losses: dict[str, list[float]] = {}
+            t1 = time.perf_counter()
+            n_updates = 0
+            if replay is not None and len(replay) >= max(1, cfg.learning_starts):
+                for _ in range(cfg.updates_per_episode * n):
+                    sample = replay.sample(learner.batch_size)
+                    step_losses, td_abs = learner.update(sample)
+                    if td_abs is not None:
+                        replay.update_priorities(sample.indices, td_abs)
+                    for k, v in step_losses.items():
+                        losses.setdefault(k, []).append(v)
+                    n_updates += 1
+            t_update = time.perf_counter() - t1
+            updates += n_updates
+
+            before = episode
+            for i, metrics in enumerate(batch):
+                extra = (
+                    {"noise_std": getattr(learner, "noise_std", 0.0)} if learner.is_learning else {}
+                )
+                logger.train_episode(before + i + 1, metrics, extra)
+            episode += n
+            logger.scalars("losses", {k: float(np.mean(v)) for k, v in losses.items()}, episode)
+            perf = {
+                "env_steps_per_s": steps / max(t_env, 1e-9),
+                "episodes_per_s": n / max(t_env + t_update, 1e-9),
+                "updates": updates,
+            }
+            if n_updates:
+                perf["updates_per_s"] = n_updates / max(t_update, 1e-9)
+            logger.scalars("perf", perf, episode)
+            mean_batch = mean_metrics(batch)
+            logger.progress(
+                n,
+                {
+                    "reward": mean_batch["return"],
+                    "cost": mean_batch["cost"],
+                    "sps": perf["env_steps_per_s"],
+                },
+            )
+
+            if crossed(cfg.eval_every, before, episode) and cfg.eval_episodes > 0:
+                last_eval = mean_metrics(
+                    evaluate(eval_envs, learner, cfg.eval_episodes, cfg.eval_seed)
+                )
+                last_eval_episode = episode
+                logger.eval(episode, last_eval)
+            if crossed(cfg.checkpoint_every, before, episode):
+                logger.flush()
+                save_checkpoint()
+
+        if last_eval_episode != episode and cfg.eval_episodes > 0:
+            last_eval = mean_metrics(evaluate(eval_envs, learner, cfg.eval_episodes, cfg.eval_seed))
+            logger.eval(episode, last_eval)
+        logger.flush()
+        save_checkpoint()
+    except BaseException:
+        logger.close()
+        raise
+    wall = wall_before + time.perf_counter() - t_start
+    summary = {
+        "algo": algo,
+        "env": cfg.env.preset,
+        "seed": cfg.seed,
+        "episodes": episode,
+        "updates": updates,
+        "wall_time_s": wall,
+        "eval": last_eval,
+        "run_dir": str(run_dir),
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    logger.close(final_metrics=last_eval)
+    train_envs.close()
+    eval_envs.close()
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    hc = HydraConfig.get()
+    summary = run(cfg, hc.runtime.output_dir, algo=hc.runtime.choices.get("algo", "custom"))
+    log.info("summary: %s", json.dumps(summary))
+    # the return value is what a Hydra sweeper would optimise: the final evaluation cost
+    return summary["eval"]["cost"] if summary["eval"] else None
+
+
+if __name__ == "__main__":
+    main()
