@@ -137,47 +137,109 @@ def co_selection(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
     own_tau_a: dict[str, np.ndarray] = {}
 
     def ud_scores(cand: np.ndarray, open_servers: np.ndarray, server: np.ndarray) -> np.ndarray:
-        # While Z_m ∪ {n} fits on the U_m CPUs nobody waits, so the score is additive.
-        matched = server >= 0
-        load = np.bincount(server[matched], minlength=cfg.n_servers)
-        base = np.bincount(server[matched], alone_cost[matched, server[matched]],
-                           minlength=cfg.n_servers)
-        scores = base[open_servers] + alone_cost[cand][:, open_servers]
+        queues = _ServerQueues(cfg, server, open_servers, tau_o, tau_p, e_o)
+        n_open = open_servers.size
+        # Adding a task never lets the others finish earlier (identical CPUs, FIFO), so
+        # S(Z_m) + (n's cost with an idle CPU) is a lower bound of I_m, exact while
+        # Z_m ∪ {n} fits on the U_m CPUs (nobody waits).
+        queued = queues.load + 1 > cfg.n_cpus[open_servers]
+        exact_base = n_open <= _PRUNE_K or not queued.any()
+        scores = queues.base(exact=not exact_base)[None, :] + alone_cost[cand][:, open_servers]
         tau_a = alone_tau_a[cand][:, open_servers]
-        queued = np.flatnonzero(load[open_servers] + 1 > cfg.n_cpus[open_servers])
-        if queued.size:
-            s_q, t_q = _queued_scores(cand, open_servers[queued], server)
-            scores[:, queued] = s_q
-            tau_a[:, queued] = t_q
         own_tau_a["value"] = tau_a
+        if not queued.any():
+            return scores
+        if n_open <= _PRUNE_K:
+            queues.evaluate(cand, queued[None, :].repeat(cand.size, 0), scores, tau_a)
+            return scores
+        # Exact scores for each candidate's _PRUNE_K best bounds, then for any other pair
+        # whose bound does not exclude it; the rest cannot win and score inf.
+        lower = scores.copy()
+        top = np.argpartition(lower, _PRUNE_K - 1, axis=1)[:, :_PRUNE_K]
+        first = np.zeros(scores.shape, dtype=bool)
+        first[np.arange(cand.size)[:, None], top] = True
+        first &= queued
+        queues.evaluate(cand, first, scores, tau_a)
+        best = np.where(first | ~queued, scores, np.inf).min(axis=1, keepdims=True)
+        second = queued & ~first & (lower <= best)
+        queues.evaluate(cand, second, scores, tau_a)
+        scores[queued & ~first & ~second] = np.inf
         return scores
-
-    def _queued_scores(cand: np.ndarray, open_servers: np.ndarray, server: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        n_cand, n_open = cand.size, open_servers.size
-        # Pair (r, j): candidate cand[r] joining open_servers[j]. Items of a pair: the server's
-        # current members plus the candidate itself; each pair is one queue.
-        col_of_server = np.full(cfg.n_servers + 1, -1)  # index −1 (unmatched) stays −1
-        col_of_server[open_servers] = np.arange(n_open)
-        member_col = col_of_server[server]
-        members = np.flatnonzero(member_col >= 0)
-        member_col = member_col[members]
-        pair_of_member = (np.arange(n_cand)[:, None] * n_open + member_col).ravel()
-        ud = np.concatenate([np.tile(members, n_cand), np.repeat(cand, n_open)])
-        col = np.concatenate([np.tile(member_col, n_cand), np.tile(np.arange(n_open), n_cand)])
-        pair = np.concatenate([pair_of_member, np.arange(n_cand * n_open)])
-        srv = open_servers[col]
-        _, tau_a = physics.queue_finish_times(
-            tau_o[ud, srv], tau_p[ud, srv], pair, np.tile(cfg.n_cpus[open_servers], n_cand),
-            tiebreak=ud)
-        item_cost = physics.cost(cfg.rho_delay, cfg.rho_energy, tau_a, e_o[ud, srv])
-        scores = np.bincount(pair, item_cost, minlength=n_cand * n_open).reshape(n_cand, n_open)
-        return scores, tau_a[pair_of_member.size:].reshape(n_cand, n_open)
 
     def es_priority(cand: np.ndarray, col: np.ndarray) -> np.ndarray:
         return own_tau_a["value"][np.arange(cand.size), col]
 
     return propose_and_accept(cfg.z_max, slot.n_uds, ud_scores, es_priority)
+
+
+_PRUNE_K = 4  # exact co-selection scores first for each UD's 4 most promising servers
+
+
+class _ServerQueues:
+    """The open servers' current members in service order, for co-selection scores.
+
+    Member tables are (n_open, Z): UD index (−1 padding), arrival τ^o (inf padding), τ^p and
+    e^o at p_max, rows in service order (arrival, then UD index).
+    """
+
+    def __init__(self, cfg: EnvConfig, server: np.ndarray, open_servers: np.ndarray,
+                 tau_o: np.ndarray, tau_p: np.ndarray, e_o: np.ndarray) -> None:
+        self.cfg, self.open_servers = cfg, open_servers
+        self.tau_o, self.tau_p, self.e_o = tau_o, tau_p, e_o
+        n_open = open_servers.size
+        col_of_server = np.full(cfg.n_servers + 1, -1)  # index −1 (unmatched) stays −1
+        col_of_server[open_servers] = np.arange(n_open)
+        member_col = col_of_server[server]
+        members = np.flatnonzero(member_col >= 0)
+        member_col = member_col[members]
+        self.load = np.bincount(member_col, minlength=n_open)
+        table = physics.group_table(member_col, tau_o[members, open_servers[member_col]],
+                                    n_open, tiebreak=members)
+        self.present = table >= 0
+        self.ud = np.where(self.present, members[np.maximum(table, 0)], -1)
+        col_srv = open_servers[:, None]
+        self.arrival = np.where(self.present, tau_o[self.ud, col_srv], np.inf)
+        self.proc = tau_p[self.ud, col_srv]
+        self.energy = e_o[self.ud, col_srv]
+
+    def base(self, exact: bool) -> np.ndarray:
+        """S(Z_m) = Σ_{k∈Z_m} (ρ1 τ^a + ρ2 e^o) per open server; with ``exact=False`` the
+        idle-CPU sum (equal to S while members ≤ U_m)."""
+        cfg = self.cfg
+        done = self.arrival + self.proc
+        if exact and self.present.shape[1]:
+            _, done = physics.queue_table(self.arrival, self.proc, self.present,
+                                          cfg.n_cpus[self.open_servers])
+        item = physics.cost(cfg.rho_delay, cfg.rho_energy, done, self.energy)
+        return np.where(self.present, item, 0.0).sum(axis=1)
+
+    def evaluate(self, cand: np.ndarray, mask: np.ndarray, scores: np.ndarray,
+                 tau_a: np.ndarray) -> None:
+        """Exact I_m (18) and the candidate's own τ^a (19) for the (candidate, open server)
+        pairs in ``mask`` (R, n_open), written into ``scores`` and ``tau_a``."""
+        rows, cols = np.nonzero(mask)
+        if rows.size == 0:
+            return
+        cfg = self.cfg
+        ud, srv = cand[rows], self.open_servers[cols]
+        cand_arrival = self.tau_o[ud, srv][:, None]
+        mem_arrival, mem_ud = self.arrival[cols], self.ud[cols]
+        # The candidate's place in the server's service order; one queue of Z + 1 per pair.
+        before = (mem_arrival < cand_arrival) | ((mem_arrival == cand_arrival)
+                                                & (mem_ud < ud[:, None]))
+        place = before.sum(axis=1, keepdims=True)
+        k = np.arange(mem_arrival.shape[1] + 1)
+        src = np.where(k < place, k, np.maximum(k - 1, 0))
+        is_cand = k == place
+        c = cols[:, None]
+        arrival = np.where(is_cand, cand_arrival, self.arrival[c, src])
+        proc = np.where(is_cand, self.tau_p[ud, srv][:, None], self.proc[c, src])
+        energy = np.where(is_cand, self.e_o[ud, srv][:, None], self.energy[c, src])
+        valid = np.isfinite(arrival)  # padding has arrival inf
+        _, done = physics.queue_table(arrival, proc, valid, cfg.n_cpus[srv])
+        item = physics.cost(cfg.rho_delay, cfg.rho_energy, done, energy)
+        scores[rows, cols] = np.where(valid, item, 0.0).sum(axis=1)
+        tau_a[rows, cols] = np.take_along_axis(done, place, axis=1)[:, 0]
 
 
 def max_gain(slot: SlotState, rng: np.random.Generator) -> np.ndarray:

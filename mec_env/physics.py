@@ -139,30 +139,42 @@ def queue_finish_times(arrival_s: np.ndarray, processing_s: np.ndarray, group: n
     tau_q = np.zeros(arrival_s.shape, dtype=np.float64)
     tau_a = np.zeros(arrival_s.shape, dtype=np.float64)
     table = group_table(group, arrival_s, n_cpus.shape[0], tiebreak)
-    width = table.shape[1]
-    if width == 0:
+    if table.shape[1] == 0:
         return tau_q, tau_a
     valid = table >= 0
     idx = np.where(valid, table, 0)
-    arrival, processing = arrival_s[idx], processing_s[idx]
-    done = arrival + processing
-    wait = np.zeros(table.shape)
+    wait, done = queue_table(arrival_s[idx], processing_s[idx], valid, n_cpus)
+    items = table[valid]
+    tau_q[items] = wait[valid]
+    tau_a[items] = done[valid]
+    return tau_q, tau_a
+
+
+def queue_table(arrival_s: np.ndarray, processing_s: np.ndarray, valid: np.ndarray,
+                n_cpus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The queue of :func:`queue_finish_times` on items already laid out per group.
+
+    ``arrival_s``, ``processing_s``, ``valid``: (G, S) with each row's items in service order
+    and padding (``valid`` False) only at the end of a row; ``n_cpus``: (G,). Returns
+    ``(tau_q, tau_a)`` of shape (G, S) (values at padding are meaningless). The first min(U)
+    positions find an idle CPU and are computed at once; later positions are walked.
+    """
+    done = arrival_s + processing_s
+    wait = np.zeros(done.shape)
+    width = done.shape[1]
     u0 = int(n_cpus.min())
     if width > u0:
-        rows = np.arange(table.shape[0])
+        rows = np.arange(done.shape[0])
         free = np.where(np.arange(int(n_cpus.max())) < n_cpus[:, None], 0.0, np.inf)
         free[:, :u0] = np.where(valid[:, :u0], done[:, :u0], 0.0)
         for s in range(u0, width):
             cpu = np.argmin(free, axis=1)
             q = free[rows, cpu]
-            finish = processing[:, s] + np.maximum(arrival[:, s], q)
+            finish = processing_s[:, s] + np.maximum(arrival_s[:, s], q)
             free[rows, cpu] = np.where(valid[:, s], finish, q)
             done[:, s] = finish
             wait[:, s] = q
-    items = table[valid]
-    tau_q[items] = wait[valid]
-    tau_a[items] = done[valid]
-    return tau_q, tau_a
+    return wait, done
 
 
 def admit_within_capacity(priority: np.ndarray, group: np.ndarray, bits: np.ndarray,
