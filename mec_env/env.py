@@ -186,6 +186,11 @@ class MECParallelEnv(ParallelEnv):
         g_high = 1.0 if cfg.normalize_obs else cfg.gain_lin[1]
         self._ud_high = np.concatenate([np.ones(6) if cfg.normalize_obs else head_max,
                                         np.full(m, g_high), np.ones(m + 1)])
+        low = np.array([cfg.task_bits[0], cfg.cycles_per_bit[0], cfg.deadline_s[0]]
+                       + [cfg.gain_db[0]] * m)
+        high = np.array([cfg.task_bits[1], cfg.cycles_per_bit[1], cfg.deadline_s[1]]
+                        + [cfg.gain_db[1]] * m)
+        self._draw_low, self._draw_span = low, high - low
         self._load_high = np.stack([cfg.z_max / cfg.subchannels,
                                     cfg.z_max * cfg.task_bits[1] / cfg.storage_bits,
                                     cfg.z_max / cfg.n_cpus], axis=1)  # (M, 3)
@@ -258,12 +263,15 @@ class MECParallelEnv(ParallelEnv):
 
     def _new_slot(self) -> None:
         cfg, rng, n = self.config, self.np_random, self.config.n_uds
-        gain_db = rng.uniform(cfg.gain_db[0], cfg.gain_db[1], size=(n, cfg.n_servers))
+        # One draw for the whole slot: β, c, φ and the gains (dB), each uniform on its range.
+        u = rng.random((n, 3 + cfg.n_servers))
+        draws = self._draw_low + u * self._draw_span
+        gain_db = draws[:, 3:]
         self._slot = SlotState(
             config=cfg,
-            bits=rng.uniform(*cfg.task_bits, size=n),
-            cycles_per_bit=rng.uniform(*cfg.cycles_per_bit, size=n),
-            deadline_s=rng.uniform(*cfg.deadline_s, size=n),
+            bits=draws[:, 0],
+            cycles_per_bit=draws[:, 1],
+            deadline_s=draws[:, 2],
             gain=10.0 ** (gain_db / 10.0),
             battery_j=self._battery,
         )

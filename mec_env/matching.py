@@ -137,6 +137,9 @@ def co_selection(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
     own_tau_a: dict[str, np.ndarray] = {}
 
     def ud_scores(cand: np.ndarray, open_servers: np.ndarray, server: np.ndarray) -> np.ndarray:
+        if cand.size == server.size:  # first round: every Z_m is empty
+            own_tau_a["value"] = alone_tau_a[:, open_servers]
+            return alone_cost[:, open_servers]
         queues = _ServerQueues(cfg, server, open_servers, tau_o, tau_p, e_o)
         n_open = open_servers.size
         # Adding a task never lets the others finish earlier (identical CPUs, FIFO), so

@@ -228,10 +228,13 @@ def best_local(bits: ArrayLike, cycles_per_bit: ArrayLike, deadline_s: ArrayLike
     """
     work = np.asarray(bits, dtype=np.float64) * cycles_per_bit
     deadline_s = np.asarray(deadline_s, dtype=np.float64)
-    rho_e = max(rho_energy, 1e-300)
-    rho_d = max(rho_delay, 1e-300)
-    on_time = np.full(work.shape, (rho_d / (2.0 * rho_e * kappa)) ** (1.0 / 3.0))
-    late = np.full(work.shape, (rho_d / (rho_e * kappa)) ** (1.0 / 3.0))
+    if rho_energy > 0 and rho_delay > 0:
+        f_on_time = (rho_delay / (2.0 * rho_energy * kappa)) ** (1.0 / 3.0)
+        f_late = (rho_delay / (rho_energy * kappa)) ** (1.0 / 3.0)
+    else:  # one weight is zero: the objective is monotone in f
+        f_on_time = f_late = f_max_hz if rho_energy == 0 else f_min_hz
+    on_time = np.full(work.shape, f_on_time)
+    late = np.full(work.shape, f_late)
     just_in_time = work / deadline_s
     cands = np.stack([on_time, late, just_in_time, np.full(work.shape, f_min_hz),
                       np.full(work.shape, f_max_hz)], axis=-1)

@@ -50,6 +50,10 @@ def _flat_groups(server: np.ndarray, n_servers: int) -> np.ndarray:
     return (batch * n_servers + server).ravel()
 
 
+def _per_group(per_server: np.ndarray, batch: int) -> np.ndarray:
+    return per_server if batch == 1 else np.tile(per_server, batch)
+
+
 def admit(cfg: EnvConfig, approved: np.ndarray, priority: np.ndarray, server: np.ndarray,
           bits: np.ndarray) -> np.ndarray:
     """Enforce (15i) K and (15j) D_m on the approved requests, in ascending ``priority``
@@ -59,9 +63,8 @@ def admit(cfg: EnvConfig, approved: np.ndarray, priority: np.ndarray, server: np
     flat = np.flatnonzero(approved.ravel())
     groups = _flat_groups(server, cfg.n_servers)[flat]
     ok = physics.admit_within_capacity(priority.ravel()[flat], groups, bits.ravel()[flat],
-                                       np.tile(cfg.subchannels, b),
-                                       np.tile(cfg.storage_bits, b),
-                                       tiebreak=flat)
+                                       _per_group(cfg.subchannels, b),
+                                       _per_group(cfg.storage_bits, b), tiebreak=flat)
     offloaded = np.zeros(approved.size, dtype=bool)
     offloaded[flat[ok]] = True
     return offloaded.reshape(approved.shape)
@@ -82,7 +85,7 @@ def resolve(cfg: EnvConfig, *, bits: np.ndarray, cycles_per_bit: np.ndarray,
     flat = np.flatnonzero(offloaded.ravel())
     _, finish = physics.queue_finish_times(upload_s.ravel()[flat], processing_s.ravel()[flat],
                                            _flat_groups(server, cfg.n_servers)[flat],
-                                           np.tile(cfg.n_cpus, b), tiebreak=flat)
+                                           _per_group(cfg.n_cpus, b), tiebreak=flat)
     delay = physics.local_delay(bits, cycles_per_bit, f_hz).ravel()
     energy = physics.local_energy(bits, cycles_per_bit, f_hz, cfg.kappa).ravel()
     delay[flat] = finish
