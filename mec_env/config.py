@@ -279,9 +279,10 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         raise _fail("rho_delay", raw["rho_delay"], "rho_delay + rho_energy > 0")
     for key in ("es_agents", "normalize_obs", "clip_actions"):
         _flag(raw, key)
-    if raw["matcher"] not in MATCHERS:
+    # isinstance first: an unhashable value (a list, a dict) must not escape as a TypeError
+    if not isinstance(raw["matcher"], str) or raw["matcher"] not in MATCHERS:
         raise _fail("matcher", raw["matcher"], f"one of {sorted(MATCHERS)}")
-    if raw["admission"] not in ADMISSIONS:
+    if not isinstance(raw["admission"], str) or raw["admission"] not in ADMISSIONS:
         raise _fail("admission", raw["admission"], f"one of {sorted(ADMISSIONS)}")
     if raw["render_mode"] not in _RENDER_MODES:
         raise _fail("render_mode", raw["render_mode"], f"one of {list(_RENDER_MODES)}")
