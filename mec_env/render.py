@@ -1,0 +1,294 @@
+"""Rendering for the MEC environment: an ANSI table and a matplotlib picture.
+
+:meth:`MECParallelEnv.render` dispatches here by ``render_mode``:
+
+- ``"ansi"``: :func:`render_ansi`, a text table of the slot just played (``env.last_step``):
+  per UD its task, matched server, decision, delay, energy, cost, timeout and battery, then
+  slot totals. Right after ``reset()`` it shows the new slot's tasks and matching instead.
+- ``"rgb_array"``: :func:`render_rgb`, an (H, W, 3) ``uint8`` frame: servers on top, UDs
+  below, grey matching links, admitted offloads highlighted, refused requests dashed, timed-out
+  tasks marked, and every UD's battery as a bar.
+- ``"human"``: the same frame shown in a matplotlib window (:func:`show`, :func:`close`); a
+  no-op with a warning when matplotlib has no interactive backend (no display).
+
+Matplotlib is imported only inside the picture functions; without it they raise an
+``ImportError`` naming the fix (``pip install mec-env[render]``). The ANSI table needs only
+numpy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+_FIG_SIZE_IN = (8.0, 6.0)
+_DPI = 100
+_INSTALL_HINT = ("rendering pictures needs matplotlib: pip install mec-env[render] "
+                 "(or pip install matplotlib)")
+
+# Colours (matplotlib names): one meaning each.
+_C_SERVER = "tab:blue"
+_C_LINK = "0.8"
+_C_OFFLOAD = "tab:green"
+_C_REFUSED = "tab:red"
+_C_LOCAL = "tab:gray"
+_C_BATTERY = "tab:olive"
+_C_LOW = "tab:red"
+
+_human_window: dict[str, Any] = {}
+
+
+def _base(env: Any) -> Any:
+    return getattr(env, "unwrapped", env)
+
+
+# ------------------------------------------------------------------------------------- ANSI
+def _decisions(out: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-UD decision word of a played slot."""
+    requested = np.asarray(out["requested"], bool)
+    approved = np.asarray(out.get("approved", requested), bool)
+    offloaded = np.asarray(out["offloaded"], bool)
+    server = np.asarray(out["server"])
+    word = np.full(server.shape, "local", dtype=object)
+    word[server < 0] = "local(unm)"
+    word[requested & ~approved] = "refused"
+    word[approved & ~offloaded] = "cut"
+    word[offloaded] = "offload"
+    return word
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+    line = "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))
+    out = [line, "-" * len(line)]
+    out += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return out
+
+
+def render_ansi(env: Any, max_rows: int | None = None) -> str:
+    """A readable table of the slot just played, or of the new slot right after ``reset``.
+
+    Units: task in KB (10^3 bytes), deadline, delay in ms, f in GHz, p in mW, energy in mJ,
+    battery in J. ``max_rows`` limits the UD rows shown (``None``: all).
+    """
+    base = _base(env)
+    cfg = base.config
+    n = cfg.n_uds
+    shown = n if max_rows is None else min(n, max_rows)
+    out = getattr(base, "last_step", None)
+    lines: list[str] = []
+    if out is None:
+        s = base.current_slot
+        server = base.server
+        lines.append(f"MEC slot {base.t + 1}/{cfg.n_slots} (new slot: tasks and matching; "
+                     f"N={n} UDs, M={cfg.n_servers} ESs, matcher={cfg.matcher})")
+        srv = np.maximum(server, 0)
+        gain_db = 10.0 * np.log10(s.gain[np.arange(n), srv])
+        rows = [[f"ud_{i}", f"{s.bits[i] / 8e3:.1f}", f"{s.cycles_per_bit[i]:.0f}",
+                 f"{s.deadline_s[i] * 1e3:.0f}",
+                 f"es_{server[i]}" if server[i] >= 0 else "-",
+                 f"{gain_db[i]:.1f}" if server[i] >= 0 else "-",
+                 f"{s.battery_j[i]:.4g}"] for i in range(shown)]
+        lines += _table(["ud", "task KB", "cyc/bit", "deadline ms", "server", "gain dB",
+                         "battery J"], rows)
+        if shown < n:
+            lines.append(f"... {n - shown} more UDs")
+        load = np.bincount(server[server >= 0], minlength=cfg.n_servers)
+        lines.append("servers: " + ", ".join(f"es_{m} {load[m]}/{cfg.z_max[m]} UDs"
+                                             for m in range(cfg.n_servers)))
+        return "\n".join(lines)
+
+    word = _decisions(out)
+    offloaded = np.asarray(out["offloaded"], bool)
+    timed_out = np.asarray(out["timed_out"], bool)
+    server = np.asarray(out["server"])
+    lines.append(f"MEC slot {base.t}/{cfg.n_slots} played (N={n} UDs, M={cfg.n_servers} ESs, "
+                 f"matcher={cfg.matcher}, admission="
+                 f"{'ES agents' if cfg.es_agents else cfg.admission})")
+    rows = []
+    for i in range(shown):
+        control = (f"p={out['p_w'][i] * 1e3:.1f}mW" if offloaded[i]
+                   else f"f={out['f_hz'][i] / 1e9:.2f}GHz")
+        rows.append([f"ud_{i}", f"{out['task_bytes'][i] / 1e3:.1f}",
+                     f"{out['cycles_per_bit'][i]:.0f}", f"{out['deadline_s'][i] * 1e3:.0f}",
+                     f"es_{server[i]}" if server[i] >= 0 else "-", word[i], control,
+                     f"{out['delay_s'][i] * 1e3:.1f}", f"{out['energy_j'][i] * 1e3:.3f}",
+                     f"{out['cost'][i]:.4f}", "TIMEOUT" if timed_out[i] else "ok",
+                     f"{out['battery_j'][i]:.4g}" + ("<b_min" if out["below_b_min"][i] else "")])
+    lines += _table(["ud", "task KB", "cyc/bit", "deadline ms", "server", "decision",
+                     "control", "delay ms", "energy mJ", "cost", "timeout", "battery J"], rows)
+    if shown < n:
+        lines.append(f"... {n - shown} more UDs")
+    requested = np.asarray(out["requested"], bool)
+    n_req, n_off = int(requested.sum()), int(offloaded.sum())
+    cuts = int((np.asarray(out.get("approved", requested), bool) & ~offloaded).sum())
+    lines.append(
+        f"totals: cost {float(np.sum(out['cost'])):.4f} (mean {float(np.mean(out['cost'])):.4f})"
+        f", delay {float(np.sum(out['delay_s'])):.3f} s, energy "
+        f"{float(np.sum(out['energy_j'])) * 1e3:.3f} mJ, timeouts {int(timed_out.sum())}/{n}, "
+        f"offloaded {n_off}/{n} ({n_req} requested, {cuts} cut), mean reward "
+        f"{float(np.mean(out['reward'])):.4f}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------- picture
+def _require_matplotlib() -> Any:
+    try:
+        import matplotlib
+    except ImportError as err:  # pragma: no cover - exercised only without matplotlib
+        raise ImportError(_INSTALL_HINT) from err
+    return matplotlib
+
+
+def _layout(server: np.ndarray, n_servers: int) -> tuple[np.ndarray, np.ndarray]:
+    """x positions in [0, 1] of the servers and of the UDs; UDs are grouped under their
+    server (unmatched ones at the right end) so that links barely cross."""
+    n = server.shape[0]
+    order = np.lexsort((np.arange(n), np.where(server >= 0, server, n_servers)))
+    ud_x = np.empty(n)
+    ud_x[order] = (np.arange(n) + 0.5) / n
+    srv_x = np.empty(n_servers)
+    for m in range(n_servers):
+        mine = ud_x[server == m]
+        srv_x[m] = mine.mean() if mine.size else (m + 0.5) / n_servers
+    return srv_x, ud_x
+
+
+def render_rgb(env: Any) -> np.ndarray:
+    """An (H, W, 3) ``uint8`` picture of the slot just played (or of the new slot after
+    ``reset``): servers, UDs, matching links, admitted offloads, battery levels."""
+    _require_matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
+    from matplotlib.figure import Figure
+
+    base = _base(env)
+    cfg = base.config
+    out = getattr(base, "last_step", None)
+    n, m_count = cfg.n_uds, cfg.n_servers
+    if out is None:
+        server = np.asarray(base.server)
+        battery = np.asarray(base.current_slot.battery_j)
+        requested = offloaded = timed_out = np.zeros(n, bool)
+        title = f"slot {base.t + 1}/{cfg.n_slots}: new tasks and matching"
+    else:
+        server = np.asarray(out["server"])
+        battery = np.asarray(out["battery_j"])
+        requested = np.asarray(out["requested"], bool)
+        offloaded = np.asarray(out["offloaded"], bool)
+        timed_out = np.asarray(out["timed_out"], bool)
+        title = (f"slot {base.t}/{cfg.n_slots}: mean cost {float(np.mean(out['cost'])):.4f}, "
+                 f"offloaded {int(offloaded.sum())}/{n}, timeouts {int(timed_out.sum())}")
+
+    fig = Figure(figsize=_FIG_SIZE_IN, dpi=_DPI)
+    canvas = FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1]})
+    srv_x, ud_x = _layout(server, m_count)
+    srv_y, ud_y = 1.0, 0.0
+
+    matched = server >= 0
+    refused = requested & ~offloaded
+    link = matched & ~offloaded & ~refused
+    segs = np.stack([np.stack([ud_x, np.full(n, ud_y)], -1),
+                     np.stack([srv_x[np.maximum(server, 0)], np.full(n, srv_y)], -1)], axis=1)
+    lw = max(0.3, min(2.5, 60.0 / n))
+    top.add_collection(LineCollection(segs[link], colors=_C_LINK, linewidths=lw, zorder=1))
+    top.add_collection(LineCollection(segs[refused], colors=_C_REFUSED, linewidths=lw,
+                                      linestyles="dashed", zorder=2))
+    top.add_collection(LineCollection(segs[offloaded], colors=_C_OFFLOAD, linewidths=2 * lw,
+                                      zorder=3))
+    size = max(4.0, min(120.0, 4000.0 / n))
+    colour = np.where(offloaded, _C_OFFLOAD, np.where(refused, _C_REFUSED, _C_LOCAL))
+    top.scatter(ud_x, np.full(n, ud_y), s=size, c=list(colour), zorder=4)
+    if timed_out.any():
+        top.scatter(ud_x[timed_out], np.full(int(timed_out.sum()), ud_y - 0.08), marker="x",
+                    s=size, c=_C_REFUSED, zorder=4)
+    top.scatter(srv_x, np.full(m_count, srv_y), marker="s", s=300, c=_C_SERVER, zorder=5)
+    load = np.bincount(server[matched], minlength=m_count)
+    admitted = np.bincount(server[offloaded], minlength=m_count)
+    if m_count <= 24:
+        for m in range(m_count):
+            top.annotate(f"es_{m}\n{admitted[m]}/{cfg.subchannels[m]} K, {load[m]} UDs",
+                         (srv_x[m], srv_y), xytext=(0, 12), textcoords="offset points",
+                         ha="center", fontsize=8)
+    if n <= 24:
+        for i in range(n):
+            top.annotate(f"{i}", (ud_x[i], ud_y), xytext=(0, -14), textcoords="offset points",
+                         ha="center", fontsize=7)
+    top.set_xlim(0.0, 1.0)
+    top.set_ylim(-0.3, 1.45)
+    top.set_axis_off()
+    top.set_title(title, fontsize=10)
+    legend = [("offloaded", _C_OFFLOAD, "-"), ("refused / cut", _C_REFUSED, "--"),
+              ("matched, local", _C_LINK, "-")]
+    for label, c, ls in legend:
+        top.plot([], [], color=c, linestyle=ls, label=label)
+    top.plot([], [], color=_C_REFUSED, marker="x", linestyle="none", label="timed out")
+    top.legend(loc="lower right", fontsize=7, frameon=False, ncol=4)
+
+    level = battery / cfg.b_max_j
+    low = battery < cfg.b_min_j
+    bottom.bar(ud_x, level, width=0.8 / n, color=np.where(low, _C_LOW, _C_BATTERY))
+    bottom.axhline(cfg.b_min_j / cfg.b_max_j, color=_C_LOW, linewidth=0.8, linestyle=":")
+    bottom.set_xlim(0.0, 1.0)
+    bottom.set_ylim(0.0, 1.05)
+    bottom.set_xticks([])
+    bottom.set_ylabel("battery / b_max", fontsize=8)
+    bottom.tick_params(labelsize=7)
+    fig.tight_layout()
+    canvas.draw()
+    frame = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return frame
+
+
+def _interactive(plt: Any) -> bool:
+    backend = str(plt.get_backend()).lower()
+    return backend not in {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"} \
+        and "inline" not in backend
+
+
+def show(frame: np.ndarray) -> None:
+    """Show ``frame`` in a matplotlib window (``render_mode="human"``), reusing the window.
+
+    Without an interactive backend (e.g. no display) it warns once and does nothing.
+    """
+    _require_matplotlib()
+    import matplotlib.pyplot as plt
+
+    if not _interactive(plt):
+        if not _human_window.get("warned"):
+            warnings.warn(f"render_mode='human' needs an interactive matplotlib backend, have "
+                          f"{plt.get_backend()!r} (no display?); frames are not shown. Use "
+                          f"render_mode='rgb_array' to get them as arrays.", stacklevel=3)
+            _human_window["warned"] = True
+        return
+    fig = _human_window.get("figure")
+    if fig is None or not plt.fignum_exists(fig.number):
+        fig, ax = plt.subplots(figsize=_FIG_SIZE_IN)
+        ax.set_axis_off()
+        _human_window["figure"] = fig
+        _human_window["image"] = ax.imshow(frame)
+        fig.tight_layout()
+    else:
+        _human_window["image"].set_data(frame)
+    fig.canvas.draw_idle()
+    plt.pause(0.001)
+
+
+def close() -> None:
+    """Close the ``human`` window if one is open (safe to call at any time)."""
+    fig = _human_window.pop("figure", None)
+    _human_window.pop("image", None)
+    if fig is None:
+        return
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover
+        return
+    plt.close(fig)
+
+
+__all__ = ["close", "render_ansi", "render_rgb", "show"]
