@@ -5,13 +5,13 @@ Read top to bottom: the networks, acting with exploration noise, then one update
 * Actor μ_n(o_n): the UD's local observation → (x^u, f^u, p^u) in [0, 1]³ (sigmoid output).
   Two hidden layers of 64 (paper §5.1).
 * Critic Q_n(s, a_1 … a_N): the global state ``env.state()`` and every UD's action → a scalar.
-  Two hidden layers of 512. All N critics read the same joint input, so their first layer is
-  one GEMM (:class:`ucms_marl.networks.SharedInputLinear`).
+  Two hidden layers of 512. All N critics read the same joint input (a stride-0 view).
 * Exploration: Gaussian noise on the actions, clipped to [0, 1]; its std decays by
   ``noise_decay`` per training episode down to ``noise_std_min``. Evaluation is noise-free.
 * Update (Lowe et al. 2017): critic n regresses y_n = r_n + γ(1 − d) Q'_n(s', μ'(o')) with a
   (optionally weighted) MSE; actor n ascends Q_n(s, a_1 … μ_n(o_n) … a_N), the other agents'
-  actions taken from the replay sample; both targets are soft-updated, θ' ← τθ + (1 − τ)θ'.
+  actions taken from the replay sample; both losses are taken at the same parameters and
+  stepped together; both targets are soft-updated, θ' ← τθ + (1 − τ)θ'.
   Time-limit truncation is not termination, so y bootstraps at the last slot too.
 * ``share_params=True``: one actor and one critic for all UDs, plus a learned per-agent
   embedding on the first layer (the same as appending a one-hot agent index).
@@ -71,7 +71,7 @@ class MADDPG(Learner):
         ).to(device)  # fmt: skip
         self.critic = BatchedMLP(
             n, spec.state_dim + n * act_dim, list(cfg.critic_hidden), 1,
-            share_params=cfg.share_params, shared_input=True, generator=init,
+            share_params=cfg.share_params, generator=init,
         ).to(device)  # fmt: skip
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -132,32 +132,36 @@ class MADDPG(Learner):
 
         # critic: each agent's own (weighted) MSE; summing over agents keeps them independent
         y = self.critic_targets(batch)
-        q = self.critic(joint).squeeze(-1)  # (N, B)
+        pre = self.critic.input_preactivation(joint)  # (N, B, H)
+        q = self.critic.from_preactivation(pre).squeeze(-1)  # (N, B)
         td = y - q
         critic_loss = (weights * td.pow(2)).mean(dim=1).sum()
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        if self.max_grad_norm is not None:
-            clip_grad_norm_per_agent_(self.critic, float(self.max_grad_norm), self._members)
-        self.critic_opt.step()
 
         # actor: agent n's critic sees the sampled joint action with only its own action replaced
         # by μ_n(o_n). The critic's first layer is linear, so that is the sampled joint input's
         # pre-activation plus (μ_n − a_n) times agent n's own weight rows: no N copies of the
-        # joint input, and the gradient reaches μ_n exactly as in the concatenated form.
+        # joint input, no second first-layer pass, and the gradient reaches μ_n exactly as in
+        # the concatenated form. The critic is frozen here so the actor loss cannot train it.
         mu = self.actor(batch["ud_obs"].transpose(0, 1))  # (N, B, 3)
+        own_w = self.critic.own_input_weight(self.spec.state_dim, self.act_dim).detach()
         self.critic.requires_grad_(False)
-        with torch.no_grad():
-            base = self.critic.input_preactivation(joint)  # (N, B, H), updated critic
-            own_w = self.critic.own_input_weight(self.spec.state_dim, self.act_dim)  # (N, 3, H)
-        pre = base + torch.bmm(mu - actions.transpose(0, 1), own_w)
-        q_mu = self.critic.from_preactivation(pre).squeeze(-1)  # (N, B)
-        actor_loss = -q_mu.mean(dim=1).sum()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
+        pre_mu = pre.detach() + torch.bmm(mu - actions.transpose(0, 1), own_w)
+        q_mu = self.critic.from_preactivation(pre_mu).squeeze(-1)  # (N, B)
         self.critic.requires_grad_(True)
+        actor_loss = -q_mu.mean(dim=1).sum()
+
+        # [decision] both losses are taken at the current parameters and stepped together (a
+        # simultaneous gradient step); the usual order steps the critic first and re-runs its
+        # first layer for the actor, 16% more matmul work at the paper's sizes for a one-update
+        # difference in the critic the actor climbs. The parameter sets are disjoint, so one
+        # backward pass over the sum gives each its own gradient.
+        self.critic_opt.zero_grad(set_to_none=True)
+        self.actor_opt.zero_grad(set_to_none=True)
+        (critic_loss + actor_loss).backward()
         if self.max_grad_norm is not None:
+            clip_grad_norm_per_agent_(self.critic, float(self.max_grad_norm), self._members)
             clip_grad_norm_per_agent_(self.actor, float(self.max_grad_norm), self._members)
+        self.critic_opt.step()
         self.actor_opt.step()
 
         soft_update_(self.critic_target, self.critic, self.tau)

@@ -1,0 +1,234 @@
+"""Throughput of the MADDPG update at the paper's sizes, and a paper-scale projection.
+
+    python benchmarks/train_throughput.py            # N = 48, M = 3, batch 64 (paper)
+    python benchmarks/train_throughput.py --n-uds 12 --repeats 5
+
+Prints one table:
+
+* the time of one update of all N UD learners (critic + actor + soft targets), batched
+  (:class:`ucms_marl.learners.maddpg.MADDPG`) against a per-agent Python loop over N
+  ``nn.Sequential`` actor/critic pairs doing the same maths with the same (fused) Adam, written
+  as per-agent code normally is (the actor loss re-runs agent i's critic on the joint input
+  with its own action replaced);
+* the update's matmul FLOP count (analytic) over this machine's measured matmul rate (a large
+  square SGEMM): the floor, and how far the batched update is above it;
+* the environment + acting cost per slot, measured on real ``paper_kb`` episodes;
+* the projected wall time of a paper-scale run (2000 episodes × 10 slots) of the default
+  config (``experiment=paper``) for several ``updates_per_episode`` values.
+
+Targets on 2 cores (issue 3): batched ≥ 5× the loop, within 2× of the floor, the default
+paper-scale run ≤ 30 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_module
+from torch import nn
+
+from ucms_marl.learners.maddpg import MADDPG
+from ucms_marl.replay import ReplayBuffer
+from ucms_marl.train import build, evaluate, make_vector_env, play_episodes
+
+
+def timed(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def matmul_rate(size: int = 2048, repeats: int = 10) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / timed(lambda: a @ b, repeats)
+
+
+def mlp_flops(widths: list[int]) -> int:
+    """Multiply-adds ×2 of one forward pass of one sample through an MLP."""
+    return sum(2 * a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+
+
+def update_flops(
+    n: int, batch: int, obs: int, state: int, actor_h: list[int], critic_h: list[int]
+) -> int:
+    """Matmul FLOPs of one MADDPG update as ucms_marl implements it (elementwise ops excluded)."""
+    act = 3
+    actor = [obs, *actor_h, act]
+    critic = [state + n * act, *critic_h, 1]
+    fa, fc = mlp_flops(actor), mlp_flops(critic)
+    fc_rest = mlp_flops(critic[1:])  # critic layers after the first
+    fa_rest = mlp_flops(actor[1:])
+    per_sample = (
+        fa + fc  # targets: μ'(o'), Q'(s', a')
+        + fc  # critic forward
+        + fc + fc_rest  # critic backward: weight grads, input grads past layer 1
+        + fa  # actor forward μ(o)
+        + 2 * 2 * act * critic[1]  # own-action correction, forward and backward
+        + 2 * fc_rest  # critic layers 2+ forward, input grads back to the correction
+        + fa + fa_rest  # actor backward: weight grads, input grads past layer 1
+    )  # fmt: skip
+    return n * batch * per_sample
+
+
+class LoopMADDPG:
+    """The slow reference: N separate actor/critic modules and optimisers, one agent at a time."""
+
+    def __init__(
+        self, n, obs, state, actor_h, critic_h, lr_a=1e-4, lr_c=1e-3, gamma=0.99, tau=0.01
+    ):
+        def mlp(widths, out_act=None):
+            layers: list[nn.Module] = []
+            for a, b in zip(widths[:-1], widths[1:], strict=True):
+                layers += [nn.Linear(a, b), nn.ReLU()]
+            layers = layers[:-1] + ([nn.Sigmoid()] if out_act else [])
+            return nn.Sequential(*layers)
+
+        self.n, self.gamma, self.tau = n, gamma, tau
+        self.actors = [mlp([obs, *actor_h, 3], out_act=True) for _ in range(n)]
+        self.critics = [mlp([state + 3 * n, *critic_h, 1]) for _ in range(n)]
+        self.actor_t = [mlp([obs, *actor_h, 3], out_act=True) for _ in range(n)]
+        self.critic_t = [mlp([state + 3 * n, *critic_h, 1]) for _ in range(n)]
+        for t, s in zip(self.actor_t + self.critic_t, self.actors + self.critics, strict=True):
+            t.load_state_dict(s.state_dict())
+        self.opt_a = [torch.optim.Adam(a.parameters(), lr=lr_a, fused=True) for a in self.actors]
+        self.opt_c = [torch.optim.Adam(c.parameters(), lr=lr_c, fused=True) for c in self.critics]
+
+    def update(self, b: dict[str, torch.Tensor]) -> None:
+        s, o, a, r = b["state"], b["ud_obs"], b["ud_action"], b["ud_reward"]
+        s2, o2, done = b["next_state"], b["next_ud_obs"], b["terminated"]
+        with torch.no_grad():
+            a2 = torch.stack([self.actor_t[i](o2[:, i]) for i in range(self.n)], 1)
+            joint2 = torch.cat([s2, a2.flatten(1)], 1)
+        joint = torch.cat([s, a.flatten(1)], 1)
+        for i in range(self.n):  # same maths as MADDPG.update: both losses, then both steps
+            with torch.no_grad():
+                y = r[:, i] + self.gamma * (1 - done) * self.critic_t[i](joint2).squeeze(-1)
+            loss = (y - self.critics[i](joint).squeeze(-1)).pow(2).mean()
+            a_i = a.clone()
+            a_i[:, i] = self.actors[i](o[:, i])
+            self.critics[i].requires_grad_(False)
+            actor_loss = -self.critics[i](torch.cat([s, a_i.flatten(1)], 1)).mean()
+            self.critics[i].requires_grad_(True)
+            self.opt_c[i].zero_grad()
+            self.opt_a[i].zero_grad()
+            (loss + actor_loss).backward()
+            self.opt_c[i].step()
+            self.opt_a[i].step()
+            with torch.no_grad():
+                for t, m in (
+                    (self.critic_t[i], self.critics[i]),
+                    (self.actor_t[i], self.actors[i]),
+                ):
+                    torch._foreach_lerp_(list(t.parameters()), list(m.parameters()), self.tau)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n-uds", type=int, default=48)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--loop-repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    with initialize_config_module("ucms_marl.conf", version_base="1.3"):
+        cfg = compose(
+            "config", overrides=["algo=maddpg", "experiment=paper", f"env.n_uds={args.n_uds}"]
+        )
+    learner, env_kwargs, probe = build(cfg)
+    assert isinstance(learner, MADDPG)
+    spec = probe.spec
+    n, batch = spec.n_uds, learner.batch_size
+    actor_h, critic_h = list(cfg.learner.actor_hidden), list(cfg.learner.critic_hidden)
+
+    rng = np.random.default_rng(0)
+    replay = ReplayBuffer(4096, learner.transition_spec(), rng)
+    rows = 1024
+    fake = {}
+    for key, (shape, dtype) in learner.transition_spec().items():
+        fake[key] = rng.random((rows, *shape)).astype(dtype)
+    fake["terminated"][:] = 0
+    replay.add(fake)
+
+    t_batched = timed(lambda: learner.update(replay.sample(batch)), args.repeats)
+    loop = LoopMADDPG(n, spec.ud_obs_dim, spec.state_dim, actor_h, critic_h)
+
+    def loop_update():
+        sample = replay.sample(batch)
+        loop.update({k: torch.as_tensor(v) for k, v in sample.data.items()})
+
+    t_loop = timed(loop_update, args.loop_repeats, warmup=1)
+    flops = update_flops(n, batch, spec.ud_obs_dim, spec.state_dim, actor_h, critic_h)
+    rate = matmul_rate()
+    floor = flops / rate
+
+    # environment + acting: real episodes of the default config, with exploration
+    envs = make_vector_env(env_kwargs, cfg.num_envs)
+    play_episodes(envs, learner, [0] * cfg.num_envs, explore=True)  # warm-up
+    episodes = 5
+    t0 = time.perf_counter()
+    for e in range(episodes):
+        play_episodes(envs, learner, [e + 1] * cfg.num_envs, explore=True, replay=replay)
+    t_episode = (time.perf_counter() - t0) / (episodes * cfg.num_envs)
+    t0 = time.perf_counter()
+    evaluate(envs, learner, 4, cfg.eval_seed)
+    t_eval_episode = (time.perf_counter() - t0) / 4
+
+    n_eval = (
+        cfg.episodes // cfg.eval_every * cfg.eval_episodes if cfg.eval_every else cfg.eval_episodes
+    )
+
+    def projected(updates_per_episode: int) -> float:
+        n_updates = updates_per_episode * max(0, cfg.episodes - cfg.learning_starts // spec.n_slots)
+        return cfg.episodes * t_episode + n_eval * t_eval_episode + n_updates * t_batched
+
+    print(
+        f"# MADDPG update throughput, N={n} UDs, M={spec.n_servers}, batch={batch}, "
+        f"state={spec.state_dim}, obs={spec.ud_obs_dim}, torch threads={torch.get_num_threads()}"
+    )
+    print(
+        f"# actor {actor_h}, critic {critic_h}, "
+        f"{sum(p.numel() for p in learner.critic.parameters()) / 1e6:.1f} M critic params"
+    )
+    rows_out = [
+        ("update, batched (ucms_marl)", f"{t_batched * 1e3:.1f} ms"),
+        ("update, per-agent Python loop", f"{t_loop * 1e3:.1f} ms"),
+        ("speed-up batched / loop", f"{t_loop / t_batched:.1f}x   (target >= 5x)"),
+        ("update matmul FLOPs", f"{flops / 1e9:.2f} GFLOP"),
+        ("measured matmul rate (2048^3 SGEMM)", f"{rate / 1e9:.1f} GFLOP/s"),
+        ("floor = FLOPs / rate", f"{floor * 1e3:.1f} ms"),
+        ("batched / floor", f"{t_batched / floor:.2f}x   (target <= 2x)"),
+        ("training episode (10 slots, env + act + store)", f"{t_episode * 1e3:.1f} ms"),
+        ("evaluation episode", f"{t_eval_episode * 1e3:.1f} ms"),
+    ]
+    for ups in (1, 2, 4, 8):
+        mark = "  <- default" if ups == cfg.updates_per_episode else ""
+        rows_out.append(
+            (f"paper-scale run, updates_per_episode={ups}", f"{projected(ups) / 60:.1f} min{mark}")
+        )
+    width = max(len(r[0]) for r in rows_out)
+    print(f"| {'quantity':<{width}} | value |")
+    print(f"|{'-' * (width + 2)}|-------|")
+    for name, value in rows_out:
+        print(f"| {name:<{width}} | {value} |")
+    print(
+        f"# paper-scale = {cfg.episodes} episodes x {spec.n_slots} slots, learning_starts="
+        f"{cfg.learning_starts}, {n_eval} evaluation episodes, default updates_per_episode="
+        f"{cfg.updates_per_episode}"
+    )
+
+
+if __name__ == "__main__":
+    main()
