@@ -291,6 +291,12 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         raise _fail("battery_j", raw["battery_j"], "b_min < b_max")
     lo, hi = ranges["task_bytes"]
     p_lo, p_hi = ranges["p_tx_dbm"]
+    # g is the normalised gain h/σ² of eq. (5). A raw path loss (say -150 dB) makes
+    # log2(1 + p g) round to 0 at p_min: infinite upload times, NaN costs when a weight is 0.
+    if not np.log2(1.0 + dbm_to_w(p_lo) * db_to_linear(ranges["gain_db"][0])) > 0.0:
+        raise _fail("gain_db", raw["gain_db"], "a normalised gain h/σ² (eq. 5) in dB high "
+                    f"enough that the uplink rate at p_min = {p_lo} dBm is > 0 (about "
+                    f"{-129.5 - p_lo:.0f} dB or more); raise gain_db or p_tx_dbm")
     return EnvConfig(
         n_servers=m,
         n_uds=n,
