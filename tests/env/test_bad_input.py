@@ -36,6 +36,9 @@ BAD_CONFIGS = [
     ({"battery_j": [1.0, 1.0]}, "battery_j"),  # b_min must be < b_max
     ({"battery_j": [-1.0, 1.0]}, "battery_j"),
     ({"gain_db": [14, 5]}, "gain_db"),
+    # a raw path loss, not the normalised h/σ² of eq. (5): log2(1 + p g) rounds to 0
+    ({"gain_db": [-200, -190]}, "gain_db"),
+    ({"p_tx_dbm": [-400, -300]}, "p_tx_dbm"),
     ({"harvest_mean_j": -1e-3}, "harvest_mean_j"),
     ({"kappa": 0}, "kappa"),
     ({"kappa": "5e-27"}, "kappa"),
@@ -113,6 +116,22 @@ def test_good_edge_configs_accepted():
                       harvest_mean_j=0.0, gain_db=[5, 5], es_agents=np.bool_(False))
     assert_array_equal(cfg.subchannels, [10, 10, 10])
     assert cfg.n_uds == 1 and cfg.harvest_mean_j == 0.0 and cfg.es_agents is False
+
+
+@pytest.mark.parametrize("es_agents", [True, False])
+def test_weakest_allowed_channel_with_a_zero_weight_stays_finite(es_agents):
+    # just above the rate underflow (p_min = 1 dBm, g = -129 dB) uploads take ~1e14 s; with
+    # ρ1 = 0 a zero times an infinite delay would be NaN, so everything must stay finite
+    env = mec_env.parallel_env("small", gain_db=[-129, -128], rho_delay=0.0,
+                               es_agents=es_agents, n_slots=3)
+    env.reset(seed=0)
+    while env.agents:
+        actions = {a: np.array([1.0, 0.5, 0.0], np.float32) for a in env.ud_agents}
+        actions.update({a: np.ones(4, np.int8) for a in env.es_agent_names})
+        _, rewards, *_ = env.step(actions)
+        for key, value in env.last_step.items():
+            assert np.all(np.isfinite(np.asarray(value, dtype=np.float64))), key
+        assert np.all(np.isfinite(list(rewards.values())))
 
 
 def test_preset_not_mutated_by_overrides():
