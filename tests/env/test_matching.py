@@ -87,6 +87,24 @@ def test_co_selection_matches_reference_algorithm():
         assert_array_equal(matching.co_selection(slot, rng), reference_co_selection(slot))
 
 
+def test_co_selection_ties():
+    # Identical UDs and identical servers: every score ties. Round 1: all six propose to the
+    # lowest-index server ES0, which keeps z_max = 4 by UD index (0-3); round 2: UDs 4 and 5
+    # go to ES1.
+    cfg = make_config("small", n_uds=6, n_servers=2, z_max=4, n_cpus=1)
+    same = SlotState(cfg, np.full(6, 8e4), np.full(6, 500.0), np.ones(6), np.full((6, 2), 10.0),
+                     np.ones(6))
+    assert_array_equal(matching.co_selection(same, None), [0, 0, 0, 0, 1, 1])
+    for n in (3, 9, 17):
+        for n_cpus in (1, 3):
+            cfg = make_config("small", n_uds=n, n_servers=3, z_max=4, n_cpus=n_cpus)
+            gain = np.tile([10.0, 10.0, 20.0], (n, 1))
+            gain[::2] = gain[::2, ::-1]
+            bits = np.where(np.arange(n) % 3 == 0, 8e4, 1.6e5)
+            slot = SlotState(cfg, bits, np.full(n, 500.0), np.ones(n), gain, np.ones(n))
+            assert_array_equal(matching.co_selection(slot, None), reference_co_selection(slot))
+
+
 def test_co_selection_terminates_in_at_most_one_round_per_matched_ud(monkeypatch):
     rounds = []
     original = matching.propose_and_accept
