@@ -120,6 +120,28 @@ class MADDPG(Learner):
         not_done = 1.0 - batch["terminated"]
         return batch["ud_reward"].T + self.gamma * not_done * next_q
 
+    def actor_loss(
+        self, ud_obs: torch.Tensor, actions: torch.Tensor, pre: torch.Tensor
+    ) -> torch.Tensor:
+        """−Σ_n mean_B Q_n(s, a_1 … μ_n(o_n) … a_N), given the critics' first-layer
+        pre-activation ``pre`` (N, B, H) of the sampled joint input (s, a).
+
+        Agent n's critic sees the sampled joint action with only its own action replaced by
+        μ_n(o_n). The first layer is linear, so that input's pre-activation is ``pre`` plus
+        (μ_n − a_n) times agent n's own weight rows: no N copies of the joint input, no second
+        first-layer pass, and the gradient reaches μ_n exactly as through the concatenated
+        input. The critic is frozen meanwhile, so this loss cannot train it.
+        """
+        mu = self.actor(ud_obs.transpose(0, 1))  # (N, B, 3)
+        own_w = self.critic.own_input_weight(self.spec.state_dim, self.act_dim).detach()
+        self.critic.requires_grad_(False)
+        try:
+            pre_mu = pre.detach() + torch.bmm(mu - actions.transpose(0, 1), own_w)
+            q_mu = self.critic.from_preactivation(pre_mu).squeeze(-1)  # (N, B)
+        finally:
+            self.critic.requires_grad_(True)
+        return -q_mu.mean(dim=1).sum()
+
     def update(self, sample: Sample) -> tuple[dict[str, float], np.ndarray]:
         batch = self._tensors(sample)
         state, actions = batch["state"], batch["ud_action"]  # (B, S), (B, N, 3)
@@ -137,18 +159,7 @@ class MADDPG(Learner):
         td = y - q
         critic_loss = (weights * td.pow(2)).mean(dim=1).sum()
 
-        # actor: agent n's critic sees the sampled joint action with only its own action replaced
-        # by μ_n(o_n). The critic's first layer is linear, so that is the sampled joint input's
-        # pre-activation plus (μ_n − a_n) times agent n's own weight rows: no N copies of the
-        # joint input, no second first-layer pass, and the gradient reaches μ_n exactly as in
-        # the concatenated form. The critic is frozen here so the actor loss cannot train it.
-        mu = self.actor(batch["ud_obs"].transpose(0, 1))  # (N, B, 3)
-        own_w = self.critic.own_input_weight(self.spec.state_dim, self.act_dim).detach()
-        self.critic.requires_grad_(False)
-        pre_mu = pre.detach() + torch.bmm(mu - actions.transpose(0, 1), own_w)
-        q_mu = self.critic.from_preactivation(pre_mu).squeeze(-1)  # (N, B)
-        self.critic.requires_grad_(True)
-        actor_loss = -q_mu.mean(dim=1).sum()
+        actor_loss = self.actor_loss(batch["ud_obs"], actions, pre)
 
         # [decision] both losses are taken at the current parameters and stepped together (a
         # simultaneous gradient step); the usual order steps the critic first and re-runs its

@@ -1,0 +1,40 @@
+"""Helpers for the trainer tests: compose the real config and run the real entry points."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_module
+
+REPO = Path(__file__).resolve().parents[2]
+# tiny budgets on the small preset: every part of the loop runs, in about a second
+TINY = [
+    "env=small", "experiment=smoke", "progress_bar=false", "torch_threads=1",
+    "learner.batch_size=16", "learner.critic_hidden=[32,32]", "learner.actor_hidden=[16,16]",
+]  # fmt: skip
+
+
+def compose_cfg(overrides: list[str]):
+    with initialize_config_module("ucms_marl.conf", version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def algo_overrides(algo: str) -> list[str]:
+    """TINY for ``algo``; the learner.* keys only where the learner has them."""
+    heuristic = compose_cfg([f"algo={algo}"]).learner.name == "heuristic"
+    return [f"algo={algo}"] + [o for o in TINY if not (heuristic and o.startswith("learner."))]
+
+
+def run_cli(args: list[str], cwd: Path, module: str = "ucms_marl.train", timeout: float = 180):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HYDRA_FULL_ERROR": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert proc.returncode == 0, (
+        f"{module} {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    )
+    return proc
