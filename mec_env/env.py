@@ -105,8 +105,8 @@ empty.
 and ``members`` for the slot the next action applies to. ``infos[agent]["slot"]`` (one dict
 shared by all agents): ``mean_cost``, ``timeout_rate``, ``offload_rate``,
 ``participation_rate`` (admitted / requested, 0 with no request), ``below_battery_rate``,
-``admission_cuts``. After ``reset`` UD infos hold the new task and ``server`` only, ES infos
-``members`` only.
+``admission_cuts``. After ``reset`` UD infos hold only the new task (``task_bytes``,
+``cycles_per_bit``, ``deadline_s``, ``gain``) and ``server``; ES infos only ``members``.
 
 ## Arguments
 
@@ -146,6 +146,7 @@ _UD_INFO_KEYS = ("task_bytes", "cycles_per_bit", "deadline_s", "server", "reques
                  "offloaded", "f_hz", "p_w", "delay_s", "energy_j", "cost", "penalty",
                  "timed_out", "battery_j", "below_b_min")
 _UD_INFO_KEYS_ALL = (*_UD_INFO_KEYS, "gain", "slot")
+_RESET_INFO_KEYS = ("task_bytes", "cycles_per_bit", "deadline_s", "gain", "server")
 
 
 class MECParallelEnv(ParallelEnv):
@@ -253,8 +254,10 @@ class MECParallelEnv(ParallelEnv):
         self.last_step = None
         self._new_slot()
         observations = self._observe()
-        infos = {a: {"task_bytes": self._slot.bits[i] / 8.0, "server": int(self._server[i])}
-                 for i, a in enumerate(self.ud_agents)}
+        s = self._slot
+        columns = zip((s.bits / 8.0).tolist(), s.cycles_per_bit.tolist(),
+                      s.deadline_s.tolist(), list(s.gain), self._server.tolist())
+        infos = {a: dict(zip(_RESET_INFO_KEYS, row)) for a, row in zip(self.ud_agents, columns)}
         for m, a in enumerate(self.es_agent_names):
             infos[a] = {"members": self._members[m, : cfg.z_max[m]].copy()}
         if self.render_mode == "human":

@@ -305,17 +305,17 @@ def test_info_keys_exactly_per_spec(es_agents):
                         s["offloaded"].sum() / req if req else 0.0)
 
 
-@pytest.mark.xfail(strict=True, reason="env.py docstring: 'After reset UD infos hold the new "
-                   "task and server only', but reset() returns only task_bytes and server, "
-                   "not cycles_per_bit and deadline_s")
 def test_reset_infos_hold_the_new_task():
     env = mec_env.parallel_env("small")
     _, infos = env.reset(seed=0)
     s = env.current_slot
     for i, a in enumerate(env.ud_agents):
-        assert set(infos[a]) == {"task_bytes", "cycles_per_bit", "deadline_s", "server"}
-        assert_allclose([infos[a]["cycles_per_bit"], infos[a]["deadline_s"]],
-                        [s.cycles_per_bit[i], s.deadline_s[i]])
+        assert set(infos[a]) == {"task_bytes", "cycles_per_bit", "deadline_s", "gain", "server"}
+        assert_allclose([infos[a]["task_bytes"], infos[a]["cycles_per_bit"],
+                         infos[a]["deadline_s"]], [s.bits[i] / 8, s.cycles_per_bit[i],
+                                                   s.deadline_s[i]])
+        assert_allclose(infos[a]["gain"], s.gain[i])
+        assert infos[a]["server"] == env.server[i]
 
 
 def test_info_values_per_ud():
