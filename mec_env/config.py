@@ -271,6 +271,9 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     per_int = {k: _per_server(raw, k, m, integer=True) for k in _PER_SERVER_INT}
     per_float = {k: _per_server(raw, k, m, integer=False) for k in _PER_SERVER_FLOAT}
     harvest = _positive(raw, "harvest_mean_j", allow_zero=True)
+    if not math.isfinite(2.0 * harvest):  # harvest is drawn from U[0, 2 d]
+        raise _fail("harvest_mean_j", raw["harvest_mean_j"], "a finite number whose double is "
+                    "finite (harvest is drawn from U[0, 2*harvest_mean_j])")
     kappa = _positive(raw, "kappa")
     bandwidth = _positive(raw, "bandwidth_hz")
     rho1 = _positive(raw, "rho_delay", allow_zero=True)
