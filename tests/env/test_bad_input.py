@@ -40,6 +40,7 @@ BAD_CONFIGS = [
     ({"gain_db": [-200, -190]}, "gain_db"),
     ({"p_tx_dbm": [-400, -300]}, "p_tx_dbm"),
     ({"harvest_mean_j": -1e-3}, "harvest_mean_j"),
+    ({"harvest_mean_j": 1e308}, "harvest_mean_j"),  # U[0, 2d] would overflow
     ({"kappa": 0}, "kappa"),
     ({"kappa": "5e-27"}, "kappa"),
     ({"kappa": True}, "kappa"),
