@@ -84,7 +84,8 @@ def format_table(table: dict[str, dict[str, float]], title: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def run_evaluation(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Parse ``argv`` (the CLI's arguments), evaluate, print, write JSON; returns the result."""
     args = _parse(argv)
     cfg, algo, state = load_config(args)
     seed_everything(cfg.seed, cfg.torch_threads)
@@ -130,6 +131,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     out.write_text(json.dumps(result, indent=2, default=str))
     print(f"wrote {out}", file=sys.stderr)
     return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console script ``ucms-eval``."""
+    run_evaluation(argv)
 
 
 if __name__ == "__main__":

@@ -99,15 +99,15 @@ def test_cli_run_directory_and_evaluate(tmp_path):
 def test_evaluate_is_reproducible_and_needs_a_checkpoint_for_learners(tmp_path):
     from ucms_marl import evaluate
 
-    a = evaluate.main(
+    a = evaluate.run_evaluation(
         ["algo=all_local", "env=small", "--episodes", "2", "--json", str(tmp_path / "a.json")]
     )
-    b = evaluate.main(
+    b = evaluate.run_evaluation(
         ["algo=all_local", "env=small", "--episodes", "2", "--json", str(tmp_path / "b.json")]
     )
     assert a["per_episode"] == b["per_episode"]
     with pytest.raises(SystemExit, match="pass --checkpoint"):
-        evaluate.main(["algo=maddpg", "env=small"])
+        evaluate.run_evaluation(["algo=maddpg", "env=small"])
 
 
 def test_multirun_with_the_joblib_launcher(tmp_path):

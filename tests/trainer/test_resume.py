@@ -1,0 +1,107 @@
+"""Checkpoints: an interrupted run resumes at the right episode with its state restored."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tests.trainer.helpers import REPO, TINY, compose_cfg
+from ucms_marl import checkpoint as ckpt
+from ucms_marl.learners.maddpg import MADDPG
+from ucms_marl.train import run
+
+# 8 episodes in batches of 2, a checkpoint every 2, an update after every episode
+BUDGET = [*TINY, "episodes=8", "checkpoint_every=2", "eval_every=4", "replay=reward_td_priority"]
+
+
+def lines(path):
+    return path.read_text().splitlines()
+
+
+def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path, monkeypatch):
+    cfg = compose_cfg(["algo=maddpg", *BUDGET])
+    straight = run(cfg, tmp_path / "straight", algo="maddpg")
+
+    calls = {"n": 0}
+    real_update = MADDPG.update
+
+    def crashing_update(self, sample):
+        calls["n"] += 1
+        if calls["n"] == 5:  # inside episode batch 5-6, after the checkpoint at episode 4
+            raise KeyboardInterrupt("simulated crash")
+        return real_update(self, sample)
+
+    monkeypatch.setattr(MADDPG, "update", crashing_update)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, tmp_path / "crashed", algo="maddpg")
+    state = ckpt.load(tmp_path / "crashed" / "checkpoint.pt")
+    assert state["episode"] == 4 and state["updates"] == 4  # one update per episode
+    # the optimisers' state is in the checkpoint: Adam has taken one step per update
+    adam_steps = {float(s["step"]) for s in state["learner"]["critic_opt"]["state"].values()}
+    assert adam_steps == {4.0}
+    monkeypatch.setattr(MADDPG, "update", real_update)
+
+    resumed_cfg = compose_cfg(["algo=maddpg", *BUDGET, "resume=true"])
+    resumed = run(resumed_cfg, tmp_path / "crashed", algo="maddpg")
+    assert resumed["episodes"] == 8 and resumed["updates"] == straight["updates"]
+    assert resumed["eval"] == straight["eval"]
+    assert lines(tmp_path / "crashed" / "metrics.jsonl") == lines(
+        tmp_path / "straight" / "metrics.jsonl"
+    )
+    a = ckpt.load(tmp_path / "straight" / "checkpoint.pt")["learner"]
+    b = ckpt.load(tmp_path / "crashed" / "checkpoint.pt")["learner"]
+    for key in ("actor", "critic", "critic_target"):
+        for name, tensor in a[key].items():
+            torch.testing.assert_close(tensor, b[key][name], rtol=0, atol=0)
+
+
+def test_resume_refuses_a_changed_config_and_fresh_runs_refuse_to_overwrite(tmp_path):
+    run(compose_cfg(["algo=maddpg", *TINY]), tmp_path, algo="maddpg")
+    with pytest.raises(FileExistsError, match="pass resume=true"):
+        run(compose_cfg(["algo=maddpg", *TINY]), tmp_path, algo="maddpg")
+    with pytest.raises(ValueError, match=r"differs from the checkpoint's in \['learner'\]"):
+        run(compose_cfg(["algo=maddpg", *TINY, "resume=true", "learner.lr_actor=0.1"]), tmp_path)
+    # a longer budget is allowed: the run continues from episode 4 to 6
+    summary = run(compose_cfg(["algo=maddpg", *TINY, "resume=true", "episodes=6"]), tmp_path)
+    assert summary["episodes"] == 6
+
+
+def test_sigkill_loses_at_most_one_checkpoint_interval(tmp_path):
+    args = [
+        "algo=maddpg", *TINY, "episodes=400", "checkpoint_every=4", "eval_every=0",
+        "eval_episodes=1", f"hydra.run.dir={tmp_path}",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ucms_marl.train", *args],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    path = tmp_path / "checkpoint.pt"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if path.exists() and ckpt.load(path)["episode"] >= 8:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no checkpoint at episode >= 8 within 120 s")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    saved = ckpt.load(path)["episode"]
+    records = [json.loads(x) for x in lines(tmp_path / "metrics.jsonl") if x.strip().endswith("}")]
+    played = max(r["episode"] for r in records)
+    assert played - saved < 4 + 2  # at most one interval (plus the batch in flight) is lost
+
+    cfg = compose_cfg(["algo=maddpg", *TINY, "episodes=24", "checkpoint_every=4", "resume=true"])
+    summary = run(cfg, tmp_path, algo="maddpg")
+    assert summary["episodes"] == 24
+    train = [json.loads(x)["episode"] for x in lines(tmp_path / "metrics.jsonl") if '"train"' in x]
+    assert train == list(range(1, 25))  # no episode lost or logged twice
