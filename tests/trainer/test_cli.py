@@ -42,8 +42,15 @@ def test_every_algo_trains_evaluates_and_logs(algo, tmp_path):
 
 @pytest.mark.parametrize(
     "extra",
-    [["replay=reward_td_priority"], ["learner.share_params=true"], ["num_envs=3", "episodes=5"]],
-    ids=["reward_td_priority", "share_params", "uneven_num_envs"],
+    [
+        ["replay=reward_td_priority"],
+        ["learner.share_params=true"],
+        ["num_envs=3", "episodes=5"],
+        ["es_agents=true", "matcher=co_selection"],
+        ["env=paper", "env.n_uds=8", "env.n_slots=3"],
+        ["env=paper_energy", "env.n_uds=8", "env.n_slots=12", "num_envs=1", "episodes=2"],
+    ],
+    ids=["reward_td_priority", "share_params", "uneven_num_envs", "es_agents", "paper", "energy"],
 )
 def test_maddpg_variants(extra, tmp_path):
     summary = run(compose_cfg(["algo=maddpg", *TINY, *extra]), tmp_path, algo="maddpg")
