@@ -93,6 +93,19 @@ class RunLogger:
                 total=total_episodes, initial=start_episode, unit="ep", dynamic_ncols=True
             )
 
+    def last_eval(self) -> tuple[int, dict[str, Any]] | None:
+        """The last evaluation already in ``metrics.jsonl`` (kept from before a resume)."""
+        self._jsonl.flush()
+        found = None
+        for line in self.jsonl_path.read_text().splitlines():
+            record = json.loads(line)
+            if record.get("phase") == "eval":
+                found = record
+        if found is None:
+            return None
+        values = {k: v for k, v in found.items() if k not in ("phase", "episode")}
+        return int(found["episode"]), values
+
     def scalars(self, prefix: str, values: Mapping[str, float], step: int) -> None:
         if self.writer is None:
             return

@@ -304,6 +304,8 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
     t_start = time.perf_counter()
     last_eval: dict[str, float] | None = None
     last_eval_episode = -1
+    if episode > 0 and (previous := logger.last_eval()) is not None:
+        last_eval_episode, last_eval = previous  # e.g. resuming a run that had finished
     try:
         while episode < cfg.episodes:
             n = min(cfg.num_envs, cfg.episodes - episode)
@@ -311,8 +313,8 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
             t0 = time.perf_counter()
             batch, steps = play_episodes(train_envs, learner, seeds, explore=True, replay=replay)
             t_env = time.perf_counter() - t0
-            for _ in range(n):
-                learner.end_episode(episode)
+            for i in range(n):
+                learner.end_episode(episode + i + 1)
 
             losses: dict[str, list[float]] = {}
             t1 = time.perf_counter()

@@ -71,6 +71,11 @@ def test_resume_refuses_a_changed_config_and_fresh_runs_refuse_to_overwrite(tmp_
     # a longer budget is allowed: the run continues from episode 4 to 6
     summary = run(compose_cfg(["algo=maddpg", *TINY, "resume=true", "episodes=6"]), tmp_path)
     assert summary["episodes"] == 6
+    # resuming a finished run changes nothing and logs nothing twice
+    before = (tmp_path / "metrics.jsonl").read_text()
+    again = run(compose_cfg(["algo=maddpg", *TINY, "resume=true", "episodes=6"]), tmp_path)
+    assert again["eval"] == summary["eval"] and again["episodes"] == 6
+    assert (tmp_path / "metrics.jsonl").read_text() == before
 
 
 def test_sigkill_loses_at_most_one_checkpoint_interval(tmp_path):
