@@ -13,9 +13,9 @@ Layout of the composed config::
     learner:  MADDPGConfig | HeuristicConfig        (group ``learner/``)
     replay:   UniformReplayConfig | RewardTDPriorityReplayConfig   (group ``replay/``)
 
-A new learner adds a dataclass with a ``name`` field, stores it with
-``ConfigStore.store(group="learner", name="<name>_schema", node=...)`` and a YAML file
-``learner/<name>.yaml`` whose defaults list starts with ``<name>_schema``.
+A new learner adds a dataclass with a ``name`` field, registers it with
+``register_schema("learner", "<name>", MyConfig)`` and a YAML file ``learner/<name>.yaml``
+whose defaults list starts with ``<name>_schema``.
 """
 
 from __future__ import annotations
@@ -129,20 +129,26 @@ class TrainConfig:
     replay: Any = MISSING
 
 
+# schema for each option of the learner/ and replay/ groups (the YAML/dataclass agreement test
+# checks every YAML file in those groups against it)
+GROUP_SCHEMAS: dict[str, dict[str, type]] = {"learner": {}, "replay": {}}
+
+
+def register_schema(group: str, name: str, node: type) -> None:
+    """Store ``node`` as ``<group>/<name>_schema``, the first default of ``<group>/<name>.yaml``."""
+    if group not in GROUP_SCHEMAS:
+        raise ValueError(f"group must be one of {list(GROUP_SCHEMAS)}, got {group!r}")
+    ConfigStore.instance().store(group=group, name=f"{name}_schema", node=node)
+    GROUP_SCHEMAS[group][name] = node
+
+
 def register_configs() -> None:
     """Store every schema in Hydra's ConfigStore (idempotent)."""
-    cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=TrainConfig)
-    cs.store(group="learner", name="maddpg_schema", node=MADDPGConfig)
-    cs.store(group="learner", name="heuristic_schema", node=HeuristicConfig)
-    cs.store(group="replay", name="uniform_schema", node=UniformReplayConfig)
-    cs.store(group="replay", name="reward_td_priority_schema", node=RewardTDPriorityReplayConfig)
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    register_schema("learner", "maddpg", MADDPGConfig)
+    register_schema("learner", "heuristic", HeuristicConfig)
+    register_schema("replay", "uniform", UniformReplayConfig)
+    register_schema("replay", "reward_td_priority", RewardTDPriorityReplayConfig)
 
-
-# schema for each YAML file, for the YAML/dataclass agreement test
-GROUP_SCHEMAS: dict[str, dict[str, type]] = {
-    "learner": {"maddpg": MADDPGConfig, "heuristic": HeuristicConfig},
-    "replay": {"uniform": UniformReplayConfig, "reward_td_priority": RewardTDPriorityReplayConfig},
-}
 
 register_configs()
