@@ -1,0 +1,1 @@
+"""Hydra config files of the trainer (package data; also reachable as the top-level conf/)."""
