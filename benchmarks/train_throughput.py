@@ -197,7 +197,8 @@ def main() -> None:
 
     # environment + acting: real episodes of the default config, with exploration
     envs = make_vector_env(env_kwargs, cfg.num_envs)
-    play_episodes(envs, learner, [0] * cfg.num_envs, explore=True)  # warm-up
+    _, steps = play_episodes(envs, learner, [0] * cfg.num_envs, explore=True)  # warm-up
+    n_slots = steps // cfg.num_envs
     episodes = 5
     t0 = time.perf_counter()
     for e in range(episodes):
@@ -212,7 +213,7 @@ def main() -> None:
     )
 
     def projected(updates_per_episode: int) -> float:
-        n_updates = updates_per_episode * max(0, cfg.episodes - cfg.learning_starts // spec.n_slots)
+        n_updates = updates_per_episode * max(0, cfg.episodes - cfg.learning_starts // n_slots)
         return cfg.episodes * t_episode + n_eval * t_eval_episode + n_updates * t_batched
 
     print(
@@ -250,7 +251,7 @@ def main() -> None:
     for name, value in rows_out:
         print(f"| {name:<{width}} | {value} |")
     print(
-        f"# paper-scale = {cfg.episodes} episodes x {spec.n_slots} slots, learning_starts="
+        f"# paper-scale = {cfg.episodes} episodes x {n_slots} slots, learning_starts="
         f"{cfg.learning_starts}, {n_eval} evaluation episodes, default updates_per_episode="
         f"{cfg.updates_per_episode}"
     )

@@ -49,7 +49,6 @@ class EnvSpec:
 
     n_uds: int
     n_servers: int
-    n_slots: int
     ud_obs_dim: int
     state_dim: int
     es_agents: bool
@@ -108,12 +107,13 @@ class VectorMECEnv:
             raise ValueError(f"expected agents ud_* and es_*, got {agents}")
         es_dims = [int(np.prod(env.observation_space(a).shape)) for a in self.es_agents]
         z_max = [int(env.action_space(a).n) for a in self.es_agents]
-        n_servers = len(self.es_agents) or int(getattr(env, "n_servers", 0))
+        ud_obs_dim = int(np.prod(env.observation_space(self.ud_agents[0]).shape))
+        # without ES agents, M comes from the UD observation's documented size 2M + 7
+        n_servers = len(self.es_agents) or (ud_obs_dim - 7) // 2
         self.spec = EnvSpec(
             n_uds=len(self.ud_agents),
             n_servers=n_servers,
-            n_slots=int(env.config.n_slots) if hasattr(env, "config") else 0,
-            ud_obs_dim=int(np.prod(env.observation_space(self.ud_agents[0]).shape)),
+            ud_obs_dim=ud_obs_dim,
             state_dim=int(np.prod(env.state_space.shape)),
             es_agents=bool(self.es_agents),
             es_obs_dim=max(es_dims, default=0),
