@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,12 +13,20 @@ from tests.trainer.helpers import REPO
 
 
 def test_wheel_contains_every_config(tmp_path):
+    # build from a copy of the sources, so no build/ or *.egg-info lands in the checkout
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for name in ("mec_env", "ucms_marl"):
+        shutil.copytree(REPO / name, src / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, src / name)
     # without build isolation first (offline, fast); with it if this environment lacks the
     # build backend (e.g. a fresh venv without setuptools/wheel: pip then fetches them)
     for isolation in (["--no-build-isolation"], []):
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q",
-             "-w", str(tmp_path), str(REPO)],
+             "-w", str(tmp_path), str(src)],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         if proc.returncode == 0:
