@@ -24,7 +24,7 @@ are stepped in one process: a slot costs about a millisecond, less than a worker
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,21 +182,6 @@ class VectorMECEnv:
                 d[agent] = actions.es[e, m, : spec.z_max[m]].astype(np.int8)
             out.append(d)
         return out
-
-    def actions_from_dicts(self, dicts: Sequence[Mapping[str, np.ndarray]]) -> Actions:
-        """Stack per-copy action dicts (e.g. from a mec_env heuristic policy)."""
-        spec = self.spec
-        ud = np.stack(
-            [np.stack([np.asarray(d[a], np.float32) for a in self.ud_agents]) for d in dicts]
-        )
-        es = None
-        if spec.es_agents:
-            es = np.zeros((len(dicts), spec.n_servers, spec.z_cap), dtype=np.int8)
-            for e, d in enumerate(dicts):
-                for m, agent in enumerate(self.es_agents):
-                    bits = np.asarray(d[agent]).ravel()
-                    es[e, m, : bits.size] = bits
-        return Actions(ud, es)
 
     def step(self, actions: Actions) -> StepResult:
         raw, infos, ud_r, es_r, term, trunc, req, off, slots = [], [], [], [], [], [], [], [], []
