@@ -16,8 +16,9 @@ Read top to bottom: the networks, acting with exploration noise, then one update
 * ``share_params=True``: one actor and one critic for all UDs, plus a learned per-agent
   embedding on the first layer (the same as appending a one-hot agent index).
 * When the environment has ES agents, this learner approves every request (rule 4); the
-  UCMS learner (its own issue) replaces :meth:`act_es` with the ES Q-networks and
-  :meth:`critic_targets` with the ES-provided target (eq. 34).
+  UCMS learner (:mod:`.ucms`) replaces :meth:`act_es` with the ES Q-network and
+  :meth:`critic_targets` with the ES-provided target (eq. 34), and runs its ES update before
+  :meth:`update_uds`.
 """
 
 from __future__ import annotations
@@ -93,9 +94,11 @@ class MADDPG(Learner):
         if explore:
             actions = actions + self.rng.normal(0.0, self.noise_std, size=actions.shape)
             actions = np.clip(actions, 0.0, 1.0)
-        return Actions(actions.astype(np.float32), self.act_es(obs, actions))
+        return Actions(actions.astype(np.float32), self.act_es(obs, actions, explore=explore))
 
-    def act_es(self, obs: Observation, ud_actions: np.ndarray) -> np.ndarray | None:
+    def act_es(
+        self, obs: Observation, ud_actions: np.ndarray, *, explore: bool = False
+    ) -> np.ndarray | None:
         """ES approval bits: approve every request (rule 4) when ES agents exist."""
         if obs.members is None:
             return None
@@ -142,15 +145,21 @@ class MADDPG(Learner):
             self.critic.requires_grad_(True)
         return -q_mu.mean(dim=1).sum()
 
+    def _weights(self, sample: Sample) -> torch.Tensor:
+        """Per-row loss weights (ones for uniform replay), shape (B,)."""
+        if sample.weights is None:
+            return torch.ones(len(sample.indices), device=self.device)
+        return torch.as_tensor(sample.weights, device=self.device)
+
     def update(self, sample: Sample) -> tuple[dict[str, float], np.ndarray]:
-        batch = self._tensors(sample)
+        return self.update_uds(self._tensors(sample), self._weights(sample))
+
+    def update_uds(
+        self, batch: Mapping[str, torch.Tensor], weights: torch.Tensor
+    ) -> tuple[dict[str, float], np.ndarray]:
+        """One critic + actor step of every UD learner on a batch; returns losses, |δ| (B, N)."""
         state, actions = batch["state"], batch["ud_action"]  # (B, S), (B, N, 3)
         joint = torch.cat([state, actions.flatten(1)], dim=1)  # (B, S + 3N)
-        weights = (
-            torch.ones(state.shape[0], device=self.device)
-            if sample.weights is None
-            else torch.as_tensor(sample.weights, device=self.device)
-        )
 
         # critic: each agent's own (weighted) MSE; summing over agents keeps them independent
         y = self.critic_targets(batch)
