@@ -10,7 +10,7 @@ Layout of the composed config::
     seed, device, episodes, eval_*, num_envs, ...   trainer keys (TrainConfig)
     matcher, admission, es_agents                   the algorithm's env-side parts
     env:      EnvConfig                             mec_env preset + overrides
-    learner:  MADDPGConfig | HeuristicConfig        (group ``learner/``)
+    learner:  MADDPGConfig | UCMSConfig | HeuristicConfig   (group ``learner/``)
     replay:   UniformReplayConfig | RewardTDPriorityReplayConfig   (group ``replay/``)
 
 A new learner adds a dataclass with a ``name`` field, registers it with
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 # mec_env config keys that belong to the environment group (SPEC §2). The algorithm-side keys
 # (matcher, admission, es_agents) are top-level so an algo file composes them with a learner.
@@ -80,6 +80,20 @@ class MADDPGConfig:
     noise_std_min: float = 0.05
     noise_decay: float = 0.995
     max_grad_norm: float | None = None
+
+
+@dataclass
+class UCMSConfig(MADDPGConfig):
+    """UCMS_MADDPG (``ucms_marl.learners.ucms``): the MADDPG UD learners plus the ES Q-network."""
+
+    name: str = "ucms"
+    es_hidden: list[int] = field(default_factory=lambda: [512, 512])
+    lr_es: float = 1e-3
+    es_gamma: float | None = None  # None: the UD learners' gamma
+    es_epsilon: float = 0.2
+    es_epsilon_min: float = 0.01
+    es_epsilon_decay: float = 0.99
+    ud_critic_target: str = "es_for_approved"
 
 
 @dataclass
@@ -143,9 +157,14 @@ def register_schema(group: str, name: str, node: type) -> None:
 
 
 def register_configs() -> None:
-    """Store every schema in Hydra's ConfigStore (idempotent)."""
+    """Store every schema in Hydra's ConfigStore, and the resolvers the YAML files use
+    (idempotent)."""
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    # `${is_null:${admission}}`: algo/ucms_maddpg.yaml turns ES agents off when a rule is named
+    if not OmegaConf.has_resolver("is_null"):
+        OmegaConf.register_new_resolver("is_null", lambda value: value is None)
     register_schema("learner", "maddpg", MADDPGConfig)
+    register_schema("learner", "ucms", UCMSConfig)
     register_schema("learner", "heuristic", HeuristicConfig)
     register_schema("replay", "uniform", UniformReplayConfig)
     register_schema("replay", "reward_td_priority", RewardTDPriorityReplayConfig)

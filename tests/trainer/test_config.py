@@ -80,7 +80,7 @@ def test_algo_and_experiment_files_set_only_schema_keys():
 @pytest.mark.parametrize("algo", ALGOS)
 def test_every_algo_composes(algo):
     cfg = compose_cfg([f"algo={algo}"])
-    assert cfg.learner.name in ("maddpg", "heuristic")
+    assert cfg.learner.name in ("maddpg", "ucms", "heuristic")
 
 
 def test_paper_compositions_follow_spec_section_9():

@@ -4,11 +4,13 @@ A learner turns observations into actions and, if it learns, replay samples into
 see :class:`ucms_marl.learners.base.Learner` for the interface. Registered here:
 
 ``maddpg``     MADDPG for the UD agents, batched over agents (:mod:`.maddpg`).
+``ucms``       UCMS_MADDPG: MADDPG UD learners plus a learned ES admission (:mod:`.ucms`).
 ``heuristic``  a mec_env reference policy, no learning (:mod:`.heuristic`).
 """
 
 from ucms_marl.learners.base import LEARNERS, Learner
 from ucms_marl.learners.heuristic import HeuristicLearner
 from ucms_marl.learners.maddpg import MADDPG
+from ucms_marl.learners.ucms import UCMS
 
-__all__ = ["LEARNERS", "HeuristicLearner", "Learner", "MADDPG"]
+__all__ = ["LEARNERS", "HeuristicLearner", "Learner", "MADDPG", "UCMS"]
