@@ -89,7 +89,6 @@ class UCMSConfig(MADDPGConfig):
     name: str = "ucms"
     es_hidden: list[int] = field(default_factory=lambda: [512, 512])
     lr_es: float = 1e-3
-    es_gamma: float | None = None  # None: the UD learners' gamma
     es_epsilon: float = 0.2
     es_epsilon_min: float = 0.01
     es_epsilon_decay: float = 0.99

@@ -25,7 +25,7 @@ this file and lists each interpretation of the paper (marked **[decision]** here
   storage, both read from the ES observation (K = members / load₀, D_m = Σβ_members / load₁),
   so the environment never has to cut an approved request. Exploration: ε-greedy per request
   (a coin flip decides it, still within K and D_m), ε decaying per training episode.
-* Update, Algorithm 2: ES target y = R + γ_es Σ_m max_x Q'_m(s', μ'(o'), x) (32) with the
+* Update, Algorithm 2: ES target y = R + γ Σ_m max_x Q'_m(s', μ'(o'), x) (32) with the
   target UD actors' next actions (line 16), the ES's weighted MSE (33), then every UD critic
   regresses y where its request was approved (34) and its own MADDPG target elsewhere, the
   actors climb their UD critics (35), soft target updates everywhere, and the replay's
@@ -188,7 +188,6 @@ class UCMS(MADDPG):
     def __init__(self, cfg: Any, spec: EnvSpec, *, device: torch.device, seed: int) -> None:
         super().__init__(cfg, spec, device=device, seed=seed)
         _validate(cfg)
-        self.es_gamma = self.gamma if cfg.es_gamma is None else float(cfg.es_gamma)
         self.es_epsilon = float(cfg.es_epsilon)
         self.ud_critic_target = str(cfg.ud_critic_target)
         self.es_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xE5]))
@@ -266,7 +265,7 @@ class UCMS(MADDPG):
 
     @torch.no_grad()
     def es_target(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Eq. (32): y = R + γ_es (1 − d) Σ_m max_x Q'_m(s', μ'(o'), x), shape (B,).
+        """Eq. (32): y = R + γ (1 − d) Σ_m max_x Q'_m(s', μ'(o'), x), shape (B,).
 
         R is the ES reward (every ES gets the mean UD reward); the max is the ES decision rule
         itself (best relative Q' within K and D_m), evaluated with the target network.
@@ -275,7 +274,7 @@ class UCMS(MADDPG):
         best = self.es_decide(view, self.es_q_target)
         next_value = team_value(self.es_values(view, self.es_q_target), best, view.occupied)
         reward = batch["es_reward"].mean(dim=1)
-        return reward + self.es_gamma * (1.0 - batch["terminated"]) * next_value
+        return reward + self.gamma * (1.0 - batch["terminated"]) * next_value
 
     def es_q_taken(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Σ_m Q_m(s, a, x) for the ES decisions x stored in the batch, shape (B,)."""
@@ -369,7 +368,6 @@ def _validate(cfg: Any) -> None:
     checks = {
         "es_hidden": (len(cfg.es_hidden) >= 1 and min(cfg.es_hidden) >= 1, "a non-empty list"),
         "lr_es": (cfg.lr_es > 0, "> 0"),
-        "es_gamma": (cfg.es_gamma is None or 0.0 <= cfg.es_gamma <= 1.0, "null or in [0, 1]"),
         "es_epsilon": (0.0 <= cfg.es_epsilon <= 1.0, "in [0, 1]"),
         "es_epsilon_min": (0.0 <= cfg.es_epsilon_min <= 1.0, "in [0, 1]"),
         "es_epsilon_decay": (0.0 < cfg.es_epsilon_decay <= 1.0, "in (0, 1]"),
