@@ -92,7 +92,7 @@ class UCMSConfig(MADDPGConfig):
     es_epsilon: float = 0.2
     es_epsilon_min: float = 0.01
     es_epsilon_decay: float = 0.99
-    ud_critic_target: str = "es_for_approved"
+    ud_critic_target: str = "es"
 
 
 @dataclass

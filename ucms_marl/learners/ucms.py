@@ -26,10 +26,15 @@ this file and lists each interpretation of the paper (marked **[decision]** here
   so the environment never has to cut an approved request. Exploration: ε-greedy per request
   (a coin flip decides it, still within K and D_m), ε decaying per training episode.
 * Update, Algorithm 2: ES target y = R + γ Σ_m max_x Q'_m(s', μ'(o'), x) (32) with the
-  target UD actors' next actions (line 16), the ES's weighted MSE (33), then every UD critic
-  regresses y where its request was approved (34) and its own MADDPG target elsewhere, the
-  actors climb their UD critics (35), soft target updates everywhere, and the replay's
-  composite priority η uses the ES's |δ| (line 25, 37).
+  target UD actors' next actions (line 16), the ES's weighted MSE (33), then the UD critics
+  regress the ES target (34), the actors climb their UD critics (35), soft target updates
+  everywhere, and the replay's composite priority η uses the ES's |δ| (lines 25, 37).
+  **[decision]** ``ud_critic_target=es`` (default): every UD critic regresses y, approved or
+  not; y already holds each request the ES did not approve at its reject value, our reading
+  of line 22's "default Q value" for x_n^m = 0. ``es_for_approved`` gives the others their
+  own MADDPG target instead: measured worse, because the team reward in y sits below an
+  approved UD's own reward by the other UDs' penalties, which teaches the UD critics that
+  requesting lowers their value (docs/algorithms.md). ``own`` is plain MADDPG.
 * With ES agents off (``admission=<rule>``, an ablation), there is no ES Q-network: the
   learner is MADDPG on whatever replay the config names.
 """
@@ -58,7 +63,7 @@ LOAD_DIM = 3  # an ES observation's load figures: members/K, Σβ_members/D_m, m
 # D_m is recovered from float32 observations; approving up to (1 - margin)·D_m keeps rounding
 # from ever letting the environment's safety net cut an approved request
 STORAGE_MARGIN = 1e-5
-UD_CRITIC_TARGETS = ("es_for_approved", "es", "own")
+UD_CRITIC_TARGETS = ("es", "es_for_approved", "own")
 
 
 # ---------------------------------------------------------------------- what the ES sees
@@ -293,8 +298,9 @@ class UCMS(MADDPG):
 
     @torch.no_grad()
     def critic_targets(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Eq. (34): UD n's critic regresses the ES target y where its request was approved,
-        its own MADDPG target r_n + γ Q'_n(s', μ'(o')) elsewhere (``ud_critic_target``)."""
+        """Eq. (34): UD n's critic regresses the ES target y (``ud_critic_target=es``), or y
+        where its request was approved and its own MADDPG target r_n + γ Q'_n(s', μ'(o'))
+        elsewhere (``es_for_approved``), or only its own target (``own``); shape (N, B)."""
         own = super().critic_targets(batch)  # (N, B)
         if "es_target" not in batch or self.ud_critic_target == "own":
             return own
