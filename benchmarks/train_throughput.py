@@ -12,6 +12,9 @@ Prints one table:
   with its own action replaced);
 * the update's matmul FLOP count (analytic) over this machine's measured matmul rate (a large
   square SGEMM): the floor, and how far the batched update is above it;
+* one full UCMS_MADDPG update (:class:`ucms_marl.learners.ucms.UCMS`: the ES Q-network's
+  target, loss and step over every (ES, member place), then the same UD update) against the
+  MADDPG-only update, measured alternately in the same run;
 * the environment + acting cost per slot, measured on real ``paper_kb`` episodes;
 * the projected wall time of a paper-scale run (2000 episodes × 10 slots) of the default
   config (``experiment=paper``) for several ``updates_per_episode`` values.
@@ -31,6 +34,7 @@ from hydra import compose, initialize_config_module
 from torch import nn
 
 from ucms_marl.learners.maddpg import MADDPG
+from ucms_marl.learners.ucms import UCMS
 from ucms_marl.replay import ReplayBuffer
 from ucms_marl.train import build, evaluate, make_vector_env, play_episodes
 
@@ -89,6 +93,20 @@ def update_flops(
         + fa + fa_rest  # actor backward: weight grads, input grads past layer 1
     )  # fmt: skip
     return n * batch * per_sample
+
+
+def fake_transitions(spec: dict, rows: int, rng: np.random.Generator, n_uds: int) -> dict:
+    """Random rows of a transition spec; ES member lists are valid assignments of the UDs."""
+    fake = {key: rng.random((rows, *shape)).astype(dtype) for key, (shape, dtype) in spec.items()}
+    fake["terminated"][:] = 0
+    if "members" in fake:
+        m, z = spec["members"][0]
+        for key in ("members", "next_members"):
+            places = np.stack([rng.permutation(m * z) for _ in range(rows)]).reshape(rows, m, z)
+            fake[key] = np.where(places < n_uds, places, -1)
+        fake["es_action"] = (rng.random((rows, m, z)) < 0.6).astype(np.int8)
+        fake["ud_requested"] = rng.random((rows, n_uds)) < 0.6
+    return fake
 
 
 class LoopMADDPG:
@@ -167,11 +185,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     replay = ReplayBuffer(4096, learner.transition_spec(), rng)
     rows = 1024
-    fake = {}
-    for key, (shape, dtype) in learner.transition_spec().items():
-        fake[key] = rng.random((rows, *shape)).astype(dtype)
-    fake["terminated"][:] = 0
-    replay.add(fake)
+    replay.add(fake_transitions(learner.transition_spec(), rows, rng, n))
 
     def batched_vs_loop(learner, critic_h, repeats) -> tuple[float, float]:
         loop = LoopMADDPG(n, spec.ud_obs_dim, spec.state_dim, actor_h, critic_h)
@@ -191,6 +205,24 @@ def main() -> None:
     small_cfg.learner.critic_hidden = small_h
     small_learner, _, _ = build(small_cfg)
     t_small_batched, t_small_loop = batched_vs_loop(small_learner, small_h, args.repeats)
+    # one full UCMS update (ES Q-network + the same UD learners) against the MADDPG-only one
+    with initialize_config_module("ucms_marl.conf", version_base="1.3"):
+        ucms_cfg = compose(
+            "config", overrides=["algo=ucms_maddpg", "experiment=paper", f"env.n_uds={args.n_uds}"]
+        )
+    ucms, _, ucms_probe = build(ucms_cfg)
+    assert isinstance(ucms, UCMS) and ucms.es_q is not None
+    ucms_replay = ReplayBuffer(4096, ucms.transition_spec(), rng)
+    ucms_replay.add(fake_transitions(ucms.transition_spec(), rows, rng, n))
+    t_ucms, t_maddpg = timed_pair(
+        lambda: ucms.update(ucms_replay.sample(batch)),
+        lambda: learner.update(replay.sample(batch)),
+        args.repeats,
+    )
+    es_rows = batch * ucms_probe.spec.n_servers * ucms_probe.spec.z_cap
+    es_h = list(ucms_cfg.learner.es_hidden)
+    es_params = sum(p.numel() for p in ucms.es_q.parameters())
+
     flops = update_flops(n, batch, spec.ud_obs_dim, spec.state_dim, actor_h, critic_h)
     rate = max(rate_before, matmul_rate())  # the machine's best: the floor must be a floor
     floor = flops / rate
@@ -237,6 +269,15 @@ def main() -> None:
         ("measured matmul rate (2048^3 SGEMM, best)", f"{rate / 1e9:.1f} GFLOP/s"),
         ("floor = FLOPs / rate", f"{floor * 1e3:.1f} ms"),
         ("batched / floor", f"{t_batched / floor:.2f}x   (target <= 2x)"),
+        (
+            f"UCMS update (ES Q {es_h}, {es_rows} member places + UD learners)",
+            f"{t_ucms * 1e3:.1f} ms",
+        ),
+        ("MADDPG-only update, measured alternately", f"{t_maddpg * 1e3:.1f} ms"),
+        (
+            "UCMS / MADDPG-only update",
+            f"{t_ucms / t_maddpg:.2f}x   (ES Q-network {es_params / 1e3:.0f} k params)",
+        ),
         ("training episode (10 slots, env + act + store)", f"{t_episode * 1e3:.1f} ms"),
         ("evaluation episode", f"{t_eval_episode * 1e3:.1f} ms"),
     ]

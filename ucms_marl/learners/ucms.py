@@ -215,9 +215,9 @@ class UCMS(MADDPG):
         rows = view.inputs.reshape(-1, view.inputs.shape[-1])
         return net(rows).view(*view.inputs.shape[:-1], 2)
 
-    def es_decide(self, view: ESView, net: BatchedMLP, epsilon: float = 0.0) -> torch.Tensor:
-        """The ES action: approve by relative Q value within K and D_m; ε-greedy per request."""
-        q = self.es_values(view, net)
+    def es_decide(self, view: ESView, q: torch.Tensor, epsilon: float = 0.0) -> torch.Tensor:
+        """The ES action from the places' values ``q`` (B, M, Z, 2): approve by relative Q
+        value within K and D_m; ε-greedy per request."""
         relative = q[..., 1] - q[..., 0]
         want = view.requested & (relative > 0)
         if epsilon > 0:
@@ -244,7 +244,8 @@ class UCMS(MADDPG):
             torch.as_tensor(obs.members, device=self.device),
             self.spec.z_max,
         )
-        approve = self.es_decide(view, self.es_q, self.es_epsilon if explore else 0.0)
+        q = self.es_values(view, self.es_q)
+        approve = self.es_decide(view, q, self.es_epsilon if explore else 0.0)
         return approve.to(torch.int8).cpu().numpy()
 
     def end_episode(self, episodes_done: int) -> None:
@@ -276,8 +277,8 @@ class UCMS(MADDPG):
         itself (best relative Q' within K and D_m), evaluated with the target network.
         """
         view = self.view_of(batch, nxt=True)
-        best = self.es_decide(view, self.es_q_target)
-        next_value = team_value(self.es_values(view, self.es_q_target), best, view.occupied)
+        q_next = self.es_values(view, self.es_q_target)
+        next_value = team_value(q_next, self.es_decide(view, q_next), view.occupied)
         reward = batch["es_reward"].mean(dim=1)
         return reward + self.gamma * (1.0 - batch["terminated"]) * next_value
 
