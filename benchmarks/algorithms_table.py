@@ -1,0 +1,78 @@
+"""Markdown table of final evaluation metrics per algorithm, from a sweep's ``summary.json`` files.
+
+    python benchmarks/algorithms_table.py runs/sweeps/2026-01-01_12-00-00
+    python benchmarks/algorithms_table.py SWEEP_DIR --metrics cost offload_rate
+
+Reads every ``<run>/summary.json`` under the sweep directory (what ``ucms_marl.train`` writes
+at the end of a run: the last evaluation's metrics, mean over the fixed evaluation episodes),
+groups the runs by algorithm, and prints one row per algorithm: the mean over seeds, the
+standard deviation over seeds, and each seed's value of the first metric, then the means of
+the others. ``docs/algorithms.md`` pastes this output; nothing in it is typed by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ORDER = ["ucms_maddpg", "rd_ucms_maddpg", "maddpg", "offloadcost_maddpg", "deadline_maddpg"]
+
+
+def load(sweep: Path) -> dict[str, list[dict]]:
+    runs: dict[str, list[dict]] = defaultdict(list)
+    for path in sorted(sweep.rglob("summary.json")):
+        summary = json.loads(path.read_text())
+        if summary.get("eval"):
+            runs[summary["algo"]].append(summary)
+    if not runs:
+        raise SystemExit(f"no summary.json with an evaluation under {sweep}")
+    return runs
+
+
+def table(runs: dict[str, list[dict]], metrics: list[str]) -> str:
+    first, rest = metrics[0], metrics[1:]
+    algos = [a for a in ORDER if a in runs] + sorted(a for a in runs if a not in ORDER)
+    head = f"| algorithm | seeds | {first} mean | std over seeds | per seed |"
+    head += "".join(f" {m} |" for m in rest)
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for algo in algos:
+        by_seed = sorted(runs[algo], key=lambda s: s["seed"])
+        values = np.array([s["eval"][first] for s in by_seed])
+        per_seed = ", ".join(f"{s['seed']}: {v:.4f}" for s, v in zip(by_seed, values, strict=True))
+        std = values.std(ddof=1) if len(values) > 1 else 0.0
+        row = f"| `{algo}` | {len(values)} | {values.mean():.4f} | {std:.4f} | {per_seed} |"
+        for m in rest:
+            row += f" {np.mean([s['eval'][m] for s in by_seed]):.3f} |"
+        lines.append(row)
+    episodes = sorted({s["episodes"] for r in runs.values() for s in r})
+    lines.append("")
+    lines.append(
+        f"Final evaluation after {', '.join(map(str, episodes))} training episodes; "
+        f"env {sorted({s['env'] for r in runs.values() for s in r})}; wall time per run "
+        f"{min(s['wall_time_s'] for r in runs.values() for s in r) / 60:.1f}-"
+        f"{max(s['wall_time_s'] for r in runs.values() for s in r) / 60:.1f} min."
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("sweep", type=Path, help="a Hydra sweep directory (or any parent)")
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        default=["cost", "offload_rate", "participation_rate", "timeout_rate", "return"],
+        help="evaluation metrics; the first gets mean, std and per-seed values",
+    )
+    args = parser.parse_args()
+    print(table(load(args.sweep), args.metrics))
+
+
+if __name__ == "__main__":
+    main()
