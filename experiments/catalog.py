@@ -1,0 +1,345 @@
+"""What the paper's figures are: algorithms, reference policies, sweeps and figures, in one place.
+
+An *algorithm* here is a name of an ``ucms_marl`` algorithm config (``conf/algo/<name>.yaml``).
+The five paper algorithms are listed once, in :data:`PAPER_ALGORITHMS`; a new one (or one that
+lands later) slots in by adding its name there and a colour in :data:`COLOURS`. An algorithm
+whose config does not exist yet is skipped with a message (:func:`available_algorithms`),
+never a crash.
+
+A *sweep* is one Hydra multirun of ``ucms_marl.train`` over algorithms x seeds (x N): the
+figures that read the same runs share a sweep, so ``run fig5`` after ``run fig4`` only trains
+what is still missing. A *figure* says which sweep it reads, which metric of the runs'
+``metrics.jsonl`` it plots, how (curve over training, final value vs N) and which paper claim it
+checks.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+# --------------------------------------------------------------------------- algorithms
+# The paper's five algorithms (SPEC §9), in the order of its legends.
+PAPER_ALGORITHMS: tuple[str, ...] = (
+    "ucms_maddpg",
+    "rd_ucms_maddpg",
+    "maddpg",
+    "offloadcost_maddpg",
+    "deadline_maddpg",
+)
+UCMS = "ucms_maddpg"  # the paper's proposal: the algorithm every claim is about
+# Non-learning references drawn as reference lines (SPEC §9, "for context").
+REFERENCE_POLICIES: tuple[str, ...] = ("greedy", "all_local", "all_offload")
+ORACLE = "oracle"  # exact per-slot optimum by enumeration: only on these presets
+ORACLE_PRESETS: frozenset[str] = frozenset({"small"})
+
+LABELS: dict[str, str] = {
+    "ucms_maddpg": "UCMS_MADDPG",
+    "rd_ucms_maddpg": "RD_UCMS_MADDPG",
+    "maddpg": "MADDPG",
+    "offloadcost_maddpg": "OFFLOADCOST_MADDPG",
+    "deadline_maddpg": "DEADLINE_MADDPG",
+    "greedy": "greedy (reference)",
+    "all_local": "all local (reference)",
+    "all_offload": "all offload (reference)",
+    "random": "random (reference)",
+    "oracle": "per-slot oracle",
+}
+# One colour per algorithm, the same in every figure (matplotlib's tab10 + greys for references).
+COLOURS: dict[str, str] = {
+    "ucms_maddpg": "#d62728",  # red: the proposal
+    "rd_ucms_maddpg": "#ff7f0e",  # orange
+    "maddpg": "#1f77b4",  # blue
+    "offloadcost_maddpg": "#2ca02c",  # green
+    "deadline_maddpg": "#9467bd",  # purple
+    "greedy": "#000000",
+    "all_local": "#7f7f7f",
+    "all_offload": "#8c564b",
+    "random": "#e377c2",
+    "oracle": "#bcbd22",
+}
+LINESTYLES: dict[str, str] = {
+    "greedy": "--",
+    "all_local": ":",
+    "all_offload": "-.",
+    "random": (0, (1, 3)),  # type: ignore[dict-item]
+    "oracle": (0, (5, 1)),  # type: ignore[dict-item]
+}
+_FALLBACK_COLOURS = ("#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94")
+
+
+def label(algo: str) -> str:
+    return LABELS.get(algo, algo)
+
+
+def colour(algo: str) -> str:
+    """The algorithm's colour; unknown names get a stable colour derived from the name."""
+    if algo in COLOURS:
+        return COLOURS[algo]
+    return _FALLBACK_COLOURS[sum(map(ord, algo)) % len(_FALLBACK_COLOURS)]
+
+
+def algo_config_exists(algo: str) -> bool:
+    """Whether ``ucms_marl`` ships ``conf/algo/<algo>.yaml`` (source checkout or wheel)."""
+    try:
+        root = importlib.resources.files("ucms_marl.conf")
+    except ModuleNotFoundError:  # pragma: no cover - ucms_marl not installed
+        return False
+    return (root / "algo" / f"{algo}.yaml").is_file()
+
+
+def available_algorithms(algos: Iterable[str], *, warn: bool = True) -> list[str]:
+    """``algos`` without those the trainer does not know yet (each skipped with a warning)."""
+    present, missing = [], []
+    for algo in algos:
+        (present if algo_config_exists(algo) else missing).append(algo)
+    if missing and warn:
+        warnings.warn(
+            f"skipping {', '.join(missing)}: ucms_marl has no conf/algo/<name>.yaml for "
+            f"{'it' if len(missing) == 1 else 'them'} yet (not implemented in this checkout); "
+            "rerun the same command once it lands and only the missing runs are trained",
+            stacklevel=2,
+        )
+    return present
+
+
+def references_for(preset: str, references: Sequence[str] = REFERENCE_POLICIES) -> list[str]:
+    """Reference policies for an environment preset: the oracle only where it is exact/fast."""
+    refs = list(references)
+    if preset in ORACLE_PRESETS and ORACLE not in refs:
+        refs.append(ORACLE)
+    return refs
+
+
+# --------------------------------------------------------------------------- sweeps
+@dataclass(frozen=True)
+class SweepSpec:
+    """One multirun shape. Its budget (episodes, seeds, N values) comes from the profile."""
+
+    name: str
+    default_env: str  # ucms_marl env group (mec_env preset)
+    description: str
+    vary_n: bool = False  # also sweep env.n_uds over the profile's N values
+
+
+SWEEPS: dict[str, SweepSpec] = {
+    s.name: s
+    for s in (
+        SweepSpec(
+            "main", "paper_kb", "five algorithms x seeds at N = 48, T = 10 (Figs 4, 5, 7, 8)"
+        ),
+        SweepSpec("nsweep", "paper_kb", "five algorithms x seeds x N (Fig. 6)", vary_n=True),
+        SweepSpec("energy", "paper_energy", "the energy variant, T = 100 (Figs 9-11)"),
+    )
+}
+
+
+# --------------------------------------------------------------------------- figures
+@dataclass(frozen=True)
+class Claim:
+    """A paper claim the figure checks, evaluated by :func:`experiments.aggregate.verdict`.
+
+    kind: ``best`` (UCMS has the best final value of the learners), ``beats`` (UCMS is better
+    than ``rival``, on the final value and on the mean over training), ``best_each_n``
+    (``best`` at every N) or ``similar`` (no learner differs from UCMS both significantly and
+    by more than ``margin``, in plot units).
+    """
+
+    text: str
+    kind: str
+    rival: str | None = None
+    margin: float = 0.0
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    key: str
+    title: str
+    sweep: str
+    algorithms: tuple[str, ...]
+    metric: str  # key of the metrics.jsonl records
+    phase: str  # "train" (every training episode) or "eval" (every eval_every episodes)
+    kind: str  # "curve" (value over training) or "vs_n" (final value against N)
+    ylabel: str
+    better: str  # "higher" or "lower"
+    claim: Claim
+    smoothing: str = "none"  # train curves: "block" (block means) or "savgol" (Savitzky-Golay)
+    scale: str = "none"  # "percent" (x100) or "total" (per UD-slot mean x N x T)
+    envs: tuple[str, ...] = ()  # envs the figure is meant for (first = default); () = sweep's
+    paper_note: str = ""
+
+    @property
+    def default_env(self) -> str:
+        return self.envs[0] if self.envs else SWEEPS[self.sweep].default_env
+
+    @property
+    def unit(self) -> str:
+        return {"percent": "%", "total": "cost units per episode"}.get(self.scale, "")
+
+
+RETURN_LABEL = "Return per episode, Σ over T of mean UD reward (−cost)"
+FIGURES: dict[str, FigureSpec] = {
+    f.key: f
+    for f in (
+        FigureSpec(
+            "fig4",
+            "Fig. 4: training reward, UCMS vs RD_UCMS",
+            "main",
+            ("ucms_maddpg", "rd_ucms_maddpg"),
+            "return",
+            "train",
+            "curve",
+            RETURN_LABEL,
+            "higher",
+            Claim(
+                "UCMS_MADDPG converges faster and to a higher training reward than RD_UCMS_MADDPG",
+                "beats",
+                rival="rd_ucms_maddpg",
+            ),
+            smoothing="block",
+        ),
+        FigureSpec(
+            "fig5",
+            "Fig. 5: evaluation reward",
+            "main",
+            PAPER_ALGORITHMS,
+            "return",
+            "eval",
+            "curve",
+            RETURN_LABEL,
+            "higher",
+            Claim("UCMS_MADDPG has the best evaluation reward of the five algorithms", "best"),
+            envs=("paper_kb", "paper"),
+        ),
+        FigureSpec(
+            "fig6",
+            "Fig. 6: total system cost vs number of UDs",
+            "nsweep",
+            PAPER_ALGORITHMS,
+            "cost",
+            "eval",
+            "vs_n",
+            "Total system cost per episode, Σ over UDs and slots (ρ1·s + ρ2·J)",
+            "lower",
+            Claim("UCMS_MADDPG has the lowest total system cost for every N", "best_each_n"),
+            scale="total",
+            envs=("paper_kb", "paper"),
+        ),
+        FigureSpec(
+            "fig7",
+            "Fig. 7: server participation rate over training",
+            "main",
+            PAPER_ALGORITHMS,
+            "participation_rate",
+            "train",
+            "curve",
+            "Server participation rate, admitted / requested (%)",
+            "higher",
+            Claim("UCMS_MADDPG keeps the highest server participation rate", "best"),
+            smoothing="savgol",
+            scale="percent",
+        ),
+        FigureSpec(
+            "fig8",
+            "Fig. 8: task timeout rate",
+            "main",
+            PAPER_ALGORITHMS,
+            "timeout_rate",
+            "eval",
+            "curve",
+            "Tasks timed out (% of UD-slots)",
+            "lower",
+            Claim("UCMS_MADDPG has the lowest task timeout rate", "best"),
+            scale="percent",
+        ),
+        FigureSpec(
+            "fig9",
+            "Fig. 9: evaluation reward, energy variant (T = 100)",
+            "energy",
+            PAPER_ALGORITHMS,
+            "return",
+            "eval",
+            "curve",
+            RETURN_LABEL,
+            "higher",
+            Claim("UCMS_MADDPG still has the best reward with T = 100, b_max = 1 J", "best"),
+        ),
+        FigureSpec(
+            "fig10",
+            "Fig. 10: task timeout rate, energy variant (T = 100)",
+            "energy",
+            PAPER_ALGORITHMS,
+            "timeout_rate",
+            "eval",
+            "curve",
+            "Tasks timed out (% of UD-slots)",
+            "lower",
+            Claim("UCMS_MADDPG has the lowest timeout rate with T = 100", "best"),
+            scale="percent",
+        ),
+        FigureSpec(
+            "fig11",
+            "Fig. 11: UDs below the battery threshold b_min, energy variant (T = 100)",
+            "energy",
+            PAPER_ALGORITHMS,
+            "below_battery_rate",
+            "eval",
+            "curve",
+            "UDs below b_min (% of UD-slots)",
+            "lower",
+            Claim(
+                "UCMS_MADDPG performs similarly to the baselines on the share below b_min",
+                "similar",
+                margin=2.0,  # percentage points: smaller differences count as similar
+            ),
+            scale="percent",
+        ),
+    )
+}
+
+
+def figure(key: str) -> FigureSpec:
+    if key not in FIGURES:
+        raise ValueError(f"unknown figure {key!r}; choose one of {', '.join(FIGURES)} or all")
+    return FIGURES[key]
+
+
+def figures_for(keys: Sequence[str]) -> list[FigureSpec]:
+    """Expand ``all`` and validate names."""
+    if not keys or list(keys) == ["all"]:
+        return list(FIGURES.values())
+    return [figure(k) for k in keys]
+
+
+@dataclass
+class SweepRequest:
+    """The runs one ``run`` command needs from one sweep on one env (merged over figures)."""
+
+    sweep: str
+    env: str
+    algorithms: list[str] = field(default_factory=list)
+
+    def add(self, algos: Iterable[str]) -> None:
+        for a in algos:
+            if a not in self.algorithms:
+                self.algorithms.append(a)
+
+
+def env_for(fig: FigureSpec, env: str | None) -> str:
+    """The env a figure runs on: ``env`` if given, except for the energy figures, whose
+    experiment *is* their preset (``paper_energy``)."""
+    if env is None or fig.sweep == "energy":
+        return fig.default_env
+    return env
+
+
+def sweep_requests(figs: Sequence[FigureSpec], env: str | None) -> list[SweepRequest]:
+    """Group the figures' needs by (sweep, env), keeping algorithm order."""
+    requests: dict[tuple[str, str], SweepRequest] = {}
+    for fig in figs:
+        e = env_for(fig, env)
+        req = requests.setdefault((fig.sweep, e), SweepRequest(fig.sweep, e))
+        req.add(fig.algorithms)
+    return list(requests.values())

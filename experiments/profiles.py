@@ -1,0 +1,157 @@
+"""Named budgets for the figures: ``smoke`` (CI), ``quick``, ``medium`` (this 2-core machine),
+``paper`` (the paper's 2000 episodes x 10 seeds, for a cluster).
+
+A profile gives every sweep (``main``, ``nsweep``, ``energy``; see :mod:`experiments.catalog`)
+a :class:`Budget`: seeds, training episodes, evaluation schedule and updates per episode, passed
+to ``ucms_marl.train`` as overrides. ``python -m experiments plan --profile <name>`` turns a
+profile into a job list and an estimated wall time from measured per-episode timings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# The paper's Fig. 6 axis: N from 12 to 57 UDs in steps of 9.
+PAPER_N_VALUES: tuple[int, ...] = (12, 21, 30, 39, 48, 57)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A sweep's budget; every field but ``seeds`` is a ``ucms_marl.train`` key."""
+
+    seeds: int
+    episodes: int
+    eval_every: int
+    eval_episodes: int
+    updates_per_episode: int
+    learning_starts: int  # replay rows (joint transitions, one per slot) before the first update
+    checkpoint_every: int
+    num_envs: int = 1
+
+    def overrides(self) -> list[str]:
+        return [
+            f"episodes={self.episodes}",
+            f"eval_every={self.eval_every}",
+            f"eval_episodes={self.eval_episodes}",
+            f"updates_per_episode={self.updates_per_episode}",
+            f"learning_starts={self.learning_starts}",
+            f"checkpoint_every={self.checkpoint_every}",
+            f"num_envs={self.num_envs}",
+        ]
+
+
+@dataclass(frozen=True)
+class EnvChoice:
+    """The trainer's env group plus ``env.<key>=value`` overrides."""
+
+    preset: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def hydra_overrides(self) -> list[str]:
+        out = [f"env={self.preset}"]
+        for key, value in self.overrides.items():
+            text = (
+                "[" + ",".join(map(str, value)) + "]" if isinstance(value, list | tuple) else value
+            )
+            out.append(f"env.{key}={text}")
+        return out
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    budgets: dict[str, Budget]  # sweep name, or "<sweep>-<env>" for one env only -> budget
+    n_values: tuple[int, ...] = PAPER_N_VALUES  # Fig. 6 x axis
+    n_jobs: int = 2  # joblib workers (local launcher)
+    torch_threads: int = 1  # per job; 1 so parallel jobs do not fight over cores
+    # A profile may run a figure on a cheaper env than the one it names (smoke: `small`).
+    env_substitutes: dict[str, EnvChoice] = field(default_factory=dict)
+    curve_points: int = 20  # train curves: smoothed/down-sampled to about this many points
+    extra_overrides: tuple[str, ...] = ()  # more ucms_marl.train overrides for every job
+
+    def budget(self, sweep: str, env: str | None = None) -> Budget:
+        """The budget of ``sweep`` on ``env``: ``"<sweep>-<env>"`` if the profile has one
+        (e.g. a smaller budget for the verbatim ``paper`` units), else ``"<sweep>"``."""
+        if env is not None and f"{sweep}-{env}" in self.budgets:
+            return self.budgets[f"{sweep}-{env}"]
+        if sweep not in self.budgets:
+            raise ValueError(f"profile {self.name!r} has no budget for sweep {sweep!r}")
+        return self.budgets[sweep]
+
+    def env_choice(self, env: str) -> EnvChoice:
+        return self.env_substitutes.get(env, EnvChoice(env))
+
+
+# Energy-variant parameters on the `small` preset, for the smoke profile (SPEC §2's
+# paper_energy without its 48 UDs and 100 slots).
+_SMALL_ENERGY = EnvChoice(
+    "small",
+    {"n_slots": 20, "battery_j": [0.15625, 1.0], "rho_delay": 1.0, "rho_energy": 5.0},
+)
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            "smoke",
+            "CI: seconds per sweep; every env replaced by `small` (N = 6, M = 2), 4 episodes",
+            budgets={
+                "main": Budget(2, 4, 2, 2, 1, 10, 0),
+                "nsweep": Budget(2, 4, 2, 2, 1, 10, 0),
+                "energy": Budget(2, 3, 1, 1, 1, 20, 0),
+            },
+            n_values=(3, 6),
+            env_substitutes={
+                "paper_kb": EnvChoice("small"),
+                "paper": EnvChoice("small"),
+                "paper_energy": _SMALL_ENERGY,
+            },
+            curve_points=4,
+        ),
+        Profile(
+            "quick",
+            "minutes: the real presets, 2 seeds, a few dozen episodes (Fig. 6 at N = 12, 30, 48)",
+            budgets={
+                "main": Budget(2, 40, 10, 5, 2, 160, 0),
+                "nsweep": Budget(2, 30, 30, 5, 2, 160, 0),
+                "energy": Budget(2, 6, 2, 2, 5, 200, 0),
+            },
+            n_values=(12, 30, 48),
+            curve_points=12,
+        ),
+        Profile(
+            "medium",
+            "this 2-core machine in at most about 90 minutes (`plan` shows the estimate)",
+            budgets={
+                # 5 seeds x 100 episodes at N = 48: Figs 4, 5, 7, 8 (the most seeds: 4 figures)
+                "main": Budget(5, 100, 10, 10, 2, 160, 50),
+                "main-paper": Budget(3, 60, 10, 10, 2, 160, 0),
+                # 3 seeds x 50 episodes at each of the 6 N values (Fig. 6)
+                "nsweep": Budget(3, 50, 50, 10, 2, 160, 0),
+                "nsweep-paper": Budget(2, 40, 40, 10, 2, 160, 0),
+                # 12 episodes of T = 100 slots (1200 slots), 10 updates per episode
+                "energy": Budget(3, 12, 3, 3, 10, 300, 0),
+            },
+            curve_points=12,
+        ),
+        Profile(
+            "paper",
+            "the paper's budget: 2000 episodes x 10 seeds (SPEC §9), meant for a cluster",
+            budgets={
+                "main": Budget(10, 2000, 100, 20, 2, 320, 100),
+                "nsweep": Budget(10, 2000, 100, 20, 2, 320, 100),
+                "energy": Budget(10, 2000, 100, 20, 2, 320, 100),
+            },
+            n_jobs=-1,
+            curve_points=20,
+        ),
+    )
+}
+
+
+def profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return PROFILES[name]
