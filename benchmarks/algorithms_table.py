@@ -1,13 +1,15 @@
 """Markdown table of final evaluation metrics per algorithm, from a sweep's ``summary.json`` files.
 
     python benchmarks/algorithms_table.py runs/sweeps/2026-01-01_12-00-00
-    python benchmarks/algorithms_table.py SWEEP_DIR --metrics cost offload_rate
+    python benchmarks/algorithms_table.py SWEEP_DIR --metrics cost offload_rate --curve
 
 Reads every ``<run>/summary.json`` under the sweep directory (what ``ucms_marl.train`` writes
 at the end of a run: the last evaluation's metrics, mean over the fixed evaluation episodes),
 groups the runs by algorithm, and prints one row per algorithm: the mean over seeds, the
 standard deviation over seeds, and each seed's value of the first metric, then the means of
-the others. ``docs/algorithms.md`` pastes this output; nothing in it is typed by hand.
+the others; with ``--curve``, also the mean over seeds of the first metric at every
+evaluation (from ``metrics.jsonl``). ``docs/algorithms.md`` pastes this output; nothing in it
+is typed by hand.
 """
 
 from __future__ import annotations
@@ -59,6 +61,27 @@ def table(runs: dict[str, list[dict]], metrics: list[str]) -> str:
     return "\n".join(lines)
 
 
+def curve(sweep: Path, metric: str) -> str:
+    """Mean over seeds of ``metric`` at every evaluation, from each run's ``metrics.jsonl``."""
+    points: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for path in sorted(sweep.rglob("summary.json")):
+        algo = json.loads(path.read_text())["algo"]
+        for line in (path.parent / "metrics.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            if record["phase"] == "eval":
+                points[algo][record["episode"]].append(record[metric])
+    episodes = sorted({e for by_episode in points.values() for e in by_episode})
+    algos = [a for a in ORDER if a in points] + sorted(a for a in points if a not in ORDER)
+    lines = [f"| algorithm | {' | '.join(f'{metric} @ {e}' for e in episodes)} |"]
+    lines.append("|" + "---|" * (len(episodes) + 1))
+    for algo in algos:
+        cells = [
+            f"{np.mean(points[algo][e]):.4f}" if points[algo].get(e) else "–" for e in episodes
+        ]
+        lines.append(f"| `{algo}` | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -70,8 +93,14 @@ def main() -> None:
         default=["cost", "offload_rate", "participation_rate", "timeout_rate", "return"],
         help="evaluation metrics; the first gets mean, std and per-seed values",
     )
+    parser.add_argument(
+        "--curve", action="store_true", help="also the first metric at every evaluation"
+    )
     args = parser.parse_args()
     print(table(load(args.sweep), args.metrics))
+    if args.curve:
+        print()
+        print(curve(args.sweep, args.metrics[0]))
 
 
 if __name__ == "__main__":
