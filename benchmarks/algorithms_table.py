@@ -2,14 +2,15 @@
 
     python benchmarks/algorithms_table.py runs/sweeps/2026-01-01_12-00-00
     python benchmarks/algorithms_table.py SWEEP_DIR --metrics cost offload_rate --curve
+    python benchmarks/algorithms_table.py SWEEP_DIR --by learner.ud_critic_target
 
 Reads every ``<run>/summary.json`` under the sweep directory (what ``ucms_marl.train`` writes
 at the end of a run: the last evaluation's metrics, mean over the fixed evaluation episodes),
-groups the runs by algorithm, and prints one row per algorithm: the mean over seeds, the
-standard deviation over seeds, and each seed's value of the first metric, then the means of
-the others; with ``--curve``, also the mean over seeds of the first metric at every
-evaluation (from ``metrics.jsonl``). ``docs/algorithms.md`` pastes this output; nothing in it
-is typed by hand.
+groups the runs by algorithm (and by the ``--by`` config keys), and prints one row per
+group: the mean over seeds, the standard deviation over seeds, and each seed's value of the
+first metric, then the means of the others; with ``--curve``, also the mean over seeds of
+the first metric at every evaluation (from ``metrics.jsonl``). ``docs/algorithms.md`` pastes
+this output; nothing in it is typed by hand.
 """
 
 from __future__ import annotations
@@ -21,15 +22,30 @@ from pathlib import Path
 
 import numpy as np
 
-ORDER = ["ucms_maddpg", "rd_ucms_maddpg", "maddpg", "offloadcost_maddpg", "deadline_maddpg"]
+ORDER = [
+    "ucms_maddpg", "rd_ucms_maddpg", "maddpg", "offloadcost_maddpg", "deadline_maddpg", "greedy",
+]  # fmt: skip
 
 
-def load(sweep: Path) -> dict[str, list[dict]]:
+def run_name(summary_path: Path, by: list[str]) -> str:
+    """The run's algorithm, plus ``key=value`` for each dotted config key in ``by``."""
+    name = json.loads(summary_path.read_text())["algo"]
+    if by:
+        config = json.loads((summary_path.parent / "config.json").read_text())
+        for key in by:
+            value = config
+            for part in key.split("."):
+                value = value[part]
+            name += f" {key}={value}"
+    return name
+
+
+def load(sweep: Path, by: list[str] = ()) -> dict[str, list[dict]]:
     runs: dict[str, list[dict]] = defaultdict(list)
     for path in sorted(sweep.rglob("summary.json")):
         summary = json.loads(path.read_text())
         if summary.get("eval"):
-            runs[summary["algo"]].append(summary)
+            runs[run_name(path, by)].append(summary)
     if not runs:
         raise SystemExit(f"no summary.json with an evaluation under {sweep}")
     return runs
@@ -41,7 +57,7 @@ def table(runs: dict[str, list[dict]], metrics: list[str]) -> str:
     head = f"| algorithm | seeds | {first} mean | std over seeds | per seed |"
     head += "".join(f" {m} |" for m in rest)
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for algo in algos:
+    for algo in algos:  # an algorithm, or an algorithm plus its --by values
         by_seed = sorted(runs[algo], key=lambda s: s["seed"])
         values = np.array([s["eval"][first] for s in by_seed])
         per_seed = ", ".join(f"{s['seed']}: {v:.4f}" for s, v in zip(by_seed, values, strict=True))
@@ -61,11 +77,11 @@ def table(runs: dict[str, list[dict]], metrics: list[str]) -> str:
     return "\n".join(lines)
 
 
-def curve(sweep: Path, metric: str) -> str:
+def curve(sweep: Path, metric: str, by: list[str] = ()) -> str:
     """Mean over seeds of ``metric`` at every evaluation, from each run's ``metrics.jsonl``."""
     points: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for path in sorted(sweep.rglob("summary.json")):
-        algo = json.loads(path.read_text())["algo"]
+        algo = run_name(path, by)
         for line in (path.parent / "metrics.jsonl").read_text().splitlines():
             record = json.loads(line)
             if record["phase"] == "eval":
@@ -96,11 +112,15 @@ def main() -> None:
     parser.add_argument(
         "--curve", action="store_true", help="also the first metric at every evaluation"
     )
+    parser.add_argument(
+        "--by", nargs="*", default=[], help="dotted config keys that also name a row, e.g. "
+        "learner.ud_critic_target (read from each run's config.json)",
+    )  # fmt: skip
     args = parser.parse_args()
-    print(table(load(args.sweep), args.metrics))
+    print(table(load(args.sweep, args.by), args.metrics))
     if args.curve:
         print()
-        print(curve(args.sweep, args.metrics[0]))
+        print(curve(args.sweep, args.metrics[0], args.by))
 
 
 if __name__ == "__main__":
