@@ -198,7 +198,7 @@ def hand_made_batch(learner: UCMS, rows: int, seed: int = 0) -> dict[str, np.nda
     for key, (shape, dtype) in learner.transition_spec().items():
         data[key] = rng.random((rows, *shape)).astype(dtype)
     m, z, n = spec.n_servers, spec.z_cap, spec.n_uds
-    data["members"] = np.stack([rng.permutation(m * z)[: m * z].reshape(m, z) for _ in range(rows)])
+    data["members"] = np.stack([rng.permutation(m * z).reshape(m, z) for _ in range(rows)])
     data["members"][data["members"] >= n] = -1
     data["next_members"] = data["members"][::-1].copy()
     data["es_action"] = (rng.random((rows, m, z)) < 0.5).astype(np.int8)
