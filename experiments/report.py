@@ -121,6 +121,9 @@ def render(
             add(f"| [{key}](#{key}-{env}) | `{env}` | {fig.claim.text} | {verdict} |")
     add("")
 
+    # ---------------------------------------------------------------- against the references
+    lines.extend(_against_references(results))
+
     # ---------------------------------------------------------------- how to regenerate
     add("## How to regenerate")
     add("")
@@ -343,6 +346,111 @@ def _figure_table(res: dict[str, Any]) -> list[str]:
     return out
 
 
+def _ctx_mean(entry: dict[str, Any] | None, metric: str) -> float | None:
+    v = ((entry or {}).get("context") or {}).get(metric, {}).get("mean")
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _against_references(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Where the learners stand against the heuristics: generated from the fig5/fig6 results.
+
+    The paper compares its five learners with each other only; a reader also needs to know
+    whether any of them beats a one-line heuristic, so the page says it up front.
+    """
+    out = ["## The learners against simple policies", ""]
+    found = False
+    for env in _figure_envs("fig5"):
+        res = results.get(result_stem("fig5", env))
+        if not res or not res["algorithms"]:
+            continue
+        found = True
+        learners = {a: _ctx_mean(e, "cost") for a, e in res["algorithms"].items()}
+        learners = {a: c for a, c in learners.items() if c is not None}
+        refs = {a: _ctx_mean(e, "cost") for a, e in res["references"].items()}
+        refs = {a: c for a, c in refs.items() if c is not None}
+        if not learners:
+            continue
+        ranked = sorted(learners, key=learners.get)
+        out.append(
+            f"**`{env}`** (Fig. 5 runs, final evaluation, mean cost per UD-slot over seeds; "
+            "lower is better): "
+            + ", ".join(f"{label(a)} {_num(learners[a])}" for a in ranked)
+            + (
+                "; references "
+                + ", ".join(
+                    f"{label(r)} {_num(c)}" for r, c in sorted(refs.items(), key=lambda x: x[1])
+                )
+                if refs
+                else ""
+            )
+            + "."
+        )
+        out.append("")
+        best = ranked[0]
+        if refs:
+            best_ref = min(refs, key=refs.get)
+            beaten = {
+                r: [a for a in ranked if learners[a] < refs[r]] for r in sorted(refs, key=refs.get)
+            }
+            if not any(beaten.values()):
+                parts = ["No learner is cheaper than any of the references"]
+            else:
+                parts = []
+                for r, who in beaten.items():
+                    if not who:
+                        parts.append(f"no learner is cheaper than {label(r)}")
+                    elif len(who) == len(ranked):
+                        parts.append(f"every learner is cheaper than {label(r)}")
+                    else:
+                        parts.append(
+                            f"{', '.join(map(label, who))} "
+                            f"{'is' if len(who) == 1 else 'are'} cheaper than {label(r)}"
+                        )
+                parts[0] = parts[0][0].upper() + parts[0][1:]
+            ratio = (
+                f"{learners[best] / refs[best_ref]:.2f} times"
+                if refs[best_ref] > 0
+                else "n/a (reference cost 0)"
+            )
+            out.append(
+                f"- Cheapest learner: {label(best)}, at {ratio} the cost of the cheapest "
+                f"reference, {label(best_ref)}."
+            )
+            out.append("- " + "; ".join(parts) + ".")
+            out.append("")
+    nres = results.get(result_stem("fig6", "paper_kb"))
+    if nres and nres["algorithms"] and "greedy" in nres["references"]:
+        found = True
+        greedy = nres["references"]["greedy"].get("per_n", {})
+        rows = []
+        for n in sorted(greedy, key=int):
+            means = {
+                a: e["per_n"][n]["mean"]
+                for a, e in nres["algorithms"].items()
+                if n in e.get("per_n", {}) and e["per_n"][n].get("mean") is not None
+            }
+            if not means:
+                continue
+            best = min(means, key=means.get)
+            g = greedy[n]
+            ratio = f"{means[best] / g:.2f}x" if g else "–"
+            rows.append(f"| {n} | {label(best)} | {_num(means[best])} | {_num(g)} | {ratio} |")
+        if rows:
+            out.append(
+                "Fig. 6 runs on `paper_kb`: the cheapest learner at each N against greedy "
+                "(total system cost per episode):"
+            )
+            out.append("")
+            out.append("| N | cheapest learner | its cost | greedy | learner / greedy |")
+            out.append("|---|---|---|---|---|")
+            out.extend(rows)
+            out.append("")
+    if not found:
+        out.append("Not measured yet: run `fig5` (and `fig6`) and re-run `report`.")
+        out.append("")
+    return out
+
+
 def _verbatim_section(results: dict[str, dict[str, Any]]) -> list[str]:
     kb, paper = results.get("fig5_paper_kb"), results.get("fig5_paper")
     out = ["## What the verbatim `paper` units do", ""]
@@ -390,6 +498,63 @@ def _verbatim_section(results: dict[str, dict[str, Any]]) -> list[str]:
             f"{ctx(kb, 'offload_rate')} | {ctx(paper, 'offload_rate')} |"
         )
     out.append("")
+    out.extend(_verbatim_findings(kb, paper))
+    return out
+
+
+def _span(values: Sequence[float]) -> str:
+    lo, hi = min(values), max(values)
+    return _num(lo) if math.isclose(lo, hi, rel_tol=1e-3) else f"{_num(lo)}–{_num(hi)}"
+
+
+def _verbatim_findings(kb: dict[str, Any], paper: dict[str, Any]) -> list[str]:
+    """Sentences comparing the two unit readings, every number taken from the fig5 results."""
+
+    def metric(res: dict[str, Any], group: str, name: str) -> dict[str, float]:
+        vals = {a: _ctx_mean(e, name) for a, e in res[group].items()}
+        return {a: v for a, v in vals.items() if v is not None}
+
+    out = []
+    timeouts = list(metric(paper, "algorithms", "timeout_rate").values())
+    timeouts += list(metric(paper, "references", "timeout_rate").values())
+    cost_kb = {**metric(kb, "algorithms", "cost"), **metric(kb, "references", "cost")}
+    cost_p = {**metric(paper, "algorithms", "cost"), **metric(paper, "references", "cost")}
+    common = [a for a in cost_kb if a in cost_p and cost_kb[a] > 0]
+    learn_kb, learn_p = metric(kb, "algorithms", "cost"), metric(paper, "algorithms", "cost")
+    off_kb, off_p = (
+        metric(kb, "algorithms", "offload_rate"),
+        metric(paper, "algorithms", "offload_rate"),
+    )
+    if timeouts:
+        out.append(f"- Timeout rate under `paper`, every policy: {_span(timeouts)} %.")
+    if common:
+        ratios = sorted(cost_p[a] / cost_kb[a] for a in common)
+        out.append(
+            f"- Cost per UD-slot is {ratios[len(ratios) // 2]:,.0f} times larger under `paper` "
+            f"(median over policies; range {ratios[0]:,.0f}–{ratios[-1]:,.0f}): local "
+            "energy and time grow with the task's bits, and Table 3's MB sizes are 1024 times "
+            "the KB ones."
+        )
+    for name, lk, lp in (("cost", learn_kb, learn_p), ("offload rate (%)", off_kb, off_p)):
+        if lk and lp:
+            spread = ""
+            if name == "cost" and min(lk.values()) > 0 and min(lp.values()) > 0:
+                rel_kb = (max(lk.values()) - min(lk.values())) / min(lk.values()) * 100
+                rel_p = (max(lp.values()) - min(lp.values())) / min(lp.values()) * 100
+                spread = f" (spread {rel_kb:.0f} % vs {rel_p:.0f} %)"
+            out.append(
+                f"- The five learners' {name}: {_span(list(lk.values()))} under `paper_kb`, "
+                f"{_span(list(lp.values()))} under `paper`{spread}."
+            )
+    if learn_kb and learn_p:
+        best_kb, best_p = min(learn_kb, key=learn_kb.get), min(learn_p, key=learn_p.get)
+        same = "the same learner" if best_kb == best_p else "a different learner"
+        out.append(
+            f"- Cheapest learner: {label(best_kb)} under `paper_kb`, {label(best_p)} under "
+            f"`paper` ({same})."
+        )
+    if out:
+        out.append("")
     return out
 
 

@@ -50,3 +50,24 @@ def test_report_from_results_and_skeleton(tmp_path):
     assert "## What the verbatim `paper` units do" in text and "| UCMS_MADDPG | 0.05 |" in text
     assert "30.0 min" in text  # the launch wall time
     assert "## What differs from the paper's setup" in text
+    # the learners against the references, generated from the same numbers
+    assert "## The learners against simple policies" in text
+    assert "Cheapest learner: UCMS_MADDPG, at 0.71 times the cost of the cheapest" in text
+    assert "Every learner is cheaper than greedy (reference)." in text
+    # both unit readings compared in words, from the fig5 results
+    assert "- Timeout rate under `paper`, every policy: 4–6 %." in text
+    assert "Cost per UD-slot is 1 times larger under `paper`" in text
+
+
+def test_report_says_when_no_learner_beats_a_reference(tmp_path):
+    results = tmp_path / "results"
+    (results / "medium").mkdir(parents=True)
+    res = _result("fig5", "paper_kb", "held")
+    res["references"]["all_local"] = {"value": -0.9, "context": {"cost": {"mean": 0.04}}}
+    (results / "medium" / "fig5_paper_kb.json").write_text(json.dumps(res))
+    out = tmp_path / "results.md"
+    write_report("medium", results, out)
+    text = out.read_text()
+    assert "No learner is cheaper than any of the references" not in text
+    assert "No learner is cheaper than all local (reference); every learner is cheaper" in text
+    assert "at 1.25 times the cost of the cheapest reference, all local (reference)" in text
