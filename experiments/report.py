@@ -448,6 +448,17 @@ def _against_references(results: dict[str, dict[str, Any]]) -> list[str]:
     if not found:
         out.append("Not measured yet: run `fig5` (and `fig6`) and re-run `report`.")
         out.append("")
+        return out
+    out.append(
+        "The verdicts above compare the five learners with each other, as the paper does; "
+        "these lines say whether any of them has learned more than a one-line rule. Why the "
+        "learners stay above the heuristics at short budgets (a UD's reward carries 1/N of its "
+        "own cost but all of its own timeout penalty, so requesting looks risky to its critic) "
+        "and what we measured while looking for the cause: "
+        "[algorithms.md](algorithms.md#why-ucms-does-not-come-out-best-at-this-budget) and "
+        "[training.md](training.md#what-to-expect)."
+    )
+    out.append("")
     return out
 
 
