@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -131,7 +132,16 @@ def cmd_plan(args: argparse.Namespace, extra: list[str]) -> int:
         return 0
     est = timing.estimate(requests, prof, args.runs_dir, json.loads(timings_path.read_text()))
     print(f"\nestimate on {est['workers']} workers (timings of {est['timings_measured']}):")
+    unknown = []
     for row in est["sweeps"]:
+        if math.isnan(row["worker_s"]):
+            env = row["sweep"].split("-", 1)[1]
+            unknown.append(env)
+            print(
+                f"  {row['sweep']:22s} {row['runs']:4d} runs  no timings for env `{env}`: "
+                f"run `python -m experiments time --profile {prof.name} --env {env}`"
+            )
+            continue
         flag = (
             f"  [extrapolated: {', '.join(row['estimated_from_other_measurements'])}]"
             if row["estimated_from_other_measurements"]
@@ -141,8 +151,13 @@ def cmd_plan(args: argparse.Namespace, extra: list[str]) -> int:
             f"  {row['sweep']:22s} {row['runs']:4d} runs  {row['worker_s'] / 60:7.1f} worker-min"
             f"  {row['wall_s'] / 60:7.1f} min wall{flag}"
         )
-    print(f"  {'total':22s} {'':9s} {est['worker_s'] / 60:7.1f} worker-min"
-          f"  {est['wall_s'] / 60:7.1f} min wall")  # fmt: skip
+    known = [r for r in est["sweeps"] if not math.isnan(r["worker_s"])]
+    if known:
+        work = sum(r["worker_s"] for r in known)
+        wall = sum(r["wall_s"] for r in known)
+        without = f"  (without {', '.join(unknown)})" if unknown else ""
+        print(f"  {'total':22s} {'':9s} {work / 60:7.1f} worker-min  {wall / 60:7.1f} min wall"
+              f"{without}")  # fmt: skip
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from experiments import catalog
@@ -44,3 +46,22 @@ def test_estimate_counts_episodes_updates_evaluations_and_saves(tmp_path):
     assert row["worker_s"] == pytest.approx(2 * (maddpg + ucms + refs))
     assert row["wall_s"] == pytest.approx(row["worker_s"])  # one worker
     assert row["estimated_from_other_measurements"] == ["ucms_maddpg"]
+
+
+def test_plan_names_an_env_without_timings_instead_of_printing_nan(tmp_path, capsys):
+    from experiments.cli import main
+
+    results = tmp_path / "results"
+    results.mkdir()
+    entries = {"paper_kb|maddpg|48": {"env_s": 0.1, "update_s": 1.0, "fixed_s": 0.5}}
+    (results / "timings.json").write_text(json.dumps({"measured": "now", "entries": entries}))
+    common = ["--profile", "medium", "--runs-dir", str(tmp_path / "runs"),
+              "--results-dir", str(results)]  # fmt: skip
+    assert main(["plan", "fig5", "--env", "small", *common]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out
+    assert "no timings for env `small`: run `python -m experiments time --profile medium" in out
+    assert "total" not in out  # nothing known to add up
+    assert main(["plan", "fig5", *common]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out and "main-paper_kb" in out and "min wall" in out
