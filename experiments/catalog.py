@@ -19,6 +19,7 @@ import importlib.resources
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 # --------------------------------------------------------------------------- algorithms
 # The paper's five algorithms (SPEC §9), in the order of its legends.
@@ -343,3 +344,24 @@ def sweep_requests(figs: Sequence[FigureSpec], env: str | None) -> list[SweepReq
         req = requests.setdefault((fig.sweep, e), SweepRequest(fig.sweep, e))
         req.add(fig.algorithms)
     return list(requests.values())
+
+
+# The figures whose environment `--env` may change, run on both unit readings by `reproduce`.
+BOTH_UNITS = ("fig5", "fig6")
+# The figures `reproduce` also runs on the oracle's preset, where the exact per-slot oracle
+# shows how far every algorithm is from the best achievable (docs/results.md).
+ORACLE_FIGURES = ("fig5", "fig8")
+
+
+def reproduce_requests(profile: Any) -> tuple[list[SweepRequest], str | None]:
+    """The sweeps ``reproduce`` runs for a :class:`~experiments.profiles.Profile`: every figure
+    on its own env, Figs 5-6 on the verbatim ``paper`` units too, and Figs 5 and 8 on the
+    oracle's preset (returned as the second item; ``None`` for a profile such as ``smoke``
+    that already runs everything there)."""
+    requests = sweep_requests(list(FIGURES.values()), None)
+    requests += sweep_requests([FIGURES[k] for k in BOTH_UNITS], "paper")
+    oracle_env = sorted(ORACLE_PRESETS)[0]
+    if any(c.preset == oracle_env for c in profile.env_substitutes.values()):
+        return requests, None
+    requests += sweep_requests([FIGURES[k] for k in ORACLE_FIGURES], oracle_env)
+    return requests, oracle_env

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import warnings
 from collections.abc import Sequence
@@ -32,8 +31,7 @@ REPO_ROOT = EXPERIMENTS_DIR.parent
 DEFAULT_RUNS = EXPERIMENTS_DIR / "runs"
 DEFAULT_RESULTS = EXPERIMENTS_DIR / "results"
 DEFAULT_REPORT = REPO_ROOT / "docs" / "results.md"
-# The figures whose environment `--env` may change, run on both unit readings by `reproduce`.
-BOTH_UNITS = ("fig5", "fig6")
+BOTH_UNITS, ORACLE_FIGURES = catalog.BOTH_UNITS, catalog.ORACLE_FIGURES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--algos", default="", help="comma-separated: probe only these algorithms")
     for name, helptext in (
         ("run", "launch the Hydra multiruns the figures need (missing runs only)"),
-        ("reproduce", "run + plot every figure (fig5, fig6 on paper_kb and paper) + report"),
+        (
+            "reproduce",
+            "run + plot every figure (fig5, fig6 on paper_kb and paper; fig5, fig8 on small "
+            "with the oracle) + report",
+        ),
     ):
         sp = sub.add_parser(name, help=helptext)
         common(sp, figures=name == "run")
@@ -132,11 +134,9 @@ def cmd_plan(args: argparse.Namespace, extra: list[str]) -> int:
         return 0
     est = timing.estimate(requests, prof, args.runs_dir, json.loads(timings_path.read_text()))
     print(f"\nestimate on {est['workers']} workers (timings of {est['timings_measured']}):")
-    unknown = []
     for row in est["sweeps"]:
-        if math.isnan(row["worker_s"]):
+        if row["sweep"] in est["unknown"]:
             env = row["sweep"].split("-", 1)[1]
-            unknown.append(env)
             print(
                 f"  {row['sweep']:22s} {row['runs']:4d} runs  no timings for env `{env}`: "
                 f"run `python -m experiments time --profile {prof.name} --env {env}`"
@@ -151,13 +151,10 @@ def cmd_plan(args: argparse.Namespace, extra: list[str]) -> int:
             f"  {row['sweep']:22s} {row['runs']:4d} runs  {row['worker_s'] / 60:7.1f} worker-min"
             f"  {row['wall_s'] / 60:7.1f} min wall{flag}"
         )
-    known = [r for r in est["sweeps"] if not math.isnan(r["worker_s"])]
-    if known:
-        work = sum(r["worker_s"] for r in known)
-        wall = sum(r["wall_s"] for r in known)
-        without = f"  (without {', '.join(unknown)})" if unknown else ""
-        print(f"  {'total':22s} {'':9s} {work / 60:7.1f} worker-min  {wall / 60:7.1f} min wall"
-              f"{without}")  # fmt: skip
+    if len(est["unknown"]) < len(est["sweeps"]):
+        without = f"  (without {', '.join(est['unknown'])})" if est["unknown"] else ""
+        print(f"  {'total':22s} {'':9s} {est['worker_s'] / 60:7.1f} worker-min"
+              f"  {est['wall_s'] / 60:7.1f} min wall{without}")  # fmt: skip
     return 0
 
 
@@ -259,12 +256,14 @@ def cmd_report(args: argparse.Namespace, output: Path) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace, extra: list[str]) -> int:
-    figs = list(catalog.FIGURES.values())
-    requests = catalog.sweep_requests(figs, None)
-    requests += catalog.sweep_requests([catalog.FIGURES[k] for k in BOTH_UNITS], "paper")
+    requests, oracle_env = catalog.reproduce_requests(profile(args.profile))
     rc = cmd_run(args, extra, requests=requests)
     plot_figures(["all"], args.profile, None, args.runs_dir, args.results_dir, strict=False)
     plot_figures(BOTH_UNITS, args.profile, "paper", args.runs_dir, args.results_dir, strict=False)
+    if oracle_env is not None:
+        plot_figures(
+            ORACLE_FIGURES, args.profile, oracle_env, args.runs_dir, args.results_dir, strict=False
+        )
     cmd_report(args, args.report)
     return rc
 

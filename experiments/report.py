@@ -18,11 +18,13 @@ from typing import Any
 from experiments.aggregate import result_stem
 from experiments.catalog import (
     FIGURES,
+    ORACLE,
+    ORACLE_PRESETS,
     PAPER_ALGORITHMS,
     REFERENCE_POLICIES,
     algo_config_exists,
     label,
-    sweep_requests,
+    reproduce_requests,
 )
 from experiments.profiles import PROFILES, Profile
 from experiments.timing import estimate
@@ -174,8 +176,7 @@ def render(
     timings = None
     if timings_path is not None and Path(timings_path).exists():
         timings = json.loads(Path(timings_path).read_text())
-        reqs = sweep_requests(list(FIGURES.values()), None)
-        reqs += sweep_requests([FIGURES["fig5"], FIGURES["fig6"]], "paper")
+        reqs, _ = reproduce_requests(profile)
         est = estimate(reqs, profile, runs_root or Path("experiments/runs"), timings)
         host = timings.get("host", {})
         load = host.get("loadavg_1min")
@@ -191,11 +192,18 @@ def render(
         add("|---|---|---|---|")
         for row in est["sweeps"]:
             note = " (partly extrapolated)" if row["estimated_from_other_measurements"] else ""
+            if row["sweep"] in est["unknown"]:
+                env = row["sweep"].split("-", 1)[1]
+                note = f" no timings for `{env}` (`python -m experiments time --env {env}`)"
             add(
                 f"| {row['sweep']} | {row['runs']} | {_minutes(row['worker_s'])} | "
                 f"{_minutes(row['wall_s'])}{note} |"
             )
-        add(f"| **total** | | {_minutes(est['worker_s'])} | **{_minutes(est['wall_s'])}** |")
+        without = f" (without {', '.join(est['unknown'])})" if est["unknown"] else ""
+        add(
+            f"| **total**{without} | | {_minutes(est['worker_s'])} | "
+            f"**{_minutes(est['wall_s'])}** |"
+        )
         add("")
         add(_timing_table(timings))
         add("")
@@ -250,12 +258,11 @@ def render(
                 add("")
                 lines.extend(f"- {m}" for m in res["messages"])
                 add("")
-            add(
-                f"Regenerate: `{res['commands']['run']}` then `{res['commands']['plot']}`. "
-                f"Data: `{_rel(png.with_suffix('.csv'), docs_dir)}`, "
-                f"`{_rel(png.with_suffix('.json'), docs_dir)}`."
-            )
+            add(_regenerate(res, png, docs_dir))
             add("")
+
+    # ---------------------------------------------------------------- best achievable
+    lines.extend(_oracle_section(results, profile, Path(results_dir), docs_dir))
 
     # ---------------------------------------------------------------- verbatim units
     lines.extend(_verbatim_section(results))
@@ -511,6 +518,84 @@ def _verbatim_section(results: dict[str, dict[str, Any]]) -> list[str]:
     out.append("")
     out.extend(_verbatim_findings(kb, paper))
     return out
+
+
+def _oracle_section(
+    results: dict[str, dict[str, Any]], profile: Profile, results_dir: Path, docs_dir: Path
+) -> list[str]:
+    """Every algorithm against the exact per-slot oracle on the preset where it is tractable."""
+    env = sorted(ORACLE_PRESETS)[0]
+    out = ['<a id="best-achievable"></a>', "", f"## How far from the best achievable: `{env}`", ""]
+    res = results.get(result_stem("fig5", env))
+    out.append(
+        f"The exact per-slot `oracle` enumerates every set of offloading UDs each slot and keeps "
+        f"the cheapest (cost plus ρ1 x time over the deadline), so it is feasible only on "
+        f"`{env}` (N = 6, M = 2). `reproduce` runs the main sweep there too (the profile's `main` "
+        "budget), so every learner and heuristic can be read as a multiple of the oracle's cost."
+    )
+    out.append("")
+    if res is None:
+        out.append("Not run yet:")
+        out.append("")
+        out.append("```bash")
+        out.append(f"python -m experiments run fig5 fig8 --profile {profile.name} --env {env}")
+        out.append(f"python -m experiments plot fig5 fig8 --profile {profile.name} --env {env}")
+        out.append("```")
+        out.append("")
+        return out
+    oracle = _ctx_mean(res["references"].get(ORACLE), "cost")
+    png = results_dir / f"{result_stem('fig5', env)}.png"
+    out.append(f"![Fig. 5 on {env}]({_rel(png, docs_dir)})")
+    out.append("")
+    out.append(
+        "Final evaluation, mean [95% CI] over seeds; cost per UD-slot and its multiple of the "
+        "oracle's:"
+    )
+    out.append("")
+    out.append("| algorithm | seeds | cost per UD-slot | x oracle | timeouts (%) | offloads (%) |")
+    out.append("|---|---|---|---|---|---|")
+    rows = [(a, e, len(e.get("seeds", []))) for a, e in res["algorithms"].items()]
+    rows += [(a, e, None) for a, e in res["references"].items()]
+    rows.sort(
+        key=lambda r: _ctx_mean(r[1], "cost") if _ctx_mean(r[1], "cost") is not None else 1e300
+    )
+    for algo, e, seeds in rows:
+        ctx = e.get("context") or {}
+        cost = _ctx_mean(e, "cost")
+        times = f"{cost / oracle:.2f}" if cost is not None and oracle else "–"
+        if seeds is None:
+            cells = [
+                _num(cost),
+                _num(_ctx_mean(e, "timeout_rate")),
+                _num(_ctx_mean(e, "offload_rate")),
+            ]
+            seeds_cell = "–"
+        else:
+            cells = [_interval(ctx.get("cost")), _interval(ctx.get("timeout_rate")),
+                     _interval(ctx.get("offload_rate"))]  # fmt: skip
+            seeds_cell = str(seeds)
+        out.append(
+            f"| {label(algo)} | {seeds_cell} | {cells[0]} | {times} | {cells[1]} | {cells[2]} |"
+        )
+    out.append("")
+    out.append(
+        f"Claim of Fig. 5 on `{env}`: **{res['claim']['verdict']}**. {res['claim']['detail']}"
+    )
+    out.append("")
+    if res["messages"]:
+        out.extend(f"- {m}" for m in res["messages"])
+        out.append("")
+    out.append(_regenerate(res, png, docs_dir))
+    out.append("")
+    return out
+
+
+def _regenerate(res: dict[str, Any], png: Path, docs_dir: Path) -> str:
+    return (
+        f"Regenerate: `{res['commands']['run']}` then `{res['commands']['plot']}`. "
+        f"Data: `{_rel(png.with_suffix('.csv'), docs_dir)}`, "
+        f"`{_rel(png.with_suffix('.json'), docs_dir)}`."
+    )
 
 
 def _span(values: Sequence[float]) -> str:

@@ -242,10 +242,13 @@ def estimate(
     *,
     workers: int | None = None,
 ) -> dict[str, Any]:
-    """Per sweep: runs, worker-seconds, wall seconds on the profile's workers; and the total."""
+    """Per sweep: runs, worker-seconds, wall seconds on the profile's workers; and the total.
+
+    A sweep on an env without any timing (``time`` never ran there) costs NaN; it is listed in
+    ``unknown`` and left out of the totals."""
     entries = timings.get("entries", {})
     workers = workers or (profile.n_jobs if profile.n_jobs > 0 else (os.cpu_count() or 1))
-    rows, total_wall, total_work = [], 0.0, 0.0
+    rows, total_wall, total_work, unknown = [], 0.0, 0.0, []
     for req in requests:
         plan = plan_sweep(req, profile, runs_root, warn=False, only_available=False)
         t = _n_slots(plan)
@@ -269,13 +272,17 @@ def estimate(
                 "estimated_from_other_measurements": sorted(unmeasured),
             }
         )
-        total_wall += wall
-        total_work += sum(costs)
+        if math.isfinite(wall):
+            total_wall += wall
+            total_work += sum(costs)
+        else:
+            unknown.append(rows[-1]["sweep"])
     return {
         "profile": profile.name,
         "workers": workers,
         "sweeps": rows,
-        "worker_s": total_work,
+        "worker_s": total_work,  # the totals leave out sweeps without timings (`unknown`)
         "wall_s": total_wall,
+        "unknown": unknown,
         "timings_measured": timings.get("measured"),
     }

@@ -111,3 +111,15 @@ def test_figure_catalog_is_consistent():
     assert catalog.env_for(catalog.FIGURES["fig5"], "paper") == "paper"
     with pytest.raises(ValueError, match="unknown figure"):
         catalog.figures_for(["fig12"])
+
+
+def test_reproduce_adds_the_oracle_check_on_small_except_where_everything_is_small():
+    medium, oracle_env = catalog.reproduce_requests(PROFILES["medium"])
+    assert oracle_env == "small"
+    sweeps = {(r.sweep, r.env) for r in medium}
+    assert {("main", "paper_kb"), ("main", "paper"), ("nsweep", "paper"), ("main", "small"),
+            ("energy", "paper_energy")} <= sweeps  # fmt: skip
+    smoke, none = catalog.reproduce_requests(
+        PROFILES["smoke"]
+    )  # smoke already replaces every env by small
+    assert none is None and ("main", "small") not in {(r.sweep, r.env) for r in smoke}

@@ -71,3 +71,25 @@ def test_report_says_when_no_learner_beats_a_reference(tmp_path):
     assert "No learner is cheaper than any of the references" not in text
     assert "No learner is cheaper than all local (reference); every learner is cheaper" in text
     assert "at 1.25 times the cost of the cheapest reference, all local (reference)" in text
+
+
+def test_report_puts_every_algorithm_against_the_oracle_on_small(tmp_path):
+    results = tmp_path / "results"
+    (results / "medium").mkdir(parents=True)
+    out = tmp_path / "docs" / "results.md"
+    write_report("medium", results, out)
+    assert "python -m experiments run fig5 fig8 --profile medium --env small" in out.read_text()
+    res = _result("fig5", "small", "held")
+    oracle_ctx = {"cost": {"mean": 0.04}, "timeout_rate": {"mean": 1.0}}
+    res["references"]["oracle"] = {"value": -0.4, "context": oracle_ctx}
+    (results / "medium" / "fig5_small.json").write_text(json.dumps(res))
+    write_report("medium", results, out)
+    text = out.read_text()
+    section = text.split("## How far from the best achievable: `small`")[1].split("\n## ")[0]
+    assert "(../results/medium/fig5_small.png)" in section
+    rows = [r for r in section.splitlines() if r.startswith("| ") and "algorithm" not in r]
+    # sorted by cost: the oracle first at 1.00, then UCMS (0.05 / 0.04), then greedy
+    assert rows[0].startswith("| per-slot oracle | – | 0.04 | 1.00 | 1 | – |")
+    assert rows[1].startswith("| UCMS_MADDPG | 3 | 0.05 [0.04, 0.06] | 1.25 | 4 [3, 5] |")
+    assert rows[2].startswith("| greedy (reference) | – | 0.07 | 1.75 |")
+    assert "Claim of Fig. 5 on `small`: **held**." in section
