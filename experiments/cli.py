@@ -31,7 +31,6 @@ REPO_ROOT = EXPERIMENTS_DIR.parent
 DEFAULT_RUNS = EXPERIMENTS_DIR / "runs"
 DEFAULT_RESULTS = EXPERIMENTS_DIR / "results"
 DEFAULT_REPORT = REPO_ROOT / "docs" / "results.md"
-BOTH_UNITS, ORACLE_FIGURES = catalog.BOTH_UNITS, catalog.ORACLE_FIGURES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -259,11 +258,9 @@ def cmd_reproduce(args: argparse.Namespace, extra: list[str]) -> int:
     requests, oracle_env = catalog.reproduce_requests(profile(args.profile))
     rc = cmd_run(args, extra, requests=requests)
     plot_figures(["all"], args.profile, None, args.runs_dir, args.results_dir, strict=False)
-    plot_figures(BOTH_UNITS, args.profile, "paper", args.runs_dir, args.results_dir, strict=False)
-    if oracle_env is not None:
-        plot_figures(
-            ORACLE_FIGURES, args.profile, oracle_env, args.runs_dir, args.results_dir, strict=False
-        )
+    for figs, env in ((catalog.BOTH_UNITS, "paper"), (catalog.ORACLE_FIGURES, oracle_env)):
+        if env is not None:
+            plot_figures(figs, args.profile, env, args.runs_dir, args.results_dir, strict=False)
     cmd_report(args, args.report)
     return rc
 

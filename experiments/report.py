@@ -19,7 +19,7 @@ from experiments.aggregate import result_stem
 from experiments.catalog import (
     FIGURES,
     ORACLE,
-    ORACLE_PRESETS,
+    ORACLE_ENV,
     PAPER_ALGORITHMS,
     REFERENCE_POLICIES,
     algo_config_exists,
@@ -358,6 +358,12 @@ def _ctx_mean(entry: dict[str, Any] | None, metric: str) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
+def _means(res: dict[str, Any], group: str, metric: str) -> dict[str, float]:
+    """``metric``'s mean final value per algorithm of ``res[group]`` (those that have one)."""
+    vals = {a: _ctx_mean(e, metric) for a, e in res[group].items()}
+    return {a: v for a, v in vals.items() if v is not None}
+
+
 def _against_references(results: dict[str, dict[str, Any]]) -> list[str]:
     """Where the learners stand against the heuristics: generated from the fig5/fig6 results.
 
@@ -370,13 +376,10 @@ def _against_references(results: dict[str, dict[str, Any]]) -> list[str]:
         res = results.get(result_stem("fig5", env))
         if not res or not res["algorithms"]:
             continue
-        found = True
-        learners = {a: _ctx_mean(e, "cost") for a, e in res["algorithms"].items()}
-        learners = {a: c for a, c in learners.items() if c is not None}
-        refs = {a: _ctx_mean(e, "cost") for a, e in res["references"].items()}
-        refs = {a: c for a, c in refs.items() if c is not None}
+        learners, refs = _means(res, "algorithms", "cost"), _means(res, "references", "cost")
         if not learners:
             continue
+        found = True
         ranked = sorted(learners, key=learners.get)
         out.append(
             f"**`{env}`** (Fig. 5 runs, final evaluation, mean cost per UD-slot over seeds; "
@@ -524,14 +527,18 @@ def _oracle_section(
     results: dict[str, dict[str, Any]], profile: Profile, results_dir: Path, docs_dir: Path
 ) -> list[str]:
     """Every algorithm against the exact per-slot oracle on the preset where it is tractable."""
-    env = sorted(ORACLE_PRESETS)[0]
+    from mec_env.config import make_config
+
+    env = ORACLE_ENV
+    cfg = make_config(env)
     out = ['<a id="best-achievable"></a>', "", f"## How far from the best achievable: `{env}`", ""]
     res = results.get(result_stem("fig5", env))
     out.append(
         f"The exact per-slot `oracle` enumerates every set of offloading UDs each slot and keeps "
         f"the cheapest (cost plus ρ1 x time over the deadline), so it is feasible only on "
-        f"`{env}` (N = 6, M = 2). `reproduce` runs the main sweep there too (the profile's `main` "
-        "budget), so every learner and heuristic can be read as a multiple of the oracle's cost."
+        f"`{env}` (N = {cfg.n_uds}, M = {cfg.n_servers}). `reproduce` runs the main sweep there "
+        "too (the profile's `main` budget), so every learner and heuristic can be read as a "
+        "multiple of the oracle's cost."
     )
     out.append("")
     if res is None:
@@ -620,22 +627,15 @@ def _span(values: Sequence[float]) -> str:
 
 def _verbatim_findings(kb: dict[str, Any], paper: dict[str, Any]) -> list[str]:
     """Sentences comparing the two unit readings, every number taken from the fig5 results."""
-
-    def metric(res: dict[str, Any], group: str, name: str) -> dict[str, float]:
-        vals = {a: _ctx_mean(e, name) for a, e in res[group].items()}
-        return {a: v for a, v in vals.items() if v is not None}
-
     out = []
-    timeouts = list(metric(paper, "algorithms", "timeout_rate").values())
-    timeouts += list(metric(paper, "references", "timeout_rate").values())
-    cost_kb = {**metric(kb, "algorithms", "cost"), **metric(kb, "references", "cost")}
-    cost_p = {**metric(paper, "algorithms", "cost"), **metric(paper, "references", "cost")}
+    timeouts = [*_means(paper, "algorithms", "timeout_rate").values()]
+    timeouts += [*_means(paper, "references", "timeout_rate").values()]
+    cost_kb = {**_means(kb, "algorithms", "cost"), **_means(kb, "references", "cost")}
+    cost_p = {**_means(paper, "algorithms", "cost"), **_means(paper, "references", "cost")}
     common = [a for a in cost_kb if a in cost_p and cost_kb[a] > 0]
-    learn_kb, learn_p = metric(kb, "algorithms", "cost"), metric(paper, "algorithms", "cost")
-    off_kb, off_p = (
-        metric(kb, "algorithms", "offload_rate"),
-        metric(paper, "algorithms", "offload_rate"),
-    )
+    learn_kb, learn_p = _means(kb, "algorithms", "cost"), _means(paper, "algorithms", "cost")
+    off_kb = _means(kb, "algorithms", "offload_rate")
+    off_p = _means(paper, "algorithms", "offload_rate")
     if timeouts:
         out.append(f"- Timeout rate under `paper`, every policy: {_span(timeouts)} %.")
     if common:
