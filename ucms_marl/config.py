@@ -10,7 +10,8 @@ Layout of the composed config::
     seed, device, episodes, eval_*, num_envs, ...   trainer keys (TrainConfig)
     matcher, admission, es_agents                   the algorithm's env-side parts
     env:      EnvConfig                             mec_env preset + overrides
-    learner:  MADDPGConfig | UCMSConfig | HeuristicConfig   (group ``learner/``)
+    learner:  MADDPGConfig | UCMSConfig | HeuristicConfig | MAPPOConfig | IPPOConfig
+              (group ``learner/``)
     replay:   UniformReplayConfig | RewardTDPriorityReplayConfig   (group ``replay/``)
 
 A new learner adds a dataclass with a ``name`` field, registers it with
@@ -68,18 +69,22 @@ class EnvConfig:
 @dataclass
 class MADDPGConfig:
     name: str = "maddpg"
-    actor_hidden: list[int] = field(default_factory=lambda: [64, 64])
-    critic_hidden: list[int] = field(default_factory=lambda: [512, 512])
-    lr_actor: float = 1e-4
+    actor_hidden: list[int] = field(default_factory=lambda: [256, 256])
+    critic_hidden: list[int] = field(default_factory=lambda: [256, 256])
+    lr_actor: float = 3e-4
     lr_critic: float = 1e-3
     gamma: float = 0.99
     tau: float = 0.01
     batch_size: int = 64
-    share_params: bool = False
+    share_params: bool = True
     noise_std: float = 0.3
     noise_std_min: float = 0.05
-    noise_decay: float = 0.995
+    noise_decay: float = 0.998
     max_grad_norm: float | None = None
+    critic: str = "team"
+    offload_decision: str = "relaxed"
+    gumbel_temperature: float = 1.0
+    reward_scale: float = 1.0
 
 
 @dataclass
@@ -92,6 +97,7 @@ class UCMSConfig(MADDPGConfig):
     es_epsilon: float = 0.2
     es_epsilon_min: float = 0.01
     es_epsilon_decay: float = 0.99
+    es_warmup_episodes: int = 200
     ud_critic_target: str = "es"
 
 
@@ -99,6 +105,46 @@ class UCMSConfig(MADDPGConfig):
 class HeuristicConfig:
     name: str = "heuristic"
     policy: str = MISSING
+
+
+@dataclass
+class MAPPOConfig:
+    """MAPPO (``ucms_marl.learners.ppo``): on-policy PPO, one UD actor shared by all UDs with a
+    Bernoulli offload decision and Beta (f, p); centralised values; a learned ES head when
+    the env has ES agents. ``learner/mappo.yaml`` documents every key."""
+
+    name: str = "mappo"
+    centralised_value: bool = True
+    agent_id: bool = False
+    actor_hidden: list[int] = field(default_factory=lambda: [64, 64])
+    critic_hidden: list[int] = field(default_factory=lambda: [128, 128])
+    es_hidden: list[int] = field(default_factory=lambda: [64, 64])
+    activation: str = "tanh"
+    continuous_dist: str = "beta"
+    log_std_init: float = -0.5
+    lr_actor: float = 1e-3
+    lr_critic: float = 1e-3
+    gamma: float = 0.5
+    gae_lambda: float = 0.95
+    clip_ratio: float = 0.2
+    entropy_coef: float = 0.01
+    value_clip: float | None = None
+    normalize_advantages: bool = True
+    normalize_values: bool = True
+    reward_scale: float = 1.0
+    ud_reward: str = "own"
+    ppo_epochs: int = 10
+    num_minibatches: int = 4
+    max_grad_norm: float | None = 0.5
+    rollout_episodes: int = 16
+
+
+@dataclass
+class IPPOConfig(MAPPOConfig):
+    """IPPO: MAPPO with every value on the agent's own observation."""
+
+    name: str = "ippo"
+    centralised_value: bool = False
 
 
 @dataclass
@@ -121,17 +167,18 @@ class RewardTDPriorityReplayConfig:
 class TrainConfig:
     seed: int = 0
     device: str = "auto"
-    episodes: int = 200
-    eval_every: int = 50
+    episodes: int = 1000
+    eval_every: int = 100
     eval_episodes: int = 10
     eval_seed: int = 1_000_000
     num_envs: int = 1
     updates_per_episode: int = 2
     learning_starts: int = 320
-    checkpoint_every: int = 50
+    checkpoint_every: int = 100
     save_replay: bool = True
     resume: bool = False
     progress_bar: bool = True
+    references: bool = True
     torch_threads: int = 0
     run_root: str = "runs"
     matcher: str | None = None
@@ -165,6 +212,8 @@ def register_configs() -> None:
     register_schema("learner", "maddpg", MADDPGConfig)
     register_schema("learner", "ucms", UCMSConfig)
     register_schema("learner", "heuristic", HeuristicConfig)
+    register_schema("learner", "mappo", MAPPOConfig)
+    register_schema("learner", "ippo", IPPOConfig)
     register_schema("replay", "uniform", UniformReplayConfig)
     register_schema("replay", "reward_td_priority", RewardTDPriorityReplayConfig)
 

@@ -77,6 +77,9 @@ class Observation:
 class Actions:
     ud: np.ndarray  # (E, N, 3) float32 in [0, 1]
     es: np.ndarray | None = None  # (E, M, z_cap) int8 approval bits
+    # learner-private arrays (E, ...) of this step (e.g. the raw samples behind ``ud``/``es``),
+    # kept by on-policy rollouts next to the transition fields; the env and replay ignore them
+    extras: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -214,6 +217,25 @@ class VectorMECEnv:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+class RolloutStore:
+    """One on-policy iteration's steps: per-step dicts of (E, ...) arrays, stacked on demand
+    into arrays of shape (T, E, ...) (T steps, E episodes side by side)."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, np.ndarray]] = []
+
+    def add(self, fields: dict[str, np.ndarray]) -> None:
+        self.steps.append({k: np.array(v, copy=True) for k, v in fields.items()})
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        if not self.steps:
+            raise ValueError("the rollout is empty: no step was added")
+        return {k: np.stack([step[k] for step in self.steps]) for k in self.steps[0]}
 
 
 class EpisodeTracker:

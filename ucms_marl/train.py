@@ -13,7 +13,10 @@ The loop, per iteration: reset ``num_envs`` copies with seeds derived from (seed
 index); play one episode in each, storing joint transitions; run ``updates_per_episode``
 gradient updates per collected episode once ``learning_starts`` rows are stored (Algorithm
 2's Ep_train loop); log; evaluate every ``eval_every`` episodes on fixed seeds; checkpoint
-every ``checkpoint_every`` episodes.
+every ``checkpoint_every`` episodes. On-policy learners (``learner.on_policy``, e.g. MAPPO)
+have no replay: an iteration plays ``max(num_envs, learner.rollout_episodes)`` episodes side
+by side into a :class:`~ucms_marl.rollout.RolloutStore` and then calls
+``learner.update_rollout`` once on it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ucms_marl.rollout import (
     Actions,
     EpisodeTracker,
     Observation,
+    RolloutStore,
     StepResult,
     VectorMECEnv,
 )
@@ -53,7 +57,7 @@ register_configs()
 # keys that may change between a run and its resumption (budgets and logistics only)
 RESUMABLE_KEYS = (
     "episodes", "eval_every", "eval_episodes", "checkpoint_every", "save_replay", "resume",
-    "progress_bar", "torch_threads", "device", "run_root",
+    "progress_bar", "torch_threads", "device", "run_root", "references",
 )  # fmt: skip
 
 
@@ -176,8 +180,11 @@ def play_episodes(
     *,
     explore: bool,
     replay: ReplayBuffer | None = None,
+    rollout: RolloutStore | None = None,
 ) -> tuple[list[dict[str, float]], int]:
-    """One episode in each of ``len(seeds)`` copies; returns per-episode metrics and steps."""
+    """One episode in each of ``len(seeds)`` copies; returns per-episode metrics and steps.
+    Every step goes to ``replay`` (off-policy) and/or ``rollout`` (on-policy, with the
+    learner's ``Actions.extras``)."""
     envs = envs.head(len(seeds)) if len(seeds) < envs.num_envs else envs
     obs = envs.reset(seeds)
     tracker = EpisodeTracker(envs.num_envs)
@@ -187,6 +194,8 @@ def play_episodes(
         result = envs.step(actions)
         if replay is not None:
             replay.add(transition_fields(obs, actions, result))
+        if rollout is not None:
+            rollout.add({**transition_fields(obs, actions, result), **(actions.extras or {})})
         tracker.add(result)
         steps += envs.num_envs
         obs = result.next_obs
@@ -236,13 +245,16 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
     config = _config_container(cfg)
     seed_everything(cfg.seed, cfg.torch_threads)
     learner, env_kwargs, _ = build(cfg)
-    train_envs = make_vector_env(env_kwargs, cfg.num_envs)
+    on_policy = learner.is_learning and learner.on_policy
+    # on-policy: one iteration = the episodes of one update_rollout, played side by side
+    iteration_envs = max(cfg.num_envs, learner.rollout_episodes) if on_policy else cfg.num_envs
+    train_envs = make_vector_env(env_kwargs, iteration_envs)
     eval_envs = make_vector_env(env_kwargs, max(1, min(cfg.num_envs, cfg.eval_episodes)))
     train_envs.seed_action_spaces(cfg.seed)
     eval_envs.seed_action_spaces(cfg.seed + 1)
 
     replay = None
-    if learner.is_learning:
+    if learner.is_learning and not on_policy:
         replay_kwargs = {k: v for k, v in config["replay"].items() if k not in ("name", "capacity")}
         replay_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0xB0FF]))
         replay = make_replay(
@@ -308,10 +320,13 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
         last_eval_episode, last_eval = previous  # e.g. resuming a run that had finished
     try:
         while episode < cfg.episodes:
-            n = min(cfg.num_envs, cfg.episodes - episode)
+            n = min(iteration_envs, cfg.episodes - episode)
             seeds = [episode_seed(cfg.seed, episode + i) for i in range(n)]
+            rollout = RolloutStore() if on_policy else None
             t0 = time.perf_counter()
-            batch, steps = play_episodes(train_envs, learner, seeds, explore=True, replay=replay)
+            batch, steps = play_episodes(
+                train_envs, learner, seeds, explore=True, replay=replay, rollout=rollout
+            )
             t_env = time.perf_counter() - t0
             for i in range(n):
                 learner.end_episode(episode + i + 1)
@@ -328,6 +343,10 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
                     for k, v in step_losses.items():
                         losses.setdefault(k, []).append(v)
                     n_updates += 1
+            elif rollout is not None:
+                step_losses = dict(learner.update_rollout(rollout.arrays()))
+                n_updates = int(step_losses.pop("updates", 1))
+                losses = {k: [float(v)] for k, v in step_losses.items()}
             t_update = time.perf_counter() - t1
             updates += n_updates
 
@@ -384,6 +403,7 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
         "updates": updates,
         "wall_time_s": wall,
         "eval": last_eval,
+        "eval_episodes": int(cfg.eval_episodes),
         "run_dir": str(run_dir),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -393,11 +413,30 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
     return summary
 
 
+def report_against_references(cfg: DictConfig, summary: dict[str, Any]) -> None:
+    """Evaluate the reference heuristics on the run's settings and evaluation seeds, add them
+    to summary.json and print the human summary (:mod:`ucms_marl.summary`)."""
+    from ucms_marl import summary as run_summary
+
+    run_dir = Path(summary["run_dir"])
+    learner_cls = LEARNERS.get(cfg.learner.name)
+    refs = run_summary.reference_costs(
+        env_kwargs_for(cfg, learner_cls), cfg.eval_episodes, cfg.eval_seed
+    )
+    summary["references"] = refs
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    text = run_summary.format_summary(summary, refs, run_summary.eval_curve(run_dir),
+                                      tensorboard_root=cfg.run_root)  # fmt: skip
+    print(text, flush=True)
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
     summary = run(cfg, hc.runtime.output_dir, algo=hc.runtime.choices.get("algo", "custom"))
     log.info("summary: %s", json.dumps(summary))
+    if cfg.references and summary["eval"] is not None:
+        report_against_references(cfg, summary)
     # the return value is what a Hydra sweeper would optimise: the final evaluation cost
     return summary["eval"]["cost"] if summary["eval"] else None
 

@@ -22,10 +22,19 @@ def compose_cfg(overrides: list[str]):
         return compose("config", overrides=overrides)
 
 
+# on-policy learners (MAPPO, IPPO): two updates of 2 episodes each within TINY's 4 episodes
+TINY_ON_POLICY = ["learner.rollout_episodes=2", "learner.ppo_epochs=2"]
+
+
 def algo_overrides(algo: str) -> list[str]:
-    """TINY for ``algo``; the learner.* keys only where the learner has them."""
-    heuristic = compose_cfg([f"algo={algo}"]).learner.name == "heuristic"
-    return [f"algo={algo}"] + [o for o in TINY if not (heuristic and o.startswith("learner."))]
+    """TINY (and TINY_ON_POLICY) for ``algo``; the learner.* keys only where the learner has
+    them."""
+    learner = compose_cfg([f"algo={algo}"]).learner
+    return [f"algo={algo}"] + [
+        o
+        for o in (*TINY, *TINY_ON_POLICY)
+        if not o.startswith("learner.") or o[8:].split("=")[0] in learner
+    ]
 
 
 def run_cli(args: list[str], cwd: Path, module: str = "ucms_marl.train", timeout: float = 180):

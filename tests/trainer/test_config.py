@@ -14,6 +14,7 @@ from omegaconf.errors import ValidationError
 import ucms_marl.conf
 from tests.trainer.helpers import REPO, compose_cfg
 from ucms_marl.config import ENV_KEYS, GROUP_SCHEMAS, EnvConfig, TrainConfig
+from ucms_marl.learners import LEARNERS
 
 CONF = Path(ucms_marl.conf.__file__).parent
 ALGOS = sorted(p.stem for p in (CONF / "algo").glob("*.yaml"))
@@ -51,7 +52,23 @@ def test_group_yaml_matches_its_dataclass(group, name):
     path = CONF / group / f"{name}.yaml"
     assert yaml_keys(path) == fields(GROUP_SCHEMAS[group][name])
     assert yaml.safe_load(path.read_text())["defaults"][0] == f"{name}_schema"
-    assert {p.stem for p in (CONF / group).glob("*.yaml")} == set(GROUP_SCHEMAS[group])
+    assert {p.stem for p in (CONF / group).glob("*.yaml")} == set(GROUP_SCHEMAS[group]) | set(
+        VARIANTS.get(group, ())
+    )
+
+
+# files that start from another option of their group and change some of its keys
+VARIANTS = {"learner": {"maddpg_paper": "maddpg", "ucms_paper": "ucms"}}
+
+
+@pytest.mark.parametrize(
+    ("group", "name"), [(g, n) for g, names in VARIANTS.items() for n in names]
+)
+def test_variant_yaml_extends_an_option_with_its_keys(group, name):
+    base = VARIANTS[group][name]
+    data = yaml.safe_load((CONF / group / f"{name}.yaml").read_text())
+    assert data["defaults"] == [base, "_self_"]
+    assert yaml_keys(CONF / group / f"{name}.yaml") <= fields(GROUP_SCHEMAS[group][base])
 
 
 @pytest.mark.parametrize(
@@ -80,7 +97,7 @@ def test_algo_and_experiment_files_set_only_schema_keys():
 @pytest.mark.parametrize("algo", ALGOS)
 def test_every_algo_composes(algo):
     cfg = compose_cfg([f"algo={algo}"])
-    assert cfg.learner.name in ("maddpg", "ucms", "heuristic")
+    assert cfg.learner.name in LEARNERS.names()
 
 
 def test_paper_compositions_follow_spec_section_9():
@@ -93,9 +110,18 @@ def test_paper_compositions_follow_spec_section_9():
         cfg = compose_cfg([f"algo={algo}"])
         assert (cfg.matcher, cfg.admission, cfg.es_agents) == ("max_gain", admission, False)
         assert (cfg.learner.name, cfg.replay.name) == ("maddpg", "uniform")
-        assert cfg.learner.lr_actor == 1e-4 and cfg.learner.lr_critic == 1e-3
-        assert list(cfg.learner.critic_hidden) == [512, 512] and cfg.learner.batch_size == 64
         assert cfg.replay.capacity == 100_000 and cfg.learner.gamma == 0.99
+        paper = compose_cfg([f"algo={algo}", "learner=maddpg_paper"]).learner
+        assert paper.lr_actor == 1e-4 and paper.lr_critic == 1e-3
+        assert list(paper.critic_hidden) == [512, 512] and paper.batch_size == 64
+        assert list(paper.actor_hidden) == [64, 64] and not paper.share_params
+        assert (paper.critic, paper.offload_decision) == ("per_agent", "threshold")
+
+
+def test_paper_ucms_keeps_the_es_network():
+    cfg = compose_cfg(["algo=ucms_maddpg", "learner=ucms_paper"]).learner
+    assert cfg.name == "ucms" and list(cfg.es_hidden) == [512, 512]
+    assert list(cfg.critic_hidden) == [512, 512] and cfg.critic == "per_agent"
 
 
 def test_command_line_group_override_beats_the_algo_file():

@@ -28,5 +28,7 @@ def test_maddpg_beats_random_on_small(tmp_path):
     untrained = eval_cost(cfg)
     trained = run(cfg, tmp_path / "maddpg", algo="maddpg")["eval"]["cost"]
     random_cost = eval_cost(compose_cfg(["algo=random", "env=small", "eval_episodes=10"]))
+    local_cost = eval_cost(compose_cfg(["algo=all_local", "env=small", "eval_episodes=10"]))
     assert trained < 0.6 * random_cost, (trained, random_cost)
+    assert trained < 0.8 * local_cost, (trained, local_cost)
     assert trained < 0.8 * untrained, (trained, untrained)

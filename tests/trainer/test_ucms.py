@@ -40,7 +40,9 @@ def test_paper_algorithms_are_the_spec_compositions():
         cfg = compose_cfg([f"algo={algo}"])
         got = (cfg.matcher, cfg.es_agents, cfg.admission, cfg.learner.name, cfg.replay.name)
         assert got == parts, algo
-        learner = cfg.learner
+        paper = "ucms_paper" if cfg.learner.name == "ucms" else "maddpg_paper"
+        learner = compose_cfg([f"algo={algo}", f"learner={paper}"]).learner
+        assert learner.name == cfg.learner.name
         assert (learner.lr_actor, learner.lr_critic, learner.gamma) == (1e-4, 1e-3, 0.99)
         assert list(learner.critic_hidden) == [512, 512] and learner.batch_size == 64
     assert list(compose_cfg(["algo=ucms_maddpg"]).learner.es_hidden) == [512, 512]
@@ -132,10 +134,15 @@ def learner_and_envs(overrides: list[str], env_overrides: dict | None = None):
     return learner, envs
 
 
-@pytest.mark.parametrize("explore", [False, True], ids=["greedy", "epsilon_1"])
-def test_approvals_fit_k_and_storage_and_only_requests_are_approved(explore):
+@pytest.mark.parametrize(
+    ("explore", "warmup"), [(False, 0), (True, 0), (True, 10)],
+    ids=["greedy", "epsilon_1", "warmup"],
+)  # fmt: skip
+def test_approvals_fit_k_and_storage_and_only_requests_are_approved(explore, warmup):
     # storage small enough to bind on `small` (D_m = 60 KB against tasks of 1-50 KB)
-    learner, envs = learner_and_envs([], {"storage_bytes": 60_000})
+    learner, envs = learner_and_envs(
+        [f"learner.es_warmup_episodes={warmup}"], {"storage_bytes": 60_000}
+    )
     learner.es_q = StubQ()  # every request wanted, larger tasks first
     learner.es_epsilon = 1.0  # used only when exploring: every request decided by a coin
     cfg = envs.envs[0].unwrapped.config
@@ -234,7 +241,9 @@ def test_composite_priority_of_a_hand_made_batch():
 
 @pytest.mark.parametrize("mode", ["es", "es_for_approved", "own"])
 def test_ud_critic_target_is_the_es_target_for_approved_requests(mode):
-    learner, _ = learner_and_envs(["learner.batch_size=16", f"learner.ud_critic_target={mode}"])
+    learner, _ = learner_and_envs(
+        ["learner.batch_size=16", f"learner.ud_critic_target={mode}", "learner.critic=per_agent"]
+    )
     data = hand_made_batch(learner, 16, seed=1)
     batch = {k: torch.as_tensor(v) for k, v in data.items()}
     y_es = learner.es_target(batch)  # eq. 32, before the update moves anything
@@ -267,7 +276,7 @@ def test_ud_critic_target_is_the_es_target_for_approved_requests(mode):
 
 
 def test_ucms_checkpoint_round_trip_and_determinism(tmp_path):
-    overrides = ["algo=ucms_maddpg", *UCMS_TINY, "episodes=6"]
+    overrides = ["algo=ucms_maddpg", *UCMS_TINY, "episodes=6", "learner.es_warmup_episodes=2"]
     a = run(compose_cfg(overrides), tmp_path / "a")
     b = run(compose_cfg(overrides), tmp_path / "b")
     assert a["eval"] == b["eval"]
@@ -278,3 +287,32 @@ def test_ucms_checkpoint_round_trip_and_determinism(tmp_path):
     state = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["learner"]
     learner.load_state_dict(state)
     assert learner.es_epsilon == state["es_epsilon"] < compose_cfg(overrides).learner.es_epsilon
+    assert learner.episodes_done == 6
+
+
+def test_es_warmup_approves_what_fits_then_the_q_network_decides():
+    """During the warm-up an exploring ES approves every request that fits, whatever its Q
+    values; evaluation and the episodes after the warm-up follow the Q-network."""
+    learner, envs = learner_and_envs(["learner.es_warmup_episodes=3", "learner.es_epsilon=0"])
+    learner.es_q = StubQ(slope=-100.0)  # q(approve) < q(reject) for any real task: reject all
+    obs = envs.reset([0, 1])
+    ud = np.ones((2, envs.spec.n_uds, 3), dtype=np.float32)  # everyone requests
+    assert learner.act_es(obs, ud, explore=True).sum() > 0  # warm-up: approved
+    assert learner.act_es(obs, ud, explore=False).sum() == 0  # evaluation: the Q-network
+    for episode in range(1, 4):
+        learner.end_episode(episode)
+    assert learner.es_epsilon == 0 and learner.episodes_done == 3
+    assert learner.act_es(obs, ud, explore=True).sum() == 0  # after the warm-up
+    state = learner.state_dict()
+    learner.episodes_done = 0
+    learner.load_state_dict(state)
+    assert learner.episodes_done == 3
+
+
+def test_per_ud_targets_need_per_agent_critics():
+    with pytest.raises(ValueError, match="learner.ud_critic_target=es_for_approved needs"):
+        build(
+            compose_cfg(
+                ["algo=ucms_maddpg", *UCMS_TINY, "learner.ud_critic_target=es_for_approved"]
+            )
+        )

@@ -22,6 +22,13 @@ class Learner:
     per step ``act`` → per episode ``end_episode`` → ``update`` on replay samples (only if
     ``is_learning``) → ``state_dict``/``load_state_dict`` for checkpoints.
 
+    On-policy learners (``on_policy = True``, e.g. :mod:`.ppo`) get no replay buffer: each
+    training iteration plays ``max(num_envs, rollout_episodes)`` episodes side by side, the
+    trainer keeps every step's transition fields (below), plus the arrays the learner put in
+    :attr:`Actions.extras <ucms_marl.rollout.Actions>`, in a
+    :class:`~ucms_marl.rollout.RolloutStore`, and then calls :meth:`update_rollout` once with
+    them stacked to arrays of shape (T, E, ...) instead of :meth:`update`.
+
     The trainer stores these fields for every step of every env copy; a learner names the
     ones it needs in :meth:`transition_spec` and the replay buffer keeps only those:
     ``state``, ``next_state`` (S,); ``ud_obs``, ``next_ud_obs`` (N, obs); ``ud_action``
@@ -32,6 +39,8 @@ class Learner:
 
     is_learning: bool = False
     batch_size: int = 0  # rows per update sample (learning learners set it)
+    on_policy: bool = False  # True: no replay; update_rollout on each iteration's episodes
+    rollout_episodes: int = 0  # on-policy: episodes per update_rollout (at least num_envs)
 
     def __init__(self, cfg: Any, spec: EnvSpec, *, device: torch.device, seed: int) -> None:
         self.cfg, self.spec, self.device, self.seed = cfg, spec, device, int(seed)
@@ -53,6 +62,12 @@ class Learner:
     def update(self, sample: Sample) -> tuple[dict[str, float], np.ndarray | None]:
         """One gradient update; returns scalar losses and |TD error| per row (or None)."""
         raise NotImplementedError(f"{type(self).__name__} does not learn")
+
+    def update_rollout(self, rollout: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """On-policy learners: learn from one iteration's episodes, every field stacked to
+        (T, E, ...) (T steps, E episodes side by side). Returns scalar losses to log; an entry
+        ``updates`` (popped by the trainer, default 1) counts the gradient steps taken."""
+        raise NotImplementedError(f"{type(self).__name__} is not an on-policy learner")
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -13,8 +13,24 @@ Read top to bottom: the networks, acting with exploration noise, then one update
   actions taken from the replay sample; both losses are taken at the same parameters and
   stepped together; both targets are soft-updated, θ' ← τθ + (1 − τ)θ'.
   Time-limit truncation is not termination, so y bootstraps at the last slot too.
-* ``share_params=True``: one actor and one critic for all UDs, plus a learned per-agent
-  embedding on the first layer (the same as appending a one-hot agent index).
+* ``share_params=True``: one actor (and, with per-agent critics, one critic) for all UDs,
+  plus a learned per-agent embedding on the first layer (the same as appending a one-hot
+  agent index).
+* ``critic``: ``per_agent`` (the paper, Lowe et al.: critic n regresses UD n's own reward and
+  actor n climbs critic n with the other actions from the sample) or ``team``: **one** critic
+  Q(s, a_1 … a_N) regresses the team reward (1/N) Σ_n r_n, the system objective of problem P1,
+  and the actors climb Q(s, μ_1(o_1) … μ_N(o_N)) together, one critic pass per sample (the
+  pattern of TorchRL's and BenchMARL's MADDPG with a shared critic). A UD's own reward
+  carries only 1/N of its own cost but all of its timeout penalty, so per-agent critics learn
+  to avoid offloading; the team critic sees the whole effect (docs/algorithms.md, measured).
+* ``offload_decision``: ``threshold`` (the paper: the actor outputs x^u ∈ [0, 1] and the UD
+  requests iff x^u ≥ 0.5; the critic sees the continuous x^u) or ``relaxed``: the actor
+  outputs a logit ℓ, the UD requests with probability σ(ℓ) while exploring and iff ℓ > 0
+  when evaluated, the stored and criticised action is the decision itself (0 or 1), and the
+  actor's gradient reaches ℓ through a straight-through relaxed Bernoulli (Gumbel-softmax
+  for two classes: hard sample forward, σ((ℓ + L)/T) backward, L logistic noise), as MADDPG
+  does for discrete actions (Lowe et al. 2017, appendix).
+* ``reward_scale``: rewards are multiplied by it in every target (a fixed rescaling).
 * When the environment has ES agents, this learner approves every request (rule 4); the
   UCMS learner (:mod:`.ucms`) replaces :meth:`act_es` with the ES Q-network and
   :meth:`critic_targets` with the ES-provided target (eq. 34), and runs its ES update before
@@ -35,6 +51,8 @@ from ucms_marl.networks import BatchedMLP, clip_grad_norm_per_agent_, soft_updat
 from ucms_marl.replay import Sample, TransitionSpec
 from ucms_marl.rollout import Actions, EnvSpec, Observation
 
+CRITICS = ("team", "per_agent")
+OFFLOAD_DECISIONS = ("threshold", "relaxed")
 MADDPG_FIELDS = (
     "state", "next_state", "ud_obs", "next_ud_obs", "ud_action", "ud_reward", "terminated",
 )  # fmt: skip
@@ -68,11 +86,15 @@ class MADDPG(Learner):
 
         self.actor = BatchedMLP(
             n, spec.ud_obs_dim, list(cfg.actor_hidden), act_dim,
-            share_params=cfg.share_params, out_activation="sigmoid", generator=init,
-        ).to(device)  # fmt: skip
-        self.critic = BatchedMLP(
-            n, spec.state_dim + n * act_dim, list(cfg.critic_hidden), 1,
             share_params=cfg.share_params, generator=init,
+        ).to(device)  # fmt: skip  (raw outputs: see _squash)
+        self.team = cfg.critic == "team"
+        self.relaxed = cfg.offload_decision == "relaxed"
+        self.reward_scale = float(cfg.reward_scale)
+        self.temperature = float(cfg.gumbel_temperature)
+        self.critic = BatchedMLP(
+            1 if self.team else n, spec.state_dim + n * act_dim, list(cfg.critic_hidden), 1,
+            share_params=cfg.share_params and not self.team, generator=init,
         ).to(device)  # fmt: skip
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -87,13 +109,47 @@ class MADDPG(Learner):
         fields = full_transition_spec(self.spec)
         return {k: fields[k] for k in MADDPG_FIELDS}
 
+    def _squash(self, raw: torch.Tensor) -> torch.Tensor:
+        """Deterministic actions in [0, 1] from the actor's raw outputs (..., 3): f^u, p^u by a
+        sigmoid; x^u by a sigmoid (``threshold``) or as the decision ℓ > 0 (``relaxed``)."""
+        if not self.relaxed:
+            return torch.sigmoid(raw)
+        x = (raw[..., :1] > 0).to(raw.dtype)
+        return torch.cat([x, torch.sigmoid(raw[..., 1:])], dim=-1)
+
+    def policy(self, ud_obs: torch.Tensor, *, target: bool = False) -> torch.Tensor:
+        """Deterministic actions μ(o) (or μ'(o') with ``target``) of a batch ``ud_obs``
+        (B, N, obs) → (B, N, 3)."""
+        net = self.actor_target if target else self.actor
+        return self._squash(net(ud_obs.transpose(0, 1))).transpose(0, 1)
+
+    def _differentiable_actions(self, raw: torch.Tensor) -> torch.Tensor:
+        """Actions the actor loss feeds to the critic: as :meth:`_squash`, except that a
+        relaxed decision is a straight-through relaxed Bernoulli sample (hard forward, soft
+        gradient)."""
+        if not self.relaxed:
+            return torch.sigmoid(raw)
+        logit = raw[..., :1]
+        u = torch.rand_like(logit).clamp_(1e-6, 1.0 - 1e-6)
+        soft = torch.sigmoid((logit + torch.log(u) - torch.log1p(-u)) / self.temperature)
+        hard = (soft > 0.5).to(soft.dtype)
+        return torch.cat([hard + soft - soft.detach(), torch.sigmoid(raw[..., 1:])], dim=-1)
+
     @torch.no_grad()
     def act(self, obs: Observation, *, explore: bool) -> Actions:
         local = torch.as_tensor(obs.ud_obs, device=self.device).transpose(0, 1)  # (N, E, obs)
-        actions = self.actor(local).transpose(0, 1).cpu().numpy()  # (E, N, 3)
+        raw = self.actor(local).transpose(0, 1)  # (E, N, 3)
+        actions = self._squash(raw).cpu().numpy()
         if explore:
-            actions = actions + self.rng.normal(0.0, self.noise_std, size=actions.shape)
-            actions = np.clip(actions, 0.0, 1.0)
+            noisy = actions + self.rng.normal(0.0, self.noise_std, size=actions.shape)
+            actions = np.clip(noisy, 0.0, 1.0)
+            if self.relaxed:  # the decision is sampled from its Bernoulli, not perturbed,
+                # mixed with a fair coin of weight noise_std so that a decision the actor has
+                # turned off is still tried (and the other way round) while the noise lasts
+                p = torch.sigmoid(raw[..., 0]).cpu().numpy()
+                coin = min(self.noise_std, 1.0)
+                p = (1.0 - coin) * p + 0.5 * coin
+                actions[..., 0] = self.rng.random(p.shape) < p
         return Actions(actions.astype(np.float32), self.act_es(obs, actions, explore=explore))
 
     def act_es(
@@ -115,18 +171,23 @@ class MADDPG(Learner):
 
     @torch.no_grad()
     def critic_targets(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """y_n = r_n + γ (1 − d) Q'_n(s', μ'_1(o'_1) … μ'_N(o'_N)), shape (N, B)."""
-        next_local = batch["next_ud_obs"].transpose(0, 1)  # (N, B, obs)
-        next_actions = self.actor_target(next_local).transpose(0, 1)  # (B, N, 3)
+        """y_n = k r_n + γ (1 − d) Q'_n(s', μ'_1(o'_1) … μ'_N(o'_N)), shape (N, B); with the
+        team critic y = k (1/N) Σ_n r_n + γ (1 − d) Q'(s', μ'(o')), shape (1, B); k is
+        ``reward_scale``."""
+        next_actions = self.policy(batch["next_ud_obs"], target=True)  # (B, N, 3)
         joint_next = torch.cat([batch["next_state"], next_actions.flatten(1)], dim=1)
-        next_q = self.critic_target(joint_next).squeeze(-1)  # (N, B)
+        next_q = self.critic_target(joint_next).squeeze(-1)  # (N or 1, B)
         not_done = 1.0 - batch["terminated"]
-        return batch["ud_reward"].T + self.gamma * not_done * next_q
+        reward = batch["ud_reward"].T  # (N, B)
+        if self.team:
+            reward = reward.mean(dim=0, keepdim=True)
+        return self.reward_scale * reward + self.gamma * not_done * next_q
 
     def actor_loss(
-        self, ud_obs: torch.Tensor, actions: torch.Tensor, pre: torch.Tensor
+        self, ud_obs: torch.Tensor, actions: torch.Tensor, pre: torch.Tensor, state: torch.Tensor
     ) -> torch.Tensor:
-        """−Σ_n mean_B Q_n(s, a_1 … μ_n(o_n) … a_N), given the critics' first-layer
+        """The actors' loss. Team critic: −mean_B Q(s, μ_1(o_1) … μ_N(o_N)). Per-agent
+        critics: −Σ_n mean_B Q_n(s, a_1 … μ_n(o_n) … a_N), given the critics' first-layer
         pre-activation ``pre`` (N, B, H) of the sampled joint input (s, a).
 
         Agent n's critic sees the sampled joint action with only its own action replaced by
@@ -135,10 +196,13 @@ class MADDPG(Learner):
         first-layer pass, and the gradient reaches μ_n exactly as through the concatenated
         input. The critic is frozen meanwhile, so this loss cannot train it.
         """
-        mu = self.actor(ud_obs.transpose(0, 1))  # (N, B, 3)
-        own_w = self.critic.own_input_weight(self.spec.state_dim, self.act_dim).detach()
+        mu = self._differentiable_actions(self.actor(ud_obs.transpose(0, 1)))  # (N, B, 3)
         self.critic.requires_grad_(False)
         try:
+            if self.team:
+                joint = torch.cat([state, mu.transpose(0, 1).flatten(1)], dim=1)
+                return -self.critic(joint).mean()
+            own_w = self.critic.own_input_weight(self.spec.state_dim, self.act_dim).detach()
             pre_mu = pre.detach() + torch.bmm(mu - actions.transpose(0, 1), own_w)
             q_mu = self.critic.from_preactivation(pre_mu).squeeze(-1)  # (N, B)
         finally:
@@ -163,12 +227,12 @@ class MADDPG(Learner):
 
         # critic: each agent's own (weighted) MSE; summing over agents keeps them independent
         y = self.critic_targets(batch)
-        pre = self.critic.input_preactivation(joint)  # (N, B, H)
-        q = self.critic.from_preactivation(pre).squeeze(-1)  # (N, B)
+        pre = self.critic.input_preactivation(joint)  # (N or 1, B, H)
+        q = self.critic.from_preactivation(pre).squeeze(-1)  # (N or 1, B)
         td = y - q
         critic_loss = (weights * td.pow(2)).mean(dim=1).sum()
 
-        actor_loss = self.actor_loss(batch["ud_obs"], actions, pre)
+        actor_loss = self.actor_loss(batch["ud_obs"], actions, pre, state)
 
         # [decision] both losses are taken at the current parameters and stepped together (a
         # simultaneous gradient step); the usual order steps the critic first and re-runs its
@@ -179,7 +243,7 @@ class MADDPG(Learner):
         self.actor_opt.zero_grad(set_to_none=True)
         (critic_loss + actor_loss).backward()
         if self.max_grad_norm is not None:
-            clip_grad_norm_per_agent_(self.critic, float(self.max_grad_norm), self._members)
+            clip_grad_norm_per_agent_(self.critic, float(self.max_grad_norm), self._critic_members)
             clip_grad_norm_per_agent_(self.actor, float(self.max_grad_norm), self._members)
         self.critic_opt.step()
         self.actor_opt.step()
@@ -187,8 +251,8 @@ class MADDPG(Learner):
         soft_update_(self.critic_target, self.critic, self.tau)
         soft_update_(self.actor_target, self.actor, self.tau)
 
-        td_abs = td.detach().abs().T.cpu().numpy()  # (B, N) for the priorities
-        n = self.n_agents
+        td_abs = td.detach().abs().T.cpu().numpy()  # (B, N or 1) for the priorities
+        n = q.shape[0]
         losses = {
             "critic_loss": critic_loss.item() / n,
             "actor_loss": actor_loss.item() / n,
@@ -200,6 +264,10 @@ class MADDPG(Learner):
     @property
     def _members(self) -> int:
         return 1 if self.cfg.share_params else self.n_agents
+
+    @property
+    def _critic_members(self) -> int:
+        return 1 if self.team or self.cfg.share_params else self.n_agents
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -242,12 +310,19 @@ def _validate(cfg: Any) -> None:
         "actor_hidden": len(cfg.actor_hidden) >= 1 and min(cfg.actor_hidden) >= 1,
         "critic_hidden": len(cfg.critic_hidden) >= 1 and min(cfg.critic_hidden) >= 1,
         "max_grad_norm": cfg.max_grad_norm is None or cfg.max_grad_norm > 0,
+        "critic": cfg.critic in CRITICS,
+        "offload_decision": cfg.offload_decision in OFFLOAD_DECISIONS,
+        "gumbel_temperature": cfg.gumbel_temperature > 0,
+        "reward_scale": cfg.reward_scale > 0,
     }
     allowed = {
         "lr_actor": "> 0", "lr_critic": "> 0", "gamma": "in [0, 1]", "tau": "in (0, 1]",
         "batch_size": ">= 1", "noise_std": ">= 0", "noise_std_min": ">= 0",
         "noise_decay": "in (0, 1]", "actor_hidden": "a non-empty list of widths >= 1",
         "critic_hidden": "a non-empty list of widths >= 1", "max_grad_norm": "null or > 0",
+        "critic": f"one of {list(CRITICS)}",
+        "offload_decision": f"one of {list(OFFLOAD_DECISIONS)}",
+        "gumbel_temperature": "> 0", "reward_scale": "> 0",
     }  # fmt: skip
     for key, ok in checks.items():
         if not ok:

@@ -25,6 +25,12 @@ this file and lists each interpretation of the paper (marked **[decision]** here
   storage, both read from the ES observation (K = members / load₀, D_m = Σβ_members / load₁),
   so the environment never has to cut an approved request. Exploration: ε-greedy per request
   (a coin flip decides it, still within K and D_m), ε decaying per training episode.
+  **[decision]** ES warm-up: for the first ``es_warmup_episodes`` training episodes the ES
+  approves every request that fits (still in descending relative Q), while its Q-network
+  learns from those slots as usual. Without it the ES learns within its first ~20 updates
+  that approving does not pay, because the untrained UDs request at random transmit powers
+  (many uploads are slow), and then the UDs learn that requesting is useless before they
+  have learned a good power: both halves stop offloading (docs/algorithms.md, measured).
 * Update, Algorithm 2: ES target y = R + γ Σ_m max_x Q'_m(s', μ'(o'), x) (32) with the
   target UD actors' next actions (line 16), the ES's weighted MSE (33), then the UD critics
   regress the ES target (34), the actors climb their UD critics (35), soft target updates
@@ -194,6 +200,7 @@ class UCMS(MADDPG):
         super().__init__(cfg, spec, device=device, seed=seed)
         _validate(cfg)
         self.es_epsilon = float(cfg.es_epsilon)
+        self.episodes_done = 0  # training episodes seen (for the ES warm-up)
         self.ud_critic_target = str(cfg.ud_critic_target)
         self.es_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xE5]))
         self.es_q: BatchedMLP | None = None
@@ -215,11 +222,14 @@ class UCMS(MADDPG):
         rows = view.inputs.reshape(-1, view.inputs.shape[-1])
         return net(rows).view(*view.inputs.shape[:-1], 2)
 
-    def es_decide(self, view: ESView, q: torch.Tensor, epsilon: float = 0.0) -> torch.Tensor:
+    def es_decide(
+        self, view: ESView, q: torch.Tensor, epsilon: float = 0.0, *, warmup: bool = False
+    ) -> torch.Tensor:
         """The ES action from the places' values ``q`` (B, M, Z, 2): approve by relative Q
-        value within K and D_m; ε-greedy per request."""
+        value within K and D_m; ε-greedy per request. During the warm-up every request is
+        wanted and the capacity walk (descending relative Q) decides which fit."""
         relative = q[..., 1] - q[..., 0]
-        want = view.requested & (relative > 0)
+        want = view.requested & ((relative > 0) | warmup)
         if epsilon > 0:
             shape = want.shape
             coin_flip = torch.as_tensor(self.es_rng.random(shape) < epsilon, device=want.device)
@@ -245,11 +255,16 @@ class UCMS(MADDPG):
             self.spec.z_max,
         )
         q = self.es_values(view, self.es_q)
-        approve = self.es_decide(view, q, self.es_epsilon if explore else 0.0)
+        warmup = explore and self.episodes_done < int(self.cfg.es_warmup_episodes)
+        epsilon = self.es_epsilon if explore and not warmup else 0.0
+        approve = self.es_decide(view, q, epsilon, warmup=warmup)
         return approve.to(torch.int8).cpu().numpy()
 
     def end_episode(self, episodes_done: int) -> None:
         super().end_episode(episodes_done)
+        self.episodes_done = int(episodes_done)
+        if self.episodes_done <= int(self.cfg.es_warmup_episodes):
+            return  # ε starts decaying when the ES starts deciding
         self.es_epsilon = max(
             float(self.cfg.es_epsilon_min), self.es_epsilon * float(self.cfg.es_epsilon_decay)
         )
@@ -263,7 +278,7 @@ class UCMS(MADDPG):
                 batch["ud_obs"], batch["ud_action"], batch["ud_requested"],
                 batch["es_obs"], batch["members"], self.spec.z_max,
             )  # fmt: skip
-        next_actions = self.actor_target(batch["next_ud_obs"].transpose(0, 1)).transpose(0, 1)
+        next_actions = self.policy(batch["next_ud_obs"], target=True)
         return es_view(
             batch["next_ud_obs"], next_actions, next_actions[..., 0] >= 0.5,
             batch["next_es_obs"], batch["next_members"], self.spec.z_max,
@@ -279,7 +294,7 @@ class UCMS(MADDPG):
         view = self.view_of(batch, nxt=True)
         q_next = self.es_values(view, self.es_q_target)
         next_value = team_value(q_next, self.es_decide(view, q_next), view.occupied)
-        reward = batch["es_reward"].mean(dim=1)
+        reward = self.reward_scale * batch["es_reward"].mean(dim=1)
         return reward + self.gamma * (1.0 - batch["terminated"]) * next_value
 
     def es_q_taken(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -346,7 +361,11 @@ class UCMS(MADDPG):
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state.update(es_epsilon=self.es_epsilon, es_rng=self.es_rng.bit_generator.state)
+        state.update(
+            es_epsilon=self.es_epsilon,
+            es_rng=self.es_rng.bit_generator.state,
+            episodes_done=self.episodes_done,
+        )
         if self.es_q is not None:
             state.update(
                 es_q=self.es_q.state_dict(),
@@ -358,6 +377,7 @@ class UCMS(MADDPG):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         self.es_epsilon = float(state["es_epsilon"])
+        self.episodes_done = int(state.get("episodes_done", 0))
         self.es_rng.bit_generator.state = state["es_rng"]
         if self.es_q is not None:
             self.es_q.load_state_dict(state["es_q"])
@@ -378,8 +398,14 @@ def _validate(cfg: Any) -> None:
         "es_epsilon": (0.0 <= cfg.es_epsilon <= 1.0, "in [0, 1]"),
         "es_epsilon_min": (0.0 <= cfg.es_epsilon_min <= 1.0, "in [0, 1]"),
         "es_epsilon_decay": (0.0 < cfg.es_epsilon_decay <= 1.0, "in (0, 1]"),
+        "es_warmup_episodes": (cfg.es_warmup_episodes >= 0, ">= 0"),
         "ud_critic_target": (cfg.ud_critic_target in UD_CRITIC_TARGETS, str(UD_CRITIC_TARGETS)),
     }
     for key, (ok, allowed) in checks.items():
         if not ok:
             raise ValueError(f"learner.{key} must be {allowed}, got {cfg[key]!r}")
+    if cfg.ud_critic_target == "es_for_approved" and cfg.critic != "per_agent":
+        raise ValueError(
+            "learner.ud_critic_target=es_for_approved needs learner.critic=per_agent (a target "
+            f"per UD), got learner.critic={cfg.critic!r}"
+        )

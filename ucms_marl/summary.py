@@ -1,0 +1,121 @@
+"""The end-of-run summary: a learner's evaluation cost next to the reference policies'.
+
+After training, :func:`reference_costs` plays the reference heuristics ``greedy``,
+``all_offload`` and ``all_local`` (:mod:`mec_env.policies`) on the run's environment settings
+and on the same fixed evaluation seeds as the run's evaluations, and :func:`format_summary`
+prints a few lines a person reads at the end of ``ucms-train``: the final cost against the
+references, the trend over the run's evaluations, and where the files are. A reference
+policy that needs other settings says so (``greedy`` admits with ``saving_first`` when the
+ESs are not learned agents; that is part of the heuristic), and the summary names them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from ucms_marl.metrics import METRICS_FILE
+
+REFERENCES = ("greedy", "all_offload", "all_local")
+
+
+def reference_costs(
+    env_kwargs: Mapping[str, Any],
+    eval_episodes: int,
+    eval_seed: int,
+    policies: Sequence[str] = REFERENCES,
+) -> dict[str, dict[str, Any]]:
+    """Mean evaluation cost per UD-slot of each reference policy on ``env_kwargs`` and the
+    evaluation seeds ``eval_seed + j``, j < ``eval_episodes``; with the settings each used."""
+    from mec_env.policies import env_overrides_for
+    from ucms_marl.learners.heuristic import HeuristicLearner
+    from ucms_marl.train import evaluate, make_vector_env, mean_metrics
+
+    out: dict[str, dict[str, Any]] = {}
+    for name in policies:
+        kwargs = {**env_kwargs, **env_overrides_for(name)}
+        changed = {k: v for k, v in kwargs.items() if env_kwargs.get(k) != v}
+        envs = make_vector_env(kwargs, max(1, min(eval_episodes, 10)))
+        cfg = OmegaConf.create({"name": "heuristic", "policy": name})
+        learner = HeuristicLearner(cfg, envs.spec, device=None, seed=0)
+        metrics = mean_metrics(evaluate(envs, learner, eval_episodes, eval_seed))
+        envs.close()
+        out[name] = {"cost": metrics["cost"], "timeout_rate": metrics["timeout_rate"],
+                     "settings": changed}  # fmt: skip
+    return out
+
+
+def eval_curve(run_dir: str | Path) -> list[tuple[int, float]]:
+    """(episode, cost) of every evaluation in the run's ``metrics.jsonl``."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    curve = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("phase") == "eval":
+            curve.append((int(record["episode"]), float(record["cost"])))
+    return curve
+
+
+def trend(curve: Sequence[tuple[int, float]]) -> str:
+    """A one-line description of an evaluation curve (lower cost is better)."""
+    if not curve:
+        return "no evaluation was run"
+    costs = np.array([c for _, c in curve])
+    first, last, best = costs[0], costs[-1], costs.min()
+    best_episode = curve[int(costs.argmin())][0]
+    points = ", ".join(f"{c:.4f}" for c in costs[-8:])
+    more = "... " if len(costs) > 8 else ""
+    if len(costs) == 1:
+        return f"one evaluation: {last:.4f}"
+    verdict = "went down" if last < first else "did not go down"
+    return (
+        f"{verdict}: {first:.4f} at episode {curve[0][0]} -> {last:.4f} at episode "
+        f"{curve[-1][0]} (best {best:.4f} at episode {best_episode}; curve {more}{points})"
+    )
+
+
+def format_summary(
+    summary: Mapping[str, Any],
+    references: Mapping[str, Mapping[str, Any]],
+    curve: Sequence[tuple[int, float]],
+    *,
+    tensorboard_root: str | Path | None = None,
+) -> str:
+    """The human summary printed at the end of ``ucms-train``."""
+    run_dir = Path(summary["run_dir"])
+    lines = [f"== {summary['algo']} on {summary['env']}, seed {summary['seed']}: "
+             f"{summary['episodes']} episodes, {summary['updates']} updates, "
+             f"{summary['wall_time_s'] / 60:.1f} min"]  # fmt: skip
+    final = summary.get("eval")
+    if final is not None:
+        lines.append(
+            f"evaluation cost per UD-slot (lower is better, {summary.get('eval_episodes', '?')} "
+            f"episodes on the fixed evaluation seeds):"
+        )
+        rows = [(summary["algo"], final["cost"], "this run")]
+        for name, ref in references.items():
+            note = ", ".join(f"{k}={v}" for k, v in ref.get("settings", {}).items())
+            rows.append((name, ref["cost"], f"reference{' (' + note + ')' if note else ''}"))
+        width = max(len(r[0]) for r in rows)
+        for name, cost, note in sorted(rows, key=lambda r: r[1]):
+            lines.append(f"  {name:<{width}}  {cost:.4f}  {note}")
+        beaten = [n for n, ref in references.items() if final["cost"] < ref["cost"]]
+        lines.append(
+            f"  -> below {', '.join(beaten)}" if beaten else "  -> above every reference policy"
+        )
+    lines.append(f"trend: {trend(curve)}")
+    lines.append(f"run directory: {run_dir}")
+    lines.append(f"  metrics: {run_dir / METRICS_FILE}, summary: {run_dir / 'summary.json'}")
+    for name in ("checkpoint.pt", "policy.pt"):
+        if (run_dir / name).exists():
+            size = (run_dir / name).stat().st_size / 2**20
+            lines.append(f"  {name}: {run_dir / name} ({size:.1f} MiB)")
+    lines.append(f"  TensorBoard: tensorboard --logdir {tensorboard_root or run_dir}")
+    return "\n".join(lines)
