@@ -461,11 +461,13 @@ def _against_references(results: dict[str, dict[str, Any]]) -> list[str]:
         return out
     out.append(
         "The verdicts above compare the five learners with each other, as the paper does; "
-        "these lines say whether any of them has learned more than a one-line rule. Why the "
-        "learners stay above the heuristics at short budgets (a UD's reward carries 1/N of its "
-        "own cost but all of its own timeout penalty, so requesting looks risky to its critic) "
-        "and what we measured while looking for the cause: "
-        "[algorithms.md](algorithms.md#why-ucms-does-not-come-out-best-at-this-budget) and "
+        "these lines say whether any of them has learned more than a one-line rule. Why "
+        "learners with the paper's networks stay above the heuristics at short budgets (a UD's "
+        "reward carries 1/N of its own cost but all of its own timeout penalty, so requesting "
+        "looks risky to its own critic): "
+        "[algorithms.md](algorithms.md#why-the-papers-networks-do-not-learn-at-this-budget); "
+        "what makes them learn (a team critic, a shared actor, a relaxed offload decision): "
+        "[algorithms.md](algorithms.md#what-makes-maddpg-learn) and "
         "[training.md](training.md#what-to-expect)."
     )
     out.append("")

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -413,6 +415,21 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
     return summary
 
 
+def check_config_or_exit(cfg: DictConfig) -> None:
+    """Validate the trainer keys, the env config and the learner's options before anything
+    runs; a bad value stops ``ucms-train`` with one line naming the key and what is allowed
+    (exit status 2), and with the whole traceback when ``HYDRA_FULL_ERROR=1``."""
+    try:
+        validate(cfg)
+        build(cfg)[2].close()
+    except (ValueError, KeyError) as exc:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"ucms-train: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def report_against_references(cfg: DictConfig, summary: dict[str, Any]) -> None:
     """Evaluate the reference heuristics on the run's settings and evaluation seeds, add them
     to summary.json and print the human summary (:mod:`ucms_marl.summary`)."""
@@ -433,6 +450,7 @@ def report_against_references(cfg: DictConfig, summary: dict[str, Any]) -> None:
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     hc = HydraConfig.get()
+    check_config_or_exit(cfg)
     summary = run(cfg, hc.runtime.output_dir, algo=hc.runtime.choices.get("algo", "custom"))
     log.info("summary: %s", json.dumps(summary))
     if cfg.references and summary["eval"] is not None:

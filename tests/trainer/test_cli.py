@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import ucms_marl.conf
-from tests.trainer.helpers import TINY, algo_overrides, compose_cfg, run_cli
+from tests.trainer.helpers import REPO, TINY, algo_overrides, compose_cfg, run_cli
 from ucms_marl.config import GROUP_SCHEMAS
 from ucms_marl.metrics import MEC_KEYS
 from ucms_marl.rollout import EPISODE_METRICS
@@ -153,3 +156,38 @@ def test_bad_trainer_values_name_the_key(tmp_path):
         run(compose_cfg(["algo=greedy", "env=small", "learner.policy=best"]), tmp_path)
     with pytest.raises(ValueError, match="unknown matcher|matcher"):
         run(compose_cfg(["algo=greedy", "env=small", "matcher=nearest"]), tmp_path)
+
+
+def test_cli_ends_with_the_summary_against_the_references(tmp_path):
+    out = run_cli(["algo=maddpg", *TINY, f"run_root={tmp_path}/runs"], cwd=tmp_path).stdout
+    assert "evaluation cost per UD-slot" in out
+    for name in ("maddpg", "greedy", "all_offload", "all_local", "trend:", "checkpoint.pt"):
+        assert name in out, name
+    summary = json.loads((tmp_path / "runs/maddpg/small/seed_0/summary.json").read_text())
+    assert set(summary["references"]) == {"greedy", "all_offload", "all_local"}
+    assert summary["references"]["greedy"]["settings"] == {"admission": "saving_first"}
+    assert 0 < summary["references"]["all_local"]["cost"] < 1
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        ("learner.critic=central",
+         "learner.critic must be one of ['team', 'per_agent'], got 'central'"),
+        ("env.n_uds=-3", "config key 'n_uds' got -3; allowed: an integer >= 1"),
+        ("num_envs=0", "num_envs must be >= 1, got 0"),
+        ("learner.offload_decision=gumbel",
+         "learner.offload_decision must be one of ['threshold', 'relaxed'], got 'gumbel'"),
+    ],
+    ids=["learner_option", "env_key", "trainer_key", "decision"],
+)  # fmt: skip
+def test_bad_values_stop_the_cli_with_one_line(override, line, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ucms_marl.train", "env=small", "experiment=smoke", override],
+        cwd=tmp_path, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"ucms-train: error: {line}"]
+    assert not list(tmp_path.rglob("metrics.jsonl"))  # nothing was started
