@@ -6,12 +6,15 @@
     python -m experiments run fig5 --profile medium [--env paper] [--launcher slurm] [-- k=v ...]
     python -m experiments plot fig5 --profile medium [--env paper]
     python -m experiments report --profile medium               # docs/results.md
+    python -m experiments report --profile smoke                # <results-dir>/smoke/results.md
     python -m experiments reproduce --profile medium            # all of the above, in order
 
 Figures: fig4 ... fig11 or ``all``. ``--env`` picks the environment of the main and N sweeps
 (``paper_kb`` by default, ``paper`` for the verbatim units; the energy figures always use
 ``paper_energy``). Overrides after ``--`` go to every ``ucms_marl.train`` job, e.g.
-``-- hydra.launcher.partition=cpu device=cuda``.
+``-- hydra.launcher.partition=cpu device=cuda``. Only the committed profile (``medium``)
+writes ``docs/results.md``; every other profile's page goes next to its results,
+``<results-dir>/<profile>/results.md``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ REPO_ROOT = EXPERIMENTS_DIR.parent
 DEFAULT_RUNS = EXPERIMENTS_DIR / "runs"
 DEFAULT_RESULTS = EXPERIMENTS_DIR / "results"
 DEFAULT_REPORT = REPO_ROOT / "docs" / "results.md"
+COMMITTED_PROFILE = "medium"  # the profile whose results and page (DEFAULT_REPORT) are committed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,12 +78,20 @@ def _parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("--quiet", action="store_true")
         if name == "reproduce":
-            sp.add_argument("--report", type=Path, default=DEFAULT_REPORT)
+            sp.add_argument(
+                "--report", type=Path, default=None,
+                help=f"results page (default: docs/results.md for --profile {COMMITTED_PROFILE}, "
+                "else <results-dir>/<profile>/results.md)",
+            )  # fmt: skip
     sp = sub.add_parser("plot", help="aggregate the runs' metrics.jsonl into PNG, CSV and JSON")
     common(sp)
-    sp = sub.add_parser("report", help="write docs/results.md from the aggregated results")
+    sp = sub.add_parser("report", help="write the results page from the aggregated results")
     common(sp, figures=False)
-    sp.add_argument("--output", type=Path, default=DEFAULT_REPORT)
+    sp.add_argument(
+        "--output", type=Path, default=None,
+        help=f"results page (default: docs/results.md for --profile {COMMITTED_PROFILE}, "
+        "else <results-dir>/<profile>/results.md)",
+    )  # fmt: skip
     return p
 
 
@@ -248,21 +260,57 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace, output: Path) -> int:
+class ReportPathError(ValueError):
+    """A profile other than the committed one asked to write docs/results.md."""
+
+
+def report_path(profile_name: str, results_dir: Path, output: Path | None) -> Path:
+    """Where ``report`` writes the page of ``profile_name``: ``output`` if given, else
+    docs/results.md for the committed profile and ``<results_dir>/<profile>/results.md`` for
+    any other. Only the committed profile may write docs/results.md."""
+    if output is None:
+        if profile_name == COMMITTED_PROFILE:
+            return DEFAULT_REPORT
+        return Path(results_dir) / profile_name / "results.md"
+    if profile_name != COMMITTED_PROFILE and Path(output).resolve() == DEFAULT_REPORT:
+        raise ReportPathError(
+            f"{DEFAULT_REPORT.relative_to(REPO_ROOT)} holds the committed "
+            f"`{COMMITTED_PROFILE}` results; profile `{profile_name}` writes its page to "
+            f"{Path(results_dir) / profile_name / 'results.md'} (or pass another --output)"
+        )
+    return Path(output)
+
+
+def cmd_report(args: argparse.Namespace, output: Path | None) -> int:
+    try:
+        output = report_path(args.profile, args.results_dir, output)
+    except ReportPathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     path = report.write_report(args.profile, args.results_dir, output, runs_root=args.runs_dir)
     print(f"wrote {path}")
+    if args.profile != COMMITTED_PROFILE:
+        print(
+            f"(profile `{args.profile}`: docs/results.md is left as it is; only "
+            f"--profile {COMMITTED_PROFILE} writes it)"
+        )
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace, extra: list[str]) -> int:
+    try:  # refuse before training, not after
+        report_path(args.profile, args.results_dir, args.report)
+    except ReportPathError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     requests, oracle_env = catalog.reproduce_requests(profile(args.profile))
     rc = cmd_run(args, extra, requests=requests)
     plot_figures(["all"], args.profile, None, args.runs_dir, args.results_dir, strict=False)
     for figs, env in ((catalog.BOTH_UNITS, "paper"), (catalog.ORACLE_FIGURES, oracle_env)):
         if env is not None:
             plot_figures(figs, args.profile, env, args.runs_dir, args.results_dir, strict=False)
-    cmd_report(args, args.report)
-    return rc
+    report_rc = cmd_report(args, args.report)
+    return rc or report_rc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,10 @@ Plays E noise-free episodes on the fixed evaluation seeds (episode j is reset wi
 ``eval_seed + j``, the same set the trainer uses), prints a table of every MEC metric (mean,
 std, min, max over episodes) and writes a JSON file with the table and every episode.
 Trailing ``key=value`` arguments are Hydra overrides of the training config (with a
-checkpoint: applied to the config stored in it, e.g. ``eval_seed=7``).
+checkpoint: applied to the config stored in it, e.g. ``eval_seed=7`` or ``env.n_uds=12``;
+values are typed as Hydra types them, and the key must exist there unless given as ``+key=``).
+Without ``--json`` the file is ``eval.json`` next to the checkpoint, or for a heuristic
+``<run_root>/eval/<algo>/<env>/seed_<seed>.json`` (``run_root`` defaults to ``runs``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from typing import Any
 
 import numpy as np
 from hydra import compose, initialize_config_module
-from omegaconf import OmegaConf
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from ucms_marl import checkpoint as ckpt
 from ucms_marl.rollout import EPISODE_METRICS
@@ -40,7 +46,68 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="output file (default: see docs)")
     parser.add_argument("--num-envs", type=int, default=None, help="env copies stepped together")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. algo=greedy env=small")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # overrides may come before or after options
+
+
+class OverrideError(ValueError):
+    """An override that cannot be applied to the config stored in a checkpoint."""
+
+
+_ABSENT = object()
+
+
+def _has_key(cfg: Any, key: str) -> bool:
+    try:
+        return OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True) is not _ABSENT
+    except MissingMandatoryValue:  # the key is there, its value is ``???``
+        return True
+
+
+def apply_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """Apply Hydra-style ``key=value`` overrides to a stored (plain) config, in place.
+
+    Values are parsed by Hydra's override grammar, so ``eval_seed=7`` gives the int 7,
+    ``env.x=[1,2]`` a list and ``seed='7'`` the string. ``key=value`` must name a key of
+    the stored config; ``+key=value`` adds a new one and ``++key=value`` sets or adds."""
+    parser = OverridesParser.create()
+    for item in overrides:
+        try:
+            (override,) = parser.parse_overrides([item])
+        except HydraException as exc:
+            raise OverrideError(f"override {item!r}: {str(exc).strip().splitlines()[0]}") from exc
+        key = override.key_or_group
+        if override.is_delete() or override.is_sweep_override() or override.package is not None:
+            raise OverrideError(
+                f"override {item!r}: with --checkpoint only key=value, +key=value and "
+                f"++key=value are supported"
+            )
+        exists = _has_key(cfg, key)
+        if override.is_add() and exists:
+            raise OverrideError(f"override {item!r}: key {key!r} already exists; drop the '+'")
+        if not (override.is_add() or override.is_force_add()) and not exists:
+            parent, _, _ = key.rpartition(".")
+            node = OmegaConf.select(cfg, parent) if parent else cfg
+            where = f"{parent}'s keys" if parent else "its keys"
+            known = (
+                f" ({where}: {', '.join(sorted(map(str, node.keys())))})"
+                if isinstance(node, DictConfig)
+                else ""
+            )
+            raise OverrideError(
+                f"override {item!r}: key {key!r} is not in the checkpoint's config{known}; "
+                f"use +{key}=... to add a new key"
+            )
+        value = override.value()
+        if (
+            exists
+            and isinstance(OmegaConf.select(cfg, key), DictConfig)
+            and not isinstance(value, dict)
+        ):
+            raise OverrideError(
+                f"override {item!r}: {key!r} is a section of the checkpoint's config (a group "
+                f"such as env or algo cannot be switched); set its keys, e.g. {key}.<name>=..."
+            )
+        OmegaConf.update(cfg, key, value, merge=False, force_add=True)
 
 
 def load_config(args: argparse.Namespace) -> tuple[Any, str, dict | None]:
@@ -48,13 +115,7 @@ def load_config(args: argparse.Namespace) -> tuple[Any, str, dict | None]:
     if args.checkpoint is not None:
         state = ckpt.load(args.checkpoint)
         cfg = OmegaConf.create(state["config"])
-        for item in args.overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"override {item!r} is not key=value")
-            OmegaConf.update(
-                cfg, key.lstrip("+"), OmegaConf.create({"v": value})["v"] if value else value
-            )
+        apply_overrides(cfg, args.overrides)
         return cfg, state.get("algo", "checkpoint"), state
     with initialize_config_module("ucms_marl.conf", version_base="1.3"):
         with_hydra = compose("config", overrides=list(args.overrides), return_hydra_config=True)
@@ -87,7 +148,10 @@ def format_table(table: dict[str, dict[str, float]], title: str) -> str:
 def run_evaluation(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse ``argv`` (the CLI's arguments), evaluate, print, write JSON; returns the result."""
     args = _parse(argv)
-    cfg, algo, state = load_config(args)
+    try:
+        cfg, algo, state = load_config(args)
+    except OverrideError as exc:
+        raise SystemExit(f"ucms-eval: error: {exc}") from None
     seed_everything(cfg.seed, cfg.torch_threads)
     learner, env_kwargs, _ = build(cfg)
     if state is not None:
@@ -116,7 +180,8 @@ def run_evaluation(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if args.checkpoint is not None:
             out = args.checkpoint.parent / "eval.json"
         else:
-            out = Path(f"eval_{algo}_{cfg.env.preset}_seed{cfg.seed}.json")
+            run_root = Path(str(cfg.get("run_root") or "runs"))
+            out = run_root / "eval" / algo / cfg.env.preset / f"seed_{cfg.seed}.json"
     result = {
         "algo": algo,
         "source": source,

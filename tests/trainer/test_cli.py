@@ -102,7 +102,7 @@ def test_cli_run_directory_and_evaluate(tmp_path):
     run_cli(
         ["algo=greedy", "env=small", "--episodes", "2"], cwd=tmp_path, module="ucms_marl.evaluate"
     )
-    heuristic = json.loads((tmp_path / "eval_greedy_small_seed0.json").read_text())
+    heuristic = json.loads((tmp_path / "runs/eval/greedy/small/seed_0.json").read_text())
     assert heuristic["metrics"]["cost"]["mean"] < result["metrics"]["cost"]["mean"] * 2
 
 
@@ -191,3 +191,61 @@ def test_bad_values_stop_the_cli_with_one_line(override, line, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"ucms-train: error: {line}"]
     assert not list(tmp_path.rglob("metrics.jsonl"))  # nothing was started
+
+
+def test_evaluate_checkpoint_overrides_are_typed_and_checked(tmp_path):
+    from ucms_marl import evaluate
+
+    run(compose_cfg(["algo=maddpg", *TINY]), tmp_path, algo="maddpg")
+    ckpt = str(tmp_path / "checkpoint.pt")
+    result = evaluate.run_evaluation(
+        ["--checkpoint", ckpt, "--json", str(tmp_path / "e.json"),
+         "eval_seed=7", "eval_episodes=3", "learner.critic_hidden=[32,32]"]
+    )  # fmt: skip
+    assert result["eval_seed"] == 7 and result["episodes"] == 3
+    assert len(result["per_episode"]) == 3
+
+    args = evaluate._parse(["--checkpoint", ckpt, "eval_seed=7", "env.n_uds=6",
+                            "learner.critic_hidden=[64,64]", "+note='7'"])  # fmt: skip
+    cfg, _, _ = evaluate.load_config(args)
+    assert cfg.eval_seed == 7 and isinstance(cfg.eval_seed, int)
+    assert list(cfg.learner.critic_hidden) == [64, 64] and cfg.env.n_uds == 6
+    assert cfg.note == "7"
+
+    for bad, match in (
+        ("eval_sed=7", "key 'eval_sed' is not in the checkpoint's config"),
+        ("learner.nope=1", "key 'learner.nope' is not in the checkpoint's config"),
+        ("env=paper", "'env' is a section of the checkpoint's config"),
+        ("+seed=3", "key 'seed' already exists"),
+    ):
+        with pytest.raises(SystemExit, match=match):
+            evaluate.run_evaluation(["--checkpoint", ckpt, bad])
+
+
+def test_evaluate_heuristic_writes_under_the_run_root(tmp_path, capsys):
+    from ucms_marl import evaluate
+
+    evaluate.run_evaluation(["algo=all_local", "env=small", "--episodes", "1",
+                             f"run_root={tmp_path}/r", "seed=2"])  # fmt: skip
+    out = tmp_path / "r" / "eval" / "all_local" / "small" / "seed_2.json"
+    assert json.loads(out.read_text())["episodes"] == 1
+    assert f"wrote {out}" in capsys.readouterr().err
+
+
+def test_train_help_shows_user_options_and_no_schemas(tmp_path):
+    import re
+
+    text = run_cli(["--help"], cwd=tmp_path).stdout
+    assert "_schema" not in text
+    assert "ucms_maddpg" in text and "mappo" in text and "seed: 0" in text
+    groups = text.split("== Configuration groups")[1].split("== Config (")[0]
+    listed = {
+        group: set(re.findall(r"\w+", re.sub(r"\(.*?\)", "", body, flags=re.S)))
+        for group, body in re.findall(r"^  ([\w/]+)=\s+(.*?)(?=^  [\w/]+=|\Z)", groups, re.M | re.S)
+    }
+    conf = Path(ucms_marl.conf.__file__).parent
+    expected = {
+        group: {p.stem for p in (conf / group).glob("*.yaml")}
+        for group in ("algo", "env", "experiment", "learner", "replay", "hydra/launcher")
+    }
+    assert listed == expected  # every option file, nothing else: keep the template in step
