@@ -11,9 +11,10 @@ and then evaluates the reference heuristics (``greedy``, ``all_offload``, ``all_
 the exact per-slot ``oracle`` on ``small``) on the same settings and the same fixed
 evaluation seeds (each heuristic with the admission it is defined with: ``greedy`` with
 ``saving_first``, ``all_offload`` with arrival order). It prints one row per check: the
-final cost's mean over seeds with a 95 % t-interval, each seed's final cost, the mean best-evaluation cost and the share of seeds whose
-final cost is within 10 % of their own best (no collapse), whether the curve went down
-(first evaluation vs last, every seed), the references, and the target. One process, one
+final cost's mean over seeds with a 95 % t-interval, each seed's final cost, the mean
+best-evaluation cost and the share of seeds whose final cost is within 10 % of their own
+best (no collapse), whether the curve went down (first evaluation vs last, every seed), the
+references, and the target. One process, one
 torch thread; the wall time of every run is recorded.
 """
 
