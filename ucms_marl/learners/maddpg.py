@@ -2,17 +2,22 @@
 
 Read top to bottom: the networks, acting with exploration noise, then one update.
 
-* Actor μ_n(o_n): the UD's local observation → (x^u, f^u, p^u) in [0, 1]³ (sigmoid output).
-  Two hidden layers of 64 (paper §5.1).
-* Critic Q_n(s, a_1 … a_N): the global state ``env.state()`` and every UD's action → a scalar.
-  Two hidden layers of 512. All N critics read the same joint input (a stride-0 view).
+Defaults (``learner/maddpg.yaml``) are the settings that learn; ``learner=maddpg_paper`` is the
+paper's (§5.1): per-UD networks, ``critic=per_agent``, ``offload_decision=threshold``.
+
+* Actor μ(o_n): the UD's local observation → raw outputs for (x^u, f^u, p^u); f^u and p^u
+  through a sigmoid, x^u as below. Two hidden layers (256 by default; 64 in the paper), one
+  network shared by all UDs by default, one per UD with ``share_params=false``.
+* Critic: the global state ``env.state()`` and every UD's action → a scalar (``team``) or
+  one scalar per UD (``per_agent``); two hidden layers (256; 512 in the paper). Per-agent
+  critics read the same joint input (a stride-0 view).
 * Exploration: Gaussian noise on the actions, clipped to [0, 1]; its std decays by
   ``noise_decay`` per training episode down to ``noise_std_min``. Evaluation is noise-free.
-* Update (Lowe et al. 2017): critic n regresses y_n = r_n + γ(1 − d) Q'_n(s', μ'(o')) with a
-  (optionally weighted) MSE; actor n ascends Q_n(s, a_1 … μ_n(o_n) … a_N), the other agents'
-  actions taken from the replay sample; both losses are taken at the same parameters and
-  stepped together; both targets are soft-updated, θ' ← τθ + (1 − τ)θ'.
-  Time-limit truncation is not termination, so y bootstraps at the last slot too.
+* Update (Lowe et al. 2017): each critic regresses y = r + γ(1 − d) Q'(s', μ'(o')) with a
+  (optionally weighted) MSE; the actors ascend their critic's value; both losses are taken at
+  the same parameters and stepped together; both targets are soft-updated,
+  θ' ← τθ + (1 − τ)θ'. Time-limit truncation is not termination, so y bootstraps at the
+  last slot too.
 * ``share_params=True``: one actor (and, with per-agent critics, one critic) for all UDs,
   plus a learned per-agent embedding on the first layer (the same as appending a one-hot
   agent index).
