@@ -47,3 +47,13 @@ def run_cli(args: list[str], cwd: Path, module: str = "ucms_marl.train", timeout
         f"{module} {args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     )
     return proc
+
+
+def eval_cost(cfg) -> float:
+    """Mean evaluation cost of ``cfg``'s learner as built (untrained, or a heuristic), on the
+    fixed evaluation episodes."""
+    from ucms_marl.train import build, evaluate, make_vector_env, mean_metrics
+
+    learner, env_kwargs, _ = build(cfg)
+    envs = make_vector_env(env_kwargs, 5)
+    return mean_metrics(evaluate(envs, learner, cfg.eval_episodes, cfg.eval_seed))["cost"]

@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from tests.trainer.helpers import TINY, algo_overrides, compose_cfg, run_cli
+from tests.trainer.helpers import TINY, algo_overrides, compose_cfg, eval_cost, run_cli
 from ucms_marl import checkpoint as ckpt
 from ucms_marl import evaluate
 from ucms_marl.learners.ppo import PPO, HybridDist, gae
 from ucms_marl.rollout import Observation, RolloutStore
-from ucms_marl.train import build, make_vector_env, mean_metrics, play_episodes, run
-from ucms_marl.train import evaluate as play_evaluation
+from ucms_marl.train import build, make_vector_env, play_episodes, run
 
 ALGOS = ["mappo", "ippo", "ucms_mappo"]
 
@@ -292,12 +291,6 @@ LEARN = [
     "env=small", "episodes=320", "eval_every=0", "eval_episodes=10", "num_envs=16",
     "progress_bar=false", "torch_threads=1", "checkpoint_every=0",
 ]  # fmt: skip
-
-
-def eval_cost(cfg) -> float:
-    learner, env_kwargs, _ = build(cfg)
-    envs = make_vector_env(env_kwargs, 5)
-    return mean_metrics(play_evaluation(envs, learner, cfg.eval_episodes, cfg.eval_seed))["cost"]
 
 
 def test_mappo_beats_random_and_all_local_on_small(tmp_path):
