@@ -202,6 +202,7 @@ def hydra_command(
     cmd += budget.overrides()
     cmd += [
         "progress_bar=false",
+        "references=false",  # the figures run the reference policies as runs of their own
         f"torch_threads={plan.profile.torch_threads}",
         "resume=true",
         f"hydra.sweep.dir={plan.directory.resolve()}",
