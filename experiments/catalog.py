@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # --------------------------------------------------------------------------- algorithms
-# The paper's five algorithms (SPEC §9), in the order of its legends.
+# The paper's five algorithms (docs/algorithms.md), in the order of its legends.
 PAPER_ALGORITHMS: tuple[str, ...] = (
     "ucms_maddpg",
     "rd_ucms_maddpg",
@@ -31,7 +31,7 @@ PAPER_ALGORITHMS: tuple[str, ...] = (
     "deadline_maddpg",
 )
 UCMS = "ucms_maddpg"  # the paper's proposal: the algorithm every claim is about
-# Non-learning references drawn as reference lines (SPEC §9, "for context").
+# Non-learning references drawn as reference lines (docs/algorithms.md, "for context").
 REFERENCE_POLICIES: tuple[str, ...] = ("greedy", "all_local", "all_offload")
 ORACLE = "oracle"  # exact per-slot optimum by enumeration: only on these presets
 ORACLE_PRESETS: frozenset[str] = frozenset({"small"})

@@ -84,7 +84,7 @@ class Profile:
         return self.env_substitutes.get(env, EnvChoice(env))
 
 
-# Energy-variant parameters on the `small` preset, for the smoke profile (SPEC §2's
+# Energy-variant parameters on the `small` preset, for the smoke profile (docs/environment.md's
 # paper_energy without its 48 UDs and 100 slots).
 _SMALL_ENERGY = EnvChoice(
     "small",
@@ -138,7 +138,7 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "paper",
-            "the paper's budget: 2000 episodes x 10 seeds (SPEC §9), meant for a cluster",
+            "the paper's budget: 2000 episodes x 10 seeds (algorithms.md), meant for a cluster",
             budgets={
                 "main": Budget(10, 2000, 100, 20, 2, 320, 100),
                 "nsweep": Budget(10, 2000, 100, 20, 2, 320, 100),

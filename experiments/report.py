@@ -485,7 +485,7 @@ def _verbatim_section(results: dict[str, dict[str, Any]]) -> list[str]:
     best_rate = float(cfg.subchannel_bw_hz.max()) * math.log2(1 + cfg.p_max_w * cfg.gain_lin[1])
     fastest_upload = cfg.task_bits[0] / best_rate
     out.append(
-        "With Table 3's sizes in MB no task can meet its deadline (SPEC §2): the smallest, "
+        "With Table 3's sizes in MB no task can meet its deadline (environment.md): the smallest, "
         f"easiest task needs {fastest_local:.2f} s on the fastest local CPU, or "
         f"{fastest_upload:.2f} s of upload (best channel, full power) plus {fastest_server:.2f} s "
         f"of processing at an ES, against deadlines of at most {cfg.deadline_s[1]:g} s. Every "
@@ -692,11 +692,12 @@ def _differences(profile: Profile) -> list[str]:
     if tuple(profile.n_values) != (12, 21, 30, 39, 48, 57):
         out.append(f"- **Fig. 6 axis**: N in {list(profile.n_values)} (paper: 12 to 57 by 9).")
     out += [
-        "- **Units** (SPEC §2 [decision]): `paper_kb`, Table 3 with task sizes and ES storage "
+        "- **Units** ([decision], environment.md): `paper_kb`, Table 3 with task sizes and storage "
         "read in KB, is the default; the verbatim `paper` preset (MB) is run for Figs 5 and 6.",
-        "- **Energy variant** (SPEC §2 [decision]): b_min = 0.15625 J keeps the paper's "
+        "- **Energy variant** ([decision], environment.md): b_min = 0.15625 J keeps the paper's "
         "b_min/b_max ratio; the printed 0.5 MJ exceeds b_max = 1 J.",
-        "- **Reward** (SPEC §7 [decision]): r_n = −(1/N) Σ_k C_k + P_n with the penalty P_n ≤ 0;"
+        "- **Reward** ([decision], environment.md): r_n = −(1/N) Σ_k C_k + P_n with the "
+        "penalty P_n ≤ 0;"
         " the printed eq. (26), −(C̄ + P_n), would turn the penalty into a bonus. An episode's "
         "return sums the T slots' mean UD reward.",
         "- **Server participation** (Fig. 7) is admitted / requested offloads per slot (0 when no "

@@ -1,4 +1,4 @@
-"""ES admission rules (SPEC §6): a registry of named rules used when ES agents are off.
+"""ES admission rules (docs/environment.md): a registry of named rules used when ES agents are off.
 
 A rule is a function ``rule(ctx) -> priority`` taking an :class:`AdmissionContext` and
 returning a float array of shape (N,): requests are approved in ascending priority (ties by UD

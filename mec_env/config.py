@@ -4,7 +4,7 @@ Every quantity is converted to SI exactly once, here, when a preset is loaded:
 bits, seconds, hertz, watts, joules, linear gains. The rest of the package never
 sees MB, KB, dBm or dB.
 
-Public config keys (SPEC §2); a range is ``[low, high]``, a per-server key takes one
+Public config keys (docs/environment.md); a range is ``[low, high]``, a per-server key takes one
 value or a list of length ``n_servers``:
 
 =================== ======================================== ===============

@@ -2,7 +2,7 @@
 
 A PettingZoo ``ParallelEnv`` of the multi-server, multi-user mobile-edge-computing system of
 "MEC Task Offloading in AIoT: A User-Centric DRL Model Splitting Inference Scheme" (UCMS).
-The full contract, with every equation, is ``SPEC.md``; ``docs/environment.md`` explains it.
+The full contract, with every equation and every decision, is ``docs/environment.md``.
 
 ```python
 import mec_env

@@ -1,4 +1,4 @@
-"""User-server matching (problem P2, SPEC §5): a registry of named strategies.
+"""User-server matching (problem P2; docs/environment.md): a registry of named strategies.
 
 A matcher is a function ``matcher(slot, rng) -> server`` taking the :class:`SlotState` of the
 slot (tasks, gains, batteries and the config) and the environment's ``np.random.Generator``,
@@ -120,7 +120,8 @@ def propose_and_accept(
 
 
 def co_selection(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
-    """User-server co-selection, Algorithm 1 with eqs. (18)-(19) (**[decision]** SPEC §5).
+    """User-server co-selection, Algorithm 1 with eqs. (18)-(19) (**[decision]**,
+    docs/environment.md).
 
     Offload costs are estimated at p = p_max with the queue model of eq. (9) applied to each
     server's already-accepted set Z_m:
@@ -247,7 +248,7 @@ class _ServerQueues:
 
 def max_gain(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
     """Each UD picks the open server with the largest gain g; an oversubscribed server keeps
-    its proposers in a random UD order (the baselines' matching, SPEC §5)."""
+    its proposers in a random UD order (the baselines' matching, docs/environment.md, decisions)."""
     rank = rng.permutation(slot.n_uds).astype(np.float64)
     return propose_and_accept(
         slot.config.z_max, slot.n_uds,

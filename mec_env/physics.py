@@ -1,4 +1,4 @@
-"""The MEC physics as pure, vectorised functions (SPEC §4).
+"""The MEC physics as pure, vectorised functions (docs/environment.md, The model).
 
 Every function works elementwise over numpy arrays with any leading batch axes, in SI units:
 bits, cycles/bit, seconds, hertz, watts (linear), joules, linear channel gains. Nothing here
@@ -123,7 +123,7 @@ def group_table(group: np.ndarray, key: np.ndarray, n_groups: int,
 def queue_finish_times(arrival_s: np.ndarray, processing_s: np.ndarray, group: np.ndarray,
                        n_cpus: np.ndarray, tiebreak: np.ndarray | None = None,
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """The ES CPU queue, eq. (9) with the **[decision]** of SPEC §4.
+    """The ES CPU queue, eq. (9) with the **[decision]** of docs/environment.md, decisions.
 
     Each group (one ES in one batch row) starts with all its ``n_cpus[g]`` CPUs free. Its
     items are served in order of arrival (ties by ``tiebreak``, the UD index, default the

@@ -1,4 +1,4 @@
-"""Non-learning reference policies for the MEC environment (SPEC §9), torch-free.
+"""Non-learning reference policies for the MEC environment (docs/algorithms.md), torch-free.
 
 Each policy is a callable ``policy(observations) -> actions`` bound to one environment: it
 reads the slot the next action applies to from the environment itself (tasks, gains,

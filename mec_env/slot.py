@@ -1,4 +1,4 @@
-"""One slot's physics after matching (SPEC §3 steps 4-6), as pure batched functions.
+"""One slot's physics after matching (docs/environment.md, steps 4-6), as pure batched functions.
 
 Arrays have shape (B, N): a leading batch axis of B independent environment copies (or B
 candidate decisions of one slot, as the exact oracle uses it) and N UDs. Per-server

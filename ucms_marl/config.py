@@ -27,7 +27,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-# mec_env config keys that belong to the environment group (SPEC §2). The algorithm-side keys
+# mec_env config keys of the environment group (docs/environment.md). The algorithm-side keys
 # (matcher, admission, es_agents) are top-level so an algo file composes them with a learner.
 ENV_KEYS = (
     "n_servers", "n_uds", "n_slots", "task_bytes", "cycles_per_bit", "deadline_s",

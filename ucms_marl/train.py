@@ -4,7 +4,7 @@
     python -m ucms_marl.train -m algo=maddpg,deadline_maddpg seed=0,1,2 torch_threads=1
     python -m ucms_marl.train algo=maddpg seed=3 resume=true     # continue after a crash
 
-An algorithm is a composition (SPEC §9): a learner (``learner/``), a replay buffer
+An algorithm is a composition (docs/algorithms.md): a learner (``learner/``), a replay buffer
 (``replay/``), a matcher and an ES admission rule (top-level keys); ``algo/<name>.yaml`` picks
 them. Heuristic policies are learners that do not learn and go through the same loop, so
 their curves and evaluations sit beside the learners'. See ``docs/training.md``.

@@ -1,4 +1,4 @@
-"""Bad input (SPEC §8): invalid configs raise ConfigError naming the key; invalid actions raise
+"""Bad input (environment.md): invalid configs raise ConfigError naming the key; bad actions raise
 ActionError naming the agent; ``clip_actions=True`` clips instead."""
 
 from __future__ import annotations

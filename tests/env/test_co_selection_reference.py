@@ -1,8 +1,8 @@
-"""co_selection against a plain-Python reference of SPEC §5 (Algorithm 1, eqs. 18-19).
+"""co_selection against a plain-Python reference of Algorithm 1 (eqs. 18-19, environment.md).
 
 The library's version is vectorised, inserts candidates into sorted member queues and prunes
 pairs by a lower bound; this reference does none of that: it simulates every (UD, server)
-pair's queue from scratch with a heap, one at a time, exactly as SPEC §4/§5 read.
+pair's queue from scratch with a heap, one at a time, exactly as docs/environment.md read.
 """
 
 from __future__ import annotations

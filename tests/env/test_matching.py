@@ -1,4 +1,4 @@
-"""User-server matching (SPEC §5) and the matcher/admission registries (SPEC §5-§6)."""
+"""User-server matching and the matcher/admission registries (docs/environment.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def random_slot(rng: np.random.Generator, **overrides) -> SlotState:
 
 
 def reference_co_selection(slot: SlotState) -> np.ndarray:
-    """Algorithm 1 with eqs. (18)-(19) as SPEC §5 words it, one UD and one ES at a time."""
+    """Algorithm 1 with eqs. (18)-(19) as environment.md words it, one UD and one ES at a time."""
     cfg = slot.config
     tau_o, tau_p, e_o = slot.offload_estimates(cfg.p_max_w)
     n_uds, n_servers = tau_o.shape

@@ -18,7 +18,7 @@ from mec_env.config import db_to_linear, dbm_to_w, make_config
 KAPPA = 5e-27  # J/(cycle·Hz²), Table 3
 
 
-# ------------------------------------------------------------------ unit conversions (SPEC §2)
+# ---------------------------------------------------------- unit conversions (docs/environment.md)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +123,7 @@ def test_overrides_convert_units_too():
 def test_local_delay_eq3():
     # β = 8·10^4 bits (10 KB), c = 500 cycles/bit, f = 1 GHz: 4·10^7 / 10^9 = 0.04 s
     assert_allclose(physics.local_delay(8e4, 500, 1e9), 0.04)
-    # f_max = 1.5 GHz, 1 MB at 300 cycles/bit: 8e6·300 / 1.5e9 = 1.6 s (SPEC §2)
+    # f_max = 1.5 GHz, 1 MB at 300 cycles/bit: 8e6·300 / 1.5e9 = 1.6 s (docs/environment.md)
     assert_allclose(physics.local_delay(8e6, 300, 1.5e9), 1.6)
 
 
@@ -183,7 +183,7 @@ def test_eq9_single_task_on_idle_server():
 
 
 def test_paper_units_make_every_deadline_unreachable():
-    """The arithmetic behind `paper_kb` (SPEC §2), from the code."""
+    """The arithmetic behind `paper_kb` (docs/environment.md, Presets), from the code."""
     paper = make_config("paper")
     beta, c = paper.task_bits[0], paper.cycles_per_bit[0]  # smallest task: 1 MB, 300 cyc/bit
     # locally at f_max: 8e6 · 300 / 1.5e9 = 1.6 s

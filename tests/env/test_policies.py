@@ -1,8 +1,8 @@
-"""The non-learning reference policies (SPEC §9): their actions are valid for every agent,
+"""The non-learning reference policies (algorithms.md): their actions are valid for every agent,
 their decisions are what they claim, and their costs order as expected.
 
 Measured on ``paper_kb`` (co_selection matching, seeds 0-4): mean cost per UD-slot
-all_local 0.166, all_offload 0.106, random 0.224, greedy 0.050; the SPEC §9 prototype
+all_local 0.166, all_offload 0.106, random 0.224, greedy 0.050; the first prototype
 (max_gain matching) gave all_local 0.166, offload-all FIFO 0.106, saving-first 0.050.
 """
 
@@ -243,7 +243,7 @@ def test_greedy_beats_random_and_all_local_on_paper_kb():
     costs = {name: _mean_cost(name, "paper_kb", seeds)
              for name in ("all_local", "all_offload", "random", "greedy")}
     assert costs["greedy"] < costs["all_offload"] < costs["all_local"] < costs["random"]
-    # SPEC §9 prototype numbers: all_local 0.166, saving-first 0.050, offload-all 0.106.
+    # the first prototype's numbers: all_local 0.166, saving-first 0.050, offload-all 0.106.
     assert costs["all_local"] == pytest.approx(0.166, abs=0.012)
     assert costs["greedy"] == pytest.approx(0.050, abs=0.010)
     assert costs["all_offload"] == pytest.approx(0.106, abs=0.012)

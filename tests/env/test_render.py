@@ -58,7 +58,7 @@ def test_ansi_after_a_step_shows_each_ud_decision_and_totals():
 
 
 def test_ansi_marks_timeouts_and_cuts():
-    # The verbatim MB preset: no task can meet its deadline (SPEC §2).
+    # The verbatim MB preset: no task can meet its deadline (docs/environment.md, Presets).
     env = _played("paper", policy="all_offload", n_uds=6, n_servers=1, subchannels=2)
     text = env.render()
     assert text.count("TIMEOUT") == 6

@@ -29,7 +29,7 @@ UCMS_TINY = [*TINY, "learner.es_hidden=[32,32]"]
 
 # ---------------------------------------------------------------------- compositions
 def test_paper_algorithms_are_the_spec_compositions():
-    expected = {  # SPEC §9: matcher, ES agents, admission rule, learner, replay
+    expected = {  # docs/algorithms.md: matcher, ES agents, admission rule, learner, replay
         "ucms_maddpg": ("co_selection", True, None, "ucms", "reward_td_priority"),
         "rd_ucms_maddpg": ("random", True, None, "ucms", "reward_td_priority"),
         "maddpg": ("max_gain", False, "accept_all", "maddpg", "uniform"),
