@@ -9,7 +9,10 @@ Statistics, all across seeds (a seed is one independent training run):
   paper's Fig. 7) then down-sampled, and only then averaged across seeds;
 * a run's *final* value: its last evaluation (at the full budget), or for training metrics the
   mean over its last 10% of episodes; only complete runs count;
-* claims: Welch's t-test between UCMS's per-seed finals and each rival's (p < 0.05).
+* claims: Welch's t-test between UCMS's per-seed finals and each rival's (p < 0.05), among
+  the paper's five algorithms; the learners beyond the paper (``catalog.BEYOND_PAPER``) are
+  compared with UCMS the same way in a separate line (``claim["beyond_paper"]``), so adding
+  them never changes a verdict on what the paper claims.
 
 Missing data is never silent: every algorithm without runs, every missing seed and every
 incomplete run is reported (``warnings.warn`` and the result's ``messages``), what exists is
@@ -31,6 +34,7 @@ import numpy as np
 from scipy import signal, stats
 
 from experiments.catalog import (
+    BEYOND_PAPER,
     REFERENCE_POLICIES,
     UCMS,
     FigureSpec,
@@ -354,6 +358,43 @@ def verdict(
     return "mixed", text
 
 
+def split_beyond(finals: dict[str, list[float]]) -> tuple[dict, dict]:
+    """``finals`` as (the paper's algorithms, UCMS plus the learners beyond the paper)."""
+    paper = {a: v for a, v in finals.items() if a not in BEYOND_PAPER}
+    beyond = {a: v for a, v in finals.items() if a in BEYOND_PAPER}
+    if beyond and UCMS in finals:
+        beyond = {UCMS: finals[UCMS], **beyond}
+    return paper, beyond
+
+
+def beyond_detail(
+    better: str, finals: dict[str, list[float]]
+) -> tuple[str, str, dict[str, list[str]]]:
+    """UCMS against each learner beyond the paper: a short summary (which ones UCMS beats or
+    loses to, significantly), the detail text of :func:`verdict`, and the algorithm names by
+    outcome (``better than`` / ``worse than`` / ``not separable from``); empty if none."""
+    _, beyond = split_beyond(finals)
+    if len(beyond) < 2 or not beyond.get(UCMS):
+        return "", "", {}
+    sign = 1.0 if better == "higher" else -1.0
+    groups: dict[str, list[str]] = {"better than": [], "worse than": [], "not separable from": []}
+    for algo, values in beyond.items():
+        if algo == UCMS or not values:
+            continue
+        diff = sign * (np.mean(beyond[UCMS]) - np.mean(values))
+        p = welch_p(beyond[UCMS], values)
+        if math.isnan(p) or p >= SIGNIFICANCE:
+            groups["not separable from"].append(algo)
+        else:
+            groups["better than" if diff > 0 else "worse than"].append(algo)
+    short = "; ".join(
+        f"{k} {', '.join(label(a).replace(' (beyond the paper)', '') for a in v)}"
+        for k, v in groups.items()
+        if v
+    )
+    return f"UCMS_MADDPG {short}", verdict("best", better, beyond)[1], groups
+
+
 def combine_verdicts(per_n: dict[int, tuple[str, str]]) -> tuple[str, str]:
     verdicts = [v for v, _ in per_n.values()]
     detail = "; ".join(f"N = {n}: {v}" for n, (v, _) in sorted(per_n.items()))
@@ -497,18 +538,25 @@ def aggregate_figure(
 
     if fig.kind == "vs_n":
         per_n_verdicts = {
-            n: verdict("best", fig.better, vals) for n, vals in sorted(finals_n.items())
+            n: verdict("best", fig.better, split_beyond(vals)[0])
+            for n, vals in sorted(finals_n.items())
         }
         v, detail = combine_verdicts(per_n_verdicts)
+        per_n_beyond = {n: beyond_detail(fig.better, vals) for n, vals in sorted(finals_n.items())}
+        beyond_short = "; ".join(f"N = {n}: {b[0]}" for n, b in per_n_beyond.items() if b[0])
+        beyond = "; ".join(f"N = {n}: {b[1]}" for n, b in per_n_beyond.items() if b[1])
+        ucms_worse = sorted({a for b in per_n_beyond.values() for a in b[2].get("worse than", [])})
     else:
         v, detail = verdict(
             fig.claim.kind,
             fig.better,
-            finals,
+            split_beyond(finals)[0],
             rival=fig.claim.rival,
             means=means or None,
             margin=fig.claim.margin,
         )
+        beyond_short, beyond, groups = beyond_detail(fig.better, finals)
+        ucms_worse = groups.get("worse than", [])
 
     for m in messages:
         warnings.warn(f"{fig.key}: {m}", stacklevel=2)
@@ -542,7 +590,15 @@ def aggregate_figure(
         "reference_episodes": plan.reference_budget.episodes,
         "algorithms": result_algos,
         "references": refs,
-        "claim": {"text": fig.claim.text, "kind": fig.claim.kind, "verdict": v, "detail": detail},
+        "claim": {
+            "text": fig.claim.text,
+            "kind": fig.claim.kind,
+            "verdict": v,
+            "detail": detail,
+            "beyond_paper": beyond,
+            "beyond_paper_summary": beyond_short,
+            "ucms_worse_than": ucms_worse,  # beyond-paper learners significantly better
+        },
         "messages": messages,
         "runtime": {
             "sweep": plan.directory.name,

@@ -17,6 +17,7 @@ from typing import Any
 
 from experiments.aggregate import result_stem
 from experiments.catalog import (
+    BEYOND_PAPER,
     FIGURES,
     ORACLE,
     ORACLE_ENV,
@@ -96,6 +97,8 @@ def render(
         "Algorithms in this checkout: "
         + ", ".join(f"`{a}`" for a in implemented)
         + (f"; not yet implemented (their runs are skipped): {skipped}" if missing else "")
+        + ". Beyond the paper, drawn as extra rows of Figs 5-8 and left out of the verdicts: "
+        + ", ".join(f"`{a}`" for a in BEYOND_PAPER if algo_config_exists(a))
         + ". References (no learning): "
         + ", ".join(f"`{a}`" for a in REFERENCE_POLICIES)
         + ", and the exact per-slot `oracle` on the `small` preset."
@@ -111,17 +114,21 @@ def render(
         "some rival significantly better (for Fig. 11's *similar*: some learner different both "
         "significantly and by more than 2 percentage points); **mixed** = anything in between; "
         "**not tested** = no UCMS run. Fig. 6 holds only if it holds at every N. Few seeds make "
-        "wide intervals: read *mixed* as *not shown by this budget*."
+        "wide intervals: read *mixed* as *not shown by this budget*. The last column compares "
+        "UCMS_MADDPG in the same way with the learners beyond the paper (MAPPO, IPPO, "
+        "UCMS_MAPPO), where the figure has them."
     )
     add("")
-    add("| figure | env | the paper claims | verdict |")
-    add("|---|---|---|---|")
+    add("| figure | env | the paper claims | verdict | against the learners beyond the paper |")
+    add("|---|---|---|---|---|")
     for key, fig in FIGURES.items():
         for env in _figure_envs(key):
             res = results.get(result_stem(key, env))
             verdict = f"**{res['claim']['verdict']}**" if res else "not run yet"
-            add(f"| [{key}](#{key}-{env}) | `{env}` | {fig.claim.text} | {verdict} |")
+            beyond = (res["claim"].get("beyond_paper_summary") if res else "") or "–"
+            add(f"| [{key}](#{key}-{env}) | `{env}` | {fig.claim.text} | {verdict} | {beyond} |")
     add("")
+    lines.extend(_what_changes(results))
 
     # ---------------------------------------------------------------- against the references
     lines.extend(_against_references(results))
@@ -251,6 +258,9 @@ def render(
             add("")
             add(f"**Verdict: {res['claim']['verdict']}.** {res['claim']['detail']}")
             add("")
+            if res["claim"].get("beyond_paper"):
+                add(f"*Beyond the paper:* {res['claim']['beyond_paper']}")
+                add("")
             lines.extend(_figure_table(res))
             add("")
             if res["messages"]:
@@ -350,6 +360,47 @@ def _figure_table(res: dict[str, Any]) -> list[str]:
         cost = _num(ctx.get("cost", {}).get("mean"))
         timeouts = _num(ctx.get("timeout_rate", {}).get("mean"))
         out.append(f"| {label(algo)} | – | {_num(e.get('value'))} {mid}| {cost} | {timeouts} |")
+    return out
+
+
+def _what_changes(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The paper's claims in plain words: which stand, which do not, what the new rows add."""
+    out = ["## Which of the paper's claims change", ""]
+    held, not_held, unclear, beaten_by = [], [], [], {}
+    for key in FIGURES:
+        for env in _figure_envs(key):
+            res = results.get(result_stem(key, env))
+            if not res:
+                continue
+            name = f"{key} (`{env}`)"
+            v = res["claim"]["verdict"]
+            {"held": held, "not held": not_held}.get(v, unclear).append(name)
+            for algo in res["claim"].get("ucms_worse_than", []):
+                beaten_by.setdefault(algo, []).append(name)
+    if not (held or not_held or unclear):
+        out += ["Not measured yet: run `reproduce` and re-run `report`.", ""]
+        return out
+    if held:
+        out.append(f"- **Stand** (UCMS_MADDPG significantly best): {', '.join(held)}.")
+    if not_held:
+        out.append(
+            "- **Do not hold here** (a paper rival is significantly better than UCMS_MADDPG): "
+            + ", ".join(not_held)
+            + "."
+        )
+    if unclear:
+        out.append(
+            "- **Not shown by this budget** (no significant difference, or not tested): "
+            + ", ".join(unclear)
+            + "."
+        )
+    for algo, where in beaten_by.items():
+        name = label(algo).replace(" (beyond the paper)", "")
+        out.append(
+            f"- **Beyond the paper:** {name} is significantly better than UCMS_MADDPG in "
+            f"{', '.join(dict.fromkeys(where))}."
+        )
+    out.append("")
     return out
 
 

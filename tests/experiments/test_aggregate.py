@@ -99,10 +99,12 @@ def test_read_metrics_last_record_wins_and_cut_lines_skipped(tmp_path, make_run)
 
 
 def _five_algorithms(tmp_path, make_run, profile, sweep="main", env="paper_kb", **kw):
-    """UCMS best by a wide margin; every algorithm's final eval return = level + seed noise."""
+    """UCMS best of the paper's five by a wide margin, MAPPO (beyond the paper) better still;
+    every algorithm's final eval return = level + seed noise."""
     levels = {
         "ucms_maddpg": -0.5, "rd_ucms_maddpg": -1.5, "maddpg": -2.0,
         "offloadcost_maddpg": -1.8, "deadline_maddpg": -1.7,
+        "mappo": -0.3, "ippo": -1.0, "ucms_mappo": -0.5,
     }  # fmt: skip
     root = tmp_path / "runs"
     base = root / profile.name / f"{sweep}-{env}"
@@ -147,7 +149,12 @@ def test_figure_finals_intervals_and_verdict(tmp_path, make_run, tiny_profile):
     curve = res["algorithms"]["maddpg"]["curve"]
     assert [row[0] for row in curve] == [5, 10, 15, 20] and all(row[1] == 3 for row in curve)
     assert res["references"]["greedy"]["value"] == pytest.approx(-0.7)
-    assert res["claim"]["verdict"] == "held"
+    assert res["claim"]["verdict"] == "held"  # among the paper's five, MAPPO left out
+    assert res["claim"]["ucms_worse_than"] == ["mappo"]
+    assert res["claim"]["beyond_paper_summary"] == (
+        "UCMS_MADDPG better than IPPO; worse than MAPPO; not separable from UCMS_MAPPO"
+    )
+    assert "vs MAPPO (beyond the paper): worse by 0.2" in res["claim"]["beyond_paper"]
     assert res["messages"] == []
     json_path, csv_path = write_result(res, tmp_path / "out")
     assert json.loads(json_path.read_text())["claim"]["verdict"] == "held"
