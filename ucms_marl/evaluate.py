@@ -1,6 +1,7 @@
 """``python -m ucms_marl.evaluate`` (``ucms-eval``): evaluate a checkpoint or a heuristic.
 
-    ucms-eval --checkpoint runs/maddpg/paper_kb/seed_0/checkpoint.pt --episodes 50
+    ucms-eval --checkpoint runs/maddpg/paper_kb/quick/seed_0/checkpoint.pt --episodes 50
+    ucms-eval --checkpoint runs/maddpg/paper_kb/quick/seed_0/policy.pt      # the same policy
     ucms-eval algo=greedy env=paper_kb --episodes 50
     ucms-eval algo=oracle env=small --episodes 20 --json oracle.json
 
@@ -10,6 +11,8 @@ std, min, max over episodes) and writes a JSON file with the table and every epi
 Trailing ``key=value`` arguments are Hydra overrides of the training config (with a
 checkpoint: applied to the config stored in it, e.g. ``eval_seed=7`` or ``env.n_uds=12``;
 values are typed as Hydra types them, and the key must exist there unless given as ``+key=``).
+``--checkpoint`` takes a run's ``checkpoint.pt`` or its much smaller ``policy.pt`` (actors
+only); both are read with ``torch.load(weights_only=True)``, so no code in them runs.
 Without ``--json`` the file is ``eval.json`` next to the checkpoint, or for a heuristic
 ``<run_root>/eval/<algo>/<env>/seed_<seed>.json`` (``run_root`` defaults to ``runs``).
 """
@@ -39,7 +42,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="ucms-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--checkpoint", type=Path, help="checkpoint.pt of a training run")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="checkpoint.pt or policy.pt of a training run"
+    )
     parser.add_argument(
         "--episodes", type=int, default=None, help="episodes (default: eval_episodes)"
     )
@@ -113,7 +118,7 @@ def apply_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
 def load_config(args: argparse.Namespace) -> tuple[Any, str, dict | None]:
     """The config to evaluate, the algorithm's name, and the checkpoint (or None)."""
     if args.checkpoint is not None:
-        state = ckpt.load(args.checkpoint)
+        state = ckpt.load_any(args.checkpoint)
         cfg = OmegaConf.create(state["config"])
         apply_overrides(cfg, args.overrides)
         return cfg, state.get("algo", "checkpoint"), state
@@ -150,11 +155,13 @@ def run_evaluation(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = _parse(argv)
     try:
         cfg, algo, state = load_config(args)
-    except OverrideError as exc:
+    except (OverrideError, ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"ucms-eval: error: {exc}") from None
     seed_everything(cfg.seed, cfg.torch_threads)
     learner, env_kwargs, _ = build(cfg)
-    if state is not None:
+    if state is not None and state["kind"] == "policy":
+        learner.load_policy_state_dict(state["weights"])
+    elif state is not None:
         learner.load_state_dict(state["learner"])
     elif learner.is_learning:
         raise SystemExit(

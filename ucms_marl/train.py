@@ -297,20 +297,33 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
     )
 
     def save_checkpoint() -> None:
+        """checkpoint.pt (exact resume) and policy.pt (acting only) of this episode."""
         ckpt.save_atomic(
-            {
-                "config": config,
-                "algo": algo,
-                "env_kwargs": env_kwargs,
-                "episode": episode,
-                "updates": updates,
-                "wall_time_s": wall_before + time.perf_counter() - t_start,
-                "learner": learner.state_dict(),
-                "replay": replay.state_dict() if replay is not None and cfg.save_replay else None,
-                "rng": ckpt.rng_states(),
-            },
+            ckpt.checkpoint_payload(
+                config=config,
+                algo=algo,
+                env_kwargs=env_kwargs,
+                episode=episode,
+                updates=updates,
+                wall_time_s=wall_before + time.perf_counter() - t_start,
+                learner_state=learner.state_dict(),
+                replay_state=(
+                    replay.state_dict() if replay is not None and cfg.save_replay else None
+                ),
+            ),
             ckpt_path,
         )
+        if learner.is_learning:
+            ckpt.save_atomic(
+                ckpt.policy_payload(
+                    config=config,
+                    algo=algo,
+                    env_kwargs=env_kwargs,
+                    episode=episode,
+                    weights=learner.policy_state_dict(),
+                ),
+                run_dir / ckpt.POLICY_NAME,
+            )
 
     def crossed(every: int, before: int, after: int) -> bool:
         return every > 0 and after // every > before // every

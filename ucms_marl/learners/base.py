@@ -75,6 +75,18 @@ class Learner:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         pass
 
+    def policy_state_dict(self) -> dict[str, Any]:
+        """What acting without exploration needs (the actors, an ES admission network), as
+        tensors: the content of ``policy.pt``. A learning learner must define it."""
+        if self.is_learning:
+            raise NotImplementedError(f"{type(self).__name__} does not define its policy file")
+        return {}
+
+    def load_policy_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load :meth:`policy_state_dict`'s output; the learner can then act, not resume."""
+        if self.is_learning:
+            raise NotImplementedError(f"{type(self).__name__} does not define its policy file")
+
     def hparams(self) -> dict[str, Any]:
         return {}
 

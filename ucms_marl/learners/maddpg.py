@@ -295,6 +295,13 @@ class MADDPG(Learner):
         self.noise_std = float(state["noise_std"])
         self.rng.bit_generator.state = state["rng"]
 
+    def policy_state_dict(self) -> dict[str, Any]:
+        return {"actor": self.actor.state_dict()}
+
+    def load_policy_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.actor_target.load_state_dict(state["actor"])
+
     def hparams(self) -> dict[str, Any]:
         return {
             "actor_params": sum(p.numel() for p in self.actor.parameters()),

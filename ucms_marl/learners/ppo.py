@@ -633,6 +633,19 @@ class PPO(Learner):
         self.es_returns.load_state_dict(state["es_returns"])
         self.rng.bit_generator.state = state["rng"]
 
+    def policy_state_dict(self) -> dict[str, Any]:
+        state = {"actor": self.actor.state_dict(), "log_std": self.log_std.detach().clone()}
+        if self.has_es:
+            state["es_actor"] = self.es_actor.state_dict()
+        return state
+
+    def load_policy_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        with torch.no_grad():
+            self.log_std.copy_(state["log_std"])
+        if self.has_es:
+            self.es_actor.load_state_dict(state["es_actor"])
+
     def hparams(self) -> dict[str, Any]:
         return {
             f"{name}_params": sum(p.numel() for p in module.parameters())

@@ -384,6 +384,18 @@ class UCMS(MADDPG):
             self.es_q_target.load_state_dict(state["es_q_target"])
             self.es_opt.load_state_dict(state["es_opt"])
 
+    def policy_state_dict(self) -> dict[str, Any]:
+        state = super().policy_state_dict()
+        if self.es_q is not None:
+            state["es_q"] = self.es_q.state_dict()
+        return state
+
+    def load_policy_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_policy_state_dict(state)
+        if self.es_q is not None:
+            self.es_q.load_state_dict(state["es_q"])
+            self.es_q_target.load_state_dict(state["es_q"])
+
     def hparams(self) -> dict[str, Any]:
         out = super().hparams()
         if self.es_q is not None:
