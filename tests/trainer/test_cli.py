@@ -84,7 +84,7 @@ def test_tensorboard_namespaces(tmp_path):
 
 def test_cli_run_directory_and_evaluate(tmp_path):
     run_cli(["algo=maddpg", *TINY, f"run_root={tmp_path}/runs", "seed=7"], cwd=tmp_path)
-    run_dir = tmp_path / "runs" / "maddpg" / "small" / "seed_7"
+    run_dir = tmp_path / "runs" / "maddpg" / "small" / "smoke" / "seed_7"  # algo/env/experiment
     assert (run_dir / "checkpoint.pt").is_file() and (run_dir / "metrics.jsonl").is_file()
     # the same command again refuses to overwrite, and names the fix
     with pytest.raises(AssertionError, match="resume=true"):
@@ -163,7 +163,7 @@ def test_cli_ends_with_the_summary_against_the_references(tmp_path):
     assert "evaluation cost per UD-slot" in out
     for name in ("maddpg", "greedy", "all_offload", "all_local", "trend:", "checkpoint.pt"):
         assert name in out, name
-    summary = json.loads((tmp_path / "runs/maddpg/small/seed_0/summary.json").read_text())
+    summary = json.loads((tmp_path / "runs/maddpg/small/smoke/seed_0/summary.json").read_text())
     assert set(summary["references"]) == {"greedy", "all_offload", "all_local"}
     assert summary["references"]["greedy"]["settings"] == {"admission": "saving_first"}
     assert 0 < summary["references"]["all_local"]["cost"] < 1
