@@ -9,7 +9,7 @@ matcher="max_gain", es_agents=False, admission=<setting>)``), with the same run 
 training-episode reset seeds and the same budget of env-steps (one env-step = one slot of the
 whole environment, all 48 UDs), and are evaluated at the same env-step marks on the same fixed
 evaluation seeds: episode j on seed ``1_000_000 + j``, 10 episodes, no exploration noise,
-cost = mean over slots of ``infos["ud_0"]["slot"]["mean_cost"]``, averaged over episodes.
+cost = mean over slots of ``infos["ud_0"]["slot_mean_cost"]``, averaged over episodes.
 
 * **ours**: ``ucms_marl.train.run`` with ``algo=maddpg`` and the learner's current defaults
   (whatever ``ucms_marl/conf`` says when this runs); its curve is read from the run's
@@ -24,9 +24,10 @@ cost = mean over slots of ``infos["ud_0"]["slot"]["mean_cost"]``, averaged over 
   ``AdditiveGaussianModule`` noise, sigma 0.5 annealed to 0.05 over 40,000 env-steps; a
   collector batch of 100 env-steps followed by 20 updates.
 
-The environment is driven here with the plain PettingZoo API (reset/step/state), not through
-``torchrl.envs.PettingZooWrapper``: the wrapper fails on mec_env, whose ``infos`` differ in
-keys between ``reset`` and ``step`` and carry a nested ``infos[agent]["slot"]`` dict.
+The environment is driven here with the plain PettingZoo API (reset/step/state), as when the
+measurement in docs/peers.md was taken. ``torchrl.envs.PettingZooWrapper`` runs mec_env too
+(docs/ecosystem.md); it failed then, when mec_env's ``infos`` differed in keys between
+``reset`` and ``step``.
 
 Prints, per setting and seed, one table (env-steps | ours cost | peer cost, then each one's
 evaluation ``offload_rate``, the share of UDs whose task ran on an ES), the reference policies'
@@ -96,13 +97,13 @@ class Driver:
     def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool, bool, dict]:
         """``action`` (N, act_dim) in [0, 1] -> next obs (N, obs_dim), rewards (N,),
         terminated, episode over (terminated or truncated), the slot metrics
-        (``infos["ud_0"]["slot"]``: ``mean_cost``, ``offload_rate``, ...)."""
+        (``mec_env.slot_metrics(infos["ud_0"])``: ``mean_cost``, ``offload_rate``, ...)."""
         act = {a: action[i].astype(np.float32) for i, a in enumerate(self.agents)}
         obs, rew, term, trunc, info = self.env.step(act)
         terminated = any(term[a] for a in self.agents)
         over = terminated or any(trunc[a] for a in self.agents)
         reward = np.array([rew[a] for a in self.agents], dtype=np.float32)
-        slot = info[self.agents[0]]["slot"]
+        slot = mec_env.slot_metrics(info[self.agents[0]])
         return self.stack(obs), reward, terminated, over, slot
 
 

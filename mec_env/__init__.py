@@ -14,7 +14,16 @@ from pettingzoo.utils.conversions import parallel_to_aec
 
 from mec_env.admission import ADMISSIONS, AdmissionContext, register_admission
 from mec_env.config import DEFAULT_PRESET, PRESETS, ConfigError, EnvConfig, make_config
-from mec_env.env import ActionError, MatcherError, MECParallelEnv
+from mec_env.env import (
+    ES_INFO_KEYS,
+    SLOT_INFO_KEYS,
+    SLOT_METRICS,
+    UD_INFO_KEYS,
+    ActionError,
+    MatcherError,
+    MECParallelEnv,
+    slot_metrics,
+)
 from mec_env.matching import MATCHERS, SlotState, register_matcher
 
 __version__ = "0.1.0"
@@ -34,6 +43,7 @@ raw_env = parallel_env
 
 __all__ = [
     "ADMISSIONS", "ActionError", "AdmissionContext", "ConfigError", "DEFAULT_PRESET",
-    "EnvConfig", "MATCHERS", "MECParallelEnv", "MatcherError", "PRESETS", "SlotState", "env",
-    "make_config", "parallel_env", "raw_env", "register_admission", "register_matcher",
+    "ES_INFO_KEYS", "EnvConfig", "MATCHERS", "MECParallelEnv", "MatcherError", "PRESETS",
+    "SLOT_INFO_KEYS", "SLOT_METRICS", "SlotState", "UD_INFO_KEYS", "env", "make_config",
+    "parallel_env", "raw_env", "register_admission", "register_matcher", "slot_metrics",
 ]

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-_METRICS = ("mean_cost", "timeout_rate", "offload_rate", "participation_rate",
-            "below_battery_rate", "admission_cuts")
+from mec_env.env import SLOT_METRICS as _METRICS
+
 _WORDS = {"true": True, "false": False, "none": None, "null": None}
 
 
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     history: list[dict[str, float]] = []
     while env.agents:
         observations, rewards, _, _, infos = env.step(policy(observations))
-        slot_metrics = dict(infos[env.possible_agents[0]]["slot"])
+        slot_metrics = mec_env.slot_metrics(infos[env.possible_agents[0]])
         slot_metrics["mean_reward"] = float(np.mean([rewards[a] for a in env.ud_agents]))
         history.append(slot_metrics)
         cells = [str(len(history))]

@@ -33,6 +33,7 @@ rho_energy          ρ2 cost weight of energy                 1/J
 matcher             registered matcher name                  -
 admission           registered admission rule name           -
 es_agents           ES agents decide admission               bool
+es_action_space     ES action: "multibinary" or "box"        -
 normalize_obs       observations scaled to about [0, 1]      bool
 clip_actions        clip bad actions instead of raising      bool
 render_mode         None, "ansi", "rgb_array" or "human"     -
@@ -94,6 +95,7 @@ _PAPER: dict[str, Any] = {
     "matcher": "co_selection",
     "admission": "accept_all",
     "es_agents": True,
+    "es_action_space": "multibinary",
     "normalize_obs": True,
     "clip_actions": False,
     "render_mode": None,
@@ -125,6 +127,9 @@ _PER_SERVER_FLOAT = ("storage_bytes", "f_server_hz")
 _RANGES = ("task_bytes", "cycles_per_bit", "deadline_s", "f_local_hz", "p_tx_dbm",
            "battery_j", "gain_db")
 _RENDER_MODES = (None, "ansi", "rgb_array", "human")
+# MultiBinary(z_max): one 0/1 bit per member place; Box(0, 1, (z_max,)) float32: approve iff
+# >= 0.5 (so every agent acts in a Box, which SuperSuit's padding needs)
+ES_ACTION_SPACES = ("multibinary", "box")
 
 
 def preset(name: str) -> dict[str, Any]:
@@ -167,6 +172,7 @@ class EnvConfig:
     matcher: str
     admission: str
     es_agents: bool
+    es_action_space: str  # "multibinary" or "box"
     normalize_obs: bool
     clip_actions: bool
     render_mode: str | None
@@ -287,6 +293,9 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         raise _fail("matcher", raw["matcher"], f"one of {sorted(MATCHERS)}")
     if not isinstance(raw["admission"], str) or raw["admission"] not in ADMISSIONS:
         raise _fail("admission", raw["admission"], f"one of {sorted(ADMISSIONS)}")
+    if not isinstance(raw["es_action_space"], str) or (
+            raw["es_action_space"] not in ES_ACTION_SPACES):
+        raise _fail("es_action_space", raw["es_action_space"], f"one of {list(ES_ACTION_SPACES)}")
     if raw["render_mode"] not in _RENDER_MODES:
         raise _fail("render_mode", raw["render_mode"], f"one of {list(_RENDER_MODES)}")
     b_min, b_max = ranges["battery_j"]
@@ -327,6 +336,7 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         matcher=raw["matcher"],
         admission=raw["admission"],
         es_agents=bool(raw["es_agents"]),
+        es_action_space=raw["es_action_space"],
         normalize_obs=bool(raw["normalize_obs"]),
         clip_actions=bool(raw["clip_actions"]),
         render_mode=raw["render_mode"],

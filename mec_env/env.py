@@ -12,7 +12,7 @@ observations, infos = env.reset(seed=0)
 while env.agents:
     actions = {a: env.action_space(a).sample() for a in env.agents}
     observations, rewards, terminations, truncations, infos = env.step(actions)
-print(infos["ud_0"]["slot"]["mean_cost"])
+print(infos["ud_0"]["slot_mean_cost"])
 ```
 
 ## Description
@@ -47,14 +47,17 @@ UD: ``Box(0, 1, (3,), float32)``.
 | 1 | f^u | local CPU f = max(f_min, f^u·f_max) Hz (eq. 22) |
 | 2 | p^u | transmit power p = max(p_min, p^u·p_max) W, bounds in W (eq. 23) |
 
-ES m: ``MultiBinary(z_max[m])``. Bit j approves the request of the j-th UD in that ES's member
-list ``infos["es_m"]["members"]`` (UD indices sorted ascending, −1 for an empty place). Bits
-of empty places and of UDs that did not request are ignored. The environment then admits the
-approved requests in order of arrival τ^o while they fit in K subchannels and D_m bits.
+ES m: ``MultiBinary(z_max[m])``, or with ``es_action_space="box"`` ``Box(0, 1, (z_max[m],),
+float32)`` read as approve iff ≥ 0.5 (so that every agent acts in a Box). Bit j approves the
+request of the j-th UD in that ES's member list ``infos["es_m"]["members"]`` (UD indices
+sorted ascending, −1 for an empty place). Bits of empty places and of UDs that did not
+request are ignored. The environment then admits the approved requests in order of arrival
+τ^o while they fit in K subchannels and D_m bits.
 
 Actions outside [0, 1], non-finite, of the wrong shape, or missing for a live agent raise
-``ActionError`` (a ``ValueError``) naming the agent; with ``clip_actions=True`` they are
-clipped instead (NaN → 0, ES bits thresholded at 0.5).
+``ActionError`` (a ``ValueError``) naming the agent (ES: bits other than 0/1, or with the box
+outside [0, 1]); with ``clip_actions=True`` they are clipped instead (NaN → 0, ES actions
+thresholded at 0.5).
 
 ## Observation Space
 
@@ -97,16 +100,31 @@ empty.
 
 ## Info
 
-``infos[ud]``: ``task_bytes``, ``cycles_per_bit``, ``deadline_s``, ``gain`` (linear, per ES),
-``server`` (−1 unmatched), ``requested``, ``offloaded``, ``f_hz``, ``p_w``, ``delay_s``,
-``energy_j``, ``cost``, ``penalty``, ``timed_out``, ``battery_j`` (after the update),
-``below_b_min`` — what happened to that UD's task in the slot just played. ``infos[es]``:
-``requests``, ``admitted``, ``cuts`` (approved but cut by K or D_m) for the slot just played,
-and ``members`` for the slot the next action applies to. ``infos[agent]["slot"]`` (one dict
-shared by all agents): ``mean_cost``, ``timeout_rate``, ``offload_rate``,
-``participation_rate`` (admitted / requested, 0 with no request), ``below_battery_rate``,
-``admission_cuts``. After ``reset`` UD infos hold only the new task (``task_bytes``,
-``cycles_per_bit``, ``deadline_s``, ``gain``) and ``server``; ES infos only ``members``.
+Flat dicts with the same keys (in this order), types and shapes at ``reset`` and at every step,
+so a wrapper can build its spec from the reset infos; the tuples are ``UD_INFO_KEYS`` and
+``ES_INFO_KEYS``. After a step they describe the slot just played:
+
+| key | type | meaning | at ``reset`` |
+|---|---|---|---|
+| ``task_bytes``, ``cycles_per_bit``, ``deadline_s`` | float | the task | the first task |
+| ``server`` | int | matched ES, −1 unmatched | the first matching |
+| ``requested``, ``offloaded`` | bool | asked to offload; admitted | ``False`` |
+| ``f_hz``, ``p_w`` | float | local frequency, transmit power used | ``0.0`` |
+| ``delay_s``, ``energy_j``, ``cost``, ``penalty`` | float | τ, e, C, P | ``0.0`` |
+| ``timed_out`` | bool | delay > deadline | ``False`` |
+| ``battery_j`` | float | battery after the update | b_max |
+| ``below_b_min`` | bool | battery < b_min | ``False`` |
+| ``gain`` | float64 (M,) | linear gain to every ES | the first gains |
+
+``infos[es]``: ``requests``, ``admitted``, ``cuts`` (approved but cut by K or D_m), ints for
+the slot just played (``0`` at reset); ``members``, int64 (z_max[m],), for the slot the next
+action applies to.
+
+Every agent's info (UD and ES) also repeats the slot metrics as flat keys: ``slot_mean_cost``,
+``slot_timeout_rate``, ``slot_offload_rate``, ``slot_participation_rate`` (admitted / requested,
+0 with no request), ``slot_below_battery_rate`` (floats, ``0.0`` at reset) and
+``slot_admission_cuts`` (int, ``0`` at reset). ``slot_metrics(info)`` returns them as a dict
+keyed by ``SLOT_METRICS``. Info arrays are copies of the env's state.
 
 ## Arguments
 
@@ -142,11 +160,25 @@ class MatcherError(RuntimeError):
     """A registered matcher returned an invalid assignment."""
 
 
-_UD_INFO_KEYS = ("task_bytes", "cycles_per_bit", "deadline_s", "server", "requested",
-                 "offloaded", "f_hz", "p_w", "delay_s", "energy_j", "cost", "penalty",
-                 "timed_out", "battery_j", "below_b_min")
-_UD_INFO_KEYS_ALL = (*_UD_INFO_KEYS, "gain", "slot")
-_RESET_INFO_KEYS = ("task_bytes", "cycles_per_bit", "deadline_s", "gain", "server")
+#: The slot-level metrics, each repeated in every agent's info as ``"slot_" + name``.
+SLOT_METRICS = ("mean_cost", "timeout_rate", "offload_rate", "participation_rate",
+                "below_battery_rate", "admission_cuts")
+SLOT_INFO_KEYS = tuple(f"slot_{k}" for k in SLOT_METRICS)
+# per-UD columns of ``last_step`` copied into the infos (one ``.tolist()`` each per step)
+_UD_COLUMNS = ("task_bytes", "cycles_per_bit", "deadline_s", "server", "requested", "offloaded",
+               "f_hz", "p_w", "delay_s", "energy_j", "cost", "penalty", "timed_out",
+               "battery_j", "below_b_min")
+#: Every UD's info keys, at reset and at every step, in this order.
+UD_INFO_KEYS = (*_UD_COLUMNS, "gain", *SLOT_INFO_KEYS)
+#: Every ES's info keys, at reset and at every step, in this order.
+ES_INFO_KEYS = ("requests", "admitted", "cuts", "members", *SLOT_INFO_KEYS)
+# the slot metrics at reset (no slot played yet): float 0.0, and int 0 for admission_cuts
+_SLOT_AT_RESET = (0.0, 0.0, 0.0, 0.0, 0.0, 0)
+
+
+def slot_metrics(info: Mapping[str, Any]) -> dict[str, float | int]:
+    """The slot metrics of one agent's info as a dict ``{"mean_cost": ..., ...}``."""
+    return {k: info[key] for k, key in zip(SLOT_METRICS, SLOT_INFO_KEYS)}
 
 
 class MECParallelEnv(ParallelEnv):
@@ -208,7 +240,9 @@ class MECParallelEnv(ParallelEnv):
             slot_high = np.tile(np.concatenate([[1.0], ud_slot_high]), z)
             high = np.concatenate([slot_high, self._load_high[m]]).astype(np.float32)
             self.observation_spaces[name] = spaces.Box(0.0, high, dtype=np.float32)
-            self.action_spaces[name] = spaces.MultiBinary(z)
+            self.action_spaces[name] = (
+                spaces.Box(0.0, 1.0, shape=(z,), dtype=np.float32)
+                if cfg.es_action_space == "box" else spaces.MultiBinary(z))
         state_high = np.concatenate([np.tile(self._ud_high, cfg.n_uds),
                                      self._load_high.ravel()]).astype(np.float32)
         self.state_space = spaces.Box(0.0, state_high, dtype=np.float32)
@@ -254,12 +288,16 @@ class MECParallelEnv(ParallelEnv):
         self.last_step = None
         self._new_slot()
         observations = self._observe()
-        s = self._slot
-        columns = zip((s.bits / 8.0).tolist(), s.cycles_per_bit.tolist(),
-                      s.deadline_s.tolist(), list(s.gain), self._server.tolist())
-        infos = {a: dict(zip(_RESET_INFO_KEYS, row)) for a, row in zip(self.ud_agents, columns)}
-        for m, a in enumerate(self.es_agent_names):
-            infos[a] = {"members": self._members[m, : cfg.z_max[m]].copy()}
+        s, n = self._slot, cfg.n_uds
+        # No slot played yet: the new task and matching, and the documented defaults. Built by
+        # the same code as a step's infos, so every key has the same type and shape.
+        no, zero = np.zeros(n, dtype=bool), np.zeros(n)
+        out = dict(task_bytes=s.bits / 8.0, cycles_per_bit=s.cycles_per_bit,
+                   deadline_s=s.deadline_s, server=self._server, requested=no, offloaded=no,
+                   f_hz=zero, p_w=zero, delay_s=zero, energy_j=zero, cost=zero, penalty=zero,
+                   timed_out=no, battery_j=self._battery, below_b_min=no, gain=s.gain)
+        none = np.zeros(cfg.n_servers, dtype=np.int64)
+        infos = self._infos(out, _SLOT_AT_RESET, none, none, none)
         if self.render_mode == "human":
             self.render()
         return observations, infos
@@ -392,6 +430,7 @@ class MECParallelEnv(ParallelEnv):
         ud = self._check_range(ud, self.ud_agents, "[0, 1]")
         if not self.es_agent_names:
             return ud, None
+        box = cfg.es_action_space == "box"
         bits = np.zeros((cfg.n_servers, self._z_cap))
         for m, a in enumerate(self.es_agent_names):
             z = int(cfg.z_max[m])
@@ -400,9 +439,18 @@ class MECParallelEnv(ParallelEnv):
             except (TypeError, ValueError) as err:
                 raise ActionError(f"action of {a} is not numeric: {actions[a]!r}") from err
             if arr.shape != (z,):
-                raise ActionError(f"action of {a} must be MultiBinary({z}), one bit per member "
-                                  f"place, got shape {arr.shape}")
+                kind = f"Box(0, 1, ({z},)), one value" if box else f"MultiBinary({z}), one bit"
+                raise ActionError(f"action of {a} must be {kind} per member place, got shape "
+                                  f"{arr.shape}")
             bits[m, :z] = arr
+        if box:  # approve iff >= 0.5
+            bad = ~np.isfinite(bits) | (bits < 0.0) | (bits > 1.0)
+            if bad.any() and not cfg.clip_actions:
+                m = int(np.flatnonzero(bad.any(axis=1))[0])
+                raise ActionError(f"action of {self.es_agent_names[m]} must be finite and in "
+                                  f"[0, 1], got {bits[m, : cfg.z_max[m]]} (pass "
+                                  f"clip_actions=True to clip instead)")
+            return ud, np.nan_to_num(bits, nan=0.0) >= 0.5
         bad = ~((bits == 0) | (bits == 1))
         if bad.any():
             if not cfg.clip_actions:
@@ -470,14 +518,14 @@ class MECParallelEnv(ParallelEnv):
         n_cut = np.bincount(srv, (approved & ~offloaded)[matched],
                             minlength=cfg.n_servers).astype(np.int64)
         total_req = int(n_req.sum())
-        slot_metrics = {
-            "mean_cost": float(out["cost"].mean()),
-            "timeout_rate": float(out["timed_out"].mean()),
-            "offload_rate": float(offloaded.mean()),
-            "participation_rate": float(n_adm.sum() / total_req) if total_req else 0.0,
-            "below_battery_rate": float(out["below_b_min"].mean()),
-            "admission_cuts": int(n_cut.sum()),
-        }
+        slot_values = (  # in the order of SLOT_METRICS
+            float(out["cost"].mean()),
+            float(out["timed_out"].mean()),
+            float(offloaded.mean()),
+            float(n_adm.sum() / total_req) if total_req else 0.0,
+            float(out["below_b_min"].mean()),
+            int(n_cut.sum()),
+        )
 
         self._battery = out["battery_j"]
         self._prev_f, self._prev_p = f_hz, p_w
@@ -490,7 +538,7 @@ class MECParallelEnv(ParallelEnv):
         rewards = dict(zip(self.ud_agents, ud_reward.tolist(), strict=True))
         es_reward = float(ud_reward.mean())
         rewards.update(dict.fromkeys(self.es_agent_names, es_reward))
-        infos = self._infos(out, slot_metrics, n_req, n_adm, n_cut)
+        infos = self._infos(out, slot_values, n_req, n_adm, n_cut)
         terminations = dict.fromkeys(self.agents, False)
         truncations = dict.fromkeys(self.agents, truncated)
         if truncated:
@@ -499,18 +547,40 @@ class MECParallelEnv(ParallelEnv):
             self.render()
         return observations, rewards, terminations, truncations, infos
 
-    def _infos(self, out: dict, slot_metrics: dict, n_req: np.ndarray, n_adm: np.ndarray,
-               n_cut: np.ndarray) -> dict[str, dict]:
-        n = self.config.n_uds
-        columns = [out[k].tolist() for k in _UD_INFO_KEYS]
-        columns += [list(out["gain"]), [slot_metrics] * n]
-        infos = {a: dict(zip(_UD_INFO_KEYS_ALL, row))
-                 for a, row in zip(self.ud_agents, zip(*columns))}
-        cfg = self.config
-        for m, a in enumerate(self.es_agent_names):
-            infos[a] = {"requests": int(n_req[m]), "admitted": int(n_adm[m]),
-                        "cuts": int(n_cut[m]), "members": self._members[m, : cfg.z_max[m]].copy(),
-                        "slot": slot_metrics}
+    def _infos(self, out: Mapping[str, np.ndarray], slot_values: tuple, n_req: np.ndarray,
+               n_adm: np.ndarray, n_cut: np.ndarray) -> dict[str, dict]:
+        """Flat per-agent infos, keys in the order of UD_INFO_KEYS / ES_INFO_KEYS.
+
+        Hot path: one ``.tolist()`` per column, then one dict display per agent (cheaper than
+        ``dict(zip(keys, row))``); no per-agent numpy call.
+        """
+        columns = [out[k].tolist() for k in _UD_COLUMNS]
+        columns.append(list(out["gain"].copy()))  # rows of a copy: the env's arrays stay private
+        mean_cost, timeout_rate, offload_rate, participation, below_battery, cuts = slot_values
+        infos = {
+            a: {"task_bytes": task_bytes, "cycles_per_bit": cycles_per_bit,
+                "deadline_s": deadline_s, "server": server, "requested": requested,
+                "offloaded": offloaded, "f_hz": f_hz, "p_w": p_w, "delay_s": delay_s,
+                "energy_j": energy_j, "cost": cost, "penalty": penalty, "timed_out": timed_out,
+                "battery_j": battery_j, "below_b_min": below_b_min, "gain": gain,
+                "slot_mean_cost": mean_cost, "slot_timeout_rate": timeout_rate,
+                "slot_offload_rate": offload_rate, "slot_participation_rate": participation,
+                "slot_below_battery_rate": below_battery, "slot_admission_cuts": cuts}
+            for (a, task_bytes, cycles_per_bit, deadline_s, server, requested, offloaded, f_hz,
+                 p_w, delay_s, energy_j, cost, penalty, timed_out, battery_j, below_b_min,
+                 gain) in zip(self.ud_agents, *columns)
+        }
+        if self.es_agent_names:
+            members = self._members.copy()
+            for a, requests, admitted, es_cuts, z, m in zip(
+                    self.es_agent_names, n_req.tolist(), n_adm.tolist(), n_cut.tolist(),
+                    self.config.z_max.tolist(), range(len(self.es_agent_names))):
+                infos[a] = {
+                    "requests": requests, "admitted": admitted, "cuts": es_cuts,
+                    "members": members[m, :z], "slot_mean_cost": mean_cost,
+                    "slot_timeout_rate": timeout_rate, "slot_offload_rate": offload_rate,
+                    "slot_participation_rate": participation,
+                    "slot_below_battery_rate": below_battery, "slot_admission_cuts": cuts}
         return infos
 
     # ---------------------------------------------------------------- rendering

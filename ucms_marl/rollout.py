@@ -6,7 +6,9 @@ but they cannot serve the trainer:
 
 * they need one observation and action space for all agents. ES agents act in
   ``MultiBinary(z_max)`` while UDs act in ``Box(0, 1, (3,))``; SuperSuit's action padding only
-  pads spaces of one kind, so the two groups cannot share a padded space;
+  pads spaces of one kind (the env's ``es_action_space="box"`` makes it possible, but then
+  every agent, UD or ES, gets the same padded spaces, while the learners keep the groups
+  apart);
 * they drop ``state()``, which the centralised critics read, and the per-agent ``info`` dicts
   are flattened into one list per step, so ``infos[es]["members"]`` (which tells an ES agent
   which UD each action bit approves) is no longer tied to its agent;
@@ -109,7 +111,7 @@ class VectorMECEnv:
         if other or not self.ud_agents:
             raise ValueError(f"expected agents ud_* and es_*, got {agents}")
         es_dims = [int(np.prod(env.observation_space(a).shape)) for a in self.es_agents]
-        z_max = [int(env.action_space(a).n) for a in self.es_agents]
+        z_max = [int(env.action_space(a).shape[0]) for a in self.es_agents]
         ud_obs_dim = int(np.prod(env.observation_space(self.ud_agents[0]).shape))
         # without ES agents, M comes from the UD observation's documented size 2M + 7
         n_servers = len(self.es_agents) or (ud_obs_dim - 7) // 2
@@ -199,7 +201,8 @@ class VectorMECEnv:
             ud_info = [info[a] for a in self.ud_agents]
             req.append([bool(i["requested"]) for i in ud_info])
             off.append([bool(i["offloaded"]) for i in ud_info])
-            slot = {k: float(info[self.ud_agents[0]]["slot"][k]) for k in SLOT_METRICS}
+            ud0 = info[self.ud_agents[0]]
+            slot = {k: float(ud0["slot_" + k]) for k in SLOT_METRICS}
             slot["delay_s"] = float(np.mean([i["delay_s"] for i in ud_info]))
             slot["energy_j"] = float(np.mean([i["energy_j"] for i in ud_info]))
             slots.append(slot)

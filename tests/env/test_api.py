@@ -23,14 +23,15 @@ VARIANTS = {
     "es_on": {},
     "es_off": {"es_agents": False},
     "raw_obs": {"normalize_obs": False},
+    "es_box": {"es_action_space": "box"},
 }
 
-SPEC_UD_INFO = {"task_bytes", "cycles_per_bit", "deadline_s", "gain", "server", "requested",
+SPEC_SLOT_INFO = ["slot_mean_cost", "slot_timeout_rate", "slot_offload_rate",
+                  "slot_participation_rate", "slot_below_battery_rate", "slot_admission_cuts"]
+SPEC_UD_INFO = ["task_bytes", "cycles_per_bit", "deadline_s", "server", "requested",
                 "offloaded", "f_hz", "p_w", "delay_s", "energy_j", "cost", "penalty",
-                "timed_out", "battery_j", "below_b_min", "slot"}
-SPEC_ES_INFO = {"requests", "admitted", "cuts", "members", "slot"}
-SPEC_SLOT_INFO = {"mean_cost", "timeout_rate", "offload_rate", "participation_rate",
-                  "below_battery_rate", "admission_cuts"}
+                "timed_out", "battery_j", "below_b_min", "gain", *SPEC_SLOT_INFO]
+SPEC_ES_INFO = ["requests", "admitted", "cuts", "members", *SPEC_SLOT_INFO]
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +90,7 @@ def trajectory(seed: int, preset: str = "small", **overrides) -> list:
         actions = {a: env.action_space(a).sample() for a in env.agents}
         obs, rewards, _, _, infos = env.step(actions)
         out.append((obs, rewards, env.last_step["server"].copy(),
-                    env.last_step["harvest_j"].copy(), infos["ud_0"]["slot"]))
+                    env.last_step["harvest_j"].copy(), mec_env.slot_metrics(infos["ud_0"])))
     return out
 
 
@@ -274,27 +275,30 @@ def test_members_order_and_es_bits():
 @pytest.mark.parametrize("es_agents", [True, False])
 def test_info_keys_exactly_per_spec(es_agents):
     env = mec_env.parallel_env("small", es_agents=es_agents)
+    assert list(mec_env.UD_INFO_KEYS) == SPEC_UD_INFO
+    assert list(mec_env.ES_INFO_KEYS) == SPEC_ES_INFO
     _, infos = env.reset(seed=0)
     assert set(infos) == set(env.agents)
     for i, a in enumerate(env.ud_agents):
-        assert set(infos[a]) <= SPEC_UD_INFO
+        assert list(infos[a]) == SPEC_UD_INFO  # the same keys, in order, at reset and step
         assert infos[a]["server"] == env.server[i]
         assert_allclose(infos[a]["task_bytes"], env.current_slot.bits[i] / 8)
     for m, a in enumerate(env.es_agent_names):
-        assert set(infos[a]) == {"members"}
+        assert list(infos[a]) == SPEC_ES_INFO
         assert_array_equal(infos[a]["members"], env.members[m])
     while env.agents:
         _, _, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
         next_members = env.members
-        slot_info = infos["ud_0"]["slot"]
+        slot_info = mec_env.slot_metrics(infos["ud_0"])
+        assert list(slot_info) == list(mec_env.SLOT_METRICS)
+        for a in env.possible_agents:  # every agent repeats the slot metrics
+            assert mec_env.slot_metrics(infos[a]) == slot_info
         for a in env.ud_agents:
-            assert set(infos[a]) == SPEC_UD_INFO
-            assert infos[a]["slot"] is slot_info  # the same dict for every agent
+            assert list(infos[a]) == SPEC_UD_INFO
             assert np.asarray(infos[a]["gain"]).shape == (2,)
         for m, a in enumerate(env.es_agent_names):
-            assert set(infos[a]) == SPEC_ES_INFO
+            assert list(infos[a]) == SPEC_ES_INFO
             assert_array_equal(infos[a]["members"], next_members[m])
-        assert set(slot_info) == SPEC_SLOT_INFO
         s = env.last_step
         assert_allclose(slot_info["mean_cost"], s["cost"].mean())
         assert_allclose(slot_info["timeout_rate"], s["timed_out"].mean())
@@ -305,17 +309,66 @@ def test_info_keys_exactly_per_spec(es_agents):
                         s["offloaded"].sum() / req if req else 0.0)
 
 
-def test_reset_infos_hold_the_new_task():
+def _kind(value):
+    """Type, and for arrays dtype and shape: what a spec built from one value fixes."""
+    if isinstance(value, np.ndarray):
+        return (np.ndarray, value.dtype, value.shape)
+    return type(value)
+
+
+@pytest.mark.parametrize("cfg", [{}, {"es_agents": False}, HETEROGENEOUS,
+                                 {"normalize_obs": False}], ids=["es_on", "es_off", "hetero",
+                                                                  "raw_obs"])
+def test_info_types_and_shapes_same_at_reset_and_every_step(cfg):
+    env = mec_env.parallel_env("small", **cfg)
+    _, infos = env.reset(seed=3)
+    kinds = {a: {k: _kind(v) for k, v in info.items()} for a, info in infos.items()}
+    for a, info in infos.items():
+        for k, v in info.items():  # flat: scalars and 1-D arrays, no nested containers
+            assert isinstance(v, (bool, int, float, np.ndarray)), (a, k, type(v))
+    for m, a in enumerate(env.es_agent_names):
+        assert kinds[a]["members"] == (np.ndarray, np.int64, (int(env.config.z_max[m]),))
+    for a in env.ud_agents:
+        assert kinds[a]["gain"] == (np.ndarray, np.float64, (env.n_servers,))
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        env.reset(seed=int(rng.integers(100)))
+        while env.agents:
+            _, _, _, _, infos = env.step({a: env.action_space(a).sample() for a in env.agents})
+            assert {a: {k: _kind(v) for k, v in i.items()} for a, i in infos.items()} == kinds
+
+
+def test_reset_infos_hold_the_new_task_and_documented_defaults():
     env = mec_env.parallel_env("small")
     _, infos = env.reset(seed=0)
     s = env.current_slot
+    defaults = {"requested": False, "offloaded": False, "f_hz": 0.0, "p_w": 0.0,
+                "delay_s": 0.0, "energy_j": 0.0, "cost": 0.0, "penalty": 0.0,
+                "timed_out": False, "battery_j": env.config.b_max_j, "below_b_min": False,
+                "slot_mean_cost": 0.0, "slot_timeout_rate": 0.0, "slot_offload_rate": 0.0,
+                "slot_participation_rate": 0.0, "slot_below_battery_rate": 0.0,
+                "slot_admission_cuts": 0}
     for i, a in enumerate(env.ud_agents):
-        assert set(infos[a]) == {"task_bytes", "cycles_per_bit", "deadline_s", "gain", "server"}
+        assert {k: infos[a][k] for k in defaults} == defaults
         assert_allclose([infos[a]["task_bytes"], infos[a]["cycles_per_bit"],
                          infos[a]["deadline_s"]], [s.bits[i] / 8, s.cycles_per_bit[i],
                                                    s.deadline_s[i]])
         assert_allclose(infos[a]["gain"], s.gain[i])
         assert infos[a]["server"] == env.server[i]
+    for a in env.es_agent_names:
+        assert [infos[a][k] for k in ("requests", "admitted", "cuts")] == [0, 0, 0]
+        assert {k: infos[a][k] for k in SPEC_SLOT_INFO} == {
+            k: defaults[k] for k in SPEC_SLOT_INFO}
+
+
+def test_infos_do_not_alias_env_state():
+    env = mec_env.parallel_env("small")
+    _, infos = env.reset(seed=0)
+    gain, members = env.current_slot.gain.copy(), env.members.copy()
+    infos["ud_0"]["gain"][:] = -1.0
+    infos["es_0"]["members"][:] = 99
+    assert_array_equal(env.current_slot.gain, gain)
+    assert_array_equal(env.members, members)
 
 
 def test_info_values_per_ud():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gymnasium import spaces
 from numpy.testing import assert_allclose, assert_array_equal
 
 import mec_env
@@ -73,6 +74,9 @@ BAD_CONFIGS = [
     ({"es_agents": "yes"}, "es_agents"),
     ({"normalize_obs": 1}, "normalize_obs"),
     ({"clip_actions": None}, "clip_actions"),
+    ({"es_action_space": "Box"}, "es_action_space"),
+    ({"es_action_space": None}, "es_action_space"),
+    ({"es_action_space": ["box"]}, "es_action_space"),  # unhashable
     ({"n_users": 48}, "n_users"),  # unknown key
     ({"task_size_mb": [1, 50]}, "task_size_mb"),
 ]
@@ -102,6 +106,9 @@ def test_bad_config_messages_say_what_is_allowed():
         make_config("paper", matcher="nope")
     with pytest.raises(ValueError, match="known keys"):
         make_config("paper", n_users=48)
+    with pytest.raises(ValueError, match=r"^config key 'es_action_space' got 'discrete'; "
+                                         r"allowed: one of \['multibinary', 'box'\]$"):
+        make_config("paper", es_action_space="discrete")
 
 
 @pytest.mark.parametrize("name", ["paper_mb", "", "PAPER", None, 3])
@@ -297,3 +304,57 @@ def test_clip_actions_keeps_shape_and_key_errors():
         env.step(actions)
     with pytest.raises(mec_env.ActionError, match="numeric"):
         env.step(with_change(env, "ud_1", np.array(["a", "b", "c"])))
+
+
+# ------------------------------------------------------------------ es_action_space="box"
+
+
+def test_box_es_actions_play_exactly_like_the_thresholded_bits():
+    """Box ES actions read as approve iff >= 0.5: the same episode as the MultiBinary bits."""
+    box = mec_env.parallel_env("small", es_action_space="box", subchannels=[1, 2])
+    bits = mec_env.parallel_env("small", subchannels=[1, 2])
+    for a in box.es_agent_names:
+        assert box.action_space(a) == spaces.Box(0.0, 1.0, (4,), np.float32)
+        assert isinstance(bits.action_space(a), spaces.MultiBinary)
+    assert box.action_space("ud_0") == bits.action_space("ud_0")
+    box.reset(seed=5)
+    bits.reset(seed=5)
+    rng = np.random.default_rng(5)
+    while box.agents:
+        ud = {a: rng.random(3).astype(np.float32) for a in box.ud_agents}
+        es = {a: rng.random(4).astype(np.float32) for a in box.es_agent_names}
+        es["es_0"][:2] = [0.5, np.nextafter(np.float32(0.5), np.float32(0))]  # the threshold
+        out_box = box.step({**ud, **es})
+        out_bits = bits.step({**ud, **{a: (v >= 0.5).astype(np.int8) for a, v in es.items()}})
+        for x, y in zip(out_box[:4], out_bits[:4], strict=True):
+            assert x.keys() == y.keys()
+            for k in x:
+                assert_array_equal(x[k], y[k])
+        assert_array_equal(box.last_step["approved"], bits.last_step["approved"])
+    assert box.last_step["approved"].any()
+
+
+def test_box_es_actions_are_checked():
+    env = mec_env.parallel_env("small", es_action_space="box")
+    env.reset(seed=0)
+    for bad in ([0.2, 1.5, 0.0, 0.0], [0.2, np.nan, 0.0, 0.0], [-0.1, 0.0, 0.0, 0.0]):
+        with pytest.raises(mec_env.ActionError, match=r"action of es_1 must be finite and in "
+                                                      r"\[0, 1\].*clip_actions=True"):
+            env.step(with_change(env, "es_1", np.array(bad, np.float32)))
+    with pytest.raises(mec_env.ActionError, match=r"es_0 must be Box\(0, 1, \(4,\)\)"):
+        env.step(with_change(env, "es_0", np.ones(3, np.float32)))
+    env.step(with_change(env, "es_1", np.array([0.0, 0.3, 0.6, 1.0], np.float32)))  # valid
+
+
+def test_box_es_actions_with_clip_actions():
+    env = mec_env.parallel_env("small", es_action_space="box", clip_actions=True, subchannels=4)
+    env.reset(seed=0)
+    server, members = env.server.copy(), env.members.copy()
+    actions = good_actions(env)
+    actions["es_0"] = np.array([2.0, np.nan, -np.inf, np.inf], np.float32)  # 1, 0, 0, 1
+    env.step(actions)
+    approve = np.zeros(6, dtype=bool)
+    row = members[0][:4]
+    approve[row[row >= 0]] = np.array([True, False, False, True])[row >= 0]
+    approve[server == 1] = True
+    assert_array_equal(env.last_step["approved"], env.last_step["requested"] & approve)

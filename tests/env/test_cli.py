@@ -54,7 +54,7 @@ def test_subprocess_runs_one_episode_with_per_slot_metrics():
     costs = []
     while env.agents:
         observations, _, _, _, infos = env.step(policy(observations))
-        costs.append(infos["ud_0"]["slot"]["mean_cost"])
+        costs.append(infos["ud_0"]["slot_mean_cost"])
     assert [float(r[1]) for r in rows] == pytest.approx(costs, abs=5e-5)
     mean_line = next(line for line in result.stdout.splitlines()
                      if line.strip().startswith("mean_cost (mean)"))

@@ -178,7 +178,7 @@ def check_slot(env, actions, server, members, infos, observations, rewards):
         assert infos[a]["requests"] == int(s["requested"][server == j].sum())
         assert infos[a]["admitted"] == int(n_off[j])
         assert infos[a]["cuts"] == int((s["approved"] & ~off)[server == j].sum())
-    slot_info = infos[env.ud_agents[0]]["slot"]
+    slot_info = mec_env.slot_metrics(infos[env.ud_agents[0]])
     assert slot_info["admission_cuts"] == int((s["approved"] & ~off).sum())
     assert_allclose(slot_info["mean_cost"], s["cost"].mean())
     for a, obs in observations.items():

@@ -82,7 +82,7 @@ def test_our_vector_env_matches_single_envs():
             np.testing.assert_allclose(
                 result.ud_reward[e], [r[a] for a in vec.ud_agents], rtol=1e-6
             )
-            assert result.slot[e]["mean_cost"] == info["ud_0"]["slot"]["mean_cost"]
+            assert result.slot[e]["mean_cost"] == info["ud_0"]["slot_mean_cost"]
         obs = result.next_obs
     assert result.truncated.all()
 
