@@ -137,8 +137,8 @@ PROFILES: dict[str, Profile] = {
                 # 2 seeds x 300 episodes at N = 12, 30, 48 (Fig. 6)
                 "nsweep": Budget(2, 300, 100, 10, 2, 160, 0),
                 "nsweep-paper": Budget(2, 60, 60, 10, 2, 160, 0),
-                # 30 episodes of T = 100 slots (3000 slots), 20 updates per episode
-                "energy": Budget(3, 30, 5, 3, 20, 300, 0),
+                # 60 episodes of T = 100 slots (6000 slots), 20 updates per episode
+                "energy": Budget(3, 60, 10, 3, 20, 300, 0),
             },
             n_values=(12, 30, 48),
             curve_points=16,

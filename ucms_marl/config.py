@@ -92,8 +92,8 @@ class UCMSConfig(MADDPGConfig):
     """UCMS_MADDPG (``ucms_marl.learners.ucms``): the MADDPG UD learners plus the ES Q-network."""
 
     name: str = "ucms"
-    es_hidden: list[int] = field(default_factory=lambda: [512, 512])
-    lr_es: float = 1e-3
+    es_hidden: list[int] = field(default_factory=lambda: [256, 256])
+    lr_es: float = 3e-4
     es_epsilon: float = 0.2
     es_epsilon_min: float = 0.01
     es_epsilon_decay: float = 0.99

@@ -120,7 +120,7 @@ def test_paper_compositions_follow_spec_section_9():
 
 def test_paper_ucms_keeps_the_es_network():
     cfg = compose_cfg(["algo=ucms_maddpg", "learner=ucms_paper"]).learner
-    assert cfg.name == "ucms" and list(cfg.es_hidden) == [512, 512]
+    assert cfg.name == "ucms" and list(cfg.es_hidden) == [512, 512] and cfg.lr_es == 1e-3
     assert list(cfg.critic_hidden) == [512, 512] and cfg.critic == "per_agent"
 
 

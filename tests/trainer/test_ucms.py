@@ -45,7 +45,7 @@ def test_paper_algorithms_are_the_spec_compositions():
         assert learner.name == cfg.learner.name
         assert (learner.lr_actor, learner.lr_critic, learner.gamma) == (1e-4, 1e-3, 0.99)
         assert list(learner.critic_hidden) == [512, 512] and learner.batch_size == 64
-    assert list(compose_cfg(["algo=ucms_maddpg"]).learner.es_hidden) == [512, 512]
+    assert list(compose_cfg(["algo=ucms_maddpg"]).learner.es_hidden) == [256, 256]
 
 
 @pytest.mark.parametrize(
