@@ -2,9 +2,10 @@
 
 With UD agents only (``es_agents=False``) every agent shares one space, and SuperSuit's
 ``pettingzoo_env_to_vec_env_v1`` + ``concat_vec_envs_v1`` run mec_env unchanged. With ES
-agents the spaces differ in kind (MultiBinary vs Box), which SuperSuit's padding cannot
-homogenise; see :mod:`ucms_marl.rollout` for the other reasons (state(), per-agent infos,
-auto-reset) and the equivalent the trainer uses.
+agents the default spaces differ in kind (MultiBinary vs Box), which SuperSuit's padding cannot
+homogenise; ``es_action_space="box"`` makes them paddable (tests/env/test_clients.py). See
+:mod:`ucms_marl.rollout` for why the trainer still uses its own vector env (state(), per-agent
+infos, auto-reset).
 """
 
 from __future__ import annotations
