@@ -68,4 +68,4 @@ def test_wheel_contains_every_config(tmp_path):
         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (workdir / "runs" / "greedy" / "small" / "seed_0" / "summary.json").is_file()
+    assert (workdir / "runs" / "greedy" / "small" / "smoke" / "seed_0" / "summary.json").is_file()
