@@ -131,14 +131,14 @@ PROFILES: dict[str, Profile] = {
                 # all_offload after ~300-600 episodes; docs/algorithms.md)
                 "main": Budget(3, 800, 100, 10, 2, 160, 0),
                 # the verbatim units: every policy times out on every task, little to learn
-                "main-paper": Budget(2, 150, 50, 10, 2, 160, 0),
+                "main-paper": Budget(2, 100, 50, 10, 2, 160, 0),
                 # the oracle's preset (N = 6): learners reach the oracle within ~200 episodes
-                "main-small": Budget(3, 400, 50, 10, 2, 160, 0),
-                # 2 seeds x 300 episodes at N = 12, 30, 48 (Fig. 6)
-                "nsweep": Budget(2, 300, 100, 10, 2, 160, 0),
-                "nsweep-paper": Budget(2, 60, 60, 10, 2, 160, 0),
-                # 60 episodes of T = 100 slots (6000 slots), 20 updates per episode
-                "energy": Budget(3, 60, 10, 3, 20, 300, 0),
+                "main-small": Budget(3, 300, 50, 10, 2, 160, 0),
+                # 2 seeds x 200 episodes at N = 12, 30, 48 (Fig. 6)
+                "nsweep": Budget(2, 200, 100, 10, 2, 160, 0),
+                "nsweep-paper": Budget(2, 40, 40, 10, 2, 160, 0),
+                # 40 episodes of T = 100 slots (4000 slots), 20 updates per episode
+                "energy": Budget(3, 40, 10, 3, 20, 300, 0),
             },
             n_values=(12, 30, 48),
             curve_points=16,
