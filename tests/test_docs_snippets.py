@@ -36,6 +36,7 @@ DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "exper
 OPTIONAL = ("torchrl", "tensordict", "supersuit", "ray", "benchmarl", "pandas", "vmas")
 NOT_RUN = (
     "pip ", "tensorboard ", "python benchmarks/", "bash ", "sbatch ", "git ", "python -m pytest",
+    "python -m venv", ". ", "source ", "echo ",
     "python -m experiments run", "python -m experiments reproduce", "python -m experiments plot",
     "python -m experiments report", "python -m experiments time",
 )  # fmt: skip
