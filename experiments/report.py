@@ -21,6 +21,7 @@ from experiments.catalog import (
     FIGURES,
     ORACLE,
     ORACLE_ENV,
+    ORACLE_FIGURES,
     PAPER_ALGORITHMS,
     REFERENCE_POLICIES,
     algo_config_exists,
@@ -164,7 +165,10 @@ def render(
     for sweep, budget in profile.budgets.items():
         base, _, env = sweep.partition("-")
         figs = ", ".join(
-            k for k, f in FIGURES.items() if f.sweep == base and (not env or env in f.envs)
+            k
+            for k, f in FIGURES.items()
+            if f.sweep == base
+            and (not env or env in f.envs or (env == ORACLE_ENV and k in ORACLE_FIGURES))
         )
         add(
             f"| {sweep} | {figs} | {budget.seeds} | {budget.episodes} | "
