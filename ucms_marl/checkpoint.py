@@ -57,6 +57,12 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     """``torch.save`` to ``path`` atomically (temp file + fsync + rename + directory fsync)."""
     path = Path(path)
@@ -67,6 +73,7 @@ def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> Path:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

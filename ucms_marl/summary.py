@@ -81,6 +81,14 @@ def trend(curve: Sequence[tuple[int, float]]) -> str:
     )
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it lies inside it (shorter to read)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def format_summary(
     summary: Mapping[str, Any],
     references: Mapping[str, Mapping[str, Any]],
@@ -89,7 +97,7 @@ def format_summary(
     tensorboard_root: str | Path | None = None,
 ) -> str:
     """The human summary printed at the end of ``ucms-train``."""
-    run_dir = Path(summary["run_dir"])
+    run_dir = _shown(Path(summary["run_dir"]))
     lines = [f"== {summary['algo']} on {summary['env']}, seed {summary['seed']}: "
              f"{summary['episodes']} episodes, {summary['updates']} updates, "
              f"{summary['wall_time_s'] / 60:.1f} min"]  # fmt: skip
