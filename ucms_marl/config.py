@@ -97,7 +97,7 @@ class UCMSConfig(MADDPGConfig):
     es_epsilon: float = 0.2
     es_epsilon_min: float = 0.01
     es_epsilon_decay: float = 0.99
-    es_warmup_episodes: int = 200
+    es_warmup_episodes: int = 400
     ud_critic_target: str = "es"
 
 
