@@ -30,8 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from mec_env.config import make_config  # noqa: E402
 from ucms_marl import checkpoint as ckpt  # noqa: E402
-from ucms_marl.replay import make_replay  # noqa: E402
-from ucms_marl.train import build  # noqa: E402
+from ucms_marl.train import build, replay_for  # noqa: E402
 
 MIB = 1024**2
 
@@ -55,11 +54,7 @@ def sizes(algo: str, env: str, episodes: int) -> dict[str, float]:
     config = OmegaConf.to_container(cfg, resolve=True)
     replay_state, rows = None, 0
     if learner.is_learning and not learner.on_policy:
-        spec = learner.transition_spec()
-        kwargs = {k: v for k, v in config["replay"].items() if k not in ("name", "capacity")}
-        replay = make_replay(
-            cfg.replay.name, cfg.replay.capacity, spec, np.random.default_rng(0), **kwargs
-        )
+        replay, spec = replay_for(cfg, learner), learner.transition_spec()
         kwargs_env = {k: v for k, v in env_kwargs.items() if k != "preset"}
         n_slots = make_config(env_kwargs["preset"], **kwargs_env).n_slots
         rows = min(episodes * n_slots, int(cfg.replay.capacity))

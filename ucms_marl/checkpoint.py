@@ -134,7 +134,7 @@ def _load_safe(path: Path, map_location: str | torch.device, what: str) -> Any:
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A ``checkpoint.pt``, read with ``weights_only=True`` (no code runs)."""
     data = _load_safe(Path(path), map_location, "checkpoint")
-    if isinstance(data, dict) and data.get("format") == POLICY_FORMAT:
+    if _is_policy(data):
         raise ValueError(f"{path} is a policy file (actors only), not a resumable checkpoint")
     return decode(data)
 
@@ -183,18 +183,26 @@ def policy_payload(
     }
 
 
+def _is_policy(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("format") == POLICY_FORMAT
+
+
+def _policy(data: dict) -> dict:
+    return {**json.loads(data["meta"]), "weights": decode(data["weights"])}
+
+
 def load_policy(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """A ``policy.pt``: ``{"algo", "config", "env_kwargs", "episode", "weights"}``."""
     data = _load_safe(Path(path), map_location, "policy file")
-    if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
+    if not _is_policy(data):
         raise ValueError(f"{path} is not a policy file (no format {POLICY_FORMAT!r})")
-    return {**json.loads(data["meta"]), "weights": decode(data["weights"])}
+    return _policy(data)
 
 
 def load_any(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """A checkpoint or a policy file, whichever ``path`` is; ``"kind"`` says which
     (``checkpoint``: the keys of :func:`checkpoint_payload`; ``policy``: of :func:`load_policy`)."""
     data = _load_safe(Path(path), map_location, "checkpoint or policy file")
-    if isinstance(data, dict) and data.get("format") == POLICY_FORMAT:
-        return {**json.loads(data["meta"]), "weights": decode(data["weights"]), "kind": "policy"}
+    if _is_policy(data):
+        return {**_policy(data), "kind": "policy"}
     return {**decode(data), "kind": "checkpoint"}

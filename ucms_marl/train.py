@@ -239,6 +239,18 @@ def _check_resumable(saved: Mapping[str, Any], current: Mapping[str, Any]) -> No
         )
 
 
+def replay_for(cfg: DictConfig, learner: Learner) -> ReplayBuffer:
+    """The run's replay buffer: ``cfg.replay`` over the learner's transition fields, with its
+    own generator derived from the run seed."""
+    kwargs = {
+        k: v for k, v in _config_container(cfg.replay).items() if k not in ("name", "capacity")
+    }
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0xB0FF]))
+    return make_replay(
+        cfg.replay.name, cfg.replay.capacity, learner.transition_spec(), rng, **kwargs
+    )
+
+
 def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[str, Any]:
     """Train (or play) ``cfg`` in ``run_dir``; returns the summary also written to summary.json."""
     validate(cfg)
@@ -255,17 +267,7 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
     train_envs.seed_action_spaces(cfg.seed)
     eval_envs.seed_action_spaces(cfg.seed + 1)
 
-    replay = None
-    if learner.is_learning and not on_policy:
-        replay_kwargs = {k: v for k, v in config["replay"].items() if k not in ("name", "capacity")}
-        replay_rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0xB0FF]))
-        replay = make_replay(
-            cfg.replay.name,
-            cfg.replay.capacity,
-            learner.transition_spec(),
-            replay_rng,
-            **replay_kwargs,
-        )
+    replay = replay_for(cfg, learner) if learner.is_learning and not on_policy else None
 
     episode, updates, wall_before = 0, 0, 0.0
     ckpt_path = run_dir / ckpt.CHECKPOINT_NAME
@@ -298,12 +300,10 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
 
     def save_checkpoint() -> None:
         """checkpoint.pt (exact resume) and policy.pt (acting only) of this episode."""
+        common = {"config": config, "algo": algo, "env_kwargs": env_kwargs, "episode": episode}
         ckpt.save_atomic(
             ckpt.checkpoint_payload(
-                config=config,
-                algo=algo,
-                env_kwargs=env_kwargs,
-                episode=episode,
+                **common,
                 updates=updates,
                 wall_time_s=wall_before + time.perf_counter() - t_start,
                 learner_state=learner.state_dict(),
@@ -315,13 +315,7 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
         )
         if learner.is_learning:
             ckpt.save_atomic(
-                ckpt.policy_payload(
-                    config=config,
-                    algo=algo,
-                    env_kwargs=env_kwargs,
-                    episode=episode,
-                    weights=learner.policy_state_dict(),
-                ),
+                ckpt.policy_payload(**common, weights=learner.policy_state_dict()),
                 run_dir / ckpt.POLICY_NAME,
             )
 
