@@ -11,8 +11,11 @@ Statistics, all across seeds (a seed is one independent training run):
   mean over its last 10% of episodes; only complete runs count;
 * claims: Welch's t-test between UCMS's per-seed finals and each rival's (p < 0.05), among
   the paper's five algorithms; the learners beyond the paper (``catalog.BEYOND_PAPER``) are
-  compared with UCMS the same way in a separate line (``claim["beyond_paper"]``), so adding
-  them never changes a verdict on what the paper claims.
+  compared with UCMS the same way in a separate line (``ClaimResult.beyond_paper``), so
+  adding them never changes a verdict on what the paper claims.
+
+:func:`aggregate_figure` returns a :class:`~experiments.records.FigureResult` (typed records,
+written to JSON by :func:`write_result`).
 
 Missing data is never silent: every algorithm without runs, every missing seed and every
 incomplete run is reported (``warnings.warn`` and the result's ``messages``), what exists is
@@ -42,8 +45,22 @@ from experiments.catalog import (
     algo_config_exists,
     label,
 )
-from experiments.launch import plan_sweep
+from experiments.launch import CONFIG_FILE, LAUNCHES_FILE, SUMMARY_FILE, SweepPlan, plan_sweep
 from experiments.profiles import Profile
+from experiments.records import (
+    AlgorithmResult,
+    ClaimResult,
+    Commands,
+    CurvePoint,
+    FigureResult,
+    Interval,
+    ReferenceResult,
+    Runtime,
+    SeedValues,
+    Smoothing,
+    clean,
+)
+from ucms_marl.metrics import METRICS_FILE
 
 # Final evaluation metrics stored beside every figure's own, to explain it (rates in %).
 CONTEXT_METRICS = (
@@ -57,7 +74,7 @@ CONTEXT_METRICS = (
 CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05
 FINAL_TRAIN_FRACTION = 0.1
-METRICS_FILE = "metrics.jsonl"
+SAVGOL_POLYORDER = 2  # Savitzky-Golay polynomial order (Fig. 7)
 
 
 class NoRunsError(RuntimeError):
@@ -65,30 +82,18 @@ class NoRunsError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- statistics
-@dataclass(frozen=True)
-class Interval:
-    mean: float
-    low: float
-    high: float
-    n: int
-    std: float
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return {k: _clean(v) for k, v in self.__dict__.items()}
-
-
 def t_interval(values: Iterable[float], confidence: float = CONFIDENCE) -> Interval:
     """Mean and two-sided Student-t confidence interval of the finite ``values``."""
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     n = x.size
     if n == 0:
-        return Interval(math.nan, math.nan, math.nan, 0, math.nan)
+        return Interval(mean=math.nan, low=math.nan, high=math.nan, n=0, std=math.nan)
     mean = float(x.mean())
     if n == 1:
-        return Interval(mean, math.nan, math.nan, 1, math.nan)
+        return Interval(mean=mean, low=math.nan, high=math.nan, n=1, std=math.nan)
     std = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * std / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n, std)
+    return Interval(mean=mean, low=mean - half, high=mean + half, n=n, std=std)
 
 
 def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
@@ -101,7 +106,7 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def smoothing_window(length: int, every: int, polyorder: int = 2) -> int:
+def smoothing_window(length: int, every: int, polyorder: int = SAVGOL_POLYORDER) -> int:
     """Savitzky-Golay window: about two down-sampling intervals, odd, at most ``length``."""
     window = 2 * max(1, every) + 1
     if window > length:
@@ -109,7 +114,7 @@ def smoothing_window(length: int, every: int, polyorder: int = 2) -> int:
     return window if window > polyorder else 0
 
 
-def savgol(y: np.ndarray, window: int, polyorder: int = 2) -> np.ndarray:
+def savgol(y: np.ndarray, window: int, polyorder: int = SAVGOL_POLYORDER) -> np.ndarray:
     """``scipy.signal.savgol_filter`` or ``y`` itself when the series is too short."""
     y = np.asarray(y, dtype=float)
     if window <= polyorder or window > y.size:
@@ -134,18 +139,18 @@ def block_means(x: np.ndarray, y: np.ndarray, block: int) -> tuple[np.ndarray, n
     return np.asarray(x)[block - 1 : n : block], means
 
 
-def across_seeds(series: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[list[float]]:
-    """Rows ``[x, n, mean, low, high]`` over the union of x; each x uses the seeds that have it."""
+def across_seeds(series: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[CurvePoint, ...]:
+    """One point per x of the union of x; each x uses the seeds that have it."""
     by_x: dict[float, list[float]] = {}
     for xs, ys in series:
         for x, y in zip(np.asarray(xs).tolist(), np.asarray(ys, float).tolist()):
             if math.isfinite(y):
                 by_x.setdefault(x, []).append(y)
-    rows = []
+    points = []
     for x in sorted(by_x):
         iv = t_interval(by_x[x])
-        rows.append([x, iv.n, iv.mean, iv.low, iv.high])
-    return rows
+        points.append(CurvePoint(x=x, n_seeds=iv.n, mean=iv.mean, low=iv.low, high=iv.high))
+    return tuple(points)
 
 
 # --------------------------------------------------------------------------- run logs
@@ -206,28 +211,22 @@ def _env_shape(config: dict[str, Any]) -> tuple[str, int, int]:
 
 def load_run(run_dir: Path) -> RunLog | None:
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
+    config_path = run_dir / CONFIG_FILE
     if not config_path.exists():
         return None
     config = json.loads(config_path.read_text())
     preset, n_uds, n_slots = _env_shape(config)
-    train, evals = (
-        read_metrics(run_dir / METRICS_FILE)
-        if (run_dir / METRICS_FILE).exists()
-        else (
-            {},
-            {},
-        )
-    )
+    metrics_path = run_dir / METRICS_FILE
+    train, evals = read_metrics(metrics_path) if metrics_path.exists() else ({}, {})
     summary = None
-    if (run_dir / "summary.json").exists():
+    if (run_dir / SUMMARY_FILE).exists():
         try:
-            summary = json.loads((run_dir / "summary.json").read_text())
+            summary = json.loads((run_dir / SUMMARY_FILE).read_text())
         except json.JSONDecodeError:
             summary = None
     return RunLog(
-        run_dir, str(config.get("algo")), int(config.get("seed", 0)), preset, n_uds, n_slots,
-        train, evals, summary,
+        path=run_dir, algo=str(config.get("algo")), seed=int(config.get("seed", 0)),
+        preset=preset, n_uds=n_uds, n_slots=n_slots, train=train, eval=evals, summary=summary,
     )  # fmt: skip
 
 
@@ -247,14 +246,6 @@ def load_runs(directory: Path) -> list[RunLog]:
 
 
 # --------------------------------------------------------------------------- figures
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, np.floating | np.integer):
-        return _clean(v.item())
-    return v
-
-
 def scaled(fig: FigureSpec, run: RunLog, values: np.ndarray) -> np.ndarray:
     if fig.scale == "percent":
         return values * 100.0
@@ -281,7 +272,7 @@ def mean_value(fig: FigureSpec, run: RunLog) -> float:
     return float(np.nanmean(scaled(fig, run, y))) if y.size else math.nan
 
 
-def context_finals(runs: Sequence[RunLog]) -> dict[str, dict[str, Any]]:
+def context_finals(runs: Sequence[RunLog]) -> dict[str, Interval]:
     """Final evaluation of the context metrics across ``runs`` (rates in %)."""
     out = {}
     for metric in CONTEXT_METRICS:
@@ -291,7 +282,7 @@ def context_finals(runs: Sequence[RunLog]) -> dict[str, dict[str, Any]]:
             _, y = r.series("eval", metric)
             if y.size:
                 values.append(float(y[-1]) * factor)
-        out[metric] = t_interval(values).as_dict()
+        out[metric] = t_interval(values)
     return out
 
 
@@ -417,15 +408,36 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def aggregate_figure(
-    fig: FigureSpec,
-    profile: Profile,
-    env: str,
-    runs_root: Path,
-    *,
-    references: Sequence[str] = REFERENCE_POLICIES,
-) -> dict[str, Any]:
-    """Everything a figure shows, as a JSON-ready dict (see module docstring)."""
+@dataclass(frozen=True)
+class _FigureRuns:
+    """One figure's runs, grouped by algorithm, and where its messages collect."""
+
+    fig: FigureSpec
+    profile: Profile
+    env: str
+    plan: SweepPlan
+    runs: list[RunLog]
+    by_algo: dict[str, list[RunLog]]
+    messages: list[str]
+
+    @property
+    def every(self) -> int:
+        """Down-sampling interval of training curves: about ``curve_points`` points."""
+        return max(1, self.plan.budget.episodes // max(1, self.profile.curve_points))
+
+    def command(self, verb: str) -> str:
+        """``python -m experiments run|plot`` for this figure, profile and env."""
+        fig, profile, env = self.fig.key, self.profile.name, self.env
+        return f"python -m experiments {verb} {fig} --profile {profile} --env {env}"
+
+    @property
+    def run_cmd(self) -> str:
+        return self.command("run")
+
+
+def _figure_runs(
+    fig: FigureSpec, profile: Profile, env: str, runs_root: Path, references: Sequence[str]
+) -> _FigureRuns:
     plan = plan_sweep(
         SweepRequest(fig.sweep, env, list(fig.algorithms)),
         profile,
@@ -434,188 +446,205 @@ def aggregate_figure(
         warn=False,
     )
     runs = load_runs(plan.directory)
-    messages: list[str] = []
     by_algo: dict[str, list[RunLog]] = {}
     for run in runs:
         by_algo.setdefault(run.algo, []).append(run)
-    every = max(1, plan.budget.episodes // max(1, profile.curve_points))
-    run_cmd = f"python -m experiments run {fig.key} --profile {profile.name} --env {env}"
-    where_runs = display_path(plan.directory)
+    return _FigureRuns(
+        fig=fig, profile=profile, env=env, plan=plan, runs=runs, by_algo=by_algo, messages=[]
+    )
 
-    def check(algo: str, budget_episodes: int, seeds: int) -> list[RunLog]:
-        found = by_algo.get(algo, [])
-        if not found:
-            if not algo_config_exists(algo):
-                messages.append(
-                    f"{algo}: not implemented in this checkout (no conf/algo/{algo}.yaml): skipped"
-                )
-            else:
-                messages.append(f"{algo}: no runs under {where_runs}; run `{run_cmd}`")
-            return []
-        for n in plan.n_values:
-            have = sorted(r.seed for r in found if n is None or r.n_uds == n)
-            lacking = sorted(set(range(seeds)) - set(have))
-            if lacking:
-                where = "" if n is None else f" at N = {n}"
-                messages.append(
-                    f"{algo}{where}: seeds {lacking} missing ({len(have)} of {seeds} found): "
-                    "using what exists"
-                )
-        for r in found:
-            if r.episodes_done < budget_episodes:
-                messages.append(
-                    f"{algo} seed {r.seed}{'' if plan.n_values == [None] else f' N {r.n_uds}'}:"
-                    f" {r.episodes_done} of {budget_episodes} episodes (running or interrupted):"
-                    " in the curves, not in the final values"
-                )
-        return found
 
-    def complete(found: list[RunLog], budget_episodes: int) -> list[RunLog]:
-        return [r for r in found if r.episodes_done >= budget_episodes]
+def _complete(found: list[RunLog], budget_episodes: int) -> list[RunLog]:
+    return [r for r in found if r.episodes_done >= budget_episodes]
 
-    result_algos: dict[str, Any] = {}
-    finals: dict[str, list[float]] = {}
-    means: dict[str, list[float]] = {}
-    finals_n: dict[int, dict[str, list[float]]] = {}
-    for algo in fig.algorithms:
-        found = check(algo, plan.budget.episodes, plan.budget.seeds)
-        if not found:
-            continue
-        done = complete(found, plan.budget.episodes)
-        entry: dict[str, Any] = {"seeds": sorted({r.seed for r in found})}
-        if fig.kind == "vs_n":
-            per_n = {}
-            for n in sorted({r.n_uds for r in done}):
-                values = [final_value(fig, r) for r in done if r.n_uds == n]
-                finals_n.setdefault(n, {})[algo] = values
-                per_n[str(n)] = {**t_interval(values).as_dict(), "values": values}
-            entry["per_n"] = per_n
+
+def _learner_runs(fr: _FigureRuns, algo: str) -> list[RunLog]:
+    """``algo``'s runs; what is missing or unfinished goes to ``fr.messages``."""
+    found = fr.by_algo.get(algo, [])
+    plan = fr.plan
+    if not found:
+        if not algo_config_exists(algo):
+            fr.messages.append(
+                f"{algo}: not implemented in this checkout (no conf/algo/{algo}.yaml): skipped"
+            )
         else:
-            values = [final_value(fig, r) for r in sorted(done, key=lambda r: r.seed)]
-            finals[algo] = values
-            entry["final"] = {**t_interval(values).as_dict(), "values": values}
-            if fig.phase == "train":
-                m = [mean_value(fig, r) for r in sorted(done, key=lambda r: r.seed)]
-                means[algo] = m
-                entry["mean_over_training"] = {**t_interval(m).as_dict(), "values": m}
-            entry["context"] = context_finals(done)
-            entry["curve"] = [
-                [_clean(v) for v in row]
-                for row in across_seeds([smoothed_series(fig, r, every) for r in found])
-            ]
-        result_algos[algo] = entry
+            where = display_path(plan.directory)
+            fr.messages.append(f"{algo}: no runs under {where}; run `{fr.run_cmd}`")
+        return []
+    seeds = plan.budget.seeds
+    for n in plan.n_values:
+        have = sorted(r.seed for r in found if n is None or r.n_uds == n)
+        lacking = sorted(set(range(seeds)) - set(have))
+        if lacking:
+            where = "" if n is None else f" at N = {n}"
+            fr.messages.append(
+                f"{algo}{where}: seeds {lacking} missing ({len(have)} of {seeds} found): "
+                "using what exists"
+            )
+    episodes = plan.budget.episodes
+    for r in found:
+        if r.episodes_done < episodes:
+            fr.messages.append(
+                f"{algo} seed {r.seed}{'' if plan.n_values == [None] else f' N {r.n_uds}'}:"
+                f" {r.episodes_done} of {episodes} episodes (running or interrupted):"
+                " in the curves, not in the final values"
+            )
+    return found
 
-    if not result_algos:
-        raise NoRunsError(
-            f"{fig.key} ({profile.name}, env {env}): no run of "
-            f"{', '.join(fig.algorithms)} under {where_runs}.\n  "
-            + "\n  ".join(messages)
-            + f"\nTrain them first: {run_cmd}"
-        )
 
-    refs: dict[str, Any] = {}
-    for algo in plan.references:
-        found = [r for r in by_algo.get(algo, []) if r.episodes_done >= 1]
-        done = complete(found, plan.reference_budget.episodes)
+def _seed_values(values: list[float]) -> SeedValues:
+    return SeedValues(interval=t_interval(values), values=tuple(values))
+
+
+def _algorithm_result(fr: _FigureRuns, found: list[RunLog]) -> AlgorithmResult:
+    """Finals (per N for ``vs_n``), context and curve of one learner's runs."""
+    fig = fr.fig
+    done = _complete(found, fr.plan.budget.episodes)  # in the order found
+    seeds = tuple(sorted({r.seed for r in found}))
+    if fig.kind == "vs_n":
+        per_n = {
+            str(n): _seed_values([final_value(fig, r) for r in done if r.n_uds == n])
+            for n in sorted({r.n_uds for r in done})
+        }
+        return AlgorithmResult(seeds=seeds, per_n=per_n)
+    by_seed = sorted(done, key=lambda r: r.seed)
+    training = None
+    if fig.phase == "train":
+        training = _seed_values([mean_value(fig, r) for r in by_seed])
+    return AlgorithmResult(
+        seeds=seeds,
+        final=_seed_values([final_value(fig, r) for r in by_seed]),
+        mean_over_training=training,
+        context=context_finals(done),
+        curve=across_seeds([smoothed_series(fig, r, fr.every) for r in found]),
+    )
+
+
+def _reference_results(fr: _FigureRuns) -> dict[str, ReferenceResult]:
+    """The reference policies' lines from their complete runs (the others reported)."""
+    fig, refs = fr.fig, {}
+    for algo in fr.plan.references:
+        found = [r for r in fr.by_algo.get(algo, []) if r.episodes_done >= 1]
+        done = _complete(found, fr.plan.reference_budget.episodes)
         if not done:
-            messages.append(f"reference {algo}: no complete run: its line is left out")
+            fr.messages.append(f"reference {algo}: no complete run: its line is left out")
             continue
         if fig.kind == "vs_n":
-            refs[algo] = {
-                "per_n": {
-                    str(n): _clean(t_interval(
-                        [final_value(fig, r) for r in done if r.n_uds == n]
-                    ).mean)
-                    for n in sorted({r.n_uds for r in done})
-                }
-            }  # fmt: skip
+            per_n = {
+                str(n): t_interval([final_value(fig, r) for r in done if r.n_uds == n]).mean
+                for n in sorted({r.n_uds for r in done})
+            }
+            refs[algo] = ReferenceResult(per_n=per_n)
         else:
             pick = final_value if fig.phase == "eval" else mean_value
-            refs[algo] = {
-                "value": _clean(t_interval([pick(fig, r) for r in done]).mean),
-                "context": context_finals(done),
-            }
+            value = t_interval([pick(fig, r) for r in done]).mean
+            refs[algo] = ReferenceResult(value=value, context=context_finals(done))
+    return refs
 
+
+def _claim(fig: FigureSpec, algorithms: dict[str, AlgorithmResult]) -> ClaimResult:
+    """The verdict on the paper's claim, and UCMS against the learners beyond the paper."""
     if fig.kind == "vs_n":
-        per_n_verdicts = {
-            n: verdict("best", fig.better, split_beyond(vals)[0])
-            for n, vals in sorted(finals_n.items())
-        }
-        v, detail = combine_verdicts(per_n_verdicts)
-        per_n_beyond = {n: beyond_detail(fig.better, vals) for n, vals in sorted(finals_n.items())}
-        beyond_short = "; ".join(f"N = {n}: {b[0]}" for n, b in per_n_beyond.items() if b[0])
-        beyond = "; ".join(f"N = {n}: {b[1]}" for n, b in per_n_beyond.items() if b[1])
-        ucms_worse = sorted({a for b in per_n_beyond.values() for a in b[2].get("worse than", [])})
-    else:
-        v, detail = verdict(
-            fig.claim.kind,
-            fig.better,
-            split_beyond(finals)[0],
-            rival=fig.claim.rival,
-            means=means or None,
-            margin=fig.claim.margin,
-        )
-        beyond_short, beyond, groups = beyond_detail(fig.better, finals)
-        ucms_worse = groups.get("worse than", [])
-
-    for m in messages:
-        warnings.warn(f"{fig.key}: {m}", stacklevel=2)
-    sample = next(iter(runs))
-    wall = [r.summary.get("wall_time_s", 0.0) for r in runs if r.summary]
-    launches = _read_launches(plan.directory)
-    return {
-        "figure": fig.key,
-        "title": fig.title,
-        "profile": profile.name,
-        "env": env,
-        "preset": sample.preset,
-        "env_overrides": profile.env_choice(env).overrides,
-        "n_slots": sample.n_slots,
-        "n_uds": sorted({r.n_uds for r in runs}),
-        "metric": fig.metric,
-        "phase": fig.phase,
-        "kind": fig.kind,
-        "ylabel": fig.ylabel,
-        "unit": fig.unit,
-        "better": fig.better,
-        "smoothing": {
-            "method": fig.smoothing if fig.phase == "train" else "none",
-            "every": every,
-            "window": smoothing_window(plan.budget.episodes, every)
-            if fig.smoothing == "savgol"
-            else None,
-            "polyorder": 2 if fig.smoothing == "savgol" else None,
-        },
-        "budget": plan.budget.__dict__,
-        "reference_episodes": plan.reference_budget.episodes,
-        "algorithms": result_algos,
-        "references": refs,
-        "claim": {
-            "text": fig.claim.text,
-            "kind": fig.claim.kind,
-            "verdict": v,
-            "detail": detail,
-            "beyond_paper": beyond,
-            "beyond_paper_summary": beyond_short,
-            "ucms_worse_than": ucms_worse,  # beyond-paper learners significantly better
-        },
-        "messages": messages,
-        "runtime": {
-            "sweep": plan.directory.name,
-            "runs": len(runs),
-            "worker_s": round(float(sum(wall)), 1),
-            "launch_wall_s": round(sum(rec.get("wall_s", 0.0) for rec in launches), 1),
-            "launchers": sorted({rec.get("launcher", "?") for rec in launches}),
-        },
-        "commands": {
-            "run": run_cmd,
-            "plot": f"python -m experiments plot {fig.key} --profile {profile.name} --env {env}",
-        },
+        finals_n: dict[int, dict[str, list[float]]] = {}
+        for algo, entry in algorithms.items():
+            for n, values in (entry.per_n or {}).items():
+                finals_n.setdefault(int(n), {})[algo] = list(values.values)
+        finals_n = dict(sorted(finals_n.items()))
+        per_n = {n: verdict("best", fig.better, split_beyond(v)[0]) for n, v in finals_n.items()}
+        v, detail = combine_verdicts(per_n)
+        beyond_n = {n: beyond_detail(fig.better, vals) for n, vals in finals_n.items()}
+        return ClaimResult(
+            text=fig.claim.text, kind=fig.claim.kind, verdict=v, detail=detail,
+            beyond_paper="; ".join(f"N = {n}: {b[1]}" for n, b in beyond_n.items() if b[1]),
+            beyond_paper_summary="; ".join(
+                f"N = {n}: {b[0]}" for n, b in beyond_n.items() if b[0]
+            ),
+            ucms_worse_than=tuple(
+                sorted({a for b in beyond_n.values() for a in b[2].get("worse than", [])})
+            ),
+        )  # fmt: skip
+    finals = {a: list(e.final.values) for a, e in algorithms.items() if e.final is not None}
+    means = {
+        a: list(e.mean_over_training.values)
+        for a, e in algorithms.items()
+        if e.mean_over_training is not None
     }
+    v, detail = verdict(
+        fig.claim.kind, fig.better, split_beyond(finals)[0], rival=fig.claim.rival,
+        means=means or None, margin=fig.claim.margin,
+    )  # fmt: skip
+    summary, beyond, groups = beyond_detail(fig.better, finals)
+    return ClaimResult(
+        text=fig.claim.text, kind=fig.claim.kind, verdict=v, detail=detail,
+        beyond_paper=beyond, beyond_paper_summary=summary,
+        ucms_worse_than=tuple(groups.get("worse than", [])),
+    )  # fmt: skip
+
+
+def _smoothing(fr: _FigureRuns) -> Smoothing:
+    fig, savgol_ = fr.fig, fr.fig.smoothing == "savgol"
+    return Smoothing(
+        method=fig.smoothing if fig.phase == "train" else "none",
+        every=fr.every,
+        window=smoothing_window(fr.plan.budget.episodes, fr.every) if savgol_ else None,
+        polyorder=SAVGOL_POLYORDER if savgol_ else None,
+    )
+
+
+def _runtime(fr: _FigureRuns) -> Runtime:
+    """Worker time from the runs' summaries, wall time from the sweep's launch records."""
+    wall = [r.summary.get("wall_time_s", 0.0) for r in fr.runs if r.summary]
+    launches = _read_launches(fr.plan.directory)
+    return Runtime(
+        sweep=fr.plan.directory.name,
+        runs=len(fr.runs),
+        worker_s=round(float(sum(wall)), 1),
+        launch_wall_s=round(sum(rec.get("wall_s", 0.0) for rec in launches), 1),
+        launchers=tuple(sorted({rec.get("launcher", "?") for rec in launches})),
+    )
+
+
+def aggregate_figure(
+    fig: FigureSpec,
+    profile: Profile,
+    env: str,
+    runs_root: Path,
+    *,
+    references: Sequence[str] = REFERENCE_POLICIES,
+) -> FigureResult:
+    """Everything a figure shows, as a :class:`FigureResult` (see module docstring)."""
+    fr = _figure_runs(fig, profile, env, runs_root, references)
+    algorithms = {}
+    for algo in fig.algorithms:
+        found = _learner_runs(fr, algo)
+        if found:
+            algorithms[algo] = _algorithm_result(fr, found)
+    if not algorithms:
+        raise NoRunsError(
+            f"{fig.key} ({profile.name}, env {env}): no run of "
+            f"{', '.join(fig.algorithms)} under {display_path(fr.plan.directory)}.\n  "
+            + "\n  ".join(fr.messages)
+            + f"\nTrain them first: {fr.run_cmd}"
+        )
+    refs = _reference_results(fr)
+    claim = _claim(fig, algorithms)
+    for m in fr.messages:
+        warnings.warn(f"{fig.key}: {m}", stacklevel=2)
+    sample = fr.runs[0]
+    return FigureResult(
+        figure=fig.key, title=fig.title, profile=profile.name, env=env, preset=sample.preset,
+        env_overrides=profile.env_choice(env).overrides, n_slots=sample.n_slots,
+        n_uds=tuple(sorted({r.n_uds for r in fr.runs})), metric=fig.metric, phase=fig.phase,
+        kind=fig.kind, ylabel=fig.ylabel, unit=fig.unit, better=fig.better,
+        smoothing=_smoothing(fr), budget=fr.plan.budget,
+        reference_episodes=fr.plan.reference_budget.episodes, algorithms=algorithms,
+        references=refs, claim=claim, messages=tuple(fr.messages), runtime=_runtime(fr),
+        commands=Commands(run=fr.run_cmd, plot=fr.command("plot")),
+    )  # fmt: skip
 
 
 def _read_launches(directory: Path) -> list[dict[str, Any]]:
-    path = Path(directory) / "launches.jsonl"
+    path = Path(directory) / LAUNCHES_FILE
     if not path.exists():
         return []
     out = []
@@ -631,35 +660,40 @@ def result_stem(fig_key: str, env: str) -> str:
     return f"{fig_key}_{env}"
 
 
-def write_result(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+def write_result(result: FigureResult, out_dir: Path) -> tuple[Path, Path]:
     """``<fig>_<env>.json`` (everything) and ``<fig>_<env>.csv`` (the plotted numbers)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = result_stem(result["figure"], result["env"])
+    stem = result_stem(result.figure, result.env)
     json_path = out_dir / f"{stem}.json"
-    json_path.write_text(json.dumps(result, indent=1, default=_clean) + "\n")
+    json_path.write_text(json.dumps(result.as_dict(), indent=1, default=clean) + "\n")
     csv_path = out_dir / f"{stem}.csv"
     with csv_path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["series", "algo", "x", "n_seeds", "mean", "ci95_low", "ci95_high"])
-        for algo, entry in result["algorithms"].items():
-            for row in entry.get("curve", []):
-                w.writerow(["curve", algo, *(_fmt(v) for v in row)])
-            if "final" in entry:
-                f_ = entry["final"]
-                w.writerow(
-                    ["final", algo, "", f_["n"], *(_fmt(f_[k]) for k in ("mean", "low", "high"))]
-                )
-            for n, f_ in entry.get("per_n", {}).items():
-                w.writerow(
-                    ["final", algo, n, f_["n"], *(_fmt(f_[k]) for k in ("mean", "low", "high"))]
-                )
-        for algo, entry in result["references"].items():
-            if "value" in entry:
-                w.writerow(["reference", algo, "", "", _fmt(entry["value"]), "", ""])
-            for n, v in entry.get("per_n", {}).items():
-                w.writerow(["reference", algo, n, "", _fmt(v), "", ""])
+        w.writerows(_csv_rows(result))
     return json_path, csv_path
+
+
+def _csv_rows(result: FigureResult) -> list[list[Any]]:
+    """The plotted numbers: curve points, finals (per N), reference values (per N)."""
+
+    def final(algo: str, x: str, v: SeedValues) -> list[Any]:
+        iv = v.interval
+        return ["final", algo, x, iv.n, *(_fmt(clean(u)) for u in (iv.mean, iv.low, iv.high))]
+
+    rows: list[list[Any]] = []
+    for algo, entry in result.algorithms.items():
+        rows += [["curve", algo, *(_fmt(v) for v in p.as_row())] for p in entry.curve or ()]
+        if entry.final is not None:
+            rows.append(final(algo, "", entry.final))
+        rows += [final(algo, n, v) for n, v in (entry.per_n or {}).items()]
+    for algo, ref in result.references.items():
+        if ref.per_n is None:
+            rows.append(["reference", algo, "", "", _fmt(clean(ref.value)), "", ""])
+        for n, v in (ref.per_n or {}).items():
+            rows.append(["reference", algo, n, "", _fmt(clean(v)), "", ""])
+    return rows
 
 
 def _fmt(v: Any) -> str:

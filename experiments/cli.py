@@ -139,7 +139,7 @@ def cmd_plan(args: argparse.Namespace, extra: list[str]) -> int:
         )
         for cmd in launch.commands_for(plan, launcher=args.launcher, extra=extra):
             print("  $ python " + " ".join(_quote(c) for c in cmd[1:]))
-    timings_path = args.results_dir / "timings.json"
+    timings_path = args.results_dir / timing.TIMINGS_FILE
     if not timings_path.exists():
         print(f"no timings yet ({timings_path}): run `python -m experiments time` for an estimate")
         return 0
@@ -181,11 +181,11 @@ def cmd_time(args: argparse.Namespace) -> int:
     timing.measure(
         plans,
         args.runs_dir / "_timing",
-        args.results_dir / "timings.json",
+        args.results_dir / timing.TIMINGS_FILE,
         launcher=args.launcher,
         only=only,
     )
-    print(f"wrote {args.results_dir / 'timings.json'}")
+    print(f"wrote {args.results_dir / timing.TIMINGS_FILE}")
     return 0
 
 
@@ -240,7 +240,7 @@ def plot_figures(
             continue
         json_path, _ = aggregate.write_result(result, out_dir)
         png = plotting.plot_result(result, json_path.with_suffix(".png"))
-        print(f"{fig.key} ({fig_env}): {result['claim']['verdict']} -> {png}")
+        print(f"{fig.key} ({fig_env}): {result.claim.verdict} -> {png}")
         written.append(png)
     return written
 

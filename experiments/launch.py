@@ -38,7 +38,13 @@ from experiments.profiles import Budget, Profile
 
 LAUNCHERS = ("local", "slurm", "slurm_local")
 REFERENCE_EPISODES_CAP = 50  # references learn nothing: their training episodes only feed lines
+# What ucms_marl.train writes into a run directory (ucms_marl.metrics.METRICS_FILE besides),
+# and the sweep's own record of its launches. CHECKPOINT_NAME is ucms_marl.checkpoint's, kept
+# here so that planning and aggregating never import torch.
 CHECKPOINT_NAME = "checkpoint.pt"
+CONFIG_FILE = "config.json"
+SUMMARY_FILE = "summary.json"
+LAUNCHES_FILE = "launches.jsonl"
 
 
 def sweep_dir(runs_root: Path, profile: str, sweep: str, env: str) -> Path:
@@ -101,7 +107,7 @@ class SweepPlan:
 
 
 def run_is_complete(run_dir: Path, episodes: int) -> bool:
-    summary = Path(run_dir) / "summary.json"
+    summary = Path(run_dir) / SUMMARY_FILE
     if not summary.exists():
         return False
     try:
@@ -301,7 +307,7 @@ def run_plan(
         "wall_s": round(wall, 2),
         "failed": len(failures),
     }
-    with (plan.directory / "launches.jsonl").open("a") as f:
+    with (plan.directory / LAUNCHES_FILE).open("a") as f:
         f.write(json.dumps(record) + "\n")
     say(f"[{plan.sweep}-{plan.env}] done in {wall / 60:.1f} min; log: {log_path}")
     if failures:

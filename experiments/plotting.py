@@ -8,6 +8,7 @@ bars, references as dashed lines over N. Colours and labels come from
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +20,30 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from experiments.catalog import LINESTYLES, colour, label  # noqa: E402
+from experiments.records import FigureResult  # noqa: E402
 
 FIGSIZE = (8.6, 4.2)  # the legend sits right of the axes
 DPI = 100
 
 
-def _xlabel(result: dict[str, Any]) -> str:
-    if result["kind"] == "vs_n":
+def _xlabel(result: FigureResult) -> str:
+    if result.kind == "vs_n":
         return "Number of user devices N"
-    return f"Training episode (T = {result['n_slots']} slots each)"
+    return f"Training episode (T = {result.n_slots} slots each)"
 
 
-def _subtitle(result: dict[str, Any]) -> str:
-    budget = result["budget"]
-    env = result["env"]
-    if result["preset"] != env or result.get("env_overrides"):
-        env = f"{env} -> {result['preset']}"
+def _subtitle(result: FigureResult) -> str:
+    budget = result.budget
+    env = result.env
+    if result.preset != env or result.env_overrides:
+        env = f"{env} -> {result.preset}"
     return (
-        f"env {env}, profile {result['profile']}: {budget['seeds']} seeds x "
-        f"{budget['episodes']} episodes, mean and 95% CI"
+        f"env {env}, profile {result.profile}: {budget.seeds} seeds x "
+        f"{budget.episodes} episodes, mean and 95% CI"
     )
 
 
-def _nan(v: Any) -> float:
-    return np.nan if v is None else float(v)
-
-
-def plot_result(result: dict[str, Any], path: Path) -> Path:
+def plot_result(result: FigureResult, path: Path) -> Path:
     """Write the figure of ``result`` as a PNG at ``path``."""
     fig = draw_result(result)
     path = Path(path)
@@ -55,21 +53,21 @@ def plot_result(result: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def draw_result(result: dict[str, Any]) -> Any:
+def draw_result(result: FigureResult) -> Any:
     """The matplotlib Figure of ``result`` (the caller closes it)."""
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
-    if result["kind"] == "vs_n":
+    if result.kind == "vs_n":
         _plot_vs_n(ax, result)
     else:
         _plot_curves(ax, result)
     ax.set_xlabel(_xlabel(result))
-    ax.set_ylabel(result["ylabel"], fontsize=8.5)
-    ax.set_title(f"{result['title']}\n{_subtitle(result)}", fontsize=9)
+    ax.set_ylabel(result.ylabel, fontsize=8.5)
+    ax.set_title(f"{result.title}\n{_subtitle(result)}", fontsize=9)
     ax.grid(alpha=0.3)
-    if result["kind"] != "vs_n":
+    if result.kind != "vs_n":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = ax.get_legend_handles_labels()
-    order = [label(a) for a in list(result["algorithms"]) + list(result["references"])]
+    order = [label(a) for a in list(result.algorithms) + list(result.references)]
     rank = {text: i for i, text in enumerate(order)}
     pairs = sorted(
         zip(handles, labels), key=lambda hl: rank.get(hl[1], rank.get(hl[1].split(" (")[0], 99))
@@ -83,7 +81,7 @@ def draw_result(result: dict[str, Any]) -> Any:
     return fig
 
 
-def _set_ylim(ax: Any, result: dict[str, Any], centres: list[float], bands: list[float]) -> None:
+def _set_ylim(ax: Any, result: FigureResult, centres: list[float], bands: list[float]) -> None:
     """Frame the means and references; bands may be wider (few seeds: t(0.975, 1) = 12.7)
     and are then cut by the axes rather than squeezing the curves flat. Rates stay in 0-100%."""
     centres = [v for v in centres if np.isfinite(v)]
@@ -94,57 +92,58 @@ def _set_ylim(ax: Any, result: dict[str, Any], centres: list[float], bands: list
     finite = [v for v in bands if np.isfinite(v)]
     low = max(min(finite + [lo]), lo - 1.5 * span) - 0.1 * span
     high = min(max(finite + [hi]), hi + 1.5 * span) + 0.1 * span
-    if result.get("unit") == "%":
+    if result.unit == "%":
         low, high = max(low, -2.0), min(high, 102.0)
     ax.set_ylim(low, high)
 
 
-def _plot_curves(ax: Any, result: dict[str, Any]) -> None:
+def _plot_curves(ax: Any, result: FigureResult) -> None:
     centres: list[float] = []
     bands: list[float] = []
-    for algo, entry in result["algorithms"].items():
-        rows = entry.get("curve") or []
-        if not rows:
+    for algo, entry in result.algorithms.items():
+        points = entry.curve or ()
+        if not points:
             continue
-        x = np.array([r[0] for r in rows], float)
-        mean = np.array([_nan(r[2]) for r in rows])
-        low = np.array([_nan(r[3]) for r in rows])
-        high = np.array([_nan(r[4]) for r in rows])
+        x = np.array([p.x for p in points], float)
+        mean = np.array([p.mean for p in points], float)
+        low = np.array([p.low for p in points], float)
+        high = np.array([p.high for p in points], float)
         centres += mean.tolist()
         bands += low.tolist() + high.tolist()
         c = colour(algo)
-        n_seeds = len(entry.get("seeds", []))
+        n_seeds = len(entry.seeds)
         ax.plot(x, mean, color=c, lw=1.6, label=f"{label(algo)} ({n_seeds} seeds)")
         ax.fill_between(x, low, high, color=c, alpha=0.2, lw=0)
         if x.size == 1:
             ax.plot(x, mean, "o", color=c)
-    for algo, entry in result["references"].items():
-        if entry.get("value") is None:
+    for algo, ref in result.references.items():
+        if ref.value is None or not math.isfinite(ref.value):
             continue
-        centres.append(float(entry["value"]))
+        centres.append(ref.value)
         ax.axhline(
-            entry["value"], color=colour(algo), ls=LINESTYLES.get(algo, "--"), lw=1.2,
+            ref.value, color=colour(algo), ls=LINESTYLES.get(algo, "--"), lw=1.2,
             label=label(algo),
         )  # fmt: skip
     _set_ylim(ax, result, centres, bands)
 
 
-def _plot_vs_n(ax: Any, result: dict[str, Any]) -> None:
+def _plot_vs_n(ax: Any, result: FigureResult) -> None:
     centres: list[float] = []
     bands: list[float] = []
-    algos = list(result["algorithms"])
-    ns_all = sorted({int(n) for e in result["algorithms"].values() for n in e.get("per_n", {})})
+    algos = list(result.algorithms)
+    ns_all = sorted({int(n) for e in result.algorithms.values() for n in e.per_n or {}})
     # dodge the error bars of different algorithms a little (1.5% of the N range each)
     spread = 0.015 * (max(ns_all) - min(ns_all) if len(ns_all) > 1 else 1.0)
     offsets = (np.arange(len(algos)) - (len(algos) - 1) / 2) * spread
     for off, algo in zip(offsets, algos):
-        per_n = result["algorithms"][algo].get("per_n", {})
+        per_n = result.algorithms[algo].per_n or {}
         if not per_n:
             continue
-        ns = np.array(sorted(per_n, key=int), dtype=float)
-        mean = np.array([_nan(per_n[str(int(n))]["mean"]) for n in ns])
-        low = np.array([_nan(per_n[str(int(n))]["low"]) for n in ns])
-        high = np.array([_nan(per_n[str(int(n))]["high"]) for n in ns])
+        keys = sorted(per_n, key=int)
+        ns = np.array(keys, dtype=float)
+        mean = np.array([per_n[k].interval.mean for k in keys], float)
+        low = np.array([per_n[k].interval.low for k in keys], float)
+        high = np.array([per_n[k].interval.high for k in keys], float)
         centres += mean.tolist()
         bands += low.tolist() + high.tolist()
         err = np.vstack([mean - low, high - mean])
@@ -153,12 +152,13 @@ def _plot_vs_n(ax: Any, result: dict[str, Any]) -> None:
             ns + off, mean, yerr=err, color=colour(algo), marker="o", ms=4, lw=1.4, capsize=3,
             label=label(algo),
         )  # fmt: skip
-    for algo, entry in result["references"].items():
-        per_n = entry.get("per_n", {})
-        if not per_n:
+    for algo, ref in result.references.items():
+        ref_n = ref.per_n or {}
+        if not ref_n:
             continue
-        ns = np.array(sorted(per_n, key=int), dtype=float)
-        vals = np.array([_nan(per_n[str(int(n))]) for n in ns])
+        keys = sorted(ref_n, key=int)
+        ns = np.array(keys, dtype=float)
+        vals = np.array([ref_n[k] for k in keys], float)
         centres += vals.tolist()
         ax.plot(
             ns, vals, color=colour(algo), ls=LINESTYLES.get(algo, "--"), marker="x", ms=4, lw=1.1,

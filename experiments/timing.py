@@ -33,9 +33,17 @@ from pathlib import Path
 from typing import Any
 
 from experiments.catalog import SWEEPS, SweepRequest
-from experiments.launch import Job, SweepPlan, launcher_overrides, plan_sweep
+from experiments.launch import (
+    CHECKPOINT_NAME,
+    SUMMARY_FILE,
+    Job,
+    SweepPlan,
+    launcher_overrides,
+    plan_sweep,
+)
 from experiments.profiles import Profile
 
+TIMINGS_FILE = "timings.json"  # under the results root: what `time` measured
 JOB_OVERHEAD_S = 2.0  # per job, outside the run's own clock: Hydra job setup in a warm worker
 UNMEASURED_UPDATE_FACTOR = 1.5  # an algorithm not measured yet: maddpg's update time x this
 # T -> (short and long probe episodes, learning_starts, updates per episode)
@@ -98,7 +106,7 @@ def merge_entry(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, An
 
 
 def _probe(sweep_dir: Path, algo: str, episodes: int, updates: int) -> dict[str, Any]:
-    return json.loads((sweep_dir / algo / f"e{episodes}_u{updates}" / "summary.json").read_text())
+    return json.loads((sweep_dir / algo / f"e{episodes}_u{updates}" / SUMMARY_FILE).read_text())
 
 
 def measure(
@@ -163,7 +171,7 @@ def measure(
                 f"  {algo:20s} N={n:3d}: {env_s:.3f} s/episode, {update_s:.3f} s/update, "
                 f"{fixed_s:.2f} s per run and checkpoint"
             )
-        for ckpt in sweep_dir.rglob("checkpoint.pt"):
+        for ckpt in sweep_dir.rglob(CHECKPOINT_NAME):
             ckpt.unlink()
     data = {
         "measured": time.strftime("%Y-%m-%d %H:%M"),

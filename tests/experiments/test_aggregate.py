@@ -24,6 +24,7 @@ from experiments.aggregate import (
     write_result,
 )
 from experiments.catalog import FIGURES
+from experiments.records import Smoothing
 
 # Student t quantiles from a printed table: t(0.975, 3) and t(0.975, 1)
 T_975_DF3 = 3.182446305284263
@@ -139,23 +140,21 @@ def _five_algorithms(tmp_path, make_run, profile, sweep="main", env="paper_kb", 
 def test_figure_finals_intervals_and_verdict(tmp_path, make_run, tiny_profile):
     root = _five_algorithms(tmp_path, make_run, tiny_profile)
     res = aggregate_figure(FIGURES["fig5"], tiny_profile, "paper_kb", root)
-    ucms = res["algorithms"]["ucms_maddpg"]["final"]
+    ucms = res.algorithms["ucms_maddpg"].final.interval
     expected = t_interval([-0.51, -0.5, -0.49])
-    assert ucms["n"] == 3 and ucms["mean"] == pytest.approx(expected.mean)
-    assert ucms["low"] == pytest.approx(expected.low) and ucms["high"] == pytest.approx(
-        expected.high
-    )
+    assert ucms.n == 3 and ucms.mean == pytest.approx(expected.mean)
+    assert ucms.low == pytest.approx(expected.low) and ucms.high == pytest.approx(expected.high)
     # curve: eval points at 5, 10, 15, 20 with 3 seeds each
-    curve = res["algorithms"]["maddpg"]["curve"]
-    assert [row[0] for row in curve] == [5, 10, 15, 20] and all(row[1] == 3 for row in curve)
-    assert res["references"]["greedy"]["value"] == pytest.approx(-0.7)
-    assert res["claim"]["verdict"] == "held"  # among the paper's five, MAPPO left out
-    assert res["claim"]["ucms_worse_than"] == ["mappo"]
-    assert res["claim"]["beyond_paper_summary"] == (
+    curve = res.algorithms["maddpg"].curve
+    assert [p.x for p in curve] == [5, 10, 15, 20] and all(p.n_seeds == 3 for p in curve)
+    assert res.references["greedy"].value == pytest.approx(-0.7)
+    assert res.claim.verdict == "held"  # among the paper's five, MAPPO left out
+    assert res.claim.ucms_worse_than == ("mappo",)
+    assert res.claim.beyond_paper_summary == (
         "UCMS_MADDPG better than IPPO; worse than MAPPO; not separable from UCMS_MAPPO"
     )
-    assert "vs MAPPO (beyond the paper): worse by 0.2" in res["claim"]["beyond_paper"]
-    assert res["messages"] == []
+    assert "vs MAPPO (beyond the paper): worse by 0.2" in res.claim.beyond_paper
+    assert res.messages == ()
     json_path, csv_path = write_result(res, tmp_path / "out")
     assert json.loads(json_path.read_text())["claim"]["verdict"] == "held"
     rows = csv_path.read_text().splitlines()
@@ -167,15 +166,15 @@ def test_figure_finals_intervals_and_verdict(tmp_path, make_run, tiny_profile):
 def test_percent_scaling_and_savgol_curve(tmp_path, make_run, tiny_profile):
     root = _five_algorithms(tmp_path, make_run, tiny_profile)
     fig8 = aggregate_figure(FIGURES["fig8"], tiny_profile, "paper_kb", root)
-    assert fig8["unit"] == "%"
-    assert fig8["algorithms"]["maddpg"]["final"]["mean"] == pytest.approx(20.0)  # 0.2 -> 20 %
-    assert fig8["claim"]["verdict"] == "held"  # UCMS: 5 % timeouts, the lowest
+    assert fig8.unit == "%"
+    assert fig8.algorithms["maddpg"].final.interval.mean == pytest.approx(20.0)  # 0.2 -> 20 %
+    assert fig8.claim.verdict == "held"  # UCMS: 5 % timeouts, the lowest
     fig7 = aggregate_figure(FIGURES["fig7"], tiny_profile, "paper_kb", root)
     # 20 episodes, curve_points 4 -> every 5th episode of the Savitzky-Golay smoothed series
-    assert [row[0] for row in fig7["algorithms"]["maddpg"]["curve"]] == [5, 10, 15, 20]
-    assert fig7["smoothing"] == {"method": "savgol", "every": 5, "window": 11, "polyorder": 2}
+    assert [p.x for p in fig7.algorithms["maddpg"].curve] == [5, 10, 15, 20]
+    assert fig7.smoothing == Smoothing(method="savgol", every=5, window=11, polyorder=2)
     # participation constant per run: smoothing keeps it (in %)
-    assert fig7["algorithms"]["maddpg"]["curve"][0][2] == pytest.approx(30.0)
+    assert fig7.algorithms["maddpg"].curve[0].mean == pytest.approx(30.0)
 
 
 def test_missing_seeds_warn_and_use_what_exists(tmp_path, make_run, tiny_profile):
@@ -184,9 +183,9 @@ def test_missing_seeds_warn_and_use_what_exists(tmp_path, make_run, tiny_profile
     root = _five_algorithms(tmp_path, make_run, tiny_profile, seeds=seeds)
     with pytest.warns(UserWarning, match=r"maddpg: seeds \[1\] missing \(2 of 3 found\)"):
         res = aggregate_figure(FIGURES["fig5"], tiny_profile, "paper_kb", root)
-    assert res["algorithms"]["maddpg"]["final"]["n"] == 2
-    assert res["algorithms"]["maddpg"]["seeds"] == [0, 2]
-    assert any("seeds [1] missing" in m for m in res["messages"])
+    assert res.algorithms["maddpg"].final.interval.n == 2
+    assert res.algorithms["maddpg"].seeds == (0, 2)
+    assert any("seeds [1] missing" in m for m in res.messages)
 
 
 def test_algorithm_without_runs_is_reported_not_fatal(tmp_path, make_run, tiny_profile):
@@ -195,8 +194,8 @@ def test_algorithm_without_runs_is_reported_not_fatal(tmp_path, make_run, tiny_p
     root = _five_algorithms(tmp_path, make_run, tiny_profile, seeds=seeds)
     with pytest.warns(UserWarning, match="ucms_maddpg"):
         res = aggregate_figure(FIGURES["fig5"], tiny_profile, "paper_kb", root)
-    assert "ucms_maddpg" not in res["algorithms"]
-    assert res["claim"]["verdict"] == "not tested"
+    assert "ucms_maddpg" not in res.algorithms
+    assert res.claim.verdict == "not tested"
 
 
 def test_no_runs_at_all_is_a_clear_error(tmp_path, tiny_profile):
@@ -215,8 +214,8 @@ def test_incomplete_run_in_curves_not_in_finals(tmp_path, make_run, tiny_profile
     )  # fmt: skip
     with pytest.warns(UserWarning, match="10 of 20 episodes"):
         res = aggregate_figure(FIGURES["fig5"], tiny_profile, "paper_kb", root)
-    assert res["algorithms"]["maddpg"]["final"]["n"] == 3  # seed 3 left out
-    curve = {row[0]: row[1] for row in res["algorithms"]["maddpg"]["curve"]}
+    assert res.algorithms["maddpg"].final.interval.n == 3  # seed 3 left out
+    curve = {p.x: p.n_seeds for p in res.algorithms["maddpg"].curve}
     assert curve == {5: 4, 10: 4, 15: 3, 20: 3}
 
 
@@ -233,11 +232,11 @@ def test_vs_n_total_cost(tmp_path, make_run, tiny_profile):
                 )  # fmt: skip
     res = aggregate_figure(FIGURES["fig6"], tiny_profile, "paper_kb", tmp_path / "runs")
     # total = mean cost per UD-slot x N x T (small: T = 10)
-    assert res["algorithms"]["ucms_maddpg"]["per_n"]["6"]["mean"] == pytest.approx(
+    assert res.algorithms["ucms_maddpg"].per_n["6"].interval.mean == pytest.approx(
         (0.1 + 0.001) * 6 * 10
     )
-    assert res["claim"]["verdict"] == "held"
-    assert "N = 3: held; N = 6: held" in res["claim"]["detail"]
+    assert res.claim.verdict == "held"
+    assert "N = 3: held; N = 6: held" in res.claim.detail
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from experiments import catalog  # noqa: E402
 from experiments.plotting import draw_result, plot_result  # noqa: E402
+from experiments.records import FigureResult  # noqa: E402
 
 
-def _result(kind: str = "curve") -> dict:
+def _result(kind: str = "curve") -> FigureResult:
+    return FigureResult.from_dict(_result_json(kind))
+
+
+def _result_json(kind: str = "curve") -> dict:
+    """A result as its JSON holds it (the fields the figure reads)."""
     algos = {}
     for i, algo in enumerate(catalog.PAPER_ALGORITHMS):
         if kind == "curve":
@@ -75,7 +81,7 @@ def test_colours_unique_and_stable():
 
 @pytest.mark.parametrize("missing", [None, 1])
 def test_single_seed_curve_draws_without_band(missing):
-    result = _result()
+    result = _result_json()
     for entry in result["algorithms"].values():
         entry["curve"] = [[x, 1, -1.0, missing, missing] for x in (5, 10)]
-    plt.close(draw_result(result))
+    plt.close(draw_result(FigureResult.from_dict(result)))
