@@ -1,7 +1,8 @@
 """mec_env: a PettingZoo environment for multi-server, multi-user MEC task offloading.
 
 ``mec_env.parallel_env(preset="paper_kb", **overrides)`` returns the ParallelEnv documented in
-:mod:`mec_env.env`; ``mec_env.env(...)`` the AEC version. Matchers and admission rules are
+:mod:`mec_env.env`; ``mec_env.env(...)`` the AEC version; ``mec_env.vector_env(num_envs=B,
+...)`` B copies as arrays (:mod:`mec_env.vector`). Matchers and admission rules are
 registries a user can extend with :func:`register_matcher` and :func:`register_admission`.
 Needs only numpy, gymnasium and pettingzoo (no torch).
 """
@@ -25,6 +26,7 @@ from mec_env.env import (
     slot_metrics,
 )
 from mec_env.matching import MATCHERS, SlotState, register_matcher
+from mec_env.vector import MECVectorEnv, vector_env
 
 __version__ = "0.1.0"
 
@@ -43,7 +45,9 @@ raw_env = parallel_env
 
 __all__ = [
     "ADMISSIONS", "ActionError", "AdmissionContext", "ConfigError", "DEFAULT_PRESET",
-    "ES_INFO_KEYS", "EnvConfig", "MATCHERS", "MECParallelEnv", "MatcherError", "PRESETS",
+    "ES_INFO_KEYS", "EnvConfig", "MATCHERS", "MECParallelEnv", "MECVectorEnv", "MatcherError",
+    "PRESETS",
     "SLOT_INFO_KEYS", "SLOT_METRICS", "SlotState", "UD_INFO_KEYS", "env", "make_config",
     "parallel_env", "raw_env", "register_admission", "register_matcher", "slot_metrics",
+    "vector_env",
 ]

@@ -56,11 +56,19 @@ class AdmissionContext:
 
 AdmissionRule = Callable[[AdmissionContext], np.ndarray]
 ADMISSIONS: dict[str, AdmissionRule] = {}
+#: rules that also accept a batched context (every array with a leading batch axis B, the
+#: slot's arrays too) and return (B, N); the batched core calls the others once per copy
+BATCHED_ADMISSIONS: set[AdmissionRule] = set()
 
 
-def register_admission(name: str, fn: AdmissionRule, *, overwrite: bool = False
-                       ) -> AdmissionRule:
-    """Register ``fn`` as admission rule ``name`` (``parallel_env(admission=name)``)."""
+def register_admission(name: str, fn: AdmissionRule, *, overwrite: bool = False,
+                       batched: bool = False) -> AdmissionRule:
+    """Register ``fn`` as admission rule ``name`` (``parallel_env(admission=name)``).
+
+    ``batched=True`` declares that ``fn`` works elementwise, so the batched core
+    (:func:`mec_env.vector_env`) may call it once on (B, N) arrays (``ctx.slot.gain`` (B, N, M))
+    and get (B, N) priorities; otherwise it is called once per copy.
+    """
     if not isinstance(name, str) or not name:
         raise ValueError(f"an admission rule name must be a non-empty string, got {name!r}")
     if not callable(fn):
@@ -68,6 +76,8 @@ def register_admission(name: str, fn: AdmissionRule, *, overwrite: bool = False
     if name in ADMISSIONS and not overwrite:
         raise ValueError(f"admission rule {name!r} is already registered; pass overwrite=True")
     ADMISSIONS[name] = fn
+    if batched:
+        BATCHED_ADMISSIONS.add(fn)
     return fn
 
 
@@ -101,7 +111,7 @@ def saving_first(ctx: AdmissionContext) -> np.ndarray:
     return np.where(saving > 0, -saving, np.inf)
 
 
-register_admission("accept_all", accept_all)
-register_admission("offload_cost_first", offload_cost_first)
-register_admission("deadline_first", deadline_first)
-register_admission("saving_first", saving_first)
+register_admission("accept_all", accept_all, batched=True)
+register_admission("offload_cost_first", offload_cost_first, batched=True)
+register_admission("deadline_first", deadline_first, batched=True)
+register_admission("saving_first", saving_first, batched=True)

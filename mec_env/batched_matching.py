@@ -1,0 +1,354 @@
+"""Batched user-server matching: B environment copies matched in one call.
+
+Every function here takes a :class:`~mec_env.matching.SlotState` whose arrays carry a leading
+batch axis (``bits`` (B, N), ``gain`` (B, N, M), ...) and a list of B ``np.random.Generator``
+(one per copy), and returns ``server`` (B, N) int64 (−1 unmatched). Copy b's row equals what
+the per-copy matcher of :mod:`mec_env.matching` returns for that copy's slot and generator, and
+each generator is advanced exactly as the per-copy matcher advances it (tested in
+``tests/env/test_vector.py``).
+
+The built-in matchers share :func:`propose_and_accept_batched`, the propose/accept loop of
+:func:`mec_env.matching.propose_and_accept` over all copies at once: in each round every
+unmatched UD of every copy still in play proposes to its best open server, each (copy, server)
+keeps its best proposers up to capacity. A copy leaves the loop when it has no unmatched UD or
+no open server.
+
+A registered matcher without a batched form runs per copy (:func:`per_copy`): one call of the
+user's function per copy, checked like the single environment checks it.
+
+Sums of co-selection scores are taken in service order, one term after another
+(``cumsum``), so that a copy's scores do not depend on how wide the other copies' queues are;
+the compiled kernels (:mod:`mec_env._kernels`) sum in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from mec_env import physics
+from mec_env.matching import (
+    BATCHED_MATCHERS,
+    MATCHERS,
+    SlotState,
+    co_selection,
+    max_gain,
+    random_matching,
+)
+
+_PRUNE_K = 4  # as in mec_env.matching
+_F_MAX = np.finfo(np.float64).max
+
+
+def batched_matcher(name: str) -> Callable | None:
+    """The batched form of the matcher registered as ``name``, or None (run per copy)."""
+    return BATCHED_MATCHERS.get(MATCHERS[name])
+
+
+def offload_estimates(slots: SlotState, p_w: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(τ^o s, τ^p s, e^o J) of every UD at every server, each (B, N, M), at power ``p_w`` W."""
+    cfg = slots.config
+    rate = physics.uplink_rate(cfg.subchannel_bw_hz, np.asarray(p_w, dtype=np.float64), slots.gain)
+    bits = slots.bits[..., None]
+    tau_o = physics.upload_delay(bits, rate)
+    tau_p = physics.processing_delay(bits, slots.cycles_per_bit[..., None], cfg.f_server_hz)
+    return tau_o, tau_p, physics.offload_energy(np.asarray(p_w, dtype=np.float64), tau_o)
+
+
+def seq_sum(x: np.ndarray) -> np.ndarray:
+    """Sum over the last axis one term after another (trailing zeros change nothing)."""
+    if x.shape[-1] == 0:
+        return np.zeros(x.shape[:-1])
+    return np.cumsum(x, axis=-1)[..., -1]
+
+
+# A round scorer: given the copies in play ``a`` (indices into the batch), their ``server``
+# (A, N), ``load`` (A, M), unmatched mask ``cand`` (A, N) and open mask ``open_`` (A, M),
+# returns scores (A, N, M) (lower preferred; only unmatched x open entries are read) and a
+# function col -> (A, N) priorities of each UD at its chosen column (lower kept first).
+RoundScorer = Callable[
+    [np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]],
+]
+
+
+def propose_and_accept_batched(
+    z_max: np.ndarray, batch: int, n_uds: int, scorer: RoundScorer
+) -> np.ndarray:
+    """The propose/accept loop of :func:`mec_env.matching.propose_and_accept` for B copies."""
+    m = z_max.shape[0]
+    server = np.full((batch, n_uds), -1, dtype=np.int64)
+    load = np.zeros((batch, m), dtype=np.int64)
+    while True:
+        cand_all = server < 0
+        open_all = load < z_max
+        playing = np.flatnonzero(cand_all.any(axis=1) & open_all.any(axis=1))
+        if playing.size == 0:
+            return server
+        a = playing.size
+        if a == batch:
+            srv, ld, cand, open_ = server, load, cand_all, open_all
+        else:
+            srv, ld, cand, open_ = (
+                server[playing],
+                load[playing],
+                cand_all[playing],
+                open_all[playing],
+            )
+        scores, priority = scorer(playing, srv, ld, cand, open_)
+        scores = np.nan_to_num(scores, nan=np.inf, posinf=_F_MAX)
+        # closed servers lose to every open one; an all-NaN row picks its first open server
+        masked = np.where(open_[:, None, :], scores, np.inf)
+        col = np.argmin(masked, axis=2)
+        lost = np.take_along_axis(masked, col[..., None], axis=2)[..., 0] == np.inf
+        if lost.any():
+            col = np.where(lost, np.argmax(open_, axis=1)[:, None], col)
+        prio = priority(col)
+        grp = np.where(cand, col, m)  # group m: not proposing
+        order, gs, rank = dense_group_order(grp, np.where(cand, prio, np.inf))
+        keep = (gs < m) & (
+            rank
+            < np.take_along_axis(
+                np.concatenate([z_max - ld, np.zeros((a, 1), dtype=ld.dtype)], axis=1), gs, 1
+            )
+        )
+        ai, _ = np.nonzero(keep)
+        ni, si = order[keep], gs[keep]
+        server[playing[ai], ni] = si
+        load[playing] += np.bincount(ai * m + si, minlength=a * m).reshape(a, m)
+
+
+def dense_group_order(
+    group: np.ndarray, key: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of (A, N) arrays, the items sorted by (group, key, item index).
+
+    Returns ``order`` (A, N) item indices in that order, ``group`` in that order and each
+    sorted item's ``rank`` within its group (0 for the first). Items of one row that share a
+    group are ordered by ascending key, ties by index (as :func:`mec_env.physics.group_table`
+    orders them). Excluded items should carry a group past the real ones and key inf.
+    """
+    n = key.shape[1]
+    o1 = np.argsort(key, axis=1)
+    ks = np.take_along_axis(key, o1, 1)
+    eq = ks[:, 1:] == ks[:, :-1]
+    if eq.any():  # equal keys: the quicksort order between them is arbitrary; sort stably
+        o1 = np.argsort(key, axis=1, kind="stable")
+    gs = np.take_along_axis(group, o1, 1)
+    o2 = np.argsort(gs * n + np.arange(n), axis=1)  # unique keys: any sort is stable
+    order = np.take_along_axis(o1, o2, 1)
+    g_sorted = np.take_along_axis(gs, o2, 1)
+    pos = np.arange(n)
+    change = np.ones(g_sorted.shape, dtype=bool)
+    change[:, 1:] = g_sorted[:, 1:] != g_sorted[:, :-1]
+    start = np.maximum.accumulate(np.where(change, pos, 0), axis=1)
+    return order, g_sorted, pos - start
+
+
+def max_gain_batched(slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+    """:func:`mec_env.matching.max_gain` for B copies (one permutation drawn per copy)."""
+    batch, n = slots.bits.shape
+    rank = np.empty((batch, n))
+    for b, rng in enumerate(rngs):
+        rank[b] = rng.permutation(n)
+    neg_gain = -slots.gain
+
+    def scorer(playing, srv, ld, cand, open_):
+        r = rank[playing]
+        return neg_gain[playing], lambda col: r
+
+    return propose_and_accept_batched(slots.config.z_max, batch, n, scorer)
+
+
+def random_batched(slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+    """:func:`mec_env.matching.random_matching` for B copies: each copy's generator draws
+    what the per-copy matcher draws, round by round."""
+    batch, n = slots.bits.shape
+    m = slots.config.n_servers
+
+    def scorer(playing, srv, ld, cand, open_):
+        scores = np.zeros((playing.size, n, m))
+        prio = np.zeros((playing.size, n))
+        for j, b in enumerate(playing.tolist()):
+            rows, cols = np.flatnonzero(cand[j]), np.flatnonzero(open_[j])
+            scores[j][np.ix_(rows, cols)] = rngs[b].random((rows.size, cols.size))
+            prio[j, rows] = rngs[b].random(rows.size)
+        return scores, lambda col: prio
+
+    return propose_and_accept_batched(slots.config.z_max, batch, n, scorer)
+
+
+def co_selection_batched(
+    slots: SlotState,
+    rngs: Sequence[np.random.Generator] | None = None,
+) -> np.ndarray:
+    """:func:`mec_env.matching.co_selection` for B copies, with its exact pruning.
+
+    Scores I_m (18) of every (unmatched UD, open server) pair; where a server's queue is
+    longer than its CPUs the exact score is simulated for the pairs whose lower bound
+    S(Z_m) + (own idle-CPU cost) does not exclude them (each UD's ``_PRUNE_K`` best bounds
+    first, then any pair whose bound is at most the best exact score found).
+    """
+    cfg = slots.config
+    batch, n = slots.bits.shape
+    m = cfg.n_servers
+    tau_o, tau_p, e_o = offload_estimates(slots, cfg.p_max_w)
+    alone_tau_a = tau_o + tau_p
+    alone_cost = physics.cost(cfg.rho_delay, cfg.rho_energy, alone_tau_a, e_o)
+    rho1, rho2 = cfg.rho_delay, cfg.rho_energy
+    n_cpus = cfg.n_cpus
+
+    def scorer(playing, srv, ld, cand, open_):
+        a = playing.size
+        full = a == batch
+        t_o = tau_o if full else tau_o[playing]
+        t_p = tau_p if full else tau_p[playing]
+        eo = e_o if full else e_o[playing]
+        own_cost = alone_cost if full else alone_cost[playing]
+        tau_a = (alone_tau_a if full else alone_tau_a[playing]).copy()
+        queued = (ld + 1 > n_cpus) & open_
+        if not queued.any():  # nobody waits anywhere: S(Z_m) is the idle-CPU sum, exact
+            if not (srv >= 0).any():
+                return own_cost, lambda col: np.take_along_axis(tau_a, col[..., None], 2)[..., 0]
+        # every open server's members in service order (arrival τ^o, then UD index)
+        member = (srv >= 0) & np.take_along_axis(open_, np.maximum(srv, 0), 1)
+        srv0 = np.maximum(srv, 0)[..., None]
+        key = np.where(member, np.take_along_axis(t_o, srv0, 2)[..., 0], np.inf)
+        order, gs, rank = dense_group_order(np.where(member, srv, m), key)
+        width = int(np.where(open_, ld, 0).max())
+        # one padding column (arrival inf) so that a candidate can always be placed last
+        arrival = np.full((a * m, width + 1), np.inf)
+        proc = np.zeros((a * m, width + 1))
+        energy = np.zeros((a * m, width + 1))
+        mem_ud = np.full((a * m, width + 1), -1, dtype=np.int64)
+        if width:
+            keep = gs < m
+            ai, _ = np.nonzero(keep)
+            ni, si = order[keep], gs[keep]
+            row, col = ai * m + si, rank[keep]
+            arrival[row, col] = key[ai, ni]
+            proc[row, col] = t_p[ai, ni, si]
+            energy[row, col] = eo[ai, ni, si]
+            mem_ud[row, col] = ni
+        valid = np.isfinite(arrival)
+        cpus = np.tile(n_cpus, a)
+        idle_item = physics.cost(rho1, rho2, arrival + proc, energy)
+        base = seq_sum(np.where(valid, idle_item, 0.0)).reshape(a, m)
+        n_open = open_.sum(axis=1)
+        exact_base = ~((n_open <= _PRUNE_K) | ~queued.any(axis=1))
+        if exact_base.any():
+            _, done = physics.queue_table(arrival, proc, valid, cpus)
+            exact = seq_sum(np.where(valid, physics.cost(rho1, rho2, done, energy), 0.0))
+            base = np.where(exact_base[:, None], exact.reshape(a, m), base)
+        lower = base[:, None, :] + own_cost
+        scores = lower.copy()
+
+        def evaluate(mask: np.ndarray) -> None:
+            ai, ui, si = np.nonzero(mask)
+            if ai.size == 0:
+                return
+            g = ai * m + si
+            cand_arrival = t_o[ai, ui, si][:, None]
+            mem_arr = arrival[g]
+            before = (mem_arr < cand_arrival) | (
+                (mem_arr == cand_arrival) & (mem_ud[g] < ui[:, None])
+            )
+            place = before.sum(axis=1, keepdims=True)
+            k = np.arange(width + 1)
+            src = np.where(k < place, k, np.maximum(k - 1, 0))
+            is_cand = k == place
+            gc = g[:, None]
+            q_arr = np.where(is_cand, cand_arrival, arrival[gc, src])
+            q_proc = np.where(is_cand, t_p[ai, ui, si][:, None], proc[gc, src])
+            q_energy = np.where(is_cand, eo[ai, ui, si][:, None], energy[gc, src])
+            q_valid = np.isfinite(q_arr)
+            _, q_done = physics.queue_table(q_arr, q_proc, q_valid, n_cpus[si])
+            item = physics.cost(rho1, rho2, q_done, q_energy)
+            scores[ai, ui, si] = seq_sum(np.where(q_valid, item, 0.0))
+            tau_a[ai, ui, si] = np.take_along_axis(q_done, place, axis=1)[:, 0]
+
+        pairs = cand[:, :, None] & open_[:, None, :] & queued[:, None, :]
+        small = n_open <= _PRUNE_K
+        big = ~small & queued.any(axis=1)
+        first = pairs & small[:, None, None]
+        if big.any():
+            ranked = np.where(open_[:, None, :], lower, np.inf)
+            top = np.argpartition(ranked, _PRUNE_K - 1, axis=2)[..., :_PRUNE_K]
+            pick = np.zeros(pairs.shape, dtype=bool)
+            np.put_along_axis(pick, top, True, axis=2)
+            first |= pick & pairs & big[:, None, None]
+        evaluate(first)
+        if big.any():
+            kept = (first | ~queued[:, None, :]) & open_[:, None, :]
+            best = np.where(kept, scores, np.inf).min(axis=2, keepdims=True)
+            rest = pairs & big[:, None, None] & ~first
+            second = rest & (lower <= best)
+            evaluate(second)
+            scores[rest & ~second] = np.inf
+        return scores, lambda col: np.take_along_axis(tau_a, col[..., None], 2)[..., 0]
+
+    return propose_and_accept_batched(cfg.z_max, batch, n, scorer)
+
+
+def check_matching(
+    name: str, server, n_uds: int, n_servers: int, z_max: np.ndarray, copy: int | None = None
+) -> np.ndarray:
+    """The single environment's matcher checks, naming the copy; returns int64 (N,)."""
+    from mec_env.env import MatcherError
+
+    where = "" if copy is None else f" for copy {copy}"
+    server = np.asarray(server)
+    if server.shape != (n_uds,) or not np.issubdtype(server.dtype, np.integer):
+        raise MatcherError(
+            f"matcher {name!r} must return an int array of shape "
+            f"({n_uds},){where}, got {server.dtype} {server.shape}"
+        )
+    if server.min(initial=0) < -1 or server.max(initial=-1) >= n_servers:
+        raise MatcherError(f"matcher {name!r} returned servers outside -1..{n_servers - 1}{where}")
+    load = np.bincount(server[server >= 0], minlength=n_servers)
+    if np.any(load > z_max):
+        raise MatcherError(
+            f"matcher {name!r} put {load.tolist()} UDs on servers "
+            f"with z_max {z_max.tolist()}{where}"
+        )
+    return server.astype(np.int64)
+
+
+def per_copy(
+    name: str,
+    fn: Callable,
+    slots: SlotState,
+    rngs: Sequence[np.random.Generator],
+) -> np.ndarray:
+    """Run a per-copy matcher ``fn(slot, rng)`` on each copy; checked, (B, N) int64."""
+    cfg = slots.config
+    batch, n = slots.bits.shape
+    server = np.empty((batch, n), dtype=np.int64)
+    for b in range(batch):
+        one = SlotState(
+            config=cfg,
+            bits=slots.bits[b],
+            cycles_per_bit=slots.cycles_per_bit[b],
+            deadline_s=slots.deadline_s[b],
+            gain=slots.gain[b],
+            battery_j=slots.battery_j[b],
+        )
+        server[b] = check_matching(
+            name, fn(one, rngs[b]), n, cfg.n_servers, cfg.z_max, copy=b if batch > 1 else None
+        )
+    return server
+
+
+def match(name: str, slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+    """Matcher ``name`` on B copies: its batched form if it has one, else per copy."""
+    fn = MATCHERS[name]
+    batched = BATCHED_MATCHERS.get(fn)
+    if batched is None:
+        return per_copy(name, fn, slots, rngs)
+    return batched(slots, rngs)
+
+
+BATCHED_MATCHERS[co_selection] = co_selection_batched
+BATCHED_MATCHERS[max_gain] = max_gain_batched
+BATCHED_MATCHERS[random_matching] = random_batched

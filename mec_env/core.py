@@ -1,0 +1,446 @@
+"""The batched core: B copies of the MEC environment as arrays, stepped in one call.
+
+:class:`BatchCore` holds the state of B independent copies (batteries, previous controls, the
+slot each copy's next action applies to, the matching) and advances them with the batched
+slot functions of :mod:`mec_env.slot` and the batched matchers of
+:mod:`mec_env.batched_matching`. It has no agents, no dicts and no validation of actions: the
+adapters do that at the edge (:class:`mec_env.env.MECParallelEnv` with B = 1, per-agent dicts;
+:class:`mec_env.vector.MECVectorEnv`, arrays).
+
+Each copy draws from its own ``np.random.Generator`` in the order the single environment
+draws: at a reset the slot (one ``random((N, 3 + M))``) and whatever the matcher draws; at a
+step the harvest (``uniform(0, 2 d, N)``), then the next slot and its matching. So copy b
+seeded with s gives, bit for bit, what ``parallel_env(...).reset(seed=s)`` gives.
+
+Units are SI throughout: bits, s, Hz, W, J, linear gains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium.utils import seeding
+
+from mec_env import physics, slot
+from mec_env.admission import ADMISSIONS, BATCHED_ADMISSIONS, AdmissionContext
+from mec_env.batched_matching import match
+from mec_env.config import EnvConfig
+from mec_env.matching import SlotState
+
+#: per-UD output columns of a step, each (B, N)
+STEP_COLUMNS = (
+    "task_bytes",
+    "cycles_per_bit",
+    "deadline_s",
+    "server",
+    "requested",
+    "offloaded",
+    "f_hz",
+    "p_w",
+    "delay_s",
+    "energy_j",
+    "cost",
+    "penalty",
+    "timed_out",
+    "battery_j",
+    "below_b_min",
+)
+
+
+@dataclass
+class StepOutput:
+    """What a batched step returns, every array with a leading batch axis B.
+
+    ``out``: per-UD arrays (B, N) keyed like ``MECParallelEnv.last_step`` (``delay_s`` s,
+    ``energy_j`` J, ``cost``, ``penalty``, ``reward``, ``battery_j`` J after the update, ...;
+    ``gain`` (B, N, M) linear). ``requests``, ``admitted``, ``cuts``: (B, M) int64 per ES.
+    ``slot_values``: (B, 6) float64 in the order of ``SLOT_METRICS`` (the last, admission cuts,
+    is a whole number). ``es_reward``: (B,) the mean UD reward. ``truncated``: (B,) bool.
+    """
+
+    out: dict[str, np.ndarray]
+    requests: np.ndarray
+    admitted: np.ndarray
+    cuts: np.ndarray
+    slot_values: np.ndarray
+    es_reward: np.ndarray
+    truncated: np.ndarray
+
+
+class BatchCore:
+    """B copies of the environment with configuration ``cfg``; see the module docstring."""
+
+    def __init__(self, cfg: EnvConfig, num_envs: int) -> None:
+        if (
+            isinstance(num_envs, bool)
+            or not isinstance(num_envs, (int, np.integer))
+            or (num_envs < 1)
+        ):
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        self.config = cfg
+        self.num_envs = b = int(num_envs)
+        n, m = cfg.n_uds, cfg.n_servers
+        self.z_cap = int(cfg.z_max.max())
+        self.ud_obs_dim = 2 * m + 7
+        self.es_obs_dim = 6 * self.z_cap + 3
+        self.rngs: list[np.random.Generator] = []
+        self.seeds: list[int | None] = []
+        for _ in range(b):
+            rng, seed = seeding.np_random(None)
+            self.rngs.append(rng)
+            self.seeds.append(seed)
+        self._build_scales()
+        self.t = np.zeros(b, dtype=np.int64)
+        self.battery = np.full((b, n), cfg.b_max_j)
+        self.prev_f = np.zeros((b, n))
+        self.prev_p = np.zeros((b, n))
+        self.bits = np.zeros((b, n))
+        self.cycles_per_bit = np.zeros((b, n))
+        self.deadline_s = np.zeros((b, n))
+        self.gain = np.ones((b, n, m))
+        self.gain_db = np.zeros((b, n, m))
+        self.server = np.full((b, n), -1, dtype=np.int64)
+        self.members = np.full((b, m, self.z_cap), -1, dtype=np.int64)
+        self._rows = np.arange(b)
+
+    def _build_scales(self) -> None:
+        cfg = self.config
+        m = cfg.n_servers
+        head_max = np.array(
+            [
+                cfg.task_bits[1],
+                cfg.cycles_per_bit[1],
+                cfg.deadline_s[1],
+                cfg.f_max_hz,
+                cfg.p_max_w,
+                cfg.b_max_j,
+            ]
+        )
+        self.head_max = head_max
+        self.head_scale = 1.0 / head_max if cfg.normalize_obs else np.ones(6)
+        low = np.array(
+            [cfg.task_bits[0], cfg.cycles_per_bit[0], cfg.deadline_s[0]] + [cfg.gain_db[0]] * m
+        )
+        high = np.array(
+            [cfg.task_bits[1], cfg.cycles_per_bit[1], cfg.deadline_s[1]] + [cfg.gain_db[1]] * m
+        )
+        self.draw_low, self.draw_span = low, high - low
+
+    # ------------------------------------------------------------------ seeding and reset
+    def seed(self, seeds: Sequence[int | None], idx: np.ndarray | None = None) -> None:
+        """New generators for copies ``idx`` (default all) from ``seeds`` (one per copy)."""
+        idx = self._rows if idx is None else np.asarray(idx)
+        for b, s in zip(idx.tolist(), seeds, strict=True):
+            self.rngs[b], self.seeds[b] = seeding.np_random(s)
+
+    def reset(self, idx: np.ndarray | None = None) -> None:
+        """Start a new episode in copies ``idx`` (default all): full batteries, zero previous
+        controls, slot 0 drawn and matched."""
+        cfg = self.config
+        sel = slice(None) if idx is None else idx
+        self.t[sel] = 0
+        self.battery[sel] = cfg.b_max_j
+        self.prev_f[sel] = 0.0
+        self.prev_p[sel] = 0.0
+        self.new_slot(idx)
+
+    def new_slot(self, idx: np.ndarray | None = None) -> None:
+        """Draw the next slot's tasks and gains for copies ``idx`` (default all) and match."""
+        cfg = self.config
+        n, m = cfg.n_uds, cfg.n_servers
+        rows = self._rows if idx is None else np.asarray(idx)
+        u = np.empty((rows.size, n, 3 + m))
+        rngs = [self.rngs[b] for b in rows.tolist()]
+        for j, rng in enumerate(rngs):
+            rng.random(out=u[j])
+        draws = self.draw_low + u * self.draw_span
+        gain_db = draws[..., 3:]
+        gain = 10.0 ** (gain_db / 10.0)
+        bits, cpb, dl = draws[..., 0], draws[..., 1], draws[..., 2]
+        battery = self.battery if idx is None else self.battery[rows]
+        slots = SlotState(
+            config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=dl, gain=gain, battery_j=battery
+        )
+        server = match(cfg.matcher, slots, rngs)
+        members = self.members_of(server)
+        if idx is None:
+            self.bits, self.cycles_per_bit, self.deadline_s = bits, cpb, dl
+            self.gain, self.gain_db, self.server, self.members = gain, gain_db, server, members
+        else:
+            self.bits[rows], self.cycles_per_bit[rows], self.deadline_s[rows] = bits, cpb, dl
+            self.gain[rows], self.gain_db[rows] = gain, gain_db
+            self.server[rows], self.members[rows] = server, members
+
+    def members_of(self, server: np.ndarray) -> np.ndarray:
+        """(B, M, max z_max) UD index in each ES place, ascending, −1 for empty places."""
+        cfg = self.config
+        b, n = server.shape
+        m = cfg.n_servers
+        bi, ni = np.nonzero(server >= 0)
+        table = physics.group_table(bi * m + server[bi, ni], ni, b * m)
+        members = np.full((b * m, self.z_cap), -1, dtype=np.int64)
+        width = min(table.shape[1], self.z_cap)
+        members[:, :width] = np.where(
+            table[:, :width] >= 0, ni[np.maximum(table[:, :width], 0)], -1
+        )
+        return members.reshape(b, m, self.z_cap)
+
+    def slot_state(self, idx: int | None = None) -> SlotState:
+        """The slot the next action applies to: batched (B, N) arrays, or copy ``idx``'s."""
+        if idx is None:
+            return SlotState(
+                config=self.config,
+                bits=self.bits,
+                cycles_per_bit=self.cycles_per_bit,
+                deadline_s=self.deadline_s,
+                gain=self.gain,
+                battery_j=self.battery,
+            )
+        return SlotState(
+            config=self.config,
+            bits=self.bits[idx],
+            cycles_per_bit=self.cycles_per_bit[idx],
+            deadline_s=self.deadline_s[idx],
+            gain=self.gain[idx],
+            battery_j=self.battery[idx],
+        )
+
+    # ------------------------------------------------------------------ observations
+    def ud_matrix(self) -> np.ndarray:
+        """(B, N, 2M + 7) float64 UD observations (before the float32 cast)."""
+        cfg = self.config
+        b, n = self.bits.shape
+        m = cfg.n_servers
+        obs = np.zeros((b, n, 2 * m + 7))
+        obs[..., 0] = self.bits
+        obs[..., 1] = self.cycles_per_bit
+        obs[..., 2] = self.deadline_s
+        obs[..., 3] = self.prev_f
+        obs[..., 4] = self.prev_p
+        obs[..., 5] = self.battery
+        obs[..., :6] *= self.head_scale
+        if cfg.normalize_obs:
+            span = cfg.gain_db[1] - cfg.gain_db[0]
+            obs[..., 6 : 6 + m] = (self.gain_db - cfg.gain_db[0]) / span if span > 0 else 0.0
+        else:
+            obs[..., 6 : 6 + m] = self.gain
+        col = 6 + m + np.where(self.server >= 0, self.server, m)
+        np.put_along_axis(obs, col[..., None], 1.0, axis=2)
+        return obs
+
+    def es_loads(self) -> np.ndarray:
+        """(B, M, 3) members/K, Σβ_members/D_m, members/U_m (float64)."""
+        cfg = self.config
+        b = self.server.shape[0]
+        m = cfg.n_servers
+        bi, ni = np.nonzero(self.server >= 0)
+        group = bi * m + self.server[bi, ni]
+        count = np.bincount(group, minlength=b * m).reshape(b, m)
+        stored = np.bincount(group, self.bits[bi, ni], minlength=b * m).reshape(b, m)
+        return np.stack(
+            [count / cfg.subchannels, stored / cfg.storage_bits, count / cfg.n_cpus], axis=2
+        )
+
+    def observe(self, es: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """``(ud (B, N, 2M+7), es (B, M, 6 max z_max + 3) or None, loads (B, M, 3))``.
+
+        UD and ES observations are float32, loads float64. An ES row holds its places
+        (occupied, β, c, φ, g, b scaled) for max z_max places (zeros past its own z_max), then
+        its three load figures.
+        """
+        ud = self.ud_matrix()
+        loads = self.es_loads()
+        ud32 = ud.astype(np.float32)
+        if not es:
+            return ud32, None, loads
+        b = ud.shape[0]
+        m = self.config.n_servers
+        occupied = self.members >= 0
+        member = np.maximum(self.members, 0)
+        bi = np.arange(b)[:, None, None]
+        rows = ud[bi, member]  # (B, M, Z, D)
+        places = np.zeros((b, m, self.z_cap, 6))
+        places[..., 0] = occupied
+        places[..., 1:4] = rows[..., :3]
+        places[..., 4] = np.take_along_axis(rows, (6 + np.arange(m))[None, :, None, None], axis=3)[
+            ..., 0
+        ]
+        places[..., 5] = rows[..., 5]
+        places *= occupied[..., None]
+        es_obs = np.concatenate([places.reshape(b, m, -1), loads], axis=2).astype(np.float32)
+        return ud32, es_obs, loads
+
+    # ------------------------------------------------------------------ step
+    def step(
+        self, ud_actions: np.ndarray, es_bits: np.ndarray | None, idx: np.ndarray | None = None
+    ) -> StepOutput:
+        """Play one slot in copies ``idx`` (default all) and draw their next slot.
+
+        ``ud_actions``: (B', N, 3) float64 in [0, 1] (x^u, f^u, p^u) for the B' copies played;
+        ``es_bits``: (B', M, max z_max) bool approvals by member place, or None to let the
+        admission rule decide. Actions are not checked here.
+        """
+        cfg = self.config
+        full = idx is None
+        rows = self._rows if full else np.asarray(idx)
+        pick = (lambda x: x) if full else (lambda x: x[rows])
+        bits, cpb, dl = pick(self.bits), pick(self.cycles_per_bit), pick(self.deadline_s)
+        gain, server, battery = pick(self.gain), pick(self.server), pick(self.battery)
+        n, m = cfg.n_uds, cfg.n_servers
+        b = rows.size
+        requested, f_hz, p_w = slot.ud_controls(cfg, ud_actions, server)
+        tau_o, tau_p, e_o = slot.offload_terms(cfg, bits, cpb, gain, server, p_w)
+        if es_bits is not None:
+            members = pick(self.members)
+            approve = np.zeros((b, n), dtype=bool)
+            bi, mi, ji = np.nonzero(members >= 0)
+            approve[bi, members[bi, mi, ji]] = es_bits[bi, mi, ji]
+            approved, priority = requested & approve, tau_o
+        else:
+            slots = SlotState(
+                config=cfg,
+                bits=bits,
+                cycles_per_bit=cpb,
+                deadline_s=dl,
+                gain=gain,
+                battery_j=battery,
+            )
+            priority = admission_priority(
+                cfg, slots, server, requested, f_hz, p_w, tau_o, tau_p, e_o
+            )
+            approved = requested & np.isfinite(priority)
+            priority = np.where(approved, priority, 0.0)
+        offloaded = slot.admit(cfg, approved, priority, server, bits)
+        harvest = np.empty((b, n))
+        for j, r in enumerate(rows.tolist()):
+            harvest[j] = self.rngs[r].uniform(0.0, 2.0 * cfg.harvest_mean_j, size=n)
+        out = slot.resolve(
+            cfg,
+            bits=bits,
+            cycles_per_bit=cpb,
+            deadline_s=dl,
+            server=server,
+            offloaded=offloaded,
+            f_hz=f_hz,
+            upload_s=tau_o,
+            processing_s=tau_p,
+            offload_energy_j=e_o,
+            battery_j=battery,
+            harvest_j=harvest,
+        )
+        out.update(
+            task_bytes=bits / 8.0,
+            cycles_per_bit=cpb,
+            deadline_s=dl,
+            server=server,
+            requested=requested,
+            offloaded=offloaded,
+            f_hz=f_hz,
+            p_w=p_w,
+            gain=gain,
+            approved=approved,
+            harvest_j=harvest,
+        )
+
+        bi, ni = np.nonzero(server >= 0)
+        group = bi * m + server[bi, ni]
+        n_req = np.bincount(group, requested[bi, ni], minlength=b * m).astype(np.int64)
+        n_adm = np.bincount(group, offloaded[bi, ni], minlength=b * m).astype(np.int64)
+        n_cut = np.bincount(group, (approved & ~offloaded)[bi, ni], minlength=b * m).astype(
+            np.int64
+        )
+        n_req, n_adm, n_cut = (x.reshape(b, m) for x in (n_req, n_adm, n_cut))
+        total_req = n_req.sum(axis=1)
+        values = np.empty((b, 6))
+        values[:, 0] = out["cost"].mean(axis=1)
+        values[:, 1] = out["timed_out"].mean(axis=1)
+        values[:, 2] = offloaded.mean(axis=1)
+        values[:, 3] = np.where(total_req > 0, n_adm.sum(axis=1) / np.maximum(total_req, 1), 0.0)
+        values[:, 4] = out["below_b_min"].mean(axis=1)
+        values[:, 5] = n_cut.sum(axis=1)
+        es_reward = out["reward"].mean(axis=1)
+
+        if full:
+            self.battery, self.prev_f, self.prev_p = out["battery_j"], f_hz, p_w
+            self.t += 1
+            truncated = self.t >= cfg.n_slots
+        else:
+            self.battery[rows], self.prev_f[rows], self.prev_p[rows] = (out["battery_j"], f_hz, p_w)
+            self.t[rows] += 1
+            truncated = self.t[rows] >= cfg.n_slots
+        self.new_slot(idx)  # the next state; after the last slot it is never acted on
+        return StepOutput(
+            out=out,
+            requests=n_req,
+            admitted=n_adm,
+            cuts=n_cut,
+            slot_values=values,
+            es_reward=es_reward,
+            truncated=truncated,
+        )
+
+
+def admission_priority(
+    cfg: EnvConfig,
+    slots: SlotState,
+    server: np.ndarray,
+    requested: np.ndarray,
+    f_hz: np.ndarray,
+    p_w: np.ndarray,
+    tau_o: np.ndarray,
+    tau_p: np.ndarray,
+    e_o: np.ndarray,
+) -> np.ndarray:
+    """The admission rule's priorities (B, N): batched if the rule is registered as batched
+    (every built-in is), else one call per copy. Checks the shape, naming the copy."""
+    fn = ADMISSIONS[cfg.admission]
+    b, n = server.shape
+    if fn in BATCHED_ADMISSIONS:
+        ctx = AdmissionContext(
+            slot=slots,
+            server=server,
+            requested=requested,
+            f_hz=f_hz,
+            p_w=p_w,
+            upload_s=tau_o,
+            processing_s=tau_p,
+            offload_energy_j=e_o,
+        )
+        priority = np.asarray(fn(ctx), dtype=np.float64)
+        if priority.shape != (b, n):
+            raise ValueError(
+                f"batched admission rule {cfg.admission!r} must return a float "
+                f"array of shape ({b}, {n}), got {priority.shape}"
+            )
+        return priority
+    priority = np.empty((b, n))
+    for j in range(b):
+        one = SlotState(
+            config=cfg,
+            bits=slots.bits[j],
+            cycles_per_bit=slots.cycles_per_bit[j],
+            deadline_s=slots.deadline_s[j],
+            gain=slots.gain[j],
+            battery_j=slots.battery_j[j],
+        )
+        ctx = AdmissionContext(
+            slot=one,
+            server=server[j],
+            requested=requested[j],
+            f_hz=f_hz[j],
+            p_w=p_w[j],
+            upload_s=tau_o[j],
+            processing_s=tau_p[j],
+            offload_energy_j=e_o[j],
+        )
+        p = np.asarray(fn(ctx), dtype=np.float64)
+        if p.shape != (n,):
+            where = f" (copy {j})" if b > 1 else ""
+            raise ValueError(
+                f"admission rule {cfg.admission!r} must return a float array of "
+                f"shape ({n},){where}, got {p.shape}"
+            )
+        priority[j] = p
+    return priority

@@ -1,0 +1,359 @@
+"""``mec_env.vector_env``: B copies of the environment stepped in one call, arrays in and out.
+
+A gymnasium-style vector environment (:class:`gymnasium.vector.VectorEnv`) over the batched
+core (:class:`mec_env.core.BatchCore`). Agents are grouped: ``"ud"`` (the N user devices)
+and, with ES agents on, ``"es"`` (the M edge servers). Shapes, with B = ``num_envs``,
+D = 2M + 7 and Z = max z_max:
+
+=================== ============================== =============================================
+what                shape, dtype                   meaning
+=================== ============================== =============================================
+``obs["ud"]``       (B, N, D) float32              the UD observations of ``parallel_env``
+``obs["es"]``       (B, M, 6Z + 3) float32         ES observations: Z places, then the 3 loads
+                                                   (an ES with z_max < Z has zero places
+                                                   between its own and the loads)
+``actions["ud"]``   (B, N, 3) in [0, 1]            (x^u, f^u, p^u) of every UD
+``actions["es"]``   (B, M, Z) 0/1 (or [0, 1] with  approval bit of each member place; places
+                    ``es_action_space="box"``)     past an ES's own z_max are ignored
+``rewards["ud"]``   (B, N) float64                 UD rewards
+``rewards["es"]``   (B, M) float64                 ES rewards (the mean UD reward)
+``terminated``      (B,) bool                      always False
+``truncated``       (B,) bool                      the copy played its ``n_slots``-th slot
+``state()``         (B, N·D + 3M) float32          ``parallel_env.state()`` of every copy
+``infos[key]``      (B, N), (B, N, M) for ``gain``  the UD info keys (``UD_INFO_KEYS``)
+``infos[key]``      (B, M), (B, M, Z) ``members``   the ES info keys (``ES_INFO_KEYS``)
+``infos[slot_*]``   (B,)                           the slot metrics of each copy
+=================== ============================== =============================================
+
+Seeds: ``reset(seed=s)`` seeds copy b with ``s + b``; ``reset(seed=[s_0, ..., s_{B-1}])``
+with ``s_b``. Copy b then gives bit for bit what ``mec_env.parallel_env(...)`` gives after
+``reset(seed=s_b)`` with the same actions, over whole episodes and across auto-resets (an
+auto-reset is ``reset()`` without a seed, continuing the copy's generator).
+
+Auto-reset, gymnasium's **next-step** mode (``metadata["autoreset_mode"]``): the step at
+which a copy is truncated returns that copy's last observation, as ``parallel_env`` does; the
+next ``step`` call resets that copy instead of stepping it (its actions are ignored) and
+returns its first observation and reset infos, with reward 0 and terminated = truncated =
+False. With ``autoreset=False`` stepping a finished copy raises :class:`ActionError`.
+
+Bad actions (wrong shape, not numeric, NaN, out of range, a missing or unexpected group)
+raise :class:`ActionError` naming the copy and the agent; with ``clip_actions=True`` the bad
+entries are clipped as ``parallel_env`` clips them, copy by copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from mec_env.config import DEFAULT_PRESET, make_config
+from mec_env.core import STEP_COLUMNS, BatchCore, StepOutput
+from mec_env.env import SLOT_INFO_KEYS, ActionError
+
+_ES_COUNTS = ("requests", "admitted", "cuts")
+
+
+class MECVectorEnv(VectorEnv):
+    """B copies of the MEC environment as arrays; see :mod:`mec_env.vector`."""
+
+    metadata = {"name": "mec_offloading_vector_v0", "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int,
+        preset: str = DEFAULT_PRESET,
+        *,
+        autoreset: bool = True,
+        **overrides: Any,
+    ) -> None:
+        if overrides.get("render_mode") is not None:
+            raise ValueError("vector_env does not render; use parallel_env for rendering")
+        self.config = cfg = make_config(preset, **overrides)
+        self.preset = preset
+        self.core = BatchCore(cfg, num_envs)
+        self.num_envs = self.core.num_envs
+        self.autoreset = bool(autoreset)
+        if not self.autoreset:
+            self.metadata = {**self.metadata, "autoreset_mode": AutoresetMode.DISABLED}
+        self.n_uds, self.n_servers = cfg.n_uds, cfg.n_servers
+        self.es_agents = cfg.es_agents
+        self.z_cap = self.core.z_cap
+        self.groups = ("ud", "es") if cfg.es_agents else ("ud",)
+        self._build_spaces()
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
+        self._started = False
+        # ES places past an ES's own z_max: ignored in actions
+        self._es_place = np.arange(self.z_cap) < cfg.z_max[:, None]  # (M, Z)
+
+    # ------------------------------------------------------------------ spaces
+    def _build_spaces(self) -> None:
+        from mec_env.env import MECParallelEnv
+
+        single = MECParallelEnv(
+            self.preset, **{k: v for k, v in self.config.raw.items() if k != "render_mode"}
+        )
+        b, n, m, z = self.num_envs, self.n_uds, self.n_servers, self.z_cap
+        ud_box = single.observation_space("ud_0")
+        ud_obs = spaces.Box(
+            0.0, np.broadcast_to(ud_box.high, (n, ud_box.shape[0])).copy(), dtype=np.float32
+        )
+        obs: dict[str, spaces.Space] = {"ud": ud_obs}
+        act: dict[str, spaces.Space] = {"ud": spaces.Box(0.0, 1.0, (n, 3), dtype=np.float32)}
+        if self.es_agents:
+            high = np.zeros((m, 6 * z + 3), dtype=np.float32)
+            for j, name in enumerate(single.es_agent_names):
+                h = single.observation_space(name).high
+                zj = int(self.config.z_max[j])
+                high[j, : 6 * zj] = h[: 6 * zj]
+                high[j, -3:] = h[-3:]
+            obs["es"] = spaces.Box(0.0, high, dtype=np.float32)
+            act["es"] = (
+                spaces.Box(0.0, 1.0, (m, z), dtype=np.float32)
+                if self.config.es_action_space == "box"
+                else spaces.MultiBinary((m, z))
+            )
+        self.single_observation_space = spaces.Dict(obs)
+        self.single_action_space = spaces.Dict(act)
+        self.observation_space = spaces.Dict(
+            {
+                k: spaces.Box(0.0, np.broadcast_to(v.high, (b, *v.shape)).copy(), dtype=np.float32)
+                for k, v in obs.items()
+            }
+        )
+        batched_act = {"ud": spaces.Box(0.0, 1.0, (b, n, 3), dtype=np.float32)}
+        if self.es_agents:
+            batched_act["es"] = (
+                spaces.Box(0.0, 1.0, (b, m, z), dtype=np.float32)
+                if self.config.es_action_space == "box"
+                else spaces.MultiBinary((b, m, z))
+            )
+        self.action_space = spaces.Dict(batched_act)
+        s_high = single.state_space.high
+        self.single_state_space = single.state_space
+        self.state_space = spaces.Box(
+            0.0, np.broadcast_to(s_high, (b, s_high.shape[0])).copy(), dtype=np.float32
+        )
+        self.ud_agents = single.ud_agents
+        self.es_agent_names = single.es_agent_names
+
+    # ------------------------------------------------------------------ reset
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Reset every copy; ``seed`` an int (copy b gets ``seed + b``), a list of B seeds or
+        None (continue each copy's generator). Returns ``(obs, infos)``."""
+        b = self.num_envs
+        if seed is not None:
+            if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+                seeds = [int(seed) + i for i in range(b)]
+            else:
+                seeds = list(seed)
+                if len(seeds) != b:
+                    raise ValueError(f"reset(seed=...) takes an int or {b} seeds, got {len(seeds)}")
+            self.core.seed(seeds)
+        self.core.reset()
+        self._needs_reset[:] = False
+        self._started = True
+        obs = self._observe()
+        return obs, self._reset_infos()
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        ud, es, loads = self.core.observe(self.es_agents)
+        self._ud_obs, self._loads = ud, loads
+        obs = {"ud": ud}
+        if es is not None:
+            obs["es"] = es
+        return obs
+
+    def state(self) -> np.ndarray:
+        """(B, N·D + 3M) float32: every copy's ``parallel_env.state()``."""
+        b = self.num_envs
+        return np.concatenate(
+            [self._ud_obs.reshape(b, -1), self._loads.reshape(b, -1).astype(np.float32)], axis=1
+        )
+
+    def _reset_infos(self) -> dict[str, np.ndarray]:
+        c = self.core
+        b, n, m = self.num_envs, self.n_uds, self.n_servers
+        zero, no = np.zeros((b, n)), np.zeros((b, n), dtype=bool)
+        infos = dict(
+            task_bytes=c.bits / 8.0,
+            cycles_per_bit=c.cycles_per_bit.copy(),
+            deadline_s=c.deadline_s.copy(),
+            server=c.server.copy(),
+            requested=no,
+            offloaded=no.copy(),
+            f_hz=zero,
+            p_w=zero.copy(),
+            delay_s=zero.copy(),
+            energy_j=zero.copy(),
+            cost=zero.copy(),
+            penalty=zero.copy(),
+            timed_out=no.copy(),
+            battery_j=c.battery.copy(),
+            below_b_min=no.copy(),
+            gain=c.gain.copy(),
+        )
+        for key in SLOT_INFO_KEYS:
+            infos[key] = np.zeros(b, dtype=np.int64 if key == "slot_admission_cuts" else np.float64)
+        if self.es_agents:
+            for key in _ES_COUNTS:
+                infos[key] = np.zeros((b, m), dtype=np.int64)
+            infos["members"] = c.members.copy()
+        return infos
+
+    # ------------------------------------------------------------------ actions
+    def _check_actions(self, actions: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        cfg = self.config
+        b, n, m, z = self.num_envs, self.n_uds, self.n_servers, self.z_cap
+        if not isinstance(actions, Mapping):
+            raise ActionError(
+                f"step() takes a dict group -> array with groups "
+                f"{list(self.groups)}, got {type(actions).__name__}"
+            )
+        missing = [g for g in self.groups if g not in actions]
+        extra = [g for g in actions if g not in self.groups]
+        if missing or extra:
+            raise ActionError(
+                f"actions must hold exactly the groups {list(self.groups)}; "
+                f"missing {missing}, unexpected {extra}"
+            )
+        ud = _numeric(actions["ud"], "ud")
+        if ud.shape != (b, n, 3):
+            raise ActionError(
+                f"actions['ud'] must have shape (num_envs, N, 3) = ({b}, {n}, 3) "
+                f"= (x^u, f^u, p^u) in [0, 1] per copy and UD, got {ud.shape}"
+            )
+        bad = ~np.isfinite(ud) | (ud < 0.0) | (ud > 1.0)
+        if bad.any():
+            if not cfg.clip_actions:
+                copy, agent = np.argwhere(bad.any(axis=2))[0].tolist()
+                raise ActionError(
+                    f"copy {copy}, agent ud_{agent}: action must be finite and in "
+                    f"[0, 1], got {ud[copy, agent]} (pass clip_actions=True to "
+                    f"clip instead)"
+                )
+            ud = np.clip(np.nan_to_num(ud, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+        if not self.es_agents:
+            return ud, None
+        es = _numeric(actions["es"], "es")
+        box = cfg.es_action_space == "box"
+        if es.shape != (b, m, z):
+            kind = "values in [0, 1]" if box else "0/1 bits"
+            raise ActionError(
+                f"actions['es'] must have shape (num_envs, M, max z_max) = "
+                f"({b}, {m}, {z}), {kind} per member place, got {es.shape}"
+            )
+        if box:
+            bad = ~np.isfinite(es) | (es < 0.0) | (es > 1.0)
+        else:
+            bad = ~((es == 0) | (es == 1))
+        bad &= self._es_place
+        if bad.any() and not cfg.clip_actions:
+            copy, server = np.argwhere(bad.any(axis=2))[0].tolist()
+            zj = int(cfg.z_max[server])
+            allowed = "finite and in [0, 1]" if box else "only 0/1 bits"
+            raise ActionError(
+                f"copy {copy}, agent es_{server}: action must hold {allowed}, got "
+                f"{es[copy, server, :zj]} (pass clip_actions=True to "
+                f"{'clip' if box else 'threshold at 0.5'} instead)"
+            )
+        bits = np.nan_to_num(es, nan=0.0) >= 0.5
+        return ud, bits & self._es_place
+
+    # ------------------------------------------------------------------ step
+    def step(self, actions: Mapping[str, Any]):
+        """Step every copy; returns ``(obs, rewards, terminated, truncated, infos)``, all
+        arrays with a leading batch axis (see :mod:`mec_env.vector`)."""
+        if not self._started:
+            raise ActionError("step() called before reset()")
+        ud, es_bits = self._check_actions(actions)
+        b = self.num_envs
+        redo = self._needs_reset
+        if redo.any() and not self.autoreset:
+            copy = int(np.flatnonzero(redo)[0])
+            raise ActionError(
+                f"copy {copy} finished its episode and autoreset=False; call reset() first"
+            )
+        zeros = np.zeros(b, dtype=bool)
+        if redo.all():  # every copy starts a new episode (lock-step episodes)
+            self.core.reset()
+            self._needs_reset = zeros
+            obs = self._observe()
+            return (obs, self._zero_rewards(), zeros, zeros.copy(), self._reset_infos())
+        if redo.any():
+            again = np.flatnonzero(redo)
+            play = np.flatnonzero(~redo)
+            self.core.reset(again)
+            result = self.core.step(ud[play], None if es_bits is None else es_bits[play], idx=play)
+        else:
+            play = None
+            result = self.core.step(ud, es_bits)
+        infos = self._reset_infos() if play is not None else None
+        infos = self._step_infos(result, play, infos)
+        rewards = self._zero_rewards()
+        sel = slice(None) if play is None else play
+        rewards["ud"][sel] = result.out["reward"]
+        if self.es_agents:
+            rewards["es"][sel] = result.es_reward[:, None]
+        truncated = np.zeros(b, dtype=bool)
+        truncated[sel] = result.truncated
+        self._needs_reset = truncated.copy()
+        obs = self._observe()
+        return obs, rewards, np.zeros(b, dtype=bool), truncated, infos
+
+    def _zero_rewards(self) -> dict[str, np.ndarray]:
+        rewards = {"ud": np.zeros((self.num_envs, self.n_uds))}
+        if self.es_agents:
+            rewards["es"] = np.zeros((self.num_envs, self.n_servers))
+        return rewards
+
+    def _step_infos(
+        self, result: StepOutput, play: np.ndarray | None, infos: dict[str, np.ndarray] | None
+    ) -> dict[str, np.ndarray]:
+        out = result.out
+        if infos is None:  # every copy stepped
+            infos = {k: out[k] for k in STEP_COLUMNS}
+            infos["gain"] = out["gain"]
+            v = result.slot_values
+            for j, key in enumerate(SLOT_INFO_KEYS):
+                infos[key] = v[:, j].astype(np.int64) if j == 5 else v[:, j].copy()
+            if self.es_agents:
+                infos.update(
+                    requests=result.requests,
+                    admitted=result.admitted,
+                    cuts=result.cuts,
+                    members=self.core.members.copy(),
+                )
+            return infos
+        for k in (*STEP_COLUMNS, "gain"):
+            infos[k][play] = out[k]
+        for j, key in enumerate(SLOT_INFO_KEYS):
+            infos[key][play] = result.slot_values[:, j]
+        if self.es_agents:
+            infos["requests"][play] = result.requests
+            infos["admitted"][play] = result.admitted
+            infos["cuts"][play] = result.cuts
+            infos["members"] = self.core.members.copy()
+        return infos
+
+    def close(self, **kwargs: Any) -> None:
+        """Nothing to release."""
+
+
+def _numeric(value: Any, group: str) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ActionError(f"actions[{group!r}] is not a numeric array: {value!r}"[:300]) from err
+
+
+def vector_env(
+    num_envs: int, preset: str = DEFAULT_PRESET, *, autoreset: bool = True, **overrides: Any
+) -> MECVectorEnv:
+    """``num_envs`` copies of ``parallel_env(preset, **overrides)`` as one array env."""
+    return MECVectorEnv(num_envs, preset, autoreset=autoreset, **overrides)
