@@ -44,6 +44,7 @@ from experiments.catalog import (
     SweepRequest,
     algo_config_exists,
     label,
+    short_label,
 )
 from experiments.launch import CONFIG_FILE, LAUNCHES_FILE, SUMMARY_FILE, SweepPlan, plan_sweep
 from experiments.profiles import Profile
@@ -378,11 +379,7 @@ def beyond_detail(
             groups["not separable from"].append(algo)
         else:
             groups["better than" if diff > 0 else "worse than"].append(algo)
-    short = "; ".join(
-        f"{k} {', '.join(label(a).replace(' (beyond the paper)', '') for a in v)}"
-        for k, v in groups.items()
-        if v
-    )
+    short = "; ".join(f"{k} {', '.join(short_label(a) for a in v)}" for k, v in groups.items() if v)
     return f"UCMS_MADDPG {short}", verdict("best", better, beyond)[1], groups
 
 

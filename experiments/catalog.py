@@ -84,8 +84,16 @@ LINESTYLES: dict[str, str] = {
 _FALLBACK_COLOURS = ("#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94")
 
 
+BEYOND_PAPER_SUFFIX = " (beyond the paper)"  # how LABELS mark the learners beyond the paper
+
+
 def label(algo: str) -> str:
     return LABELS.get(algo, algo)
+
+
+def short_label(algo: str) -> str:
+    """The label without its beyond-the-paper mark (for sentences that already say so)."""
+    return label(algo).replace(BEYOND_PAPER_SUFFIX, "")
 
 
 def colour(algo: str) -> str:
@@ -194,6 +202,11 @@ class FigureSpec:
     @property
     def default_env(self) -> str:
         return self.envs[0] if self.envs else SWEEPS[self.sweep].default_env
+
+    @property
+    def short(self) -> str:
+        """``Fig. 5``: the title up to its colon."""
+        return self.title.partition(":")[0]
 
     @property
     def unit(self) -> str:
@@ -368,6 +381,11 @@ def sweep_requests(figs: Sequence[FigureSpec], env: str | None) -> list[SweepReq
 
 # The figures whose environment `--env` may change, run on both unit readings by `reproduce`.
 BOTH_UNITS = ("fig5", "fig6")
+# The figures the results page reads beyond their own sections (docs/results.md): the final
+# evaluation of every policy (its costs, timeouts and offloads, on both unit readings) and the
+# cost against N.
+FINAL_EVALUATION_FIGURE = "fig5"
+COST_VS_N_FIGURE = "fig6"
 # The figures `reproduce` also runs on the oracle's preset, where the exact per-slot oracle
 # shows how far every algorithm is from the best achievable (docs/results.md).
 ORACLE_FIGURES = ("fig5", "fig8")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
+from experiments import report
 from experiments.report import write_report
 
 
@@ -93,3 +96,15 @@ def test_report_puts_every_algorithm_against_the_oracle_on_small(tmp_path):
     assert rows[1].startswith("| UCMS_MADDPG | 3 | 0.05 [0.04, 0.06] | 1.25 | 4 [3, 5] |")
     assert rows[2].startswith("| greedy (reference) | – | 0.07 | 1.75 |")
     assert "Claim of Fig. 5 on `small`: **held**." in section
+
+
+def test_template_blocks_match_what_report_fills():
+    """Every block report.py asks for is in the template, and every block there is used."""
+    source = Path(report.__file__).read_text()
+    asked = set(re.findall(r'block\(\s*"(\w+)"', source))
+    asked |= {f"changes_{k}" for k in ("stand", "not_held", "unclear")}  # built by name
+    shipped = set(report._blocks()) - {"about"}
+    assert asked == shipped
+    assert report.block("changes_stand", figures="fig5") == (
+        "- **Stand** (UCMS_MADDPG significantly best): fig5."
+    )
