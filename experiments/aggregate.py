@@ -436,7 +436,7 @@ def _figure_runs(
     fig: FigureSpec, profile: Profile, env: str, runs_root: Path, references: Sequence[str]
 ) -> _FigureRuns:
     plan = plan_sweep(
-        SweepRequest(fig.sweep, env, list(fig.algorithms)),
+        SweepRequest(sweep=fig.sweep, env=env, algorithms=list(fig.algorithms)),
         profile,
         runs_root,
         references=references,

@@ -45,6 +45,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 LAUNCHES_FILE = "launches.jsonl"
+STAMP_FORMAT = "%Y%m%d-%H%M%S"  # time.strftime of launch logs and timing probe directories
 
 
 def sweep_dir(runs_root: Path, profile: str, sweep: str, env: str) -> Path:
@@ -90,7 +91,7 @@ class SweepPlan:
         for algos, ref in ((self.references, True), (self.learners, False)):
             budget = self.reference_budget if ref else self.budget
             for algo, n, seed in itertools.product(algos, self.n_values, range(budget.seeds)):
-                out.append(Job(algo, seed, n, ref))
+                out.append(Job(algo=algo, seed=seed, n_uds=n, reference=ref))
         return out
 
     def target_episodes(self, job: Job) -> int:
@@ -265,7 +266,7 @@ def run_plan(
         f"({', '.join(plan.learners + plan.references)}) -> {plan.directory}"
     )
     plan.directory.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = time.strftime(STAMP_FORMAT)
     log_path = plan.directory / f"launch-{stamp}.log"
     stop = threading.Event()
 

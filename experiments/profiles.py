@@ -16,7 +16,7 @@ from typing import Any
 PAPER_N_VALUES: tuple[int, ...] = (12, 21, 30, 39, 48, 57)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Budget:
     """A sweep's budget; every field but ``seeds`` is a ``ucms_marl.train`` key."""
 
@@ -81,75 +81,204 @@ class Profile:
         return self.budgets[sweep]
 
     def env_choice(self, env: str) -> EnvChoice:
-        return self.env_substitutes.get(env, EnvChoice(env))
+        return self.env_substitutes.get(env, EnvChoice(preset=env))
 
 
 # Energy-variant parameters on the `small` preset, for the smoke profile (docs/environment.md's
 # paper_energy without its 48 UDs and 100 slots).
 _SMALL_ENERGY = EnvChoice(
-    "small",
-    {"n_slots": 20, "battery_j": [0.15625, 1.0], "rho_delay": 1.0, "rho_energy": 5.0},
+    preset="small",
+    overrides={"n_slots": 20, "battery_j": [0.15625, 1.0], "rho_delay": 1.0, "rho_energy": 5.0},
 )
 
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
         Profile(
-            "smoke",
-            "CI: seconds per sweep; every env replaced by `small` (N = 6, M = 2), 4 episodes",
+            name="smoke",
+            description=(
+                "CI: seconds per sweep; every env replaced by `small` (N = 6, M = 2), 4 episodes"
+            ),
             budgets={
-                "main": Budget(2, 4, 2, 2, 1, 10, 0),
-                "nsweep": Budget(2, 4, 2, 2, 1, 10, 0),
-                "energy": Budget(2, 3, 1, 1, 1, 20, 0),
+                "main": Budget(
+                    seeds=2,
+                    episodes=4,
+                    eval_every=2,
+                    eval_episodes=2,
+                    updates_per_episode=1,
+                    learning_starts=10,
+                    checkpoint_every=0,
+                ),
+                "nsweep": Budget(
+                    seeds=2,
+                    episodes=4,
+                    eval_every=2,
+                    eval_episodes=2,
+                    updates_per_episode=1,
+                    learning_starts=10,
+                    checkpoint_every=0,
+                ),
+                "energy": Budget(
+                    seeds=2,
+                    episodes=3,
+                    eval_every=1,
+                    eval_episodes=1,
+                    updates_per_episode=1,
+                    learning_starts=20,
+                    checkpoint_every=0,
+                ),
             },
             n_values=(3, 6),
             env_substitutes={
-                "paper_kb": EnvChoice("small"),
-                "paper": EnvChoice("small"),
+                "paper_kb": EnvChoice(preset="small"),
+                "paper": EnvChoice(preset="small"),
                 "paper_energy": _SMALL_ENERGY,
             },
             curve_points=4,
         ),
         Profile(
-            "quick",
-            "minutes: the real presets, 2 seeds, a few dozen episodes (Fig. 6 at N = 12, 30, 48)",
+            name="quick",
+            description=(
+                "minutes: the real presets, 2 seeds, a few dozen episodes "
+                "(Fig. 6 at N = 12, 30, 48)"
+            ),
             budgets={
-                "main": Budget(2, 40, 10, 5, 2, 160, 0),
-                "nsweep": Budget(2, 30, 30, 5, 2, 160, 0),
-                "energy": Budget(2, 6, 2, 2, 5, 200, 0),
+                "main": Budget(
+                    seeds=2,
+                    episodes=40,
+                    eval_every=10,
+                    eval_episodes=5,
+                    updates_per_episode=2,
+                    learning_starts=160,
+                    checkpoint_every=0,
+                ),
+                "nsweep": Budget(
+                    seeds=2,
+                    episodes=30,
+                    eval_every=30,
+                    eval_episodes=5,
+                    updates_per_episode=2,
+                    learning_starts=160,
+                    checkpoint_every=0,
+                ),
+                "energy": Budget(
+                    seeds=2,
+                    episodes=6,
+                    eval_every=2,
+                    eval_episodes=2,
+                    updates_per_episode=5,
+                    learning_starts=200,
+                    checkpoint_every=0,
+                ),
             },
             n_values=(12, 30, 48),
             curve_points=12,
         ),
         Profile(
-            "medium",
-            "this 2-core machine in about 60-90 minutes (`plan` shows the estimate): the "
-            "learners get the episodes they need to learn (hundreds, not the paper's 2000); "
-            "Fig. 6 at N = 12, 30, 48",
+            name="medium",
+            description=(
+                "this 2-core machine in about 60-90 minutes (`plan` shows the estimate): the "
+                "learners get the episodes they need to learn (hundreds, not the paper's 2000); "
+                "Fig. 6 at N = 12, 30, 48"
+            ),
             budgets={
                 # 3 seeds x 800 episodes at N = 48: Figs 4, 5, 7, 8 (the learners fall below
                 # all_offload after ~300-600 episodes; docs/algorithms.md)
-                "main": Budget(3, 800, 100, 10, 2, 160, 0),
+                "main": Budget(
+                    seeds=3,
+                    episodes=800,
+                    eval_every=100,
+                    eval_episodes=10,
+                    updates_per_episode=2,
+                    learning_starts=160,
+                    checkpoint_every=0,
+                ),
                 # the verbatim units: every policy times out on every task, little to learn
-                "main-paper": Budget(2, 100, 50, 10, 2, 160, 0),
+                "main-paper": Budget(
+                    seeds=2,
+                    episodes=100,
+                    eval_every=50,
+                    eval_episodes=10,
+                    updates_per_episode=2,
+                    learning_starts=160,
+                    checkpoint_every=0,
+                ),
                 # the oracle's preset (N = 6): learners reach the oracle within ~200 episodes
-                "main-small": Budget(3, 300, 50, 10, 2, 160, 0),
+                "main-small": Budget(
+                    seeds=3,
+                    episodes=300,
+                    eval_every=50,
+                    eval_episodes=10,
+                    updates_per_episode=2,
+                    learning_starts=160,
+                    checkpoint_every=0,
+                ),
                 # 2 seeds x 200 episodes at N = 12, 30, 48 (Fig. 6)
-                "nsweep": Budget(2, 200, 100, 10, 2, 160, 0),
-                "nsweep-paper": Budget(2, 40, 40, 10, 2, 160, 0),
+                "nsweep": Budget(
+                    seeds=2,
+                    episodes=200,
+                    eval_every=100,
+                    eval_episodes=10,
+                    updates_per_episode=2,
+                    learning_starts=160,
+                    checkpoint_every=0,
+                ),
+                "nsweep-paper": Budget(
+                    seeds=2,
+                    episodes=40,
+                    eval_every=40,
+                    eval_episodes=10,
+                    updates_per_episode=2,
+                    learning_starts=160,
+                    checkpoint_every=0,
+                ),
                 # 40 episodes of T = 100 slots (4000 slots), 20 updates per episode
-                "energy": Budget(3, 40, 10, 3, 20, 300, 0),
+                "energy": Budget(
+                    seeds=3,
+                    episodes=40,
+                    eval_every=10,
+                    eval_episodes=3,
+                    updates_per_episode=20,
+                    learning_starts=300,
+                    checkpoint_every=0,
+                ),
             },
             n_values=(12, 30, 48),
             curve_points=16,
         ),
         Profile(
-            "paper",
-            "the paper's budget: 2000 episodes x 10 seeds (algorithms.md), meant for a cluster",
+            name="paper",
+            description=(
+                "the paper's budget: 2000 episodes x 10 seeds (algorithms.md), meant for a cluster"
+            ),
             budgets={
-                "main": Budget(10, 2000, 100, 20, 2, 320, 100),
-                "nsweep": Budget(10, 2000, 100, 20, 2, 320, 100),
-                "energy": Budget(10, 2000, 100, 20, 2, 320, 100),
+                "main": Budget(
+                    seeds=10,
+                    episodes=2000,
+                    eval_every=100,
+                    eval_episodes=20,
+                    updates_per_episode=2,
+                    learning_starts=320,
+                    checkpoint_every=100,
+                ),
+                "nsweep": Budget(
+                    seeds=10,
+                    episodes=2000,
+                    eval_every=100,
+                    eval_episodes=20,
+                    updates_per_episode=2,
+                    learning_starts=320,
+                    checkpoint_every=100,
+                ),
+                "energy": Budget(
+                    seeds=10,
+                    episodes=2000,
+                    eval_every=100,
+                    eval_episodes=20,
+                    updates_per_episode=2,
+                    learning_starts=320,
+                    checkpoint_every=100,
+                ),
             },
             n_jobs=-1,
             curve_points=20,

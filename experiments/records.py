@@ -34,7 +34,7 @@ def _float(v: Any) -> float:
     return math.nan if v is None else float(v)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Interval:
     """Mean and two-sided 95% Student-t interval across seeds (NaN where undefined)."""
 
@@ -55,7 +55,7 @@ class Interval:
         )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SeedValues:
     """Per-seed values (seed order) and their :class:`Interval`."""
 
@@ -71,7 +71,7 @@ class SeedValues:
         return cls(interval=Interval.from_dict(d), values=values)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CurvePoint:
     """One x of a curve: the seeds that have it, their mean and 95% interval."""
 
@@ -98,7 +98,7 @@ def _contexts_from(d: Mapping[str, Any] | None) -> dict[str, Interval]:
     return {metric: Interval.from_dict(iv) for metric, iv in (d or {}).items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AlgorithmResult:
     """A learner's runs in one figure. Curve figures fill ``final``, ``context``, ``curve``
     (and ``mean_over_training`` for a training metric); ``vs_n`` figures fill ``per_n``
@@ -142,7 +142,7 @@ class AlgorithmResult:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ReferenceResult:
     """A reference policy's line: ``value`` and ``context`` (curve figures) or ``per_n``."""
 
@@ -162,7 +162,7 @@ class ReferenceResult:
         return cls(value=_float(d.get("value")), context=_contexts_from(d.get("context")))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClaimResult:
     """The paper's claim a figure checks, its verdict among the paper's five, and UCMS against
     the learners beyond the paper (``ucms_worse_than``: those significantly better)."""
@@ -188,7 +188,7 @@ class ClaimResult:
         )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Smoothing:
     """How a training curve was smoothed (``none`` for evaluation curves)."""
 
@@ -198,7 +198,7 @@ class Smoothing:
     polyorder: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Runtime:
     """What the figure's sweep cost: runs, their summed wall time, the launches' wall time."""
 
@@ -219,7 +219,7 @@ class Runtime:
         )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Commands:
     """The commands that train the figure's runs and aggregate them."""
 
@@ -233,7 +233,7 @@ def _budget_from(d: Mapping[str, Any]) -> Budget:
     return Budget(**{**required, **d})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FigureResult:
     """Everything one figure on one env shows (see :mod:`experiments.aggregate`)."""
 

@@ -46,6 +46,8 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "results.md.tmpl"
 PAPER_PROFILE = "paper"  # the profile whose cost the page estimates, and compares budgets with
 PAPER_COST_WORKERS = (2, 16, 64)
 DEFAULT_RUNS_ROOT = Path("experiments/runs")
+# The context metrics (aggregate.CONTEXT_METRICS) the oracle and verbatim-units tables show.
+TABLE_METRICS = ("cost", "timeout_rate", "offload_rate")
 
 
 # --------------------------------------------------------------------------- template
@@ -584,9 +586,9 @@ def _oracle_table(res: FigureResult) -> str:
         cost = _ctx_mean(e, "cost")
         ctx = e.context or {}
         if seeds is None:
-            cells = [_num(_ctx_mean(e, m)) for m in ("cost", "timeout_rate", "offload_rate")]
+            cells = [_num(_ctx_mean(e, m)) for m in TABLE_METRICS]
         else:
-            cells = [_interval(ctx.get(m)) for m in ("cost", "timeout_rate", "offload_rate")]
+            cells = [_interval(ctx.get(m)) for m in TABLE_METRICS]
         lines.append(
             block(
                 "oracle_row",

@@ -35,6 +35,7 @@ from typing import Any
 from experiments.catalog import SWEEPS, SweepRequest
 from experiments.launch import (
     CHECKPOINT_NAME,
+    STAMP_FORMAT,
     SUMMARY_FILE,
     Job,
     SweepPlan,
@@ -54,18 +55,21 @@ def _key(env: str, algo: str, n: int) -> str:
     return f"{env}|{algo}|{n}"
 
 
-def _default_n(plan: SweepPlan) -> int:
+def _env_size(plan: SweepPlan) -> tuple[int, int]:
+    """(N, T) of the plan's env under its profile."""
     from mec_env.config import make_config
 
     choice = plan.profile.env_choice(plan.env)
-    return int(make_config(choice.preset, **choice.overrides).n_uds)
+    cfg = make_config(choice.preset, **choice.overrides)
+    return int(cfg.n_uds), int(cfg.n_slots)
+
+
+def _default_n(plan: SweepPlan) -> int:
+    return _env_size(plan)[0]
 
 
 def _n_slots(plan: SweepPlan) -> int:
-    from mec_env.config import make_config
-
-    choice = plan.profile.env_choice(plan.env)
-    return int(make_config(choice.preset, **choice.overrides).n_slots)
+    return _env_size(plan)[1]
 
 
 def probe_specs(
@@ -119,7 +123,7 @@ def measure(
     echo=print,
 ) -> dict[str, Any]:
     """Run the probes (one multirun per env and N) and write ``out_path``."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = time.strftime(STAMP_FORMAT)
     base = Path(work_dir) / f"timing-{stamp}"
     load_before = os.getloadavg()[0]
     groups: dict[tuple[int, int], list[tuple[SweepPlan, str]]] = {}

@@ -275,3 +275,12 @@ def test_lower_is_better_sign():
         "held"
     )
     assert aggregate.combine_verdicts({3: ("held", ""), 6: ("mixed", "")})[0] == "mixed"
+
+
+def test_context_metrics_are_metrics_the_trainer_writes():
+    """The context metrics (and the report's tables of them) name metrics.jsonl keys."""
+    from experiments.report import TABLE_METRICS
+    from ucms_marl.metrics import MEC_KEYS
+
+    assert set(aggregate.CONTEXT_METRICS) <= {"return", *MEC_KEYS}
+    assert set(TABLE_METRICS) <= set(aggregate.CONTEXT_METRICS)
