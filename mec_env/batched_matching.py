@@ -344,7 +344,8 @@ def match(name: str, slots: SlotState, rngs: Sequence[np.random.Generator]) -> n
     """Matcher ``name`` on B copies: its batched form if it has one, else per copy."""
     fn = MATCHERS[name]
     batched = BATCHED_MATCHERS.get(fn)
-    if batched is None:
+    if batched is None or slots.bits.shape[0] == 1:
+        # one copy: the per-copy function (identical result, fewer numpy calls)
         return per_copy(name, fn, slots, rngs)
     return batched(slots, rngs)
 

@@ -143,13 +143,11 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
-from mec_env import physics, slot
-from mec_env.admission import ADMISSIONS, AdmissionContext
 from mec_env.config import DEFAULT_PRESET, EnvConfig, make_config
-from mec_env.matching import MATCHERS, SlotState
+from mec_env.core import BatchCore
+from mec_env.matching import SlotState
 
 
 class ActionError(ValueError):
@@ -198,32 +196,36 @@ class MECParallelEnv(ParallelEnv):
                                if cfg.es_agents else [])
         self.possible_agents = self.ud_agents + self.es_agent_names
         self.agents: list[str] = []
-        self._matcher = MATCHERS[cfg.matcher]
-        self._admission = ADMISSIONS[cfg.admission]
-        self._z_cap = int(cfg.z_max.max())
+        # one physics path: this env is the batched core with B = 1, dicts built at the edge
+        self._core = BatchCore(cfg, 1)
+        self._z_cap = self._core.z_cap
         self._homogeneous_es = bool(np.all(cfg.z_max == cfg.z_max[0]))
         self._build_scales()
         self._build_spaces()
-        self.np_random, self.np_random_seed = seeding.np_random(None)
         self.t = 0
         self.last_step: dict[str, np.ndarray] | None = None
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        """The environment's generator (the batched core's, copy 0)."""
+        return self._core.rngs[0]
+
+    @np_random.setter
+    def np_random(self, rng: np.random.Generator) -> None:
+        self._core.rngs[0] = rng
+
+    @property
+    def np_random_seed(self) -> int | None:
+        return self._core.seeds[0]
 
     # ---------------------------------------------------------------- spaces and scaling
     def _build_scales(self) -> None:
         cfg = self.config
         m = cfg.n_servers
-        self._g_db = cfg.gain_db
-        head_max = np.array([cfg.task_bits[1], cfg.cycles_per_bit[1], cfg.deadline_s[1],
-                             cfg.f_max_hz, cfg.p_max_w, cfg.b_max_j])
-        self._head_scale = 1.0 / head_max if cfg.normalize_obs else np.ones(6)
+        head_max = self._core.head_max
         g_high = 1.0 if cfg.normalize_obs else cfg.gain_lin[1]
         self._ud_high = np.concatenate([np.ones(6) if cfg.normalize_obs else head_max,
                                         np.full(m, g_high), np.ones(m + 1)])
-        low = np.array([cfg.task_bits[0], cfg.cycles_per_bit[0], cfg.deadline_s[0]]
-                       + [cfg.gain_db[0]] * m)
-        high = np.array([cfg.task_bits[1], cfg.cycles_per_bit[1], cfg.deadline_s[1]]
-                        + [cfg.gain_db[1]] * m)
-        self._draw_low, self._draw_span = low, high - low
         self._load_high = np.stack([cfg.z_max / cfg.subchannels,
                                     cfg.z_max * cfg.task_bits[1] / cfg.storage_bits,
                                     cfg.z_max / cfg.n_cpus], axis=1)  # (M, 3)
@@ -257,145 +259,62 @@ class MECParallelEnv(ParallelEnv):
     @property
     def current_slot(self) -> SlotState:
         """The tasks, gains and batteries of the slot the next action applies to."""
-        return self._slot
+        return self._core.slot_state(0)
 
     @property
     def server(self) -> np.ndarray:
         """(N,) matched ES of each UD for the next action (−1 unmatched)."""
-        return self._server
+        return self._core.server[0]
 
     @property
     def members(self) -> np.ndarray:
         """(M, max z_max) UD index in each ES place for the next action (−1 empty)."""
-        return self._members
+        return self._core.members[0]
 
     @property
     def battery_j(self) -> np.ndarray:
         """(N,) battery levels, J."""
-        return self._battery
+        return self._core.battery[0]
 
     # ---------------------------------------------------------------- episode
     def reset(self, seed: int | None = None, options: dict | None = None
               ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
         if seed is not None:
-            self.np_random, self.np_random_seed = seeding.np_random(seed)
-        cfg = self.config
+            self._core.seed([seed])
+        cfg, core = self.config, self._core
         self.agents = self.possible_agents[:]
         self.t = 0
-        self._battery = np.full(cfg.n_uds, cfg.b_max_j)
-        self._prev_f = np.zeros(cfg.n_uds)
-        self._prev_p = np.zeros(cfg.n_uds)
         self.last_step = None
-        self._new_slot()
+        core.reset()
         observations = self._observe()
-        s, n = self._slot, cfg.n_uds
+        n = cfg.n_uds
         # No slot played yet: the new task and matching, and the documented defaults. Built by
         # the same code as a step's infos, so every key has the same type and shape.
         no, zero = np.zeros(n, dtype=bool), np.zeros(n)
-        out = dict(task_bytes=s.bits / 8.0, cycles_per_bit=s.cycles_per_bit,
-                   deadline_s=s.deadline_s, server=self._server, requested=no, offloaded=no,
-                   f_hz=zero, p_w=zero, delay_s=zero, energy_j=zero, cost=zero, penalty=zero,
-                   timed_out=no, battery_j=self._battery, below_b_min=no, gain=s.gain)
+        out = dict(task_bytes=core.bits[0] / 8.0, cycles_per_bit=core.cycles_per_bit[0],
+                   deadline_s=core.deadline_s[0], server=core.server[0], requested=no,
+                   offloaded=no, f_hz=zero, p_w=zero, delay_s=zero, energy_j=zero, cost=zero,
+                   penalty=zero, timed_out=no, battery_j=core.battery[0], below_b_min=no,
+                   gain=core.gain[0])
         none = np.zeros(cfg.n_servers, dtype=np.int64)
         infos = self._infos(out, _SLOT_AT_RESET, none, none, none)
         if self.render_mode == "human":
             self.render()
         return observations, infos
 
-    def _new_slot(self) -> None:
-        cfg, rng, n = self.config, self.np_random, self.config.n_uds
-        # One draw for the whole slot: β, c, φ and the gains (dB), each uniform on its range.
-        u = rng.random((n, 3 + cfg.n_servers))
-        draws = self._draw_low + u * self._draw_span
-        gain_db = draws[:, 3:]
-        self._slot = SlotState(
-            config=cfg,
-            bits=draws[:, 0],
-            cycles_per_bit=draws[:, 1],
-            deadline_s=draws[:, 2],
-            gain=10.0 ** (gain_db / 10.0),
-            battery_j=self._battery,
-        )
-        self._gain_db = gain_db
-        server = self._matcher(self._slot, rng)
-        self._server = self._check_matching(server)
-        matched = np.flatnonzero(self._server >= 0)
-        table = physics.group_table(self._server[matched], matched, cfg.n_servers)
-        members = np.full((cfg.n_servers, self._z_cap), -1, dtype=np.int64)
-        width = min(table.shape[1], self._z_cap)
-        members[:, :width] = np.where(table[:, :width] >= 0,
-                                      matched[np.maximum(table[:, :width], 0)], -1)
-        self._members = members
-
-    def _check_matching(self, server: Any) -> np.ndarray:
-        cfg = self.config
-        server = np.asarray(server)
-        if server.shape != (cfg.n_uds,) or not np.issubdtype(server.dtype, np.integer):
-            raise MatcherError(f"matcher {cfg.matcher!r} must return an int array of shape "
-                               f"({cfg.n_uds},), got {server.dtype} {server.shape}")
-        if server.min(initial=0) < -1 or server.max(initial=-1) >= cfg.n_servers:
-            raise MatcherError(f"matcher {cfg.matcher!r} returned servers outside "
-                               f"-1..{cfg.n_servers - 1}")
-        load = np.bincount(server[server >= 0], minlength=cfg.n_servers)
-        if np.any(load > cfg.z_max):
-            raise MatcherError(f"matcher {cfg.matcher!r} put {load.tolist()} UDs on servers "
-                               f"with z_max {cfg.z_max.tolist()}")
-        return server.astype(np.int64)
-
     # ---------------------------------------------------------------- observations
-    def _ud_matrix(self) -> np.ndarray:
-        cfg, s = self.config, self._slot
-        n, m = cfg.n_uds, cfg.n_servers
-        obs = np.zeros((n, 2 * m + 7))
-        obs[:, 0] = s.bits
-        obs[:, 1] = s.cycles_per_bit
-        obs[:, 2] = s.deadline_s
-        obs[:, 3] = self._prev_f
-        obs[:, 4] = self._prev_p
-        obs[:, 5] = self._battery
-        obs[:, :6] *= self._head_scale
-        if cfg.normalize_obs:
-            span = self._g_db[1] - self._g_db[0]
-            obs[:, 6:6 + m] = (self._gain_db - self._g_db[0]) / span if span > 0 else 0.0
-        else:
-            obs[:, 6:6 + m] = s.gain
-        obs[np.arange(n), 6 + m + np.where(self._server >= 0, self._server, m)] = 1.0
-        return obs
-
-    def _es_loads(self) -> np.ndarray:
-        cfg = self.config
-        srv = self._server
-        matched = srv >= 0
-        count = np.bincount(srv[matched], minlength=cfg.n_servers)
-        stored = np.bincount(srv[matched], self._slot.bits[matched], minlength=cfg.n_servers)
-        return np.stack([count / cfg.subchannels, stored / cfg.storage_bits,
-                         count / cfg.n_cpus], axis=1)
-
     def _observe(self) -> dict[str, np.ndarray]:
         cfg = self.config
-        ud = self._ud_matrix()
-        self._ud_obs = ud.astype(np.float32)
-        self._loads = self._es_loads()
+        ud, es, loads = self._core.observe(bool(self.es_agent_names))
+        self._ud_obs, self._loads = ud[0], loads[0]
         obs = dict(zip(self.ud_agents, self._ud_obs, strict=True))
-        if self.es_agent_names:
-            m = cfg.n_servers
-            occupied = self._members >= 0
-            member = np.maximum(self._members, 0)
-            cols = np.array([0, 1, 2, 5])
-            places = np.zeros((m, self._z_cap, 6))
-            places[..., 0] = occupied
-            places[..., 1:4] = ud[member][..., cols[:3]]
-            places[..., 4] = ud[member, 6 + np.arange(m)[:, None]]
-            places[..., 5] = ud[member, 5]
-            places *= occupied[..., None]
+        if es is not None:
             if self._homogeneous_es:
-                es = np.concatenate([places.reshape(m, -1), self._loads], axis=1)
-                obs.update(zip(self.es_agent_names, es.astype(np.float32), strict=True))
+                obs.update(zip(self.es_agent_names, es[0], strict=True))
             else:
                 for j, a in enumerate(self.es_agent_names):
                     z = int(cfg.z_max[j])
-                    obs[a] = np.concatenate([places[j, :z].ravel(),
-                                             self._loads[j]]).astype(np.float32)
+                    obs[a] = np.concatenate([es[0, j, :6 * z], es[0, j, -3:]])
         return obs
 
     def state(self) -> np.ndarray:
@@ -475,70 +394,20 @@ class MECParallelEnv(ParallelEnv):
     def step(self, actions: dict[str, Any]):
         if not self.agents:
             raise ActionError("step() called on a finished episode; call reset() first")
-        cfg, s = self.config, self._slot
         ud, es_bits = self._parse_actions(actions)
-        server = self._server
-        requested, f_hz, p_w = slot.ud_controls(cfg, ud, server)
-        tau_o, tau_p, e_o = slot.offload_terms(cfg, s.bits, s.cycles_per_bit, s.gain, server,
-                                               p_w)
-        if es_bits is not None:
-            approve = np.zeros(cfg.n_uds, dtype=bool)
-            occupied = self._members >= 0
-            approve[self._members[occupied]] = es_bits[occupied]
-            approved, priority = requested & approve, tau_o
-        else:
-            ctx = AdmissionContext(slot=s, server=server, requested=requested, f_hz=f_hz,
-                                   p_w=p_w, upload_s=tau_o, processing_s=tau_p,
-                                   offload_energy_j=e_o)
-            priority = np.asarray(self._admission(ctx), dtype=np.float64)
-            if priority.shape != (cfg.n_uds,):
-                raise ValueError(f"admission rule {cfg.admission!r} must return a float array of "
-                                 f"shape ({cfg.n_uds},), got {priority.shape}")
-            approved = requested & np.isfinite(priority)
-            priority = np.where(approved, priority, 0.0)
-        offloaded = slot.admit(cfg, approved[None], priority[None], server[None],
-                               s.bits[None])[0]
-        harvest = self.np_random.uniform(0.0, 2.0 * cfg.harvest_mean_j, size=cfg.n_uds)
-        out = slot.resolve(cfg, bits=s.bits[None], cycles_per_bit=s.cycles_per_bit[None],
-                           deadline_s=s.deadline_s[None], server=server[None],
-                           offloaded=offloaded[None], f_hz=f_hz[None], upload_s=tau_o[None],
-                           processing_s=tau_p[None], offload_energy_j=e_o[None],
-                           battery_j=self._battery[None], harvest_j=harvest[None])
-        out = {k: v[0] for k, v in out.items()}
-        out.update(task_bytes=s.bits / 8.0, cycles_per_bit=s.cycles_per_bit,
-                   deadline_s=s.deadline_s, server=server, requested=requested,
-                   offloaded=offloaded, f_hz=f_hz, p_w=p_w, gain=s.gain,
-                   approved=approved, harvest_j=harvest)
+        res = self._core.step(ud[None], None if es_bits is None else es_bits[None])
+        out = {k: v[0] for k, v in res.out.items()}
         self.last_step = out
-
-        matched = server >= 0
-        srv = server[matched]
-        n_req = np.bincount(srv, requested[matched], minlength=cfg.n_servers).astype(np.int64)
-        n_adm = np.bincount(srv, offloaded[matched], minlength=cfg.n_servers).astype(np.int64)
-        n_cut = np.bincount(srv, (approved & ~offloaded)[matched],
-                            minlength=cfg.n_servers).astype(np.int64)
-        total_req = int(n_req.sum())
-        slot_values = (  # in the order of SLOT_METRICS
-            float(out["cost"].mean()),
-            float(out["timed_out"].mean()),
-            float(offloaded.mean()),
-            float(n_adm.sum() / total_req) if total_req else 0.0,
-            float(out["below_b_min"].mean()),
-            int(n_cut.sum()),
-        )
-
-        self._battery = out["battery_j"]
-        self._prev_f, self._prev_p = f_hz, p_w
+        v = res.slot_values[0].tolist()
+        slot_values = (*v[:5], int(v[5]))  # in the order of SLOT_METRICS
         self.t += 1
-        truncated = self.t >= cfg.n_slots
-        self._new_slot()  # the next state; after the last slot it is never acted on
+        truncated = bool(res.truncated[0])
         observations = self._observe()
 
         ud_reward = out["reward"]
         rewards = dict(zip(self.ud_agents, ud_reward.tolist(), strict=True))
-        es_reward = float(ud_reward.mean())
-        rewards.update(dict.fromkeys(self.es_agent_names, es_reward))
-        infos = self._infos(out, slot_values, n_req, n_adm, n_cut)
+        rewards.update(dict.fromkeys(self.es_agent_names, float(res.es_reward[0])))
+        infos = self._infos(out, slot_values, res.requests[0], res.admitted[0], res.cuts[0])
         terminations = dict.fromkeys(self.agents, False)
         truncations = dict.fromkeys(self.agents, truncated)
         if truncated:
@@ -571,7 +440,7 @@ class MECParallelEnv(ParallelEnv):
                  gain) in zip(self.ud_agents, *columns)
         }
         if self.es_agent_names:
-            members = self._members.copy()
+            members = self._core.members[0].copy()
             for a, requests, admitted, es_cuts, z, m in zip(
                     self.es_agent_names, n_req.tolist(), n_adm.tolist(), n_cut.tolist(),
                     self.config.z_max.tolist(), range(len(self.es_agent_names))):
