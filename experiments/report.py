@@ -238,7 +238,10 @@ def _against_references(results: Results) -> list[str]:
     found = found or vs_n is not None
     out += vs_n or []
     if not found:
-        return out + [block("references_not_measured"), ""]
+        not_measured = block(
+            "references_not_measured", figure=FINAL_EVALUATION_FIGURE, vs_n_figure=vs_n_fig.key
+        )
+        return out + [not_measured, ""]
     return out + [block("references_why"), ""]
 
 
@@ -253,6 +256,7 @@ def _learners_vs_references(env: str, res: FigureResult) -> list[str]:
         block(
             "references_env",
             env=env,
+            short=FIGURES[FINAL_EVALUATION_FIGURE].short,
             learners=", ".join(f"{label(a)} {_num(learners[a])}" for a in ranked),
             references=block("references_list", references=ref_text) if refs else "",
         ),
@@ -321,7 +325,9 @@ def _cheapest_vs_greedy(res: FigureResult | None) -> list[str] | None:
                 ratio=ratio,
             )
         )
-    return [block("references_vs_n", env=res.env, rows="\n".join(rows)), ""] if rows else []
+    short = FIGURES[COST_VS_N_FIGURE].short
+    text = block("references_vs_n", short=short, env=res.env, rows="\n".join(rows))
+    return [text, ""] if rows else []
 
 
 # --------------------------------------------------------------------------- budget and time
@@ -620,7 +626,7 @@ def _verbatim_section(results: Results) -> list[str]:
     )
     out = [head, ""]
     if not (kb and paper):
-        return out + [block("verbatim_not_measured"), ""]
+        return out + [block("verbatim_not_measured", figure=FINAL_EVALUATION_FIGURE), ""]
     names = list(dict.fromkeys(list(kb.algorithms) + list(paper.algorithms)))
     names += [r for r in dict.fromkeys(list(kb.references) + list(paper.references))]
     rows = [_verbatim_row(algo, kb, paper) for algo in names]

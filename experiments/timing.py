@@ -113,6 +113,25 @@ def _probe(sweep_dir: Path, algo: str, episodes: int, updates: int) -> dict[str,
     return json.loads((sweep_dir / algo / f"e{episodes}_u{updates}" / SUMMARY_FILE).read_text())
 
 
+def _probe_entry(sweep_dir: Path, algo: str, counts: tuple[int, int, int]) -> dict[str, Any]:
+    """Seconds per episode, per update and per run of ``algo`` from its three probe runs
+    (``counts``: the short and long episode counts and the updates per episode)."""
+    short, long, updates = counts
+    w_short = _probe(sweep_dir, algo, short, 0)["wall_time_s"]
+    w_long = _probe(sweep_dir, algo, long, 0)["wall_time_s"]
+    learned = _probe(sweep_dir, algo, long, updates)
+    env_s = (w_long - w_short) / (long - short)
+    if env_s < 0.25 * w_long / long:  # noise swamped the difference: all of it then
+        env_s = w_long / long
+    fixed_s = max(0.0, w_short - short * env_s)  # setup in the run + the final save
+    n_upd = int(learned.get("updates", 0))
+    update_s = max(0.0, learned["wall_time_s"] - w_long) / n_upd if n_upd else 0.0
+    return {
+        "env_s": round(env_s, 5), "update_s": round(update_s, 5), "fixed_s": round(fixed_s, 3),
+        "updates": n_upd, "samples": 1,
+    }  # fmt: skip
+
+
 def measure(
     plans: Sequence[SweepPlan],
     work_dir: Path,
@@ -155,25 +174,13 @@ def measure(
         if proc.returncode != 0:
             raise RuntimeError(f"timing probes failed; see {sweep_dir / 'launch.log'}")
         for algo in algos:
-            w_short = _probe(sweep_dir, algo, short, 0)["wall_time_s"]
-            w_long = _probe(sweep_dir, algo, long, 0)["wall_time_s"]
-            learned = _probe(sweep_dir, algo, long, updates)
-            env_s = (w_long - w_short) / (long - short)
-            if env_s < 0.25 * w_long / long:  # noise swamped the difference: all of it then
-                env_s = w_long / long
-            fixed_s = max(0.0, w_short - short * env_s)  # setup in the run + the final save
-            n_upd = int(learned.get("updates", 0))
-            update_s = max(0.0, learned["wall_time_s"] - w_long) / n_upd if n_upd else 0.0
-            new = {
-                "env": plan.env, "algo": algo, "n_uds": n, "n_slots": t,
-                "env_s": round(env_s, 5), "update_s": round(update_s, 5),
-                "fixed_s": round(fixed_s, 3), "updates": n_upd, "samples": 1,
-            }  # fmt: skip
+            new = _probe_entry(sweep_dir, algo, (short, long, updates))
+            new = {"env": plan.env, "algo": algo, "n_uds": n, "n_slots": t, **new}
             key = _key(plan.env, algo, n)
             entries[key] = merge_entry(entries.get(key), new)
             echo(
-                f"  {algo:20s} N={n:3d}: {env_s:.3f} s/episode, {update_s:.3f} s/update, "
-                f"{fixed_s:.2f} s per run and checkpoint"
+                f"  {algo:20s} N={n:3d}: {new['env_s']:.3f} s/episode, "
+                f"{new['update_s']:.3f} s/update, {new['fixed_s']:.2f} s per run and checkpoint"
             )
         for ckpt in sweep_dir.rglob(CHECKPOINT_NAME):
             ckpt.unlink()
