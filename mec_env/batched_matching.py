@@ -97,22 +97,20 @@ def propose_and_accept_batched(
                 open_all[playing],
             )
         scores, priority = scorer(playing, srv, ld, cand, open_)
-        scores = np.nan_to_num(scores, nan=np.inf, posinf=_F_MAX)
+        if not np.isfinite(scores).all():  # a closed server must never win over an open one
+            scores = np.nan_to_num(scores, nan=np.inf, posinf=_F_MAX)
         # closed servers lose to every open one; an all-NaN row picks its first open server
         masked = np.where(open_[:, None, :], scores, np.inf)
         col = np.argmin(masked, axis=2)
-        lost = np.take_along_axis(masked, col[..., None], axis=2)[..., 0] == np.inf
+        ra = np.arange(a)[:, None]
+        lost = np.take(masked, (ra * n_uds + np.arange(n_uds)) * m + col) == np.inf
         if lost.any():
             col = np.where(lost, np.argmax(open_, axis=1)[:, None], col)
         prio = priority(col)
         grp = np.where(cand, col, m)  # group m: not proposing
-        order, gs, rank = dense_group_order(grp, np.where(cand, prio, np.inf))
-        keep = (gs < m) & (
-            rank
-            < np.take_along_axis(
-                np.concatenate([z_max - ld, np.zeros((a, 1), dtype=ld.dtype)], axis=1), gs, 1
-            )
-        )
+        order, gs, rank = dense_group_order(grp, np.where(cand, prio, np.inf), m)
+        room = np.concatenate([z_max - ld, np.zeros((a, 1), dtype=ld.dtype)], axis=1)
+        keep = (gs < m) & (rank < room[ra, gs])
         ai, _ = np.nonzero(keep)
         ni, si = order[keep], gs[keep]
         server[playing[ai], ni] = si
@@ -120,25 +118,28 @@ def propose_and_accept_batched(
 
 
 def dense_group_order(
-    group: np.ndarray, key: np.ndarray
+    group: np.ndarray, key: np.ndarray, n_groups: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row of (A, N) arrays, the items sorted by (group, key, item index).
 
     Returns ``order`` (A, N) item indices in that order, ``group`` in that order and each
     sorted item's ``rank`` within its group (0 for the first). Items of one row that share a
     group are ordered by ascending key, ties by index (as :func:`mec_env.physics.group_table`
-    orders them). Excluded items should carry a group past the real ones and key inf.
+    orders them). Excluded items carry group ``n_groups`` (their order is not needed).
     """
     n = key.shape[1]
+    offset = np.arange(key.shape[0])[:, None] * n  # flat takes: cheaper than 2-D indexing
     o1 = np.argsort(key, axis=1)
-    ks = np.take_along_axis(key, o1, 1)
-    eq = ks[:, 1:] == ks[:, :-1]
-    if eq.any():  # equal keys: the quicksort order between them is arbitrary; sort stably
+    ks = np.take(key, o1 + offset)
+    gs = np.take(group, o1 + offset)
+    # Equal keys of real items: quicksort's order between them is arbitrary, sort stably.
+    # (In a run of equal keys with two real items some adjacent pair ends in a real one.)
+    if ((ks[:, 1:] == ks[:, :-1]) & (gs[:, 1:] < n_groups)).any():
         o1 = np.argsort(key, axis=1, kind="stable")
-    gs = np.take_along_axis(group, o1, 1)
-    o2 = np.argsort(gs * n + np.arange(n), axis=1)  # unique keys: any sort is stable
-    order = np.take_along_axis(o1, o2, 1)
-    g_sorted = np.take_along_axis(gs, o2, 1)
+        gs = np.take(group, o1 + offset)
+    o2 = np.argsort(gs * n + np.arange(n), axis=1) + offset  # unique keys: any sort is stable
+    order = np.take(o1, o2)
+    g_sorted = np.take(gs, o2)
     pos = np.arange(n)
     change = np.ones(g_sorted.shape, dtype=bool)
     change[:, 1:] = g_sorted[:, 1:] != g_sorted[:, :-1]
@@ -207,15 +208,20 @@ def co_selection_batched(
         eo = e_o if full else e_o[playing]
         own_cost = alone_cost if full else alone_cost[playing]
         tau_a = (alone_tau_a if full else alone_tau_a[playing]).copy()
+        ra, cn = np.arange(a)[:, None], np.arange(n)
+        ud_at = (ra * n + cn) * m  # flat index of (copy, UD, server 0) in (A, N, M) arrays
+
+        def at_col(arr: np.ndarray, col: np.ndarray) -> np.ndarray:
+            return np.take(arr, ud_at + col)
+
         queued = (ld + 1 > n_cpus) & open_
-        if not queued.any():  # nobody waits anywhere: S(Z_m) is the idle-CPU sum, exact
-            if not (srv >= 0).any():
-                return own_cost, lambda col: np.take_along_axis(tau_a, col[..., None], 2)[..., 0]
+        if not (srv >= 0).any():  # first round: every Z_m is empty
+            return own_cost, lambda col: at_col(tau_a, col)
         # every open server's members in service order (arrival τ^o, then UD index)
-        member = (srv >= 0) & np.take_along_axis(open_, np.maximum(srv, 0), 1)
-        srv0 = np.maximum(srv, 0)[..., None]
-        key = np.where(member, np.take_along_axis(t_o, srv0, 2)[..., 0], np.inf)
-        order, gs, rank = dense_group_order(np.where(member, srv, m), key)
+        srv0 = np.maximum(srv, 0)
+        member = (srv >= 0) & open_[ra, srv0]
+        key = np.where(member, at_col(t_o, srv0), np.inf)
+        order, gs, rank = dense_group_order(np.where(member, srv, m), key, m)
         width = int(np.where(open_, ld, 0).max())
         # one padding column (arrival inf) so that a candidate can always be placed last
         arrival = np.full((a * m, width + 1), np.inf)
@@ -266,7 +272,7 @@ def co_selection_batched(
             _, q_done = physics.queue_table(q_arr, q_proc, q_valid, n_cpus[si])
             item = physics.cost(rho1, rho2, q_done, q_energy)
             scores[ai, ui, si] = seq_sum(np.where(q_valid, item, 0.0))
-            tau_a[ai, ui, si] = np.take_along_axis(q_done, place, axis=1)[:, 0]
+            tau_a[ai, ui, si] = q_done[np.arange(ai.size), place[:, 0]]
 
         pairs = cand[:, :, None] & open_[:, None, :] & queued[:, None, :]
         small = n_open <= _PRUNE_K
@@ -286,7 +292,7 @@ def co_selection_batched(
             second = rest & (lower <= best)
             evaluate(second)
             scores[rest & ~second] = np.inf
-        return scores, lambda col: np.take_along_axis(tau_a, col[..., None], 2)[..., 0]
+        return scores, lambda col: at_col(tau_a, col)
 
     return propose_and_accept_batched(cfg.z_max, batch, n, scorer)
 

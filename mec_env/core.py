@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium.utils import seeding
 
-from mec_env import physics, slot
+from mec_env import slot
 from mec_env.admission import ADMISSIONS, BATCHED_ADMISSIONS, AdmissionContext
 from mec_env.batched_matching import match
 from mec_env.config import EnvConfig
@@ -178,13 +178,19 @@ class BatchCore:
         cfg = self.config
         b, n = server.shape
         m = cfg.n_servers
-        bi, ni = np.nonzero(server >= 0)
-        table = physics.group_table(bi * m + server[bi, ni], ni, b * m)
-        members = np.full((b * m, self.z_cap), -1, dtype=np.int64)
-        width = min(table.shape[1], self.z_cap)
-        members[:, :width] = np.where(
-            table[:, :width] >= 0, ni[np.maximum(table[:, :width], 0)], -1
-        )
+        matched = server >= 0
+        # per copy, sort the UDs by (server, index): a unique integer key
+        order = np.argsort(np.where(matched, server, m) * n + np.arange(n), axis=1)
+        rows = np.arange(b)[:, None]
+        srv = server[rows, order]
+        pos = np.arange(n)
+        change = np.ones((b, n), dtype=bool)
+        change[:, 1:] = srv[:, 1:] != srv[:, :-1]
+        rank = pos - np.maximum.accumulate(np.where(change, pos, 0), axis=1)
+        keep = (srv >= 0) & (rank < self.z_cap)
+        members = np.full((b, m, self.z_cap), -1, dtype=np.int64)
+        bi, _ = np.nonzero(keep)
+        members[bi, srv[keep], rank[keep]] = order[keep]
         return members.reshape(b, m, self.z_cap)
 
     def slot_state(self, idx: int | None = None) -> SlotState:

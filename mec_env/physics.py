@@ -108,9 +108,16 @@ def group_table(group: np.ndarray, key: np.ndarray, n_groups: int,
     n_items = group.shape[0]
     if n_items == 0:
         return np.full((n_groups, 0), -1, dtype=np.int64)
-    if tiebreak is None:
-        tiebreak = np.arange(n_items)
-    order = np.lexsort((tiebreak, key, group))
+    if tiebreak is None or n_items == 1 or bool(np.all(tiebreak[1:] > tiebreak[:-1])):
+        # items already in tiebreak order: sort by key (quicksort, unless keys tie), then by
+        # (group, position), a unique integer key; the same order as the lexsort below
+        o1 = np.argsort(key)
+        ks = key[o1]
+        if (ks[1:] == ks[:-1]).any() or np.isnan(ks[-1]):
+            o1 = np.argsort(key, kind="stable")
+        order = o1[np.argsort(group[o1] * n_items + np.arange(n_items))]
+    else:
+        order = np.lexsort((tiebreak, key, group))
     sorted_group = group[order]
     counts = np.bincount(sorted_group, minlength=n_groups)
     starts = np.cumsum(counts) - counts
