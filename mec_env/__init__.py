@@ -31,9 +31,11 @@ from mec_env.vector import MECVectorEnv, vector_env
 __version__ = "0.1.0"
 
 
-def parallel_env(preset: str = DEFAULT_PRESET, **overrides: Any) -> MECParallelEnv:
-    """The ParallelEnv for ``preset`` with config keys overridden (see :mod:`mec_env.config`)."""
-    return MECParallelEnv(preset, **overrides)
+def parallel_env(preset: str = DEFAULT_PRESET, *, kernels: str | None = None,
+                 **overrides: Any) -> MECParallelEnv:
+    """The ParallelEnv for ``preset`` with config keys overridden (see :mod:`mec_env.config`);
+    ``kernels`` picks numpy or the optional compiled kernels (:mod:`mec_env.fast`)."""
+    return MECParallelEnv(preset, kernels=kernels, **overrides)
 
 
 def env(preset: str = DEFAULT_PRESET, **overrides: Any):

@@ -346,9 +346,41 @@ def per_copy(
     return server
 
 
-def match(name: str, slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.ndarray:
-    """Matcher ``name`` on B copies: its batched form if it has one, else per copy."""
+def co_selection_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
+    """:func:`co_selection_batched` with the matcher rounds in a compiled kernel (the
+    estimates at p_max still computed here, by the same numpy code)."""
+    cfg = slots.config
+    tau_o, tau_p, e_o = offload_estimates(slots, cfg.p_max_w)
+    alone_tau_a = tau_o + tau_p
+    alone_cost = physics.cost(cfg.rho_delay, cfg.rho_energy, alone_tau_a, e_o)
+    return kernels.co_selection(tau_o, tau_p, e_o, alone_tau_a, alone_cost, cfg.z_max,
+                                cfg.n_cpus, float(cfg.rho_delay), float(cfg.rho_energy),
+                                _PRUNE_K)
+
+
+def max_gain_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
+    """:func:`max_gain_batched` with the rounds in a compiled kernel (same permutations)."""
+    batch, n = slots.bits.shape
+    rank = np.empty((batch, n))
+    for b, rng in enumerate(rngs):
+        rank[b] = rng.permutation(n)
+    return kernels.max_gain(np.ascontiguousarray(slots.gain), rank, slots.config.z_max)
+
+
+#: per-copy matcher function -> compiled form ``fn(slots, rngs, kernels)``
+COMPILED_MATCHERS: dict[Callable, Callable] = {
+    co_selection: co_selection_compiled,
+    max_gain: max_gain_compiled,
+}
+
+
+def match(name: str, slots: SlotState, rngs: Sequence[np.random.Generator],
+          kernels=None) -> np.ndarray:
+    """Matcher ``name`` on B copies: compiled if ``kernels`` (a module from
+    :func:`mec_env.fast.resolve`) has it, else its batched form, else per copy."""
     fn = MATCHERS[name]
+    if kernels is not None and fn in COMPILED_MATCHERS:
+        return COMPILED_MATCHERS[fn](slots, rngs, kernels)
     batched = BATCHED_MATCHERS.get(fn)
     if batched is None or slots.bits.shape[0] == 1:
         # one copy: the per-copy function (identical result, fewer numpy calls)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium.utils import seeding
 
-from mec_env import slot
+from mec_env import fast, slot
 from mec_env.admission import ADMISSIONS, BATCHED_ADMISSIONS, AdmissionContext
 from mec_env.batched_matching import match
 from mec_env.config import EnvConfig
@@ -72,7 +72,7 @@ class StepOutput:
 class BatchCore:
     """B copies of the environment with configuration ``cfg``; see the module docstring."""
 
-    def __init__(self, cfg: EnvConfig, num_envs: int) -> None:
+    def __init__(self, cfg: EnvConfig, num_envs: int, kernels: str | None = None) -> None:
         if (
             isinstance(num_envs, bool)
             or not isinstance(num_envs, (int, np.integer))
@@ -80,6 +80,7 @@ class BatchCore:
         ):
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         self.config = cfg
+        self.kernels = fast.resolve(kernels)  # compiled kernels, or None for numpy
         self.num_envs = b = int(num_envs)
         n, m = cfg.n_uds, cfg.n_servers
         self.z_cap = int(cfg.z_max.max())
@@ -163,7 +164,7 @@ class BatchCore:
         slots = SlotState(
             config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=dl, gain=gain, battery_j=battery
         )
-        server = match(cfg.matcher, slots, rngs)
+        server = match(cfg.matcher, slots, rngs, self.kernels)
         members = self.members_of(server)
         if idx is None:
             self.bits, self.cycles_per_bit, self.deadline_s = bits, cpb, dl
@@ -219,22 +220,28 @@ class BatchCore:
         cfg = self.config
         b, n = self.bits.shape
         m = cfg.n_servers
-        obs = np.zeros((b, n, 2 * m + 7))
-        obs[..., 0] = self.bits
-        obs[..., 1] = self.cycles_per_bit
-        obs[..., 2] = self.deadline_s
-        obs[..., 3] = self.prev_f
-        obs[..., 4] = self.prev_p
-        obs[..., 5] = self.battery
-        obs[..., :6] *= self.head_scale
+        head = np.stack(
+            [
+                self.bits,
+                self.cycles_per_bit,
+                self.deadline_s,
+                self.prev_f,
+                self.prev_p,
+                self.battery,
+            ],
+            axis=2,
+        )
+        head *= self.head_scale
         if cfg.normalize_obs:
             span = cfg.gain_db[1] - cfg.gain_db[0]
-            obs[..., 6 : 6 + m] = (self.gain_db - cfg.gain_db[0]) / span if span > 0 else 0.0
+            gain = (
+                (self.gain_db - cfg.gain_db[0]) / span if span > 0 else np.zeros(self.gain_db.shape)
+            )
         else:
-            obs[..., 6 : 6 + m] = self.gain
-        col = 6 + m + np.where(self.server >= 0, self.server, m)
-        np.put_along_axis(obs, col[..., None], 1.0, axis=2)
-        return obs
+            gain = self.gain
+        col = np.where(self.server >= 0, self.server, m)
+        onehot = (col[..., None] == np.arange(m + 1)).astype(np.float64)
+        return np.concatenate([head, gain, onehot], axis=2)
 
     def es_loads(self) -> np.ndarray:
         """(B, M, 3) members/K, Σβ_members/D_m, members/U_m (float64)."""
@@ -261,20 +268,18 @@ class BatchCore:
         ud32 = ud.astype(np.float32)
         if not es:
             return ud32, None, loads
-        b = ud.shape[0]
-        m = self.config.n_servers
-        occupied = self.members >= 0
-        member = np.maximum(self.members, 0)
-        bi = np.arange(b)[:, None, None]
-        rows = ud[bi, member]  # (B, M, Z, D)
-        places = np.zeros((b, m, self.z_cap, 6))
-        places[..., 0] = occupied
-        places[..., 1:4] = rows[..., :3]
-        places[..., 4] = np.take_along_axis(rows, (6 + np.arange(m))[None, :, None, None], axis=3)[
-            ..., 0
-        ]
-        places[..., 5] = rows[..., 5]
-        places *= occupied[..., None]
+        b, n, d = ud.shape
+        m, z = self.config.n_servers, self.z_cap
+        occupied = (self.members >= 0)[..., None]  # (B, M, Z, 1)
+        rows = (np.arange(b)[:, None, None] * n + np.maximum(self.members, 0)).ravel()
+        picked = np.take(ud.reshape(b * n, d), rows, axis=0).reshape(b, m, z, d)
+        places = np.empty((b, m, z, 6))
+        places[..., 0] = occupied[..., 0]
+        places[..., 1:4] = picked[..., :3]
+        gain_col = (6 + np.arange(m))[None, :, None, None]  # ES m reads its own gain column
+        places[..., 4] = np.take_along_axis(picked, gain_col, axis=3)[..., 0]
+        places[..., 5] = picked[..., 5]
+        places = np.where(occupied, places, 0.0)
         es_obs = np.concatenate([places.reshape(b, m, -1), loads], axis=2).astype(np.float32)
         return ud32, es_obs, loads
 

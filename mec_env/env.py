@@ -185,7 +185,8 @@ class MECParallelEnv(ParallelEnv):
     metadata = {"name": "mec_offloading_v0", "render_modes": ["ansi", "rgb_array", "human"],
                 "is_parallelizable": True, "render_fps": 2}
 
-    def __init__(self, preset: str = DEFAULT_PRESET, **overrides: Any) -> None:
+    def __init__(self, preset: str = DEFAULT_PRESET, *, kernels: str | None = None,
+                 **overrides: Any) -> None:
         self.config: EnvConfig = make_config(preset, **overrides)
         cfg = self.config
         self.preset = preset
@@ -197,7 +198,7 @@ class MECParallelEnv(ParallelEnv):
         self.possible_agents = self.ud_agents + self.es_agent_names
         self.agents: list[str] = []
         # one physics path: this env is the batched core with B = 1, dicts built at the edge
-        self._core = BatchCore(cfg, 1)
+        self._core = BatchCore(cfg, 1, kernels)
         self._z_cap = self._core.z_cap
         self._homogeneous_es = bool(np.all(cfg.z_max == cfg.z_max[0]))
         self._build_scales()

@@ -68,13 +68,14 @@ class MECVectorEnv(VectorEnv):
         preset: str = DEFAULT_PRESET,
         *,
         autoreset: bool = True,
+        kernels: str | None = None,
         **overrides: Any,
     ) -> None:
         if overrides.get("render_mode") is not None:
             raise ValueError("vector_env does not render; use parallel_env for rendering")
         self.config = cfg = make_config(preset, **overrides)
         self.preset = preset
-        self.core = BatchCore(cfg, num_envs)
+        self.core = BatchCore(cfg, num_envs, kernels)
         self.num_envs = self.core.num_envs
         self.autoreset = bool(autoreset)
         if not self.autoreset:
@@ -93,8 +94,10 @@ class MECVectorEnv(VectorEnv):
     def _build_spaces(self) -> None:
         from mec_env.env import MECParallelEnv
 
-        single = MECParallelEnv(
-            self.preset, **{k: v for k, v in self.config.raw.items() if k != "render_mode"}
+        single = MECParallelEnv(  # for its spaces only
+            self.preset,
+            kernels="numpy",
+            **{k: v for k, v in self.config.raw.items() if k != "render_mode"},
         )
         b, n, m, z = self.num_envs, self.n_uds, self.n_servers, self.z_cap
         ud_box = single.observation_space("ud_0")
@@ -353,7 +356,16 @@ def _numeric(value: Any, group: str) -> np.ndarray:
 
 
 def vector_env(
-    num_envs: int, preset: str = DEFAULT_PRESET, *, autoreset: bool = True, **overrides: Any
+    num_envs: int,
+    preset: str = DEFAULT_PRESET,
+    *,
+    autoreset: bool = True,
+    kernels: str | None = None,
+    **overrides: Any,
 ) -> MECVectorEnv:
-    """``num_envs`` copies of ``parallel_env(preset, **overrides)`` as one array env."""
-    return MECVectorEnv(num_envs, preset, autoreset=autoreset, **overrides)
+    """``num_envs`` copies of ``parallel_env(preset, **overrides)`` as one array env.
+
+    ``kernels``: ``"auto"`` (numba if installed), ``"numpy"`` or ``"numba"``
+    (:mod:`mec_env.fast`); the results are the same.
+    """
+    return MECVectorEnv(num_envs, preset, autoreset=autoreset, kernels=kernels, **overrides)
