@@ -148,8 +148,30 @@ class MECVectorEnv(VectorEnv):
         self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Reset every copy; ``seed`` an int (copy b gets ``seed + b``), a list of B seeds or
-        None (continue each copy's generator). Returns ``(obs, infos)``."""
+        None (continue each copy's generator). Returns ``(obs, infos)``.
+
+        ``options={"reset_mask": mask}`` with a (B,) bool mask resets only those copies
+        (gymnasium's partial reset; seeds, if given, apply to them); the others keep their
+        state, and their observations are returned unchanged. The infos are reset-style
+        (the slot each copy's next action applies to, zeros for what was not played).
+        """
         b = self.num_envs
+        mask = None if options is None else options.get("reset_mask")
+        if mask is not None:
+            mask = np.asarray(mask, dtype=bool).reshape(-1)
+            if mask.shape != (b,):
+                raise ValueError(f"reset_mask must have shape ({b},), got {mask.shape}")
+            if not self._started and not mask.all():
+                raise ValueError("the first reset() must reset every copy")
+            idx = np.flatnonzero(mask)
+            if seed is not None:
+                if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+                    seed = [int(seed) + i for i in range(idx.size)]
+                self.core.seed(list(seed), idx)
+            self.core.reset(idx)
+            self._needs_reset[idx] = False
+            self._started = True
+            return self._observe(), self._reset_infos()
         if seed is not None:
             if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
                 seeds = [int(seed) + i for i in range(b)]

@@ -412,3 +412,20 @@ def test_vector_env_imports_without_torch_or_numba():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_gymnasium_vector_interface_and_partial_reset():
+    from gymnasium.vector import VectorEnv
+
+    vec = mec_env.vector_env(3, "small", n_slots=3)
+    assert isinstance(vec, VectorEnv) and vec.num_envs == 3
+    vec.reset(seed=[1, 2, 3])
+    act = {"ud": np.full((3, 6, 3), 0.7), "es": np.ones((3, 2, 4))}
+    before, *_ = vec.step(act)
+    obs, infos = vec.reset(seed=[9], options={"reset_mask": [False, True, False]})
+    again, _ = mec_env.parallel_env("small").reset(seed=9)
+    assert_array_equal(obs["ud"][1, 0], again["ud_0"])
+    assert_array_equal(obs["ud"][[0, 2]], before["ud"][[0, 2]])
+    assert (infos["battery_j"][1] == vec.config.b_max_j).all()
+    with pytest.raises(ValueError, match="reset_mask"):
+        vec.reset(options={"reset_mask": [True]})
