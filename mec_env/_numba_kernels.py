@@ -289,3 +289,411 @@ def max_gain(gain, rank, z_max):
                 choice[u] = col
             _accept(server, load, choice, rank[b], cand_list, n_cand, z_max, m)
     return out
+
+
+@njit(cache=True)
+def _pairwise_block(a, lo, n):
+    """numpy's pairwise sum of up to 128 terms: sequential below 8, else 8 accumulators."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - (n % 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def pairwise_sum(a, n):
+    """numpy's float64 sum of ``a[:n]`` (its pairwise algorithm: blocks of up to 128 terms,
+    larger ranges halved at a multiple of 8 and the halves added), so that means here equal
+    numpy's bit for bit. Iterative: numba's on-disk cache mishandles recursive functions."""
+    if n <= 128:
+        return _pairwise_block(a, 0, n)
+    los = np.empty(64, dtype=np.int64)
+    ns = np.empty(64, dtype=np.int64)
+    state = np.zeros(64, dtype=np.int64)
+    vals = np.empty(64)
+    top = 0
+    los[0] = 0
+    ns[0] = n
+    vsp = 0
+    while top >= 0:
+        lo, k = los[top], ns[top]
+        if k <= 128:
+            vals[vsp] = _pairwise_block(a, lo, k)
+            vsp += 1
+            top -= 1
+            continue
+        half = k // 2
+        half -= half % 8
+        if state[top] == 0:  # the left half first
+            state[top] = 1
+            top += 1
+            los[top], ns[top], state[top] = lo, half, 0
+        elif state[top] == 1:  # then the right half
+            state[top] = 2
+            top += 1
+            los[top], ns[top], state[top] = lo + half, k - half, 0
+        else:  # left + right
+            vals[vsp - 2] = vals[vsp - 2] + vals[vsp - 1]
+            vsp -= 1
+            top -= 1
+    return vals[0]
+
+
+@njit(cache=True)
+def members_of(server, n_servers, z_cap):
+    """(B, M, Z) UD index in each ES place, ascending, −1 for empty places."""
+    batch, n = server.shape
+    members = np.full((batch, n_servers, z_cap), -1, dtype=np.int64)
+    fill = np.zeros(n_servers, dtype=np.int64)
+    for b in range(batch):
+        fill[:] = 0
+        for u in range(n):
+            s = server[b, u]
+            if s >= 0 and fill[s] < z_cap:
+                members[b, s, fill[s]] = u
+                fill[s] += 1
+    return members
+
+
+@njit(cache=True)
+def resolve(
+    bits,
+    cycles_per_bit,
+    deadline_s,
+    server,
+    requested,
+    approved,
+    priority,
+    f_hz,
+    tau_o,
+    tau_p,
+    e_o,
+    battery_j,
+    harvest_j,
+    subchannels,
+    storage_bits,
+    n_cpus,
+    kappa,
+    rho1,
+    rho2,
+    b_min,
+    b_max,
+):
+    """Admission (15i, 15j), the ES CPU queue (9) and the slot's delays, energies, costs,
+    penalties and batteries (3, 4, 13, 14, 25) for B copies, as :func:`mec_env.slot.admit`
+    and :func:`mec_env.slot.resolve` (without the reward, which needs numpy's mean)."""
+    batch, n = bits.shape
+    m = subchannels.shape[0]
+    ucap = 1
+    for s in range(m):
+        ucap = max(ucap, n_cpus[s])
+    offloaded = np.zeros((batch, n), dtype=np.bool_)
+    delay = np.empty((batch, n))
+    energy = np.empty((batch, n))
+    cost = np.empty((batch, n))
+    battery_next = np.empty((batch, n))
+    penalty = np.empty((batch, n))
+    timed_out = np.empty((batch, n), dtype=np.bool_)
+    below = np.empty((batch, n), dtype=np.bool_)
+    n_req = np.zeros((batch, m), dtype=np.int64)
+    n_adm = np.zeros((batch, m), dtype=np.int64)
+    n_cut = np.zeros((batch, m), dtype=np.int64)
+    items = np.empty(n, dtype=np.int64)
+    keys = np.empty(n)
+    free = np.empty(ucap)
+    for b in range(batch):
+        for s in range(m):
+            # approved requests in ascending (priority, UD index), admitted while they fit
+            cnt = 0
+            for u in range(n):
+                if server[b, u] == s and approved[b, u]:
+                    items[cnt] = u
+                    keys[cnt] = priority[b, u]
+                    cnt += 1
+            order = np.argsort(keys[:cnt], kind="mergesort")
+            used = 0
+            stored = 0.0
+            for i in range(cnt):
+                u = items[order[i]]
+                if used < subchannels[s] and stored + bits[b, u] <= storage_bits[s]:
+                    offloaded[b, u] = True
+                    used += 1
+                    stored += bits[b, u]
+            # the admitted tasks in order of arrival on the CPU that frees first
+            cnt = 0
+            for u in range(n):
+                if server[b, u] == s and offloaded[b, u]:
+                    items[cnt] = u
+                    keys[cnt] = tau_o[b, u]
+                    cnt += 1
+            order = np.argsort(keys[:cnt], kind="mergesort")
+            for c in range(n_cpus[s]):
+                free[c] = 0.0
+            for i in range(cnt):
+                u = items[order[i]]
+                cpu = 0
+                q = free[0]
+                for c in range(1, n_cpus[s]):
+                    if free[c] < q:
+                        q = free[c]
+                        cpu = c
+                arr = tau_o[b, u]
+                done = tau_p[b, u] + (arr if arr > q else q)
+                free[cpu] = done
+                delay[b, u] = done
+        for u in range(n):
+            f = f_hz[b, u]
+            if offloaded[b, u]:
+                energy[b, u] = e_o[b, u]
+            else:
+                delay[b, u] = bits[b, u] * cycles_per_bit[b, u] / f
+                energy[b, u] = kappa * bits[b, u] * cycles_per_bit[b, u] * (f * f)
+            cost[b, u] = rho1 * delay[b, u] + rho2 * energy[b, u]
+            bn = battery_j[b, u] - energy[b, u] + harvest_j[b, u]
+            bn = max(bn, 0.0)
+            bn = min(bn, b_max)
+            battery_next[b, u] = bn
+            late = min(deadline_s[b, u] - delay[b, u], 0.0)
+            low = min(bn - b_min, 0.0)
+            penalty[b, u] = rho1 * late + rho2 * low
+            timed_out[b, u] = delay[b, u] > deadline_s[b, u]
+            below[b, u] = bn < b_min
+            s = server[b, u]
+            if s >= 0:
+                if requested[b, u]:
+                    n_req[b, s] += 1
+                if offloaded[b, u]:
+                    n_adm[b, s] += 1
+                elif approved[b, u]:
+                    n_cut[b, s] += 1
+    # the reward and the slot metrics (numpy's pairwise sums: identical means)
+    reward = np.empty((batch, n))
+    values = np.zeros((batch, 6))
+    es_reward = np.empty(batch)
+    for b in range(batch):
+        mean_cost = pairwise_sum(cost[b], n) / n
+        for u in range(n):
+            reward[b, u] = -mean_cost + penalty[b, u]
+        es_reward[b] = pairwise_sum(reward[b], n) / n
+        late = 0
+        off = 0
+        low = 0
+        for u in range(n):
+            late += timed_out[b, u]
+            off += offloaded[b, u]
+            low += below[b, u]
+        req = 0
+        adm = 0
+        cut = 0
+        for s in range(m):
+            req += n_req[b, s]
+            adm += n_adm[b, s]
+            cut += n_cut[b, s]
+        values[b, 0] = mean_cost
+        values[b, 1] = late / n
+        values[b, 2] = off / n
+        values[b, 3] = adm / req if req > 0 else 0.0
+        values[b, 4] = low / n
+        values[b, 5] = cut
+    return (
+        offloaded,
+        delay,
+        energy,
+        cost,
+        battery_next,
+        penalty,
+        timed_out,
+        below,
+        n_req,
+        n_adm,
+        n_cut,
+        reward,
+        values,
+        es_reward,
+    )
+
+
+@njit(cache=True)
+def observe(
+    bits,
+    cycles_per_bit,
+    deadline_s,
+    prev_f,
+    prev_p,
+    battery_j,
+    gain_part,
+    server,
+    members,
+    head_scale,
+    subchannels,
+    storage_bits,
+    n_cpus,
+    with_es,
+):
+    """UD observations (B, N, 2M+7) float32, ES observations (B, M, 6Z+3) float32 (empty
+    without ES agents) and loads (B, M, 3) float64, as :meth:`BatchCore.observe` computes
+    them (float64 values, then one cast)."""
+    batch, n = bits.shape
+    m = subchannels.shape[0]
+    z = members.shape[2]
+    d = 2 * m + 7
+    ud = np.zeros((batch, n, d))
+    loads = np.empty((batch, m, 3))
+    count = np.zeros(m, dtype=np.int64)
+    stored = np.zeros(m)
+    for b in range(batch):
+        count[:] = 0
+        stored[:] = 0.0
+        for u in range(n):
+            row = ud[b, u]
+            row[0] = bits[b, u] * head_scale[0]
+            row[1] = cycles_per_bit[b, u] * head_scale[1]
+            row[2] = deadline_s[b, u] * head_scale[2]
+            row[3] = prev_f[b, u] * head_scale[3]
+            row[4] = prev_p[b, u] * head_scale[4]
+            row[5] = battery_j[b, u] * head_scale[5]
+            for s in range(m):
+                row[6 + s] = gain_part[b, u, s]
+            s = server[b, u]
+            row[6 + m + (s if s >= 0 else m)] = 1.0
+            if s >= 0:
+                count[s] += 1
+                stored[s] += bits[b, u]
+        for s in range(m):
+            loads[b, s, 0] = count[s] / subchannels[s]
+            loads[b, s, 1] = stored[s] / storage_bits[s]
+            loads[b, s, 2] = count[s] / n_cpus[s]
+    ud32 = ud.astype(np.float32)
+    if not with_es:
+        return ud32, np.zeros((batch, m, 0), dtype=np.float32), loads
+    es = np.zeros((batch, m, 6 * z + 3), dtype=np.float32)
+    for b in range(batch):
+        for s in range(m):
+            for k in range(z):
+                u = members[b, s, k]
+                if u < 0:
+                    continue
+                row = ud[b, u]
+                es[b, s, 6 * k] = 1.0
+                es[b, s, 6 * k + 1] = row[0]
+                es[b, s, 6 * k + 2] = row[1]
+                es[b, s, 6 * k + 3] = row[2]
+                es[b, s, 6 * k + 4] = row[6 + s]
+                es[b, s, 6 * k + 5] = row[5]
+            for j in range(3):
+                es[b, s, 6 * z + j] = loads[b, s, j]
+    return ud32, es, loads
+
+
+@njit(cache=True)
+def controls(ud_actions, server, gain, f_min, f_max, p_min, p_max):
+    """Eqs. (21)-(23) as :func:`mec_env.slot.ud_controls`, and 1 + p g at the matched server
+    (the argument of the uplink rate's log2, which numpy takes: its log2 is the reference)."""
+    batch, n = server.shape
+    requested = np.empty((batch, n), dtype=np.bool_)
+    f_hz = np.empty((batch, n))
+    p_w = np.empty((batch, n))
+    arg = np.empty((batch, n))
+    for b in range(batch):
+        for u in range(n):
+            s = server[b, u]
+            requested[b, u] = ud_actions[b, u, 0] >= 0.5 and s >= 0
+            f_hz[b, u] = max(f_min, ud_actions[b, u, 1] * f_max)
+            p = max(p_min, ud_actions[b, u, 2] * p_max)
+            p_w[b, u] = p
+            arg[b, u] = 1.0 + p * gain[b, u, s if s >= 0 else 0]
+    return requested, f_hz, p_w, arg
+
+
+@njit(cache=True)
+def offload_terms(bits, cycles_per_bit, server, p_w, log2_arg, subchannel_bw_hz, f_server_hz):
+    """(τ^o, τ^p, e^o) at the matched server, eqs. (6)-(8), (10), as
+    :func:`mec_env.slot.offload_terms`; 0 if unmatched. ``log2_arg`` is numpy's log2(1 + p g)."""
+    batch, n = server.shape
+    tau_o = np.zeros((batch, n))
+    tau_p = np.zeros((batch, n))
+    e_o = np.empty((batch, n))
+    for b in range(batch):
+        for u in range(n):
+            s = server[b, u]
+            if s >= 0:
+                rate = subchannel_bw_hz[s] * log2_arg[b, u]
+                tau_o[b, u] = bits[b, u] / rate
+                tau_p[b, u] = bits[b, u] * cycles_per_bit[b, u] / f_server_hz[s]
+            e_o[b, u] = p_w[b, u] * tau_o[b, u]
+    return tau_o, tau_p, e_o
+
+
+@njit(cache=True)
+def approvals(requested, members, es_bits):
+    """ES approvals by member place mapped to the UDs, AND their requests."""
+    batch, n = requested.shape
+    m, z = members.shape[1], members.shape[2]
+    approved = np.zeros((batch, n), dtype=np.bool_)
+    for b in range(batch):
+        for s in range(m):
+            for k in range(z):
+                u = members[b, s, k]
+                if u >= 0 and es_bits[b, s, k] and requested[b, u]:
+                    approved[b, u] = True
+    return approved
+
+
+@njit(cache=True)
+def co_selection_from_log(
+    bits,
+    cycles_per_bit,
+    log2_arg,
+    subchannel_bw_hz,
+    f_server_hz,
+    p_max,
+    z_max,
+    n_cpus,
+    rho1,
+    rho2,
+    prune_k,
+):
+    """:func:`co_selection` with the estimates at p_max computed here as
+    :func:`mec_env.batched_matching.offload_estimates` computes them, from numpy's
+    log2(1 + p_max g) (B, N, M)."""
+    batch, n, m = log2_arg.shape
+    tau_o = np.empty((batch, n, m))
+    tau_p = np.empty((batch, n, m))
+    e_o = np.empty((batch, n, m))
+    alone_tau_a = np.empty((batch, n, m))
+    alone_cost = np.empty((batch, n, m))
+    for b in range(batch):
+        for u in range(n):
+            for s in range(m):
+                rate = subchannel_bw_hz[s] * log2_arg[b, u, s]
+                to = bits[b, u] / rate
+                tp = bits[b, u] * cycles_per_bit[b, u] / f_server_hz[s]
+                eo = p_max * to
+                tau_o[b, u, s] = to
+                tau_p[b, u, s] = tp
+                e_o[b, u, s] = eo
+                ta = to + tp
+                alone_tau_a[b, u, s] = ta
+                alone_cost[b, u, s] = rho1 * ta + rho2 * eo
+    return co_selection(
+        tau_o, tau_p, e_o, alone_tau_a, alone_cost, z_max, n_cpus, rho1, rho2, prune_k
+    )

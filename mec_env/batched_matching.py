@@ -347,15 +347,23 @@ def per_copy(
 
 
 def co_selection_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
-    """:func:`co_selection_batched` with the matcher rounds in a compiled kernel (the
-    estimates at p_max still computed here, by the same numpy code)."""
+    """:func:`co_selection_batched` with the matcher rounds in a compiled kernel (numpy
+    takes the log2 of the uplink rate, the kernel the rest of the estimates at p_max)."""
     cfg = slots.config
-    tau_o, tau_p, e_o = offload_estimates(slots, cfg.p_max_w)
-    alone_tau_a = tau_o + tau_p
-    alone_cost = physics.cost(cfg.rho_delay, cfg.rho_energy, alone_tau_a, e_o)
-    return kernels.co_selection(tau_o, tau_p, e_o, alone_tau_a, alone_cost, cfg.z_max,
-                                cfg.n_cpus, float(cfg.rho_delay), float(cfg.rho_energy),
-                                _PRUNE_K)
+    log2_arg = np.log2(1.0 + np.asarray(cfg.p_max_w, dtype=np.float64) * slots.gain)
+    return kernels.co_selection_from_log(
+        slots.bits,
+        slots.cycles_per_bit,
+        log2_arg,
+        cfg.subchannel_bw_hz,
+        cfg.f_server_hz,
+        float(cfg.p_max_w),
+        cfg.z_max,
+        cfg.n_cpus,
+        float(cfg.rho_delay),
+        float(cfg.rho_energy),
+        _PRUNE_K,
+    )
 
 
 def max_gain_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
@@ -374,8 +382,9 @@ COMPILED_MATCHERS: dict[Callable, Callable] = {
 }
 
 
-def match(name: str, slots: SlotState, rngs: Sequence[np.random.Generator],
-          kernels=None) -> np.ndarray:
+def match(
+    name: str, slots: SlotState, rngs: Sequence[np.random.Generator], kernels=None
+) -> np.ndarray:
     """Matcher ``name`` on B copies: compiled if ``kernels`` (a module from
     :func:`mec_env.fast.resolve`) has it, else its batched form, else per copy."""
     fn = MATCHERS[name]

@@ -23,12 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium.utils import seeding
 
-from mec_env import fast, slot
+from mec_env import fast, physics, slot
 from mec_env.admission import ADMISSIONS, BATCHED_ADMISSIONS, AdmissionContext
 from mec_env.batched_matching import match
 from mec_env.config import EnvConfig
 from mec_env.matching import SlotState
 
+# up to this many UDs numpy sums a row in one pairwise pass, which the kernels reproduce
+_KERNEL_MEAN_MAX = 8192
 #: per-UD output columns of a step, each (B, N)
 STEP_COLUMNS = (
     "task_bytes",
@@ -105,6 +107,7 @@ class BatchCore:
         self.server = np.full((b, n), -1, dtype=np.int64)
         self.members = np.full((b, m, self.z_cap), -1, dtype=np.int64)
         self._rows = np.arange(b)
+        self._bw = cfg.subchannel_bw_hz  # W/K per server, Hz
 
     def _build_scales(self) -> None:
         cfg = self.config
@@ -177,6 +180,8 @@ class BatchCore:
     def members_of(self, server: np.ndarray) -> np.ndarray:
         """(B, M, max z_max) UD index in each ES place, ascending, −1 for empty places."""
         cfg = self.config
+        if self.kernels is not None:
+            return self.kernels.members_of(server, cfg.n_servers, self.z_cap)
         b, n = server.shape
         m = cfg.n_servers
         matched = server >= 0
@@ -263,6 +268,34 @@ class BatchCore:
         (occupied, β, c, φ, g, b scaled) for max z_max places (zeros past its own z_max), then
         its three load figures.
         """
+        if self.kernels is not None:
+            cfg = self.config
+            if cfg.normalize_obs:
+                span = cfg.gain_db[1] - cfg.gain_db[0]
+                gain = (
+                    (self.gain_db - cfg.gain_db[0]) / span
+                    if span > 0
+                    else np.zeros(self.gain_db.shape)
+                )
+            else:
+                gain = self.gain
+            ud32, es_obs, loads = self.kernels.observe(
+                self.bits,
+                self.cycles_per_bit,
+                self.deadline_s,
+                self.prev_f,
+                self.prev_p,
+                self.battery,
+                gain,
+                self.server,
+                self.members,
+                self.head_scale,
+                cfg.subchannels,
+                cfg.storage_bits,
+                cfg.n_cpus,
+                es,
+            )
+            return ud32, (es_obs if es else None), loads
         ud = self.ud_matrix()
         loads = self.es_loads()
         ud32 = ud.astype(np.float32)
@@ -299,16 +332,29 @@ class BatchCore:
         pick = (lambda x: x) if full else (lambda x: x[rows])
         bits, cpb, dl = pick(self.bits), pick(self.cycles_per_bit), pick(self.deadline_s)
         gain, server, battery = pick(self.gain), pick(self.server), pick(self.battery)
-        n, m = cfg.n_uds, cfg.n_servers
+        n = cfg.n_uds
         b = rows.size
-        requested, f_hz, p_w = slot.ud_controls(cfg, ud_actions, server)
-        tau_o, tau_p, e_o = slot.offload_terms(cfg, bits, cpb, gain, server, p_w)
+        k = self.kernels
+        if k is not None:  # the same maths, numpy's log2, the rest compiled
+            requested, f_hz, p_w, log2_arg = k.controls(
+                ud_actions, server, gain, cfg.f_min_hz, cfg.f_max_hz, cfg.p_min_w, cfg.p_max_w
+            )
+            tau_o, tau_p, e_o = k.offload_terms(
+                bits, cpb, server, p_w, np.log2(log2_arg), self._bw, cfg.f_server_hz
+            )
+        else:
+            requested, f_hz, p_w = slot.ud_controls(cfg, ud_actions, server)
+            tau_o, tau_p, e_o = slot.offload_terms(cfg, bits, cpb, gain, server, p_w)
         if es_bits is not None:
             members = pick(self.members)
-            approve = np.zeros((b, n), dtype=bool)
-            bi, mi, ji = np.nonzero(members >= 0)
-            approve[bi, members[bi, mi, ji]] = es_bits[bi, mi, ji]
-            approved, priority = requested & approve, tau_o
+            if k is not None:
+                approved = k.approvals(requested, members, es_bits)
+            else:
+                approve = np.zeros((b, n), dtype=bool)
+                bi, mi, ji = np.nonzero(members >= 0)
+                approve[bi, members[bi, mi, ji]] = es_bits[bi, mi, ji]
+                approved = requested & approve
+            priority = tau_o
         else:
             slots = SlotState(
                 config=cfg,
@@ -323,24 +369,74 @@ class BatchCore:
             )
             approved = requested & np.isfinite(priority)
             priority = np.where(approved, priority, 0.0)
-        offloaded = slot.admit(cfg, approved, priority, server, bits)
-        harvest = np.empty((b, n))
+        harvest = np.empty((b, n))  # (admission draws nothing: the copies' draws keep their order)
         for j, r in enumerate(rows.tolist()):
             harvest[j] = self.rngs[r].uniform(0.0, 2.0 * cfg.harvest_mean_j, size=n)
-        out = slot.resolve(
-            cfg,
-            bits=bits,
-            cycles_per_bit=cpb,
-            deadline_s=dl,
-            server=server,
-            offloaded=offloaded,
-            f_hz=f_hz,
-            upload_s=tau_o,
-            processing_s=tau_p,
-            offload_energy_j=e_o,
-            battery_j=battery,
-            harvest_j=harvest,
-        )
+        if self.kernels is not None:
+            (
+                offloaded,
+                delay,
+                energy,
+                cost,
+                battery_next,
+                penalty,
+                timed_out,
+                below,
+                n_req,
+                n_adm,
+                n_cut,
+                reward,
+                values,
+                es_reward,
+            ) = self.kernels.resolve(
+                bits,
+                cpb,
+                dl,
+                server,
+                requested,
+                approved,
+                priority,
+                f_hz,
+                tau_o,
+                tau_p,
+                e_o,
+                battery,
+                harvest,
+                cfg.subchannels,
+                cfg.storage_bits,
+                cfg.n_cpus,
+                float(cfg.kappa),
+                float(cfg.rho_delay),
+                float(cfg.rho_energy),
+                float(cfg.b_min_j),
+                float(cfg.b_max_j),
+            )
+            out = {
+                "delay_s": delay,
+                "energy_j": energy,
+                "cost": cost,
+                "battery_j": battery_next,
+                "penalty": penalty,
+                "reward": reward,
+                "timed_out": timed_out,
+                "below_b_min": below,
+            }
+        else:
+            offloaded, out, n_req, n_adm, n_cut = self._resolve_numpy(
+                bits,
+                cpb,
+                dl,
+                server,
+                requested,
+                approved,
+                priority,
+                f_hz,
+                tau_o,
+                tau_p,
+                e_o,
+                battery,
+                harvest,
+            )
         out.update(
             task_bytes=bits / 8.0,
             cycles_per_bit=cpb,
@@ -354,24 +450,20 @@ class BatchCore:
             approved=approved,
             harvest_j=harvest,
         )
-
-        bi, ni = np.nonzero(server >= 0)
-        group = bi * m + server[bi, ni]
-        n_req = np.bincount(group, requested[bi, ni], minlength=b * m).astype(np.int64)
-        n_adm = np.bincount(group, offloaded[bi, ni], minlength=b * m).astype(np.int64)
-        n_cut = np.bincount(group, (approved & ~offloaded)[bi, ni], minlength=b * m).astype(
-            np.int64
-        )
-        n_req, n_adm, n_cut = (x.reshape(b, m) for x in (n_req, n_adm, n_cut))
-        total_req = n_req.sum(axis=1)
-        values = np.empty((b, 6))
-        values[:, 0] = out["cost"].mean(axis=1)
-        values[:, 1] = out["timed_out"].mean(axis=1)
-        values[:, 2] = offloaded.mean(axis=1)
-        values[:, 3] = np.where(total_req > 0, n_adm.sum(axis=1) / np.maximum(total_req, 1), 0.0)
-        values[:, 4] = out["below_b_min"].mean(axis=1)
-        values[:, 5] = n_cut.sum(axis=1)
-        es_reward = out["reward"].mean(axis=1)
+        if self.kernels is None or n > _KERNEL_MEAN_MAX:  # numpy's means
+            if self.kernels is not None:
+                out["reward"] = physics.reward(out["cost"], out["penalty"])
+            total_req = n_req.sum(axis=1)
+            values = np.empty((b, 6))
+            values[:, 0] = out["cost"].mean(axis=1)
+            values[:, 1] = out["timed_out"].mean(axis=1)
+            values[:, 2] = offloaded.mean(axis=1)
+            values[:, 3] = np.where(
+                total_req > 0, n_adm.sum(axis=1) / np.maximum(total_req, 1), 0.0
+            )
+            values[:, 4] = out["below_b_min"].mean(axis=1)
+            values[:, 5] = n_cut.sum(axis=1)
+            es_reward = out["reward"].mean(axis=1)
 
         if full:
             self.battery, self.prev_f, self.prev_p = out["battery_j"], f_hz, p_w
@@ -391,6 +483,51 @@ class BatchCore:
             es_reward=es_reward,
             truncated=truncated,
         )
+
+    def _resolve_numpy(
+        self,
+        bits,
+        cpb,
+        dl,
+        server,
+        requested,
+        approved,
+        priority,
+        f_hz,
+        tau_o,
+        tau_p,
+        e_o,
+        battery,
+        harvest,
+    ):
+        """Admission, queue and slot outcome with the numpy slot functions (the reference)."""
+        cfg = self.config
+        b, n = server.shape
+        m = cfg.n_servers
+        offloaded = slot.admit(cfg, approved, priority, server, bits)
+        out = slot.resolve(
+            cfg,
+            bits=bits,
+            cycles_per_bit=cpb,
+            deadline_s=dl,
+            server=server,
+            offloaded=offloaded,
+            f_hz=f_hz,
+            upload_s=tau_o,
+            processing_s=tau_p,
+            offload_energy_j=e_o,
+            battery_j=battery,
+            harvest_j=harvest,
+        )
+        bi, ni = np.nonzero(server >= 0)
+        group = bi * m + server[bi, ni]
+        n_req = np.bincount(group, requested[bi, ni], minlength=b * m).astype(np.int64)
+        n_adm = np.bincount(group, offloaded[bi, ni], minlength=b * m).astype(np.int64)
+        n_cut = np.bincount(group, (approved & ~offloaded)[bi, ni], minlength=b * m).astype(
+            np.int64
+        )
+        n_req, n_adm, n_cut = (x.reshape(b, m) for x in (n_req, n_adm, n_cut))
+        return offloaded, out, n_req, n_adm, n_cut
 
 
 def admission_priority(

@@ -86,6 +86,17 @@ def test_compiled_co_selection_ties():
     )
 
 
+HETEROGENEOUS = dict(
+    n_uds=9,
+    n_servers=3,
+    z_max=[2, 4, 3],
+    subchannels=[1, 3, 2],
+    n_cpus=[1, 2, 4],
+    storage_bytes=[60e3, 200e3, 400e3],
+    f_server_hz=[2e9, 4e9, 8e9],
+)
+
+
 @pytest.mark.parametrize(
     ("preset", "overrides"),
     [
@@ -93,6 +104,10 @@ def test_compiled_co_selection_ties():
         ("paper_kb", {"matcher": "max_gain", "es_agents": False}),
         ("paper_kb", {"n_uds": 130, "n_servers": 9}),
         ("small", {"n_cpus": [1, 3]}),
+        ("small", {"es_agents": False, "admission": "saving_first", "subchannels": 1}),
+        ("small", {"matcher": "random", "es_action_space": "box"}),
+        ("small", HETEROGENEOUS),
+        ("paper", {"normalize_obs": False}),
     ],
 )
 def test_compiled_env_equals_numpy_env(preset, overrides):
@@ -103,11 +118,16 @@ def test_compiled_env_equals_numpy_env(preset, overrides):
     rng = np.random.default_rng(0)
     for _ in range(11):
         act = {"ud": rng.random((4, fastv.n_uds, 3))}
+        act["ud"][..., 0] = np.where(rng.random((4, fastv.n_uds)) < 0.8, 1.0, 0.0)
         if fastv.es_agents:
             act["es"] = rng.integers(0, 2, (4, fastv.n_servers, fastv.z_cap))
         a, ra, *_, ia = fastv.step(act)
         b, rb, *_, ib = slow.step(act)
         for k in a:
             assert_array_equal(a[k], b[k])
-        assert_array_equal(ra["ud"], rb["ud"])
-        assert_array_equal(ia["server"], ib["server"])
+        for k in ra:
+            assert_array_equal(ra[k], rb[k])
+        assert ia.keys() == ib.keys()
+        for k in ia:
+            assert_array_equal(ia[k], ib[k], err_msg=k)
+        assert_array_equal(fastv.state(), slow.state())
