@@ -1,267 +1,248 @@
-"""Throughput of the MEC environment against PettingZoo MPE ``simple_spread``, in one run.
+"""Throughput of the MEC environment, batched and single, numpy and compiled, in one run.
 
-Prints env-steps/s and agent-steps/s of ``mec_env.parallel_env`` (preset ``paper_kb``, ES
-agents on) for N = 12, 48, 480, 4800 UDs with M = ceil(N/16) servers (so every UD can be
-matched, N ≤ M·z_max), for the ``co_selection`` and ``max_gain`` matchers, and of MPE
-``simple_spread_v3`` (package ``mpe2``) with N = 48 agents; then the ratios measured in the
-same run: the cost per agent-step relative to N = 48, and MEC against MPE at N = 48.
+Prints four tables, every ratio measured in this run:
 
-Actions are random, sampled once into a small pool before timing, so the figures time the
-environment and not the sampler. ``reset()`` runs inside the timed loop whenever an episode
-ends (every T = 10 steps for MEC, 25 for MPE): it draws and matches a slot, like ``step``.
-An agent-step is one agent's action executed (N + M agents for MEC with ES agents).
+1. **Batched core** (``mec_env.vector_env``), B = 256 copies of ``paper_kb`` (N = 48, M = 3),
+   ``co_selection``, ES agents on: UD-agent-steps/s with numpy only and with the compiled
+   kernels (``pip install "mec-env[fast]"``, numba). Target: >= 1,000,000 with numpy.
+2. **Single env** (``mec_env.parallel_env``, per-agent dicts and the full infos), same
+   setting: env-steps/s with numpy and with the kernels. Target: >= 5,000 with the kernels.
+3. **Scaling**: N = 48, 480, 4800 UDs with M = N/16 servers (every UD can be matched),
+   ``co_selection``, ES agents on: µs per UD-step, batched (B·N ≈ 12,288 UDs per call) and
+   single, numpy and compiled, and the ratio to N = 48.
+4. **TorchRL**: a collector over the native adapter (``mec_env.torchrl_env``, B = 16 copies)
+   against a collector over ``PettingZooWrapper(parallel_env)``, env-steps/s (``small`` and
+   ``paper_kb``); needs torchrl.
 
-    python benchmarks/env_throughput.py            # ~3 s per configuration
-    python benchmarks/env_throughput.py --quick    # ~0.3 s per configuration
-    python benchmarks/env_throughput.py --sizes 48 480 --matchers max_gain --no-mpe
+Optionally (``--mpe``) PettingZoo MPE ``simple_spread_v3`` with 48 agents for reference.
 
-This is a script that prints a table, not a test: nothing here asserts a speed.
+Times are CPU seconds of this process (``time.process_time``), so other load on the machine
+counts less; run with ``OMP_NUM_THREADS=1`` to keep to one core. Actions are random, drawn
+into a small pool before timing; auto-resets (every T = 10 slots) are inside the timed loop.
+A UD-step is one UD's slot played; an env-step one slot of one copy.
+
+    OMP_NUM_THREADS=1 python benchmarks/env_throughput.py            # ~1-2 minutes
+    OMP_NUM_THREADS=1 python benchmarks/env_throughput.py --quick    # smoke run, seconds
+
+This is a script that prints tables, not a test: nothing here asserts a speed.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-SIZES = (12, 48, 480, 4800)
-MATCHERS = ("co_selection", "max_gain")
-REFERENCE_N = 48
 Z_MAX = 16  # paper_kb's ES user capacity
+BATCH = 256
+SCALING = (48, 480, 4800)
+UDS_PER_CALL = BATCH * 48  # batched scaling rows keep about this many UDs per call
 
 
 @dataclass
-class Result:
-    label: str
-    n_uds: int
-    n_servers: int | None
-    n_agents: int
-    steps: int
-    seconds: float
+class Timing:
+    steps: int  # calls timed
+    seconds: float  # CPU seconds
 
     @property
-    def env_steps_per_s(self) -> float:
+    def per_s(self) -> float:
         return self.steps / self.seconds
 
-    @property
-    def agent_steps_per_s(self) -> float:
-        return self.env_steps_per_s * self.n_agents
 
-    @property
-    def us_per_agent_step(self) -> float:
-        return 1e6 / self.agent_steps_per_s
-
-
-def _time_loop(
-    env: Any, pool: list[dict], seconds: float, min_steps: int, seed: int
-) -> tuple[int, float]:
-    """Steps ``env`` with the pooled actions for ``seconds`` (at least ``min_steps``),
-    resetting when an episode ends; returns (steps, elapsed seconds)."""
-    env.reset(seed=seed)
-    env.step(pool[0])  # warm-up: first-call allocations, lazy imports
-    env.reset(seed=seed)
-    steps = 0
-    start = time.perf_counter()
+def _time(step: Callable[[int], None], seconds: float, min_steps: int) -> Timing:
+    """Calls ``step(i)`` for ``seconds`` CPU seconds (at least ``min_steps`` calls)."""
+    step(0)  # warm-up: first-call allocations, lazy imports, compiled-kernel loading
+    i, start = 0, time.process_time()
     elapsed = 0.0
-    while steps < min_steps or elapsed < seconds:
-        if not env.agents:
-            env.reset()
-        env.step(pool[steps % len(pool)])
-        steps += 1
-        elapsed = time.perf_counter() - start
-    return steps, elapsed
+    while i < min_steps or elapsed < seconds:
+        step(i)
+        i += 1
+        elapsed = time.process_time() - start
+    return Timing(i, elapsed)
 
 
-def bench_mec(
-    n_uds: int, matcher: str, seconds: float, min_steps: int, pool_size: int, seed: int
-) -> Result:
+def kernels_available() -> bool:
+    from mec_env import fast
+
+    return fast.available()
+
+
+def bench_batched(n_uds: int, batch: int, kernels: str, seconds: float, min_steps: int,
+                  seed: int = 0) -> Timing:
     import mec_env
 
-    n_servers = math.ceil(n_uds / Z_MAX)
-    env = mec_env.parallel_env(
-        "paper_kb", n_uds=n_uds, n_servers=n_servers, matcher=matcher, es_agents=True
-    )
+    vec = mec_env.vector_env(batch, "paper_kb", n_uds=n_uds, n_servers=max(1, n_uds // Z_MAX),
+                             kernels=kernels)
+    vec.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    pool = []
-    for _ in range(pool_size):
-        ud = rng.random((n_uds, 3), dtype=np.float32)
-        es = rng.integers(0, 2, size=(n_servers, Z_MAX), dtype=np.int8)
-        actions = dict(zip(env.ud_agents, ud, strict=True))
-        actions.update(zip(env.es_agent_names, es, strict=True))
-        pool.append(actions)
-    steps, elapsed = _time_loop(env, pool, seconds, min_steps, seed)
-    return Result(f"mec {matcher}", n_uds, n_servers, len(env.possible_agents), steps, elapsed)
+    pool = [{"ud": rng.random((batch, n_uds, 3)),
+             "es": rng.integers(0, 2, (batch, vec.n_servers, vec.z_cap))} for _ in range(4)]
+    return _time(lambda i: vec.step(pool[i % 4]), seconds, min_steps)
 
 
-def bench_mpe(n_agents: int, seconds: float, min_steps: int, pool_size: int, seed: int) -> Result:
-    from mpe2 import simple_spread_v3
+def bench_single(n_uds: int, kernels: str, seconds: float, min_steps: int,
+                 seed: int = 0) -> Timing:
+    import mec_env
 
-    env = simple_spread_v3.parallel_env(N=n_agents, max_cycles=25, continuous_actions=False)
+    env = mec_env.parallel_env("paper_kb", n_uds=n_uds, n_servers=max(1, n_uds // Z_MAX),
+                               kernels=kernels)
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    pool = [
-        {a: int(rng.integers(env.action_space(a).n)) for a in env.possible_agents}
-        for _ in range(pool_size)
-    ]
-    steps, elapsed = _time_loop(env, pool, seconds, min_steps, seed)
-    return Result("mpe simple_spread_v3", n_agents, None, len(env.possible_agents), steps, elapsed)
+    pool = []
+    for _ in range(8):
+        actions = dict(zip(env.ud_agents, rng.random((n_uds, 3), dtype=np.float32),
+                           strict=True))
+        actions.update(zip(env.es_agent_names,
+                           rng.integers(0, 2, (env.n_servers, Z_MAX), dtype=np.int8),
+                           strict=True))
+        pool.append(actions)
+
+    def step(i: int) -> None:
+        if not env.agents:
+            env.reset()
+        env.step(pool[i % 8])
+
+    return _time(step, seconds, min_steps)
 
 
-def _table(results: list[Result]) -> str:
-    reference = {r.label: r for r in results if r.n_uds == REFERENCE_N}
-    header = (
-        "env",
-        "N",
-        "M",
-        "agents",
-        "steps",
-        "env-steps/s",
-        "agent-steps/s",
-        "us/agent-step",
-        "vs N=48",
-    )
-    rows = []
-    for r in results:
-        ref = reference.get(r.label)
-        ratio = f"x{r.us_per_agent_step / ref.us_per_agent_step:.2f}" if ref else "-"
-        rows.append(
-            (
-                r.label,
-                str(r.n_uds),
-                "-" if r.n_servers is None else str(r.n_servers),
-                str(r.n_agents),
-                str(r.steps),
-                f"{r.env_steps_per_s:,.1f}",
-                f"{r.agent_steps_per_s:,.0f}",
-                f"{r.us_per_agent_step:,.2f}",
-                ratio,
-            )
-        )
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    lines = [
-        "  ".join(
-            h.ljust(w) if i == 0 else h.rjust(w)
-            for i, (h, w) in enumerate(zip(header, widths, strict=True))
-        )
-    ]
-    lines.append("-" * len(lines[0]))
-    for row in rows:
-        lines.append(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
-    return "\n".join(lines)
+def bench_torchrl(native: bool, preset: str, seconds: float, copies: int = 16) -> Timing:
+    """Env-steps/s of a TorchRL collector with a random policy."""
+    import torch
+    from torchrl import collectors
+    from torchrl.envs import PettingZooWrapper
+
+    import mec_env
+    from mec_env.torchrl_env import MECTorchRLEnv
+
+    torch.set_num_threads(1)
+    collector_cls = getattr(collectors, "Collector", None) or collectors.SyncDataCollector
+    if native:
+        env = MECTorchRLEnv(copies, preset)
+        frames = copies * 20
+    else:
+        env = PettingZooWrapper(env=mec_env.parallel_env(preset), return_state=True)
+        frames = 20
+    collector = collector_cls(env, None, frames_per_batch=frames, total_frames=-1)
+    it = iter(collector)
+    next(it)  # warm-up
+    n, start = 0, time.process_time()
+    while time.process_time() - start < seconds or n < 2:
+        next(it)
+        n += 1
+    elapsed = time.process_time() - start
+    collector.shutdown()
+    return Timing(n * frames, elapsed)
 
 
-def _summary(results: list[Result]) -> list[str]:
-    lines = []
-    by = {(r.label, r.n_uds): r for r in results}
-    mpe = by.get(("mpe simple_spread_v3", REFERENCE_N))
-    for matcher in MATCHERS:
-        mec = by.get((f"mec {matcher}", REFERENCE_N))
-        if mec and mpe:
-            lines.append(
-                f"MEC ({matcher}) vs MPE at N={REFERENCE_N}: "
-                f"{mec.env_steps_per_s / mpe.env_steps_per_s:.1f}x the env-steps/s, "
-                f"time per agent-step x{mec.us_per_agent_step / mpe.us_per_agent_step:.3f} "
-                f"of MPE's"
-            )
-    co48 = by.get(("mec co_selection", REFERENCE_N))
-    if co48:
-        lines.append(
-            f"target >= 5,000 env-steps/s at N=48, co_selection, ES agents on: "
-            f"{co48.env_steps_per_s:,.0f} "
-            f"({'met' if co48.env_steps_per_s >= 5000 else 'not met'})"
-        )
-    for matcher in MATCHERS:
-        ref, big = by.get((f"mec {matcher}", REFERENCE_N)), by.get((f"mec {matcher}", 4800))
-        if ref and big:
-            ratio = big.us_per_agent_step / ref.us_per_agent_step
-            lines.append(
-                f"target per-agent-step cost N=4800 within 2x of N=48 ({matcher}): "
-                f"x{ratio:.2f} ({'met' if ratio <= 2.0 else 'not met'})"
-            )
-    return lines
+def _rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+    return "\n".join([fmt(header), "-" * len(fmt(header)), *map(fmt, rows)])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Env-steps/s and agent-steps/s of mec_env vs PettingZoo MPE simple_spread."
-    )
-    parser.add_argument(
-        "--seconds", type=float, default=3.0, help="timed seconds per configuration (default 3.0)"
-    )
-    parser.add_argument(
-        "--min-steps",
-        type=int,
-        default=3,
-        help="at least this many timed steps per configuration (default 3)",
-    )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke mode: 0.3 s and at least 1 step per configuration",
-    )
-    parser.add_argument(
-        "--sizes",
-        type=int,
-        nargs="+",
-        default=list(SIZES),
-        help=f"numbers of UDs (default {' '.join(map(str, SIZES))})",
-    )
-    parser.add_argument(
-        "--matchers",
-        nargs="+",
-        default=list(MATCHERS),
-        choices=MATCHERS,
-        help="matchers to time (default both)",
-    )
-    parser.add_argument("--no-mpe", action="store_true", help="skip the MPE reference")
-    parser.add_argument(
-        "--pool",
-        type=int,
-        default=8,
-        help="pre-sampled random action dicts cycled through (default 8)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=2.0,
+                        help="CPU seconds per configuration (default 2.0)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 0.2 s each")
+    parser.add_argument("--no-scaling", action="store_true", help="skip table 3")
+    parser.add_argument("--no-torchrl", action="store_true", help="skip table 4")
+    parser.add_argument("--mpe", action="store_true", help="also time MPE simple_spread_v3")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.seconds, args.min_steps = 0.3, 1
-    if args.seconds < 0 or args.min_steps < 1 or args.pool < 1 or min(args.sizes) < 1:
-        parser.error("--seconds >= 0, --min-steps >= 1, --pool >= 1 and sizes >= 1 please")
+    seconds = 0.2 if args.quick else args.seconds
+    warnings.simplefilter("ignore")
+    fast = kernels_available()
+    modes = ["numpy", "numba"] if fast else ["numpy"]
+    print(f"env throughput: python {platform.python_version()}, numpy {np.__version__}, "
+          f"{os.cpu_count()} CPUs (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}), "
+          f"load average {os.getloadavg()[0]:.1f}, {seconds:g} CPU-s per configuration, "
+          f"compiled kernels {'on (numba)' if fast else 'not installed'}", flush=True)
 
-    print(
-        f"env throughput: python {platform.python_version()}, numpy {np.__version__}, "
-        f"{os.cpu_count()} CPUs, {args.seconds:g} s per configuration (at least "
-        f"{args.min_steps} step(s)), random actions from a pool of {args.pool}, "
-        f"paper_kb with ES agents, M = ceil(N/{Z_MAX})",
-        flush=True,
-    )
-    results = []
-    for matcher in args.matchers:
-        for n in args.sizes:
-            results.append(
-                bench_mec(n, matcher, args.seconds, args.min_steps, args.pool, args.seed)
-            )
-            print(f"  timed mec {matcher} N={n}", file=sys.stderr, flush=True)
-    if not args.no_mpe:
+    # 1. batched
+    rows = []
+    batched = {}
+    for mode in modes:
+        t = bench_batched(48, BATCH, mode, seconds, 3)
+        batched[mode] = t.per_s * BATCH * 48
+        rows.append((f"vector_env B={BATCH} ({mode})", f"{t.per_s * BATCH:,.0f}",
+                     f"{batched[mode]:,.0f}", f"{1e3 / t.per_s:.2f}"))
+    print("\n1. batched core: paper_kb N=48 M=3, co_selection, ES agents on")
+    print(_rows(("", "env-steps/s", "UD-agent-steps/s", "ms per call"), rows))
+    line = (f"target >= 1,000,000 UD-agent-steps/s with numpy: {batched['numpy']:,.0f} "
+            f"({'met' if batched['numpy'] >= 1e6 else 'not met'})")
+    if fast:
+        line += f"; compiled x{batched['numba'] / batched['numpy']:.2f} of numpy"
+    print(line, flush=True)
+
+    # 2. single
+    rows, single = [], {}
+    for mode in modes:
+        t = bench_single(48, mode, seconds, 3)
+        single[mode] = t.per_s
+        rows.append((f"parallel_env ({mode})", f"{t.per_s:,.0f}", f"{t.per_s * 51:,.0f}",
+                     f"{1e6 / t.per_s:.0f}"))
+    print("\n2. single env, per-agent dicts and full infos: paper_kb, co_selection, ES on")
+    print(_rows(("", "env-steps/s", "agent-steps/s", "µs per step"), rows))
+    best = single.get("numba", single["numpy"])
+    print(f"target >= 5,000 env-steps/s with the kernels: {best:,.0f} "
+          f"({'met' if fast and best >= 5000 else 'not met'}); numpy "
+          f"{single['numpy']:,.0f}; single vs batched per UD-step (numpy): "
+          f"x{batched['numpy'] / (single['numpy'] * 48):.1f}", flush=True)
+
+    # 3. scaling
+    if not args.no_scaling:
+        rows, ref = [], {}
+        for n in SCALING:
+            for mode in modes:
+                b = max(1, UDS_PER_CALL // n)
+                tb = bench_batched(n, b, mode, seconds, 2)
+                ts = bench_single(n, mode, seconds, 2)
+                us_b, us_s = 1e6 / (tb.per_s * b * n), 1e6 / (ts.per_s * n)
+                ref.setdefault(mode, (us_b, us_s))
+                rows.append((f"N={n} M={max(1, n // Z_MAX)} ({mode})", str(b), f"{us_b:.3f}",
+                             f"x{us_b / ref[mode][0]:.2f}", f"{us_s:.3f}",
+                             f"x{us_s / ref[mode][1]:.2f}"))
+                print(f"  timed N={n} {mode}", file=sys.stderr, flush=True)
+        print("\n3. scaling, co_selection, ES agents on, M = N/16: µs per UD-step")
+        print(_rows(("", "B", "batched µs", "vs N=48", "single µs", "vs N=48"), rows),
+              flush=True)
+
+    # 4. TorchRL
+    if not args.no_torchrl:
         try:
-            results.append(
-                bench_mpe(REFERENCE_N, args.seconds, args.min_steps, args.pool, args.seed)
-            )
+            rows = []
+            for preset in ("small", "paper_kb"):
+                native = bench_torchrl(True, preset, seconds)
+                wrapper = bench_torchrl(False, preset, seconds)
+                rows.append((preset, f"{native.per_s:,.0f}", f"{wrapper.per_s:,.0f}",
+                             f"x{native.per_s / wrapper.per_s:.1f}"))
+            print("\n4. TorchRL collector, random policy: env-steps/s")
+            print(_rows(("preset", "native (B=16)", "PettingZooWrapper", "ratio"), rows))
         except ImportError:
-            print("(mpe2 not installed: pip install mpe2 to time the MPE reference)")
-    print(_table(results))
-    print("\n".join(_summary(results)))
+            print("\n4. (torchrl not installed: pip install torchrl to time the collectors)")
+
+    if args.mpe:
+        from mpe2 import simple_spread_v3
+
+        env = simple_spread_v3.parallel_env(N=48, max_cycles=25, continuous_actions=False)
+        env.reset(seed=0)
+        acts = {a: 0 for a in env.possible_agents}
+
+        def step(i: int) -> None:
+            if not env.agents:
+                env.reset()
+            env.step(acts)
+
+        t = _time(step, seconds, 3)
+        print(f"\nMPE simple_spread_v3, 48 agents: {t.per_s:,.1f} env-steps/s")
     return 0
 
 

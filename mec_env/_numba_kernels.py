@@ -80,30 +80,28 @@ def _queue_cost(
 @njit(cache=True)
 def _accept(server, load, choice, prio, cand_list, n_cand, z_max, m):
     """Each server keeps its proposers in ascending (priority, UD index) up to its room."""
-    for s in range(m):
-        room = z_max[s] - load[s]
-        if room <= 0:
-            continue
-        cnt = 0
-        for i in range(n_cand):
-            if choice[cand_list[i]] == s:
-                cnt += 1
-        if cnt == 0:
-            continue
-        props = np.empty(cnt, dtype=np.int64)
-        keys = np.empty(cnt)
-        j = 0
-        for i in range(n_cand):
-            u = cand_list[i]
-            if choice[u] == s:
-                props[j] = u
-                keys[j] = prio[u]
-                j += 1
-        order = np.argsort(keys, kind="mergesort")  # stable: ties by UD index
-        keep = min(room, cnt)
-        for i in range(keep):
-            server[props[order[i]]] = s
+    keys = np.empty(n_cand)
+    for i in range(n_cand):
+        keys[i] = prio[cand_list[i]]
+    order = np.argsort(keys, kind="mergesort")  # stable: candidates are in UD order
+    count = np.zeros(m + 1, dtype=np.int64)
+    for i in range(n_cand):
+        count[choice[cand_list[i]] + 1] += 1
+    for s in range(m):  # bucket starts, then a stable counting sort by server
+        count[s + 1] += count[s]
+    placed = np.empty(n_cand, dtype=np.int64)
+    for i in range(n_cand):
+        u = cand_list[order[i]]
+        s = choice[u]
+        placed[count[s]] = u
+        count[s] += 1
+    start = 0
+    for s in range(m):  # count[s] is now the end of server s's bucket
+        keep = min(max(z_max[s] - load[s], 0), count[s] - start)
+        for i in range(start, start + keep):
+            server[placed[i]] = s
         load[s] += keep
+        start = count[s]
 
 
 @njit(cache=True)
@@ -128,6 +126,7 @@ def co_selection(tau_o, tau_p, e_o, alone_tau_a, alone_cost, z_max, n_cpus, rho1
     choice = np.empty(n, dtype=np.int64)
     prio = np.empty(n)
     cand_list = np.empty(n, dtype=np.int64)
+    fill = np.zeros(m, dtype=np.int64)
     for b in range(batch):
         server = out[b]
         load = np.zeros(m, dtype=np.int64)
@@ -148,16 +147,19 @@ def co_selection(tau_o, tau_p, e_o, alone_tau_a, alone_cost, z_max, n_cpus, rho1
                     any_queued = any_queued or queued[s]
             if n_cand == 0 or n_open == 0:
                 break
-            # members of each open server in service order, and S(Z_m) with idle CPUs
+            # members of each open server in service order (one pass over the UDs), and
+            # S(Z_m) with idle CPUs
+            for s in range(m):
+                fill[s] = 0
+            for u in range(n):
+                s = server[u]
+                if s >= 0 and is_open[s]:
+                    _insert_sorted(mem_ud[s], mem_arr[s], fill[s], u, to[u, s])
+                    fill[s] += 1
             for s in range(m):
                 if is_open[s]:
-                    load_s = 0
-                    for u in range(n):
-                        if server[u] == s:
-                            _insert_sorted(mem_ud[s], mem_arr[s], load_s, u, to[u, s])
-                            load_s += 1
                     acc = 0.0
-                    for k in range(load_s):
+                    for k in range(fill[s]):
                         u = mem_ud[s, k]
                         acc += rho1 * (mem_arr[s, k] + tp[u, s]) + rho2 * eo[u, s]
                     base[s] = acc

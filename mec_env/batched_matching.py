@@ -63,10 +63,11 @@ def seq_sum(x: np.ndarray) -> np.ndarray:
     return np.cumsum(x, axis=-1)[..., -1]
 
 
-# A round scorer: given the copies in play ``a`` (indices into the batch), their ``server``
-# (A, N), ``load`` (A, M), unmatched mask ``cand`` (A, N) and open mask ``open_`` (A, M),
-# returns scores (A, N, M) (lower preferred; only unmatched x open entries are read) and a
-# function col -> (A, N) priorities of each UD at its chosen column (lower kept first).
+# A round scorer: given the candidates of this round as rows (``copy`` (R,), ``ud`` (R,): the
+# unmatched UDs of copies with an open server, in (copy, UD) order), the copies' ``server``
+# (B, N), ``load`` (B, M) and open mask ``open_`` (B, M), returns scores (R, M) (lower
+# preferred; only open servers are read) and a function col -> (R,) priorities of each
+# candidate at its chosen column (lower kept first).
 RoundScorer = Callable[
     [np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]],
@@ -81,40 +82,29 @@ def propose_and_accept_batched(
     server = np.full((batch, n_uds), -1, dtype=np.int64)
     load = np.zeros((batch, m), dtype=np.int64)
     while True:
-        cand_all = server < 0
-        open_all = load < z_max
-        playing = np.flatnonzero(cand_all.any(axis=1) & open_all.any(axis=1))
-        if playing.size == 0:
+        open_ = load < z_max
+        ci, ni = np.nonzero((server < 0) & open_.any(axis=1)[:, None])
+        if ci.size == 0:
             return server
-        a = playing.size
-        if a == batch:
-            srv, ld, cand, open_ = server, load, cand_all, open_all
-        else:
-            srv, ld, cand, open_ = (
-                server[playing],
-                load[playing],
-                cand_all[playing],
-                open_all[playing],
-            )
-        scores, priority = scorer(playing, srv, ld, cand, open_)
+        scores, priority = scorer(ci, ni, server, load, open_)
         if not np.isfinite(scores).all():  # a closed server must never win over an open one
             scores = np.nan_to_num(scores, nan=np.inf, posinf=_F_MAX)
+        open_r = open_[ci]
         # closed servers lose to every open one; an all-NaN row picks its first open server
-        masked = np.where(open_[:, None, :], scores, np.inf)
-        col = np.argmin(masked, axis=2)
-        ra = np.arange(a)[:, None]
-        lost = np.take(masked, (ra * n_uds + np.arange(n_uds)) * m + col) == np.inf
+        masked = np.where(open_r, scores, np.inf)
+        col = np.argmin(masked, axis=1)
+        rows = np.arange(ci.size)
+        lost = masked[rows, col] == np.inf
         if lost.any():
-            col = np.where(lost, np.argmax(open_, axis=1)[:, None], col)
-        prio = priority(col)
-        grp = np.where(cand, col, m)  # group m: not proposing
-        order, gs, rank = dense_group_order(grp, np.where(cand, prio, np.inf), m)
-        room = np.concatenate([z_max - ld, np.zeros((a, 1), dtype=ld.dtype)], axis=1)
-        keep = (gs < m) & (rank < room[ra, gs])
-        ai, _ = np.nonzero(keep)
-        ni, si = order[keep], gs[keep]
-        server[playing[ai], ni] = si
-        load[playing] += np.bincount(ai * m + si, minlength=a * m).reshape(a, m)
+            col = np.where(lost, np.argmax(open_r, axis=1), col)
+        group = ci * m + col
+        # each (copy, server) keeps its proposers in ascending (priority, UD index) up to its
+        # room; the rows are in (copy, UD) order, so the item index breaks ties by UD index
+        table = physics.group_table(group, priority(col), batch * m)
+        room = (z_max - load).reshape(-1)[:, None]
+        kept = table[(table >= 0) & (np.arange(table.shape[1]) < room)]
+        server[ci[kept], ni[kept]] = col[kept]
+        load += np.bincount(group[kept], minlength=batch * m).reshape(batch, m)
 
 
 def dense_group_order(
@@ -155,9 +145,8 @@ def max_gain_batched(slots: SlotState, rngs: Sequence[np.random.Generator]) -> n
         rank[b] = rng.permutation(n)
     neg_gain = -slots.gain
 
-    def scorer(playing, srv, ld, cand, open_):
-        r = rank[playing]
-        return neg_gain[playing], lambda col: r
+    def scorer(ci, ni, server, load, open_):
+        return neg_gain[ci, ni], lambda col: rank[ci, ni]
 
     return propose_and_accept_batched(slots.config.z_max, batch, n, scorer)
 
@@ -168,21 +157,22 @@ def random_batched(slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.
     batch, n = slots.bits.shape
     m = slots.config.n_servers
 
-    def scorer(playing, srv, ld, cand, open_):
-        scores = np.zeros((playing.size, n, m))
-        prio = np.zeros((playing.size, n))
-        for j, b in enumerate(playing.tolist()):
-            rows, cols = np.flatnonzero(cand[j]), np.flatnonzero(open_[j])
-            scores[j][np.ix_(rows, cols)] = rngs[b].random((rows.size, cols.size))
-            prio[j, rows] = rngs[b].random(rows.size)
+    def scorer(ci, ni, server, load, open_):
+        scores = np.zeros((ci.size, m))
+        prio = np.zeros(ci.size)
+        copies, starts = np.unique(ci, return_index=True)
+        ends = np.append(starts[1:], ci.size)
+        for b, lo, hi in zip(copies.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            cols = np.flatnonzero(open_[b])
+            scores[lo:hi, cols] = rngs[b].random((hi - lo, cols.size))
+            prio[lo:hi] = rngs[b].random(hi - lo)
         return scores, lambda col: prio
 
     return propose_and_accept_batched(slots.config.z_max, batch, n, scorer)
 
 
 def co_selection_batched(
-    slots: SlotState,
-    rngs: Sequence[np.random.Generator] | None = None,
+    slots: SlotState, rngs: Sequence[np.random.Generator] | None = None
 ) -> np.ndarray:
     """:func:`mec_env.matching.co_selection` for B copies, with its exact pruning.
 
@@ -199,63 +189,55 @@ def co_selection_batched(
     alone_cost = physics.cost(cfg.rho_delay, cfg.rho_energy, alone_tau_a, e_o)
     rho1, rho2 = cfg.rho_delay, cfg.rho_energy
     n_cpus = cfg.n_cpus
+    copies = np.arange(batch)[:, None]
 
-    def scorer(playing, srv, ld, cand, open_):
-        a = playing.size
-        full = a == batch
-        t_o = tau_o if full else tau_o[playing]
-        t_p = tau_p if full else tau_p[playing]
-        eo = e_o if full else e_o[playing]
-        own_cost = alone_cost if full else alone_cost[playing]
-        tau_a = (alone_tau_a if full else alone_tau_a[playing]).copy()
-        ra, cn = np.arange(a)[:, None], np.arange(n)
-        ud_at = (ra * n + cn) * m  # flat index of (copy, UD, server 0) in (A, N, M) arrays
-
-        def at_col(arr: np.ndarray, col: np.ndarray) -> np.ndarray:
-            return np.take(arr, ud_at + col)
-
-        queued = (ld + 1 > n_cpus) & open_
-        if not (srv >= 0).any():  # first round: every Z_m is empty
-            return own_cost, lambda col: at_col(tau_a, col)
+    def scorer(ci, ni, server, load, open_):
+        r = ci.size
+        rows = np.arange(r)
+        own_cost = alone_cost[ci, ni]  # (R, M)
+        tau_a = alone_tau_a[ci, ni]  # a copy: exact evaluations write into it
+        if not (server >= 0).any():  # first round: every Z_m is empty
+            return own_cost, lambda col: tau_a[rows, col]
         # every open server's members in service order (arrival τ^o, then UD index)
-        srv0 = np.maximum(srv, 0)
-        member = (srv >= 0) & open_[ra, srv0]
-        key = np.where(member, at_col(t_o, srv0), np.inf)
-        order, gs, rank = dense_group_order(np.where(member, srv, m), key, m)
-        width = int(np.where(open_, ld, 0).max())
+        srv0 = np.maximum(server, 0)
+        member = (server >= 0) & open_[copies, srv0]
+        key = np.where(member, tau_o[copies, np.arange(n), srv0], np.inf)
+        order, gs, rank = dense_group_order(np.where(member, server, m), key, m)
+        width = int(np.where(open_, load, 0).max())
         # one padding column (arrival inf) so that a candidate can always be placed last
-        arrival = np.full((a * m, width + 1), np.inf)
-        proc = np.zeros((a * m, width + 1))
-        energy = np.zeros((a * m, width + 1))
-        mem_ud = np.full((a * m, width + 1), -1, dtype=np.int64)
+        arrival = np.full((batch * m, width + 1), np.inf)
+        proc = np.zeros((batch * m, width + 1))
+        energy = np.zeros((batch * m, width + 1))
+        mem_ud = np.full((batch * m, width + 1), -1, dtype=np.int64)
         if width:
             keep = gs < m
-            ai, _ = np.nonzero(keep)
-            ni, si = order[keep], gs[keep]
-            row, col = ai * m + si, rank[keep]
-            arrival[row, col] = key[ai, ni]
-            proc[row, col] = t_p[ai, ni, si]
-            energy[row, col] = eo[ai, ni, si]
-            mem_ud[row, col] = ni
+            bi, _ = np.nonzero(keep)
+            ui, si = order[keep], gs[keep]
+            row, col = bi * m + si, rank[keep]
+            arrival[row, col] = key[bi, ui]
+            proc[row, col] = tau_p[bi, ui, si]
+            energy[row, col] = e_o[bi, ui, si]
+            mem_ud[row, col] = ui
         valid = np.isfinite(arrival)
-        cpus = np.tile(n_cpus, a)
         idle_item = physics.cost(rho1, rho2, arrival + proc, energy)
-        base = seq_sum(np.where(valid, idle_item, 0.0)).reshape(a, m)
+        base = seq_sum(np.where(valid, idle_item, 0.0)).reshape(batch, m)
+        queued = (load + 1 > n_cpus) & open_
         n_open = open_.sum(axis=1)
-        exact_base = ~((n_open <= _PRUNE_K) | ~queued.any(axis=1))
-        if exact_base.any():
-            _, done = physics.queue_table(arrival, proc, valid, cpus)
+        use_exact = ~((n_open <= _PRUNE_K) | ~queued.any(axis=1))
+        if use_exact.any():
+            _, done = physics.queue_table(arrival, proc, valid, np.tile(n_cpus, batch))
             exact = seq_sum(np.where(valid, physics.cost(rho1, rho2, done, energy), 0.0))
-            base = np.where(exact_base[:, None], exact.reshape(a, m), base)
-        lower = base[:, None, :] + own_cost
+            base = np.where(use_exact[:, None], exact.reshape(batch, m), base)
+        lower = base[ci] + own_cost
         scores = lower.copy()
 
         def evaluate(mask: np.ndarray) -> None:
-            ai, ui, si = np.nonzero(mask)
-            if ai.size == 0:
+            ri, si = np.nonzero(mask)
+            if ri.size == 0:
                 return
-            g = ai * m + si
-            cand_arrival = t_o[ai, ui, si][:, None]
+            bi, ui = ci[ri], ni[ri]
+            g = bi * m + si
+            cand_arrival = tau_o[bi, ui, si][:, None]
             mem_arr = arrival[g]
             before = (mem_arr < cand_arrival) | (
                 (mem_arr == cand_arrival) & (mem_ud[g] < ui[:, None])
@@ -266,33 +248,33 @@ def co_selection_batched(
             is_cand = k == place
             gc = g[:, None]
             q_arr = np.where(is_cand, cand_arrival, arrival[gc, src])
-            q_proc = np.where(is_cand, t_p[ai, ui, si][:, None], proc[gc, src])
-            q_energy = np.where(is_cand, eo[ai, ui, si][:, None], energy[gc, src])
+            q_proc = np.where(is_cand, tau_p[bi, ui, si][:, None], proc[gc, src])
+            q_energy = np.where(is_cand, e_o[bi, ui, si][:, None], energy[gc, src])
             q_valid = np.isfinite(q_arr)
             _, q_done = physics.queue_table(q_arr, q_proc, q_valid, n_cpus[si])
             item = physics.cost(rho1, rho2, q_done, q_energy)
-            scores[ai, ui, si] = seq_sum(np.where(q_valid, item, 0.0))
-            tau_a[ai, ui, si] = q_done[np.arange(ai.size), place[:, 0]]
+            scores[ri, si] = seq_sum(np.where(q_valid, item, 0.0))
+            tau_a[ri, si] = q_done[np.arange(ri.size), place[:, 0]]
 
-        pairs = cand[:, :, None] & open_[:, None, :] & queued[:, None, :]
-        small = n_open <= _PRUNE_K
-        big = ~small & queued.any(axis=1)
-        first = pairs & small[:, None, None]
+        pairs = queued[ci]  # queued servers are open
+        small = (n_open <= _PRUNE_K)[ci]
+        big = (~(n_open <= _PRUNE_K) & queued.any(axis=1))[ci]
+        first = pairs & small[:, None]
         if big.any():
-            ranked = np.where(open_[:, None, :], lower, np.inf)
-            top = np.argpartition(ranked, _PRUNE_K - 1, axis=2)[..., :_PRUNE_K]
+            ranked = np.where(open_[ci], lower, np.inf)
+            top = np.argpartition(ranked, _PRUNE_K - 1, axis=1)[:, :_PRUNE_K]
             pick = np.zeros(pairs.shape, dtype=bool)
-            np.put_along_axis(pick, top, True, axis=2)
-            first |= pick & pairs & big[:, None, None]
+            np.put_along_axis(pick, top, True, axis=1)
+            first |= pick & pairs & big[:, None]
         evaluate(first)
         if big.any():
-            kept = (first | ~queued[:, None, :]) & open_[:, None, :]
-            best = np.where(kept, scores, np.inf).min(axis=2, keepdims=True)
-            rest = pairs & big[:, None, None] & ~first
+            kept = (first | ~queued[ci]) & open_[ci]
+            best = np.where(kept, scores, np.inf).min(axis=1, keepdims=True)
+            rest = pairs & big[:, None] & ~first
             second = rest & (lower <= best)
             evaluate(second)
             scores[rest & ~second] = np.inf
-        return scores, lambda col: at_col(tau_a, col)
+        return scores, lambda col: tau_a[rows, col]
 
     return propose_and_accept_batched(cfg.z_max, batch, n, scorer)
 

@@ -62,8 +62,10 @@ def play_both(
 ) -> None:
     """Play ``episodes`` episodes (with auto-resets) in a vector env and in ``num_envs``
     single envs with the same seeds and actions; every output must be equal."""
-    vec = mec_env.vector_env(num_envs, preset, **overrides)
-    singles = [mec_env.parallel_env(preset, **overrides) for _ in range(num_envs)]
+    # the numpy core (the reference) against single envs running the per-copy matchers;
+    # tests/env/test_fast.py checks the compiled kernels against this numpy core
+    vec = mec_env.vector_env(num_envs, preset, kernels="numpy", **overrides)
+    singles = [mec_env.parallel_env(preset, kernels="numpy", **overrides) for _ in range(num_envs)]
     seeds = [seed + 101 * b for b in range(num_envs)]
     obs, infos = vec.reset(seed=seeds)
     for b, (env, s) in enumerate(zip(singles, seeds, strict=True)):
