@@ -85,6 +85,7 @@ class MADDPGConfig:
     offload_decision: str = "relaxed"
     gumbel_temperature: float = 1.0
     reward_scale: float = 1.0
+    action_reg: float = 0.0
 
 
 @dataclass

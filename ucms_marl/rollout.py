@@ -93,6 +93,7 @@ class StepResult:
     truncated: np.ndarray  # (E,) bool
     ud_requested: np.ndarray  # (E, N) bool
     ud_offloaded: np.ndarray  # (E, N) bool
+    ud_share: np.ndarray  # (E, N) −C_n + P_n from the infos: UD n's term of the team reward
     slot: list[dict[str, float]]  # per copy: the env's slot metrics + delay/energy means
 
 
@@ -189,7 +190,7 @@ class VectorMECEnv:
         return out
 
     def step(self, actions: Actions) -> StepResult:
-        raw, infos, ud_r, es_r, term, trunc, req, off, slots = [], [], [], [], [], [], [], [], []
+        raw, infos, ud_r, es_r, term, trunc, req, off, share, slots = ([] for _ in range(10))
         for env, act in zip(self.envs, self.action_dicts(actions), strict=True):
             obs, rew, te, tr, info = env.step(act)
             raw.append(obs)
@@ -201,6 +202,7 @@ class VectorMECEnv:
             ud_info = [info[a] for a in self.ud_agents]
             req.append([bool(i["requested"]) for i in ud_info])
             off.append([bool(i["offloaded"]) for i in ud_info])
+            share.append([i["penalty"] - i["cost"] for i in ud_info])
             ud0 = info[self.ud_agents[0]]
             slot = {k: float(ud0["slot_" + k]) for k in SLOT_METRICS}
             slot["delay_s"] = float(np.mean([i["delay_s"] for i in ud_info]))
@@ -214,6 +216,7 @@ class VectorMECEnv:
             truncated=np.asarray(trunc),
             ud_requested=np.asarray(req),
             ud_offloaded=np.asarray(off),
+            ud_share=np.asarray(share, dtype=np.float32),
             slot=slots,
         )
 

@@ -162,6 +162,7 @@ def transition_fields(
         "terminated": result.terminated.astype(np.float32),
         "ud_requested": result.ud_requested,
         "ud_offloaded": result.ud_offloaded,
+        "ud_share": result.ud_share,
     }
     if obs.es_obs is not None:
         fields.update(

@@ -8,6 +8,7 @@ import torch
 
 from tests.trainer.helpers import compose_cfg
 from ucms_marl.replay import ReplayBuffer
+from ucms_marl.rollout import Actions
 from ucms_marl.train import build, make_vector_env
 
 SMALL = ["algo=maddpg", "env=small", "device=cpu", "learner.critic_hidden=[32,32]",
@@ -76,13 +77,49 @@ def test_relaxed_acting_gives_decisions_not_levels():
     assert np.all((explored[..., 1:] >= 0) & (explored[..., 1:] <= 1))
 
 
-@pytest.mark.parametrize("decision", ["threshold", "relaxed"])
 @pytest.mark.parametrize("critic", ["team", "per_agent"])
+def test_expected_decision_gradient_is_the_exact_counterfactual_difference(critic):
+    """offload_decision=expected: d loss / d ℓ_n = −σ'(ℓ_n) (Q(x_n = 1) − Q(x_n = 0)), the
+    two values computed here by rebuilding the critic's whole input with x_n flipped."""
+    learner, _, spec = learner_for(f"learner.critic={critic}", "learner.offload_decision=expected")
+    batch = learner._tensors(random_sample(learner, rows=4))
+    state, n, s_dim = batch["state"], spec.n_uds, spec.state_dim
+    raw = learner.actor(batch["ud_obs"].transpose(0, 1)).detach().requires_grad_(True)
+    prob = torch.sigmoid(raw[..., 0])
+    x = torch.bernoulli(prob.detach(), generator=torch.Generator().manual_seed(1))
+    mu = torch.cat([x[..., None], torch.sigmoid(raw[..., 1:])], dim=-1).detach()  # (N, B, 3)
+    joint = torch.cat([state, mu.transpose(0, 1).flatten(1)], dim=1)
+    pre = learner.critic.input_preactivation(joint).detach()
+    x_w = (
+        learner.critic.layers[0].weight[0, s_dim::3]
+        if critic == "team"
+        else learner.critic.own_input_weight(s_dim, 3)[:, 0, :]
+    ).detach()
+    gain = learner._decision_gain(pre, x, x_w, prob)
+    gain.backward()
+
+    with torch.no_grad():
+        diff = torch.empty(n, x.shape[1])
+        for agent in range(n):
+            qs = []
+            for value in (1.0, 0.0):
+                flipped = joint.clone()
+                flipped[:, s_dim + 3 * agent] = value
+                q = learner.critic(flipped).squeeze(-1)  # (1 or N, B)
+                qs.append(q[0] if critic == "team" else q[agent])
+            diff[agent] = qs[0] - qs[1]
+    expected = prob.detach() * (1 - prob.detach()) * diff / x.shape[1]
+    torch.testing.assert_close(raw.grad[..., 0], expected, rtol=1e-4, atol=1e-7)
+    assert raw.grad[..., 0].abs().sum() > 0
+
+
+@pytest.mark.parametrize("decision", ["threshold", "relaxed", "expected"])
+@pytest.mark.parametrize("critic", ["team", "per_agent", "decomposed"])
 def test_every_combination_updates(critic, decision):
     learner, _, spec = learner_for(
         f"learner.critic={critic}", f"learner.offload_decision={decision}"
     )
-    assert learner.critic.n_agents == (1 if critic == "team" else spec.n_uds)
+    assert learner.critic.n_agents == (spec.n_uds if critic == "per_agent" else 1)
     sample = random_sample(learner)
     first, td = learner.update(sample)
     assert td.shape == (32, 1 if critic == "team" else spec.n_uds)
@@ -102,10 +139,60 @@ def test_team_target_is_the_mean_reward_scaled():
     torch.testing.assert_close(y[0], expected)
 
 
+def test_action_reg_adds_the_mean_squared_raw_outputs_to_the_actor_loss():
+    """actor loss with action_reg = k equals the loss without it plus k · mean(raw²), raw the
+    actor's pre-sigmoid outputs, so saturated outputs (|raw| large, σ' ≈ 0) are pulled back."""
+    plain, _, _ = learner_for("learner.action_reg=0")
+    reg, _, _ = learner_for("learner.action_reg=0.5")
+    batch = plain._tensors(random_sample(plain, rows=8))
+    state, actions = batch["state"], batch["ud_action"]
+    pre = plain.critic.input_preactivation(torch.cat([state, actions.flatten(1)], 1))
+    losses = []
+    for learner in (plain, reg):
+        torch.manual_seed(3)  # the same relaxed-decision noise in both
+        losses.append(learner.actor_loss(batch["ud_obs"], actions, pre, state))
+    raw = plain.actor(batch["ud_obs"].transpose(0, 1))
+    torch.testing.assert_close(losses[1] - losses[0], 0.5 * raw.pow(2).mean())
+
+
+def test_decomposed_target_is_each_uds_share_of_the_team_reward():
+    """y_n = k u_n + γ Q'_n(s', μ'(o')), u_n = P_n − C_n, hand-checked against the parts; the
+    team value is the mean of the N outputs."""
+    learner, _, spec = learner_for(
+        "learner.critic=decomposed", "learner.reward_scale=10", "learner.gamma=0.5"
+    )
+    assert "ud_share" in learner.transition_spec()
+    assert learner.critic.head.out_features == spec.n_uds
+    batch = learner._tensors(random_sample(learner, rows=8))
+    y = learner.critic_targets(batch)
+    next_a = learner.policy(batch["next_ud_obs"], target=True)
+    q_next = learner.critic_target(torch.cat([batch["next_state"], next_a.flatten(1)], 1))[0]
+    not_done = (1 - batch["terminated"])[None]
+    expected = 10 * batch["ud_share"].T + 0.5 * not_done * q_next.T
+    torch.testing.assert_close(y, expected)
+
+
+def test_rollout_share_is_penalty_minus_cost_and_averages_to_the_team_reward():
+    _, env_kwargs, _ = learner_for()
+    envs = make_vector_env(env_kwargs, 2)
+    envs.reset([0, 1])
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        actions = rng.random((2, envs.spec.n_uds, 3)).astype(np.float32)
+        result = envs.step(Actions(actions))
+        np.testing.assert_allclose(
+            result.ud_share.mean(axis=1), result.ud_reward.mean(axis=1), rtol=1e-5, atol=1e-6
+        )
+        assert np.all(result.ud_share <= 0)
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("learner.critic=central", r"learner.critic must be one of \['team', 'per_agent'\]"),
+        (
+            "learner.critic=central",
+            r"learner.critic must be one of \['team', 'per_agent', 'decomposed'\]",
+        ),
         ("learner.offload_decision=gumbel", r"learner.offload_decision must be one of"),
         ("learner.gumbel_temperature=0", r"learner.gumbel_temperature must be > 0"),
         ("learner.reward_scale=-1", r"learner.reward_scale must be > 0"),

@@ -33,6 +33,8 @@ class Learner:
     ones it needs in :meth:`transition_spec` and the replay buffer keeps only those:
     ``state``, ``next_state`` (S,); ``ud_obs``, ``next_ud_obs`` (N, obs); ``ud_action``
     (N, 3); ``ud_reward`` (N,); ``terminated`` (); ``ud_requested``, ``ud_offloaded`` (N,);
+    ``ud_share`` (N,), UD n's term P_n − C_n of the team reward (the mean UD reward
+    (1/N) Σ_n r_n equals (1/N) Σ_n (P_n − C_n); from the infos' ``penalty`` and ``cost``);
     with ES agents also ``es_obs``, ``next_es_obs`` (M, es_obs); ``es_action``, ``members``,
     ``next_members`` (M, z_cap); ``es_reward`` (M,).
     """
@@ -104,6 +106,7 @@ def full_transition_spec(spec: EnvSpec) -> dict[str, tuple[tuple[int, ...], Any]
         "terminated": ((), np.float32),
         "ud_requested": ((n,), np.bool_),
         "ud_offloaded": ((n,), np.bool_),
+        "ud_share": ((n,), np.float32),
     }
     if spec.es_agents:
         m, z, eo = spec.n_servers, spec.z_cap, spec.es_obs_dim

@@ -28,13 +28,24 @@ paper's (§5.1): per-UD networks, ``critic=per_agent``, ``offload_decision=thres
   pattern of TorchRL's and BenchMARL's MADDPG with a shared critic). A UD's own reward
   carries only 1/N of its own cost but all of its timeout penalty, so per-agent critics learn
   to avoid offloading; the team critic sees the whole effect (docs/algorithms.md, measured).
+  ``decomposed``: the team critic's value split into its N terms. The team reward is
+  (1/N) Σ_n u_n with u_n = P_n − C_n (UD n's penalty and cost, from the infos), so one
+  critic on the same joint input has N outputs, output n regresses u_n's return, and the
+  team value is their mean; the actors climb it as with ``team``. Each output fits a
+  target with one UD's noise instead of the mean of N, while still seeing every action (a
+  request that congests a server shows in the other UDs' terms).
 * ``offload_decision``: ``threshold`` (the paper: the actor outputs x^u ∈ [0, 1] and the UD
   requests iff x^u ≥ 0.5; the critic sees the continuous x^u) or ``relaxed``: the actor
   outputs a logit ℓ, the UD requests with probability σ(ℓ) while exploring and iff ℓ > 0
   when evaluated, the stored and criticised action is the decision itself (0 or 1), and the
   actor's gradient reaches ℓ through a straight-through relaxed Bernoulli (Gumbel-softmax
   for two classes: hard sample forward, σ((ℓ + L)/T) backward, L logistic noise), as MADDPG
-  does for discrete actions (Lowe et al. 2017, appendix).
+  does for discrete actions (Lowe et al. 2017, appendix). ``expected``: acting and the
+  criticised action as ``relaxed``, but the decision's gradient is exact rather than
+  sampled: with the other UDs' actions held, the actor climbs E_{x_n ~ Bern(σ(ℓ_n))} Q, whose
+  derivative is σ'(ℓ_n) (Q(…, x_n = 1, …) − Q(…, x_n = 0, …)). Both counterfactual values
+  come from the critic's first-layer pre-activation plus or minus x_n's weight row (the
+  first layer is linear), so the cost is one pass of the deeper layers per UD and sample.
 * ``reward_scale``: rewards are multiplied by it in every target (a fixed rescaling).
 * When the environment has ES agents, this learner approves every request (rule 4); the
   UCMS learner (:mod:`.ucms`) replaces :meth:`act_es` with the ES Q-network and
@@ -56,8 +67,8 @@ from ucms_marl.networks import BatchedMLP, clip_grad_norm_per_agent_, soft_updat
 from ucms_marl.replay import Sample, TransitionSpec
 from ucms_marl.rollout import Actions, EnvSpec, Observation
 
-CRITICS = ("team", "per_agent")
-OFFLOAD_DECISIONS = ("threshold", "relaxed")
+CRITICS = ("team", "per_agent", "decomposed")
+OFFLOAD_DECISIONS = ("threshold", "relaxed", "expected")
 MADDPG_FIELDS = (
     "state", "next_state", "ud_obs", "next_ud_obs", "ud_action", "ud_reward", "terminated",
 )  # fmt: skip
@@ -93,12 +104,18 @@ class MADDPG(Learner):
             n, spec.ud_obs_dim, list(cfg.actor_hidden), act_dim,
             share_params=cfg.share_params, generator=init,
         ).to(device)  # fmt: skip  (raw outputs: see _squash)
-        self.team = cfg.critic == "team"
-        self.relaxed = cfg.offload_decision == "relaxed"
+        # team and decomposed: one critic on the joint input whose value is the team's
+        self.team = cfg.critic in ("team", "decomposed")
+        self.decomposed = cfg.critic == "decomposed"
+        critic_in = spec.state_dim + n * act_dim
+        self.relaxed = cfg.offload_decision in ("relaxed", "expected")
+        self.expected = cfg.offload_decision == "expected"
         self.reward_scale = float(cfg.reward_scale)
         self.temperature = float(cfg.gumbel_temperature)
+        self.action_reg = float(cfg.action_reg)
         self.critic = BatchedMLP(
-            1 if self.team else n, spec.state_dim + n * act_dim, list(cfg.critic_hidden), 1,
+            1 if self.team else n, critic_in, list(cfg.critic_hidden),
+            n if self.decomposed else 1,
             share_params=cfg.share_params and not self.team, generator=init,
         ).to(device)  # fmt: skip
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
@@ -112,7 +129,8 @@ class MADDPG(Learner):
     # ------------------------------------------------------------------ acting
     def transition_spec(self) -> TransitionSpec:
         fields = full_transition_spec(self.spec)
-        return {k: fields[k] for k in MADDPG_FIELDS}
+        names = (*MADDPG_FIELDS, "ud_share") if self.decomposed else MADDPG_FIELDS
+        return {k: fields[k] for k in names}
 
     def _squash(self, raw: torch.Tensor) -> torch.Tensor:
         """Deterministic actions in [0, 1] from the actor's raw outputs (..., 3): f^u, p^u by a
@@ -174,18 +192,28 @@ class MADDPG(Learner):
     def _tensors(self, sample: Sample) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v, device=self.device) for k, v in sample.data.items()}
 
+    def _values(self, out: torch.Tensor) -> torch.Tensor:
+        """The critic's output (members, B, outputs) as values (N or 1, B): per-agent
+        critics and the team critic have one output each; the decomposed critic's N outputs
+        are the N terms of the team value."""
+        return out[0].T if self.decomposed else out.squeeze(-1)
+
     @torch.no_grad()
     def critic_targets(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """y_n = k r_n + γ (1 − d) Q'_n(s', μ'_1(o'_1) … μ'_N(o'_N)), shape (N, B); with the
-        team critic y = k (1/N) Σ_n r_n + γ (1 − d) Q'(s', μ'(o')), shape (1, B); k is
-        ``reward_scale``."""
+        team critic y = k (1/N) Σ_n r_n + γ (1 − d) Q'(s', μ'(o')), shape (1, B); with the
+        decomposed critic y_n = k u_n + γ (1 − d) Q'_n(s', μ'(o')), u_n = P_n − C_n (UD n's
+        term of the team reward), shape (N, B); k is ``reward_scale``."""
         next_actions = self.policy(batch["next_ud_obs"], target=True)  # (B, N, 3)
         joint_next = torch.cat([batch["next_state"], next_actions.flatten(1)], dim=1)
-        next_q = self.critic_target(joint_next).squeeze(-1)  # (N or 1, B)
+        next_q = self._values(self.critic_target(joint_next))  # (N or 1, B)
         not_done = 1.0 - batch["terminated"]
-        reward = batch["ud_reward"].T  # (N, B)
-        if self.team:
-            reward = reward.mean(dim=0, keepdim=True)
+        if self.decomposed:
+            reward = batch["ud_share"].T  # (N, B)
+        else:
+            reward = batch["ud_reward"].T  # (N, B)
+            if self.team:
+                reward = reward.mean(dim=0, keepdim=True)
         return self.reward_scale * reward + self.gamma * not_done * next_q
 
     def actor_loss(
@@ -200,19 +228,65 @@ class MADDPG(Learner):
         (μ_n − a_n) times agent n's own weight rows: no N copies of the joint input, no second
         first-layer pass, and the gradient reaches μ_n exactly as through the concatenated
         input. The critic is frozen meanwhile, so this loss cannot train it.
+
+        With ``offload_decision=expected`` the decisions fed to the critic are samples and
+        :meth:`_decision_gain` carries their exact gradient; ``action_reg`` adds k · mean of
+        the squared raw actor outputs (Lowe et al.'s code uses k = 1e-3).
         """
-        mu = self._differentiable_actions(self.actor(ud_obs.transpose(0, 1)))  # (N, B, 3)
+        raw = self.actor(ud_obs.transpose(0, 1))  # (N, B, 3)
+        reg = self.action_reg * raw.pow(2).mean() if self.action_reg else 0.0
+        return reg + self._climb_critic(raw, actions, pre, state)
+
+    def _climb_critic(
+        self, raw: torch.Tensor, actions: torch.Tensor, pre: torch.Tensor, state: torch.Tensor
+    ) -> torch.Tensor:
+        """−(the critics' value of the actors' actions), given the actors' raw outputs
+        ``raw`` (N, B, 3); see :meth:`actor_loss`."""
+        if self.expected:
+            prob = torch.sigmoid(raw[..., 0])  # (N, B)
+            x = torch.bernoulli(prob.detach())
+            mu = torch.cat([x[..., None], torch.sigmoid(raw[..., 1:])], dim=-1)
+        else:
+            mu = self._differentiable_actions(raw)  # (N, B, 3)
         self.critic.requires_grad_(False)
         try:
             if self.team:
                 joint = torch.cat([state, mu.transpose(0, 1).flatten(1)], dim=1)
-                return -self.critic(joint).mean()
-            own_w = self.critic.own_input_weight(self.spec.state_dim, self.act_dim).detach()
-            pre_mu = pre.detach() + torch.bmm(mu - actions.transpose(0, 1), own_w)
-            q_mu = self.critic.from_preactivation(pre_mu).squeeze(-1)  # (N, B)
+                pre_mu = self.critic.input_preactivation(joint)  # (1, B, H)
+                loss = -self.critic.from_preactivation(pre_mu).mean()
+                x_w = self.critic.layers[0].weight[0, self.spec.state_dim :: self.act_dim]
+            else:
+                own_w = self.critic.own_input_weight(self.spec.state_dim, self.act_dim).detach()
+                pre_mu = pre.detach() + torch.bmm(mu - actions.transpose(0, 1), own_w)
+                loss = -self.critic.from_preactivation(pre_mu).squeeze(-1).mean(dim=1).sum()
+                x_w = own_w[:, 0, :]
+            if self.expected:
+                loss = loss - self._decision_gain(pre_mu.detach(), x, x_w.detach(), prob)
         finally:
             self.critic.requires_grad_(True)
-        return -q_mu.mean(dim=1).sum()
+        return loss
+
+    def _decision_gain(
+        self, pre: torch.Tensor, x: torch.Tensor, x_w: torch.Tensor, prob: torch.Tensor
+    ) -> torch.Tensor:
+        """Σ_n mean_B σ(ℓ_n) (Q(x_n = 1) − Q(x_n = 0)), the values held fixed: its gradient
+        in ℓ_n is that of E_{x_n ~ Bern(σ(ℓ_n))} Q. ``pre`` is the critic's first-layer
+        pre-activation at the sampled decisions x (N, B), (1 or N, B, H); ``x_w`` (N, H) is
+        each UD's decision weight row."""
+        n, batch = x.shape
+        with torch.no_grad():
+            on = pre + ((1.0 - x)[..., None] * x_w[:, None, :])  # x_n set to 1
+            off = pre - (x[..., None] * x_w[:, None, :])  # x_n set to 0
+            both = torch.stack([on, off])  # (2, N, B, H)
+            if self.team:  # one critic: every UD's counterfactual is a row of its batch
+                q = self.critic.from_preactivation(both.reshape(1, 2 * n * batch, -1))
+                q = q.mean(dim=-1)  # the team value (the mean of a decomposed critic's terms)
+            else:  # critic n sees its own counterfactuals
+                q = self.critic.from_preactivation(both.transpose(0, 1).reshape(n, 2 * batch, -1))
+                q = q.view(n, 2, batch).transpose(0, 1)
+            q = q.reshape(2, n, batch)
+            gain = q[0] - q[1]  # (N, B)
+        return (prob * gain).mean(dim=1).sum()
 
     def _weights(self, sample: Sample) -> torch.Tensor:
         """Per-row loss weights (ones for uniform replay), shape (B,)."""
@@ -233,7 +307,7 @@ class MADDPG(Learner):
         # critic: each agent's own (weighted) MSE; summing over agents keeps them independent
         y = self.critic_targets(batch)
         pre = self.critic.input_preactivation(joint)  # (N or 1, B, H)
-        q = self.critic.from_preactivation(pre).squeeze(-1)  # (N or 1, B)
+        q = self._values(self.critic.from_preactivation(pre))  # (N or 1, B)
         td = y - q
         critic_loss = (weights * td.pow(2)).mean(dim=1).sum()
 
@@ -326,6 +400,7 @@ def _validate(cfg: Any) -> None:
         "offload_decision": cfg.offload_decision in OFFLOAD_DECISIONS,
         "gumbel_temperature": cfg.gumbel_temperature > 0,
         "reward_scale": cfg.reward_scale > 0,
+        "action_reg": cfg.action_reg >= 0,
     }
     allowed = {
         "lr_actor": "> 0", "lr_critic": "> 0", "gamma": "in [0, 1]", "tau": "in (0, 1]",
@@ -334,7 +409,7 @@ def _validate(cfg: Any) -> None:
         "critic_hidden": "a non-empty list of widths >= 1", "max_grad_norm": "null or > 0",
         "critic": f"one of {list(CRITICS)}",
         "offload_decision": f"one of {list(OFFLOAD_DECISIONS)}",
-        "gumbel_temperature": "> 0", "reward_scale": "> 0",
+        "gumbel_temperature": "> 0", "reward_scale": "> 0", "action_reg": ">= 0",
     }  # fmt: skip
     for key, ok in checks.items():
         if not ok:
