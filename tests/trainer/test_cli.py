@@ -173,12 +173,13 @@ def test_cli_ends_with_the_summary_against_the_references(tmp_path):
     ("override", "line"),
     [
         ("learner.critic=central",
-         "learner.critic must be one of ['team', 'per_agent', 'decomposed'], got 'central'"),
+         "learner.critic must be one of ['team', 'per_agent', 'decomposed', 'factored'], "
+         "got 'central'"),
         ("env.n_uds=-3", "config key 'n_uds' got -3; allowed: an integer >= 1"),
         ("num_envs=0", "num_envs must be >= 1, got 0"),
         ("learner.offload_decision=gumbel",
-         "learner.offload_decision must be one of ['threshold', 'relaxed', 'expected'], "
-         "got 'gumbel'"),
+         "learner.offload_decision must be one of ['threshold', 'relaxed', 'expected'] "
+         "('expected' not with learner.critic=factored), got 'gumbel'"),
     ],
     ids=["learner_option", "env_key", "trainer_key", "decision"],
 )  # fmt: skip

@@ -113,13 +113,20 @@ def test_expected_decision_gradient_is_the_exact_counterfactual_difference(criti
     assert raw.grad[..., 0].abs().sum() > 0
 
 
-@pytest.mark.parametrize("decision", ["threshold", "relaxed", "expected"])
-@pytest.mark.parametrize("critic", ["team", "per_agent", "decomposed"])
+@pytest.mark.parametrize(
+    ("critic", "decision"),
+    [
+        (critic, decision)
+        for critic in ("team", "per_agent", "decomposed", "factored")
+        for decision in ("threshold", "relaxed", "expected")
+        if (critic, decision) != ("factored", "expected")  # refused, tested below
+    ],
+)
 def test_every_combination_updates(critic, decision):
     learner, _, spec = learner_for(
         f"learner.critic={critic}", f"learner.offload_decision={decision}"
     )
-    assert learner.critic.n_agents == (spec.n_uds if critic == "per_agent" else 1)
+    assert learner.critic.n_agents == (spec.n_uds if critic in ("per_agent", "factored") else 1)
     sample = random_sample(learner)
     first, td = learner.update(sample)
     assert td.shape == (32, 1 if critic == "team" else spec.n_uds)
@@ -172,6 +179,32 @@ def test_decomposed_target_is_each_uds_share_of_the_team_reward():
     torch.testing.assert_close(y, expected)
 
 
+@pytest.mark.parametrize("share", [True, False])
+def test_factored_critic_reads_the_joint_input_and_the_uds_own(share):
+    """The split first layer equals the critic run on the concatenated input
+    (s, a_1 … a_N, o_n, a_n) of every UD n, and the target is y_n = k u_n + γ Q'_n."""
+    learner, _, spec = learner_for(
+        "learner.critic=factored", f"learner.share_params={share}", "learner.gamma=0.5"
+    )
+    batch = learner._tensors(random_sample(learner, rows=8))
+    state, actions, obs = batch["state"], batch["ud_action"], batch["ud_obs"]
+    n = spec.n_uds
+    joint = torch.cat([state, actions.flatten(1)], dim=1).expand(n, -1, -1)
+    full = torch.cat([joint, obs.transpose(0, 1), actions.transpose(0, 1)], dim=-1)
+    torch.testing.assert_close(
+        learner._factored_pre(learner.critic, state, actions, obs),
+        learner.critic.input_preactivation(full),
+    )
+    next_a = learner.policy(batch["next_ud_obs"], target=True)
+    next_joint = torch.cat([batch["next_state"], next_a.flatten(1)], dim=1).expand(n, -1, -1)
+    next_full = torch.cat(
+        [next_joint, batch["next_ud_obs"].transpose(0, 1), next_a.transpose(0, 1)], dim=-1
+    )
+    q_next = learner.critic_target(next_full).squeeze(-1)  # (N, B)
+    expected = batch["ud_share"].T + 0.5 * (1 - batch["terminated"])[None] * q_next
+    torch.testing.assert_close(learner.critic_targets(batch), expected)
+
+
 def test_rollout_share_is_penalty_minus_cost_and_averages_to_the_team_reward():
     _, env_kwargs, _ = learner_for()
     envs = make_vector_env(env_kwargs, 2)
@@ -191,13 +224,17 @@ def test_rollout_share_is_penalty_minus_cost_and_averages_to_the_team_reward():
     [
         (
             "learner.critic=central",
-            r"learner.critic must be one of \['team', 'per_agent', 'decomposed'\]",
+            r"learner.critic must be one of \['team', 'per_agent', 'decomposed', 'factored'\]",
         ),
         ("learner.offload_decision=gumbel", r"learner.offload_decision must be one of"),
+        (
+            "learner.critic=factored learner.offload_decision=expected",
+            r"'expected' not with learner.critic=factored",
+        ),
         ("learner.gumbel_temperature=0", r"learner.gumbel_temperature must be > 0"),
         ("learner.reward_scale=-1", r"learner.reward_scale must be > 0"),
     ],
 )
 def test_bad_options_name_the_key_and_the_allowed_values(override, message):
     with pytest.raises(ValueError, match=message):
-        build(compose_cfg([*SMALL, override]))
+        build(compose_cfg([*SMALL, *override.split()]))

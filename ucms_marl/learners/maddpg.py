@@ -34,6 +34,13 @@ paper's (§5.1): per-UD networks, ``critic=per_agent``, ``offload_decision=thres
   team value is their mean; the actors climb it as with ``team``. Each output fits a
   target with one UD's noise instead of the mean of N, while still seeing every action (a
   request that congests a server shows in the other UDs' terms).
+  ``factored``: the same N terms, each from its own critic pass Q_n(s, a_1 … a_N, o_n, a_n)
+  with UD n's observation and action as explicit inputs (one network shared by all UDs with
+  the agent embedding, or one per UD with ``share_params=false``); the team value is
+  (1/N) Σ_n Q_n and the actors climb it. Term n no longer has to find UD n's action among
+  the N of the joint input, so a UD's own effect (its cost, local or offloaded, and its
+  timeout) is learned per UD, and the joint input still carries the congestion. It costs
+  one pass of the deeper layers per (UD, sample), about twice the team critic's update.
 * ``offload_decision``: ``threshold`` (the paper: the actor outputs x^u ∈ [0, 1] and the UD
   requests iff x^u ≥ 0.5; the critic sees the continuous x^u) or ``relaxed``: the actor
   outputs a logit ℓ, the UD requests with probability σ(ℓ) while exploring and iff ℓ > 0
@@ -67,7 +74,7 @@ from ucms_marl.networks import BatchedMLP, clip_grad_norm_per_agent_, soft_updat
 from ucms_marl.replay import Sample, TransitionSpec
 from ucms_marl.rollout import Actions, EnvSpec, Observation
 
-CRITICS = ("team", "per_agent", "decomposed")
+CRITICS = ("team", "per_agent", "decomposed", "factored")
 OFFLOAD_DECISIONS = ("threshold", "relaxed", "expected")
 MADDPG_FIELDS = (
     "state", "next_state", "ud_obs", "next_ud_obs", "ud_action", "ud_reward", "terminated",
@@ -107,7 +114,10 @@ class MADDPG(Learner):
         # team and decomposed: one critic on the joint input whose value is the team's
         self.team = cfg.critic in ("team", "decomposed")
         self.decomposed = cfg.critic == "decomposed"
+        self.factored = cfg.critic == "factored"
         critic_in = spec.state_dim + n * act_dim
+        if self.factored:  # + the UD's own observation and action
+            critic_in += spec.ud_obs_dim + act_dim
         self.relaxed = cfg.offload_decision in ("relaxed", "expected")
         self.expected = cfg.offload_decision == "expected"
         self.reward_scale = float(cfg.reward_scale)
@@ -129,7 +139,7 @@ class MADDPG(Learner):
     # ------------------------------------------------------------------ acting
     def transition_spec(self) -> TransitionSpec:
         fields = full_transition_spec(self.spec)
-        names = (*MADDPG_FIELDS, "ud_share") if self.decomposed else MADDPG_FIELDS
+        names = (*MADDPG_FIELDS, "ud_share") if self.decomposed or self.factored else MADDPG_FIELDS
         return {k: fields[k] for k in names}
 
     def _squash(self, raw: torch.Tensor) -> torch.Tensor:
@@ -198,6 +208,21 @@ class MADDPG(Learner):
         are the N terms of the team value."""
         return out[0].T if self.decomposed else out.squeeze(-1)
 
+    def _factored_pre(
+        self, net: BatchedMLP, state: torch.Tensor, actions: torch.Tensor, ud_obs: torch.Tensor
+    ) -> torch.Tensor:
+        """First-layer pre-activation (N, B, H) of the factored critic ``net`` on UD n's input
+        (s, a_1 … a_N, o_n, a_n) for every n. The layer is linear, so the joint part is
+        projected once per sample and only the UD's own part once per (UD, sample)."""
+        joint = torch.cat([state, actions.flatten(1)], dim=1)  # (B, S + 3N)
+        own = torch.cat([ud_obs, actions], dim=-1).transpose(0, 1)  # (N, B, O + 3)
+        first, split = net.layers[0], joint.shape[1]
+        w_joint, w_own = first.weight[:, :split], first.weight[:, split:]  # (members, ·, H)
+        if net.share_params:
+            pre = (joint @ w_joint[0] + first.bias[0])[None] + own @ w_own[0]
+            return pre + net.agent_embedding
+        return torch.einsum("bi,nih->nbh", joint, w_joint) + torch.baddbmm(first.bias, own, w_own)
+
     @torch.no_grad()
     def critic_targets(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """y_n = k r_n + γ (1 − d) Q'_n(s', μ'_1(o'_1) … μ'_N(o'_N)), shape (N, B); with the
@@ -205,10 +230,16 @@ class MADDPG(Learner):
         decomposed critic y_n = k u_n + γ (1 − d) Q'_n(s', μ'(o')), u_n = P_n − C_n (UD n's
         term of the team reward), shape (N, B); k is ``reward_scale``."""
         next_actions = self.policy(batch["next_ud_obs"], target=True)  # (B, N, 3)
-        joint_next = torch.cat([batch["next_state"], next_actions.flatten(1)], dim=1)
-        next_q = self._values(self.critic_target(joint_next))  # (N or 1, B)
+        if self.factored:
+            pre = self._factored_pre(
+                self.critic_target, batch["next_state"], next_actions, batch["next_ud_obs"]
+            )
+            next_q = self.critic_target.from_preactivation(pre).squeeze(-1)  # (N, B)
+        else:
+            joint_next = torch.cat([batch["next_state"], next_actions.flatten(1)], dim=1)
+            next_q = self._values(self.critic_target(joint_next))  # (N or 1, B)
         not_done = 1.0 - batch["terminated"]
-        if self.decomposed:
+        if self.decomposed or self.factored:
             reward = batch["ud_share"].T  # (N, B)
         else:
             reward = batch["ud_reward"].T  # (N, B)
@@ -235,6 +266,14 @@ class MADDPG(Learner):
         """
         raw = self.actor(ud_obs.transpose(0, 1))  # (N, B, 3)
         reg = self.action_reg * raw.pow(2).mean() if self.action_reg else 0.0
+        if self.factored:  # −mean_B (1/N) Σ_n Q_n(s, μ(o), o_n, μ_n(o_n))
+            mu = self._differentiable_actions(raw).transpose(0, 1)  # (B, N, 3)
+            self.critic.requires_grad_(False)
+            try:
+                pre_mu = self._factored_pre(self.critic, state, mu, ud_obs)
+                return reg - self.critic.from_preactivation(pre_mu).mean()
+            finally:
+                self.critic.requires_grad_(True)
         return reg + self._climb_critic(raw, actions, pre, state)
 
     def _climb_critic(
@@ -306,7 +345,10 @@ class MADDPG(Learner):
 
         # critic: each agent's own (weighted) MSE; summing over agents keeps them independent
         y = self.critic_targets(batch)
-        pre = self.critic.input_preactivation(joint)  # (N or 1, B, H)
+        if self.factored:
+            pre = self._factored_pre(self.critic, state, actions, batch["ud_obs"])  # (N, B, H)
+        else:
+            pre = self.critic.input_preactivation(joint)  # (N or 1, B, H)
         q = self._values(self.critic.from_preactivation(pre))  # (N or 1, B)
         td = y - q
         critic_loss = (weights * td.pow(2)).mean(dim=1).sum()
@@ -397,7 +439,8 @@ def _validate(cfg: Any) -> None:
         "critic_hidden": len(cfg.critic_hidden) >= 1 and min(cfg.critic_hidden) >= 1,
         "max_grad_norm": cfg.max_grad_norm is None or cfg.max_grad_norm > 0,
         "critic": cfg.critic in CRITICS,
-        "offload_decision": cfg.offload_decision in OFFLOAD_DECISIONS,
+        "offload_decision": cfg.offload_decision in OFFLOAD_DECISIONS
+        and not (cfg.offload_decision == "expected" and cfg.critic == "factored"),
         "gumbel_temperature": cfg.gumbel_temperature > 0,
         "reward_scale": cfg.reward_scale > 0,
         "action_reg": cfg.action_reg >= 0,
@@ -408,7 +451,8 @@ def _validate(cfg: Any) -> None:
         "noise_decay": "in (0, 1]", "actor_hidden": "a non-empty list of widths >= 1",
         "critic_hidden": "a non-empty list of widths >= 1", "max_grad_norm": "null or > 0",
         "critic": f"one of {list(CRITICS)}",
-        "offload_decision": f"one of {list(OFFLOAD_DECISIONS)}",
+        "offload_decision": f"one of {list(OFFLOAD_DECISIONS)} ('expected' not with "
+        "learner.critic=factored)",
         "gumbel_temperature": "> 0", "reward_scale": "> 0", "action_reg": ">= 0",
     }  # fmt: skip
     for key, ok in checks.items():
