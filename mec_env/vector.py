@@ -232,9 +232,20 @@ class MECVectorEnv(VectorEnv):
         return infos
 
     # ------------------------------------------------------------------ actions
-    def _check_actions(self, actions: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    def check_actions(
+        self, actions: Any, num_envs: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Validate a step's actions; returns (UD actions (B, N, 3) float64 in [0, 1], ES
+        approvals (B, M, Z) bool or None), clipped if ``clip_actions``. ``num_envs``: the
+        number of copies the actions are for (default all)."""
+        return self._check_actions(actions, num_envs)
+
+    def _check_actions(
+        self, actions: Any, num_envs: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         cfg = self.config
-        b, n, m, z = self.num_envs, self.n_uds, self.n_servers, self.z_cap
+        b = self.num_envs if num_envs is None else num_envs
+        n, m, z = self.n_uds, self.n_servers, self.z_cap
         if not isinstance(actions, Mapping):
             raise ActionError(
                 f"step() takes a dict group -> array with groups "

@@ -15,12 +15,14 @@ but they cannot serve the trainer:
 * they auto-reset finished copies, while the trainer wants each episode seeded by its index
   (for exact resume and a fixed evaluation set).
 
-So :class:`VectorMECEnv` does the same job with the public PettingZoo API only: it keeps
-``num_envs`` ParallelEnvs (all episodes have ``n_slots`` steps, so the copies stay in lock
-step), stacks each group's observations into arrays (``ud_obs``: ``(E, N, obs)``,
-``es_obs``: ``(E, M, obs)`` zero-padded to the largest ES), reads ``state()`` and the
-documented ``info`` fields, and splits stacked actions back into per-agent dicts. The copies
-are stepped in one process: a slot costs about a millisecond, less than a worker round trip.
+So :class:`VectorMECEnv` steps ``num_envs`` copies (all episodes have ``n_slots`` steps,
+so the copies stay in lock step) through mec_env's batched core, the code every
+``parallel_env`` runs on (docs/vector.md): one call per slot for all copies, arrays in and out
+(``ud_obs``: ``(E, N, obs)``, ``es_obs``: ``(E, M, obs)`` zero-padded to the largest ES, the
+state and the documented info fields), each episode seeded by the trainer. Its results are
+those of the ParallelEnvs stepped one by one through the PettingZoo API, bit for bit;
+:class:`PerEnvVectorMECEnv` is that previous rollout, kept for other PettingZoo environments
+and as the reference (``tests/trainer/test_rollout_batched.py``).
 """
 
 from __future__ import annotations
@@ -97,8 +99,10 @@ class StepResult:
     slot: list[dict[str, float]]  # per copy: the env's slot metrics + delay/energy means
 
 
-class VectorMECEnv:
-    """``num_envs`` copies of a mec_env ParallelEnv in lock step; see the module docstring."""
+class PerEnvVectorMECEnv:
+    """``num_envs`` ParallelEnvs stepped one after the other through the PettingZoo API (the
+    trainer's previous rollout; kept for any PettingZoo env with mec_env's agents and as the
+    reference the batched :class:`VectorMECEnv` is tested against)."""
 
     def __init__(self, make_env: Callable[[], Any], num_envs: int) -> None:
         if int(num_envs) < 1:
@@ -130,7 +134,7 @@ class VectorMECEnv:
     def num_envs(self) -> int:
         return len(self.envs)
 
-    def head(self, k: int) -> VectorMECEnv:
+    def head(self, k: int) -> PerEnvVectorMECEnv:
         """A view on the first ``k`` copies (for a last, partial batch of episodes)."""
         if not 1 <= k <= self.num_envs:
             raise ValueError(f"head({k}) of {self.num_envs} env copies")
@@ -223,6 +227,251 @@ class VectorMECEnv:
     def close(self) -> None:
         for env in self.envs:
             env.close()
+
+
+class _CopyView:
+    """Copy b of the batched core seen as an environment (what the heuristic policies read:
+    ``config``, the agents, ``current_slot``, ``server``, ``members``, ``last_step``)."""
+
+    def __init__(self, owner: VectorMECEnv, index: int) -> None:
+        self._owner, self._index = owner, index
+        self._spaces: Any = None
+        template = owner._template
+        self.config = template.config
+        self.preset = template.preset
+        self.n_uds, self.n_servers = template.n_uds, template.n_servers
+        self.ud_agents = template.ud_agents
+        self.es_agent_names = template.es_agent_names
+        self.possible_agents = template.possible_agents
+
+    @property
+    def unwrapped(self) -> _CopyView:
+        return self
+
+    @property
+    def agents(self) -> list[str]:
+        core = self._owner._core
+        playing = self._owner._started[self._index] and core.t[self._index] < self.config.n_slots
+        return self.possible_agents[:] if playing else []
+
+    @property
+    def current_slot(self) -> Any:
+        return self._owner._core.slot_state(self._index)
+
+    @property
+    def server(self) -> np.ndarray:
+        return self._owner._core.server[self._index]
+
+    @property
+    def members(self) -> np.ndarray:
+        return self._owner._core.members[self._index]
+
+    @property
+    def battery_j(self) -> np.ndarray:
+        return self._owner._core.battery[self._index]
+
+    @property
+    def last_step(self) -> dict[str, np.ndarray] | None:
+        out = self._owner._shared["last_out"]
+        if out is None or self._index >= next(iter(out.values())).shape[0]:
+            return None
+        return {k: v[self._index] for k, v in out.items()}
+
+    def _space_env(self) -> Any:
+        if self._spaces is None:  # spaces of this copy's own, as a ParallelEnv has them
+            self._spaces = self._owner._make_env()
+        return self._spaces
+
+    def observation_space(self, agent: str) -> Any:
+        return self._space_env().observation_space(agent)
+
+    def action_space(self, agent: str) -> Any:
+        return self._space_env().action_space(agent)
+
+    def state(self) -> np.ndarray:
+        return self._owner._state()[self._index]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class _LazyRaw(Sequence):
+    """Per-copy observation dicts ``{agent: obs}``, built only when read (heuristics)."""
+
+    def __init__(self, owner: VectorMECEnv, ud: np.ndarray, es: np.ndarray | None) -> None:
+        self._owner, self._ud, self._es = owner, ud, es
+
+    def __len__(self) -> int:
+        return self._ud.shape[0]
+
+    def __getitem__(self, e: int) -> dict[str, np.ndarray]:
+        if not -len(self) <= e < len(self):
+            raise IndexError(e)
+        t = self._owner._template
+        out = dict(zip(t.ud_agents, self._ud[e], strict=True))
+        if self._es is not None:
+            for m, a in enumerate(t.es_agent_names):
+                z = int(t.config.z_max[m])
+                out[a] = np.concatenate([self._es[e, m, : 6 * z], self._es[e, m, -3:]])
+        return out
+
+
+class VectorMECEnv:
+    """``num_envs`` copies of the MEC environment in lock step over mec_env's batched core
+    (:func:`mec_env.vector_env`): one call steps every copy, nothing loops over agents.
+
+    The results are those of ``num_envs`` ParallelEnvs stepped through the PettingZoo API
+    (:class:`PerEnvVectorMECEnv`), bit for bit (``tests/trainer/test_rollout_batched.py``):
+    the batched core and the ParallelEnv are the same code. ``make_env`` must build a
+    ``mec_env.parallel_env``; its preset and config are used. Observations are stacked per
+    group (``ud_obs``: ``(E, N, obs)``, ``es_obs``: ``(E, M, obs)`` zero-padded to the largest
+    ES); ``Observation.envs`` are per-copy views and ``Observation.raw`` per-copy dicts, built
+    only when a heuristic policy reads them.
+    """
+
+    def __init__(self, make_env: Callable[[], Any], num_envs: int, *,
+                 kernels: str | None = None) -> None:
+        from mec_env.env import MECParallelEnv
+        from mec_env.vector import MECVectorEnv
+
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        template = getattr(make_env(), "unwrapped", None)
+        if not isinstance(template, MECParallelEnv):
+            raise TypeError("VectorMECEnv needs make_env to build a mec_env.parallel_env; use "
+                            "PerEnvVectorMECEnv for other PettingZoo environments")
+        self._make_env = make_env
+        self._template = template
+        raw = {k: v for k, v in template.config.raw.items() if k != "render_mode"}
+        self._vec = MECVectorEnv(int(num_envs), template.preset, autoreset=False,
+                                 kernels=kernels, **raw)
+        self._core = self._vec.core
+        self._active = int(num_envs)
+        self._started = np.zeros(int(num_envs), dtype=bool)
+        # shared by head() views: the last step's per-UD arrays and the last observation
+        self._shared: dict[str, Any] = {"last_out": None, "ud": None, "loads": None}
+        self.ud_agents = list(template.ud_agents)
+        self.es_agents = list(template.es_agent_names)
+        self.envs = [_CopyView(self, b) for b in range(int(num_envs))]
+        cfg = template.config
+        es_dims = [int(np.prod(template.observation_space(a).shape)) for a in self.es_agents]
+        self.spec = EnvSpec(
+            n_uds=cfg.n_uds,
+            n_servers=cfg.n_servers,
+            ud_obs_dim=int(np.prod(template.observation_space(self.ud_agents[0]).shape)),
+            state_dim=int(np.prod(template.state_space.shape)),
+            es_agents=bool(self.es_agents),
+            es_obs_dim=max(es_dims, default=0),
+            z_max=tuple(int(z) for z in cfg.z_max) if self.es_agents else (),
+        )
+        # ES rows of the core (Z places, then loads) -> the ParallelEnv's (own places, loads)
+        z = self._core.z_cap
+        cols = [np.r_[0 : 6 * int(zm), 6 * z : 6 * z + 3] for zm in cfg.z_max]
+        self._es_cols = cols if self.es_agents and len({c.size for c in cols}) > 1 else None
+
+    @property
+    def num_envs(self) -> int:
+        return self._active
+
+    def head(self, k: int) -> VectorMECEnv:
+        """A view on the first ``k`` copies (for a last, partial batch of episodes)."""
+        if not 1 <= k <= self.num_envs:
+            raise ValueError(f"head({k}) of {self.num_envs} env copies")
+        view = copy.copy(self)
+        view._active = k
+        view.envs = self.envs[:k]
+        return view
+
+    def _idx(self) -> np.ndarray | None:
+        return None if self._active == self._core.num_envs else np.arange(self._active)
+
+    def seed_action_spaces(self, seed: int) -> None:
+        for i, env in enumerate(self.envs):
+            for j, agent in enumerate(env.possible_agents):
+                env.action_space(agent).seed(int(seed) + 1000 * i + j)
+
+    # ---------------------------------------------------------------- stacking
+    def _state(self) -> np.ndarray:
+        k = self._active
+        ud, loads = self._shared["ud"], self._shared["loads"]
+        return np.concatenate([ud[:k].reshape(k, -1),
+                               loads[:k].reshape(k, -1).astype(np.float32)], axis=1)
+
+    def _observation(self) -> Observation:
+        spec, k = self.spec, self._active
+        ud, es, loads = self._core.observe(spec.es_agents)
+        self._shared["ud"], self._shared["loads"] = ud, loads
+        es_obs = members = None
+        if spec.es_agents:
+            members = self._core.members[:k].copy()
+            if self._es_cols is None:
+                es_obs = es[:k]
+            else:
+                es_obs = np.zeros((k, spec.n_servers, spec.es_obs_dim), dtype=np.float32)
+                for m, cols in enumerate(self._es_cols):
+                    es_obs[:, m, : cols.size] = es[:k, m, cols]
+        return Observation(ud[:k], self._state(), es_obs, members,
+                           _LazyRaw(self, ud[:k], None if es is None else es[:k]),
+                           self.envs[:k])
+
+    def reset(self, seeds: Sequence[int]) -> Observation:
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"need one seed per env copy ({self.num_envs}), got {len(seeds)}")
+        idx = self._idx()
+        self._core.seed([int(s) for s in seeds], idx)
+        self._core.reset(idx)
+        self._started[: self._active] = True
+        self._shared["last_out"] = None
+        return self._observation()
+
+    def action_dicts(self, actions: Actions) -> list[dict[str, np.ndarray]]:
+        """The per-agent action dicts a ParallelEnv copy would be stepped with."""
+        return PerEnvVectorMECEnv.action_dicts(self, actions)  # type: ignore[arg-type]
+
+    def step(self, actions: Actions) -> StepResult:
+        spec, k = self.spec, self._active
+        if actions.ud.shape != (k, spec.n_uds, spec.ud_action_dim):
+            raise ValueError(
+                f"UD actions must have shape {(k, spec.n_uds, spec.ud_action_dim)}, "
+                f"got {actions.ud.shape}"
+            )
+        if spec.es_agents and actions.es is None:
+            raise ValueError("this environment has ES agents: the learner must return ES actions")
+        # as PerEnvVectorMECEnv hands them to the env: UD actions as float32, ES bits as int8
+        act = {"ud": actions.ud.astype(np.float32)}
+        if spec.es_agents:
+            act["es"] = actions.es.astype(np.int8)
+        ud, es_bits = self._vec.check_actions(act, k)
+        res = self._core.step(ud, es_bits, self._idx())
+        out = res.out
+        self._shared["last_out"] = out
+        values = res.slot_values
+        delay = out["delay_s"].mean(axis=1)
+        energy = out["energy_j"].mean(axis=1)
+        slots = []
+        for e in range(k):
+            slot = {name: float(values[e, j]) for j, name in enumerate(SLOT_METRICS)}
+            slot["delay_s"] = float(delay[e])
+            slot["energy_j"] = float(energy[e])
+            slots.append(slot)
+        es_reward = None
+        if spec.es_agents:
+            es_reward = np.repeat(res.es_reward[:, None], spec.n_servers, axis=1).astype(
+                np.float32)
+        return StepResult(
+            next_obs=self._observation(),
+            ud_reward=out["reward"].astype(np.float32),
+            es_reward=es_reward,
+            terminated=np.zeros(k, dtype=bool),
+            truncated=res.truncated.copy(),
+            ud_requested=out["requested"].copy(),
+            ud_offloaded=out["offloaded"].copy(),
+            ud_share=(out["penalty"] - out["cost"]).astype(np.float32),
+            slot=slots,
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class RolloutStore:
