@@ -1,110 +1,108 @@
 """Typed config schemas, registered in Hydra's ConfigStore.
 
-BenchMARL's habit: every YAML file under ``ucms_marl/conf`` has a dataclass here, and
-``tests/trainer/test_config.py`` checks that both list the same keys (and that every YAML key
-carries a comment). Hydra validates types when it merges a YAML file onto its schema, so
-``episodes=ten`` or ``learner.lr_actor=fast`` fail before anything runs.
+BenchMARL's habit: each dataclass here types the keys of a YAML file under ``ucms_marl/conf``
+and leaves their values ``MISSING``; the YAML files write each value once. Hydra validates
+types when it merges a YAML file onto its schema, so ``episodes=ten`` or
+``learner.lr_actor=fast`` fail before anything runs; ``tests/trainer/test_config.py`` checks
+that every composed option has exactly its schema's keys, all set (and that every YAML key
+carries a comment).
 
 Layout of the composed config::
 
-    seed, device, episodes, eval_*, num_envs, ...   trainer keys (TrainConfig)
+    seed, device, episodes, eval_*, num_envs, ...   trainer keys (TrainConfig, config.yaml)
     matcher, admission, es_agents                   the algorithm's env-side parts
-    env:      EnvConfig                             mec_env preset + overrides
-    learner:  MADDPGConfig | UCMSConfig | HeuristicConfig | MAPPOConfig | IPPOConfig
-              (group ``learner/``)
+    env:      EnvGroupConfig                        mec_env preset + overrides (env/)
+    learner:  MADDPGConfig | UCMSConfig | HeuristicConfig | MAPPOConfig
+              (group ``learner/``; ucms extends maddpg, ippo and the *_paper files are
+              variants that change some keys of another option)
     replay:   UniformReplayConfig | RewardTDPriorityReplayConfig   (group ``replay/``)
+
+The env group's keys are mec_env's own (:data:`ENV_KEYS`, from its presets); mec_env
+validates their values when the env is built, before anything runs.
 
 A new learner adds a dataclass with a ``name`` field, registers it with
 ``register_schema("learner", "<name>", MyConfig)`` and a YAML file ``learner/<name>.yaml``
-whose defaults list starts with ``<name>_schema``.
+whose defaults list starts with ``<name>_schema`` (or with the option it extends, then its
+schema, as ``learner/ucms.yaml`` does).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-# mec_env config keys of the environment group (docs/environment.md). The algorithm-side keys
-# (matcher, admission, es_agents) are top-level so an algo file composes them with a learner.
-ENV_KEYS = (
-    "n_servers", "n_uds", "n_slots", "task_bytes", "cycles_per_bit", "deadline_s",
-    "f_local_hz", "p_tx_dbm", "battery_j", "harvest_mean_j", "z_max", "subchannels",
-    "n_cpus", "storage_bytes", "f_server_hz", "gain_db", "kappa", "bandwidth_hz",
-    "rho_delay", "rho_energy", "normalize_obs", "clip_actions",
-)  # fmt: skip
+from mec_env.config import DEFAULT_PRESET, PRESETS
+
+# The env group is mec_env's own config (mec_env/config.py, docs/environment.md), read from it
+# rather than copied: every key of a preset except the algorithm-side keys (matcher, admission,
+# es_agents: top-level, so an algo file composes them with a learner) and the two the trainer
+# does not expose (es_action_space, render_mode).
+ALGO_ENV_KEYS = ("matcher", "admission", "es_agents")
+_NOT_EXPOSED = (*ALGO_ENV_KEYS, "es_action_space", "render_mode")
+ENV_KEYS = tuple(k for k in PRESETS[DEFAULT_PRESET] if k not in _NOT_EXPOSED)
 
 
-@dataclass
-class EnvConfig:
-    """A mec_env preset plus overrides; ``None`` keeps the preset's value."""
+def _env_key_type(value: Any) -> Any:
+    """The schema type of an env key, from its value in the default preset. Numbers are left
+    untyped: a per-server key takes one value or one per ES, and mec_env's validation names
+    the key and what is allowed (``ucms-train: error: config key 'n_uds' got ...``)."""
+    if isinstance(value, bool):
+        return bool | None
+    if isinstance(value, list):
+        return list[float] | None
+    return Any
 
-    preset: str = "paper_kb"
-    n_servers: int | None = None
-    n_uds: int | None = None
-    n_slots: int | None = None
-    task_bytes: list[float] | None = None
-    cycles_per_bit: list[float] | None = None
-    deadline_s: list[float] | None = None
-    f_local_hz: list[float] | None = None
-    p_tx_dbm: list[float] | None = None
-    battery_j: list[float] | None = None
-    harvest_mean_j: float | None = None
-    z_max: Any = None  # int or one per server
-    subchannels: Any = None
-    n_cpus: Any = None
-    storage_bytes: Any = None
-    f_server_hz: Any = None
-    gain_db: list[float] | None = None
-    kappa: float | None = None
-    bandwidth_hz: float | None = None
-    rho_delay: float | None = None
-    rho_energy: float | None = None
-    normalize_obs: bool | None = None
-    clip_actions: bool | None = None
+
+# A mec_env preset plus overrides; ``None`` keeps the preset's value.
+EnvGroupConfig = make_dataclass(
+    "EnvGroupConfig",
+    [("preset", str, field(default=DEFAULT_PRESET))]
+    + [(k, _env_key_type(PRESETS[DEFAULT_PRESET][k]), field(default=None)) for k in ENV_KEYS],
+)
+EnvGroupConfig.__module__ = __name__
 
 
 @dataclass
 class MADDPGConfig:
-    name: str = "maddpg"
-    actor_hidden: list[int] = field(default_factory=lambda: [256, 256])
-    critic_hidden: list[int] = field(default_factory=lambda: [256, 256])
-    lr_actor: float = 3e-4
-    lr_critic: float = 1e-3
-    gamma: float = 0.99
-    tau: float = 0.01
-    batch_size: int = 64
-    share_params: bool = True
-    noise_std: float = 0.3
-    noise_std_min: float = 0.05
-    noise_decay: float = 0.998
-    max_grad_norm: float | None = None
-    critic: str = "team"
-    offload_decision: str = "relaxed"
-    gumbel_temperature: float = 1.0
-    reward_scale: float = 1.0
-    action_reg: float = 0.0
+    name: str = MISSING
+    actor_hidden: list[int] = MISSING
+    critic_hidden: list[int] = MISSING
+    lr_actor: float = MISSING
+    lr_critic: float = MISSING
+    gamma: float = MISSING
+    tau: float = MISSING
+    batch_size: int = MISSING
+    share_params: bool = MISSING
+    noise_std: float = MISSING
+    noise_std_min: float = MISSING
+    noise_decay: float = MISSING
+    max_grad_norm: float | None = MISSING
+    critic: str = MISSING
+    offload_decision: str = MISSING
+    gumbel_temperature: float = MISSING
+    reward_scale: float = MISSING
+    action_reg: float = MISSING
 
 
 @dataclass
 class UCMSConfig(MADDPGConfig):
     """UCMS_MADDPG (``ucms_marl.learners.ucms``): the MADDPG UD learners plus the ES Q-network."""
 
-    name: str = "ucms"
-    es_hidden: list[int] = field(default_factory=lambda: [256, 256])
-    lr_es: float = 3e-4
-    es_epsilon: float = 0.2
-    es_epsilon_min: float = 0.01
-    es_epsilon_decay: float = 0.99
-    es_warmup_episodes: int = 400
-    ud_critic_target: str = "es"
+    es_hidden: list[int] = MISSING
+    lr_es: float = MISSING
+    es_epsilon: float = MISSING
+    es_epsilon_min: float = MISSING
+    es_epsilon_decay: float = MISSING
+    es_warmup_episodes: int = MISSING
+    ud_critic_target: str = MISSING
 
 
 @dataclass
 class HeuristicConfig:
-    name: str = "heuristic"
+    name: str = MISSING
     policy: str = MISSING
 
 
@@ -114,78 +112,70 @@ class MAPPOConfig:
     Bernoulli offload decision and Beta (f, p); centralised values; a learned ES head when
     the env has ES agents. ``learner/mappo.yaml`` documents every key."""
 
-    name: str = "mappo"
-    centralised_value: bool = True
-    agent_id: bool = False
-    actor_hidden: list[int] = field(default_factory=lambda: [64, 64])
-    critic_hidden: list[int] = field(default_factory=lambda: [128, 128])
-    es_hidden: list[int] = field(default_factory=lambda: [64, 64])
-    activation: str = "tanh"
-    continuous_dist: str = "beta"
-    log_std_init: float = -0.5
-    lr_actor: float = 1e-3
-    lr_critic: float = 1e-3
-    gamma: float = 0.5
-    gae_lambda: float = 0.95
-    clip_ratio: float = 0.2
-    entropy_coef: float = 0.01
-    value_clip: float | None = None
-    normalize_advantages: bool = True
-    normalize_values: bool = True
-    reward_scale: float = 1.0
-    ud_reward: str = "own"
-    ppo_epochs: int = 10
-    num_minibatches: int = 4
-    max_grad_norm: float | None = 0.5
-    rollout_episodes: int = 16
-
-
-@dataclass
-class IPPOConfig(MAPPOConfig):
-    """IPPO: MAPPO with every value on the agent's own observation."""
-
-    name: str = "ippo"
-    centralised_value: bool = False
+    name: str = MISSING
+    centralised_value: bool = MISSING
+    agent_id: bool = MISSING
+    actor_hidden: list[int] = MISSING
+    critic_hidden: list[int] = MISSING
+    es_hidden: list[int] = MISSING
+    activation: str = MISSING
+    continuous_dist: str = MISSING
+    log_std_init: float = MISSING
+    lr_actor: float = MISSING
+    lr_critic: float = MISSING
+    gamma: float = MISSING
+    gae_lambda: float = MISSING
+    clip_ratio: float = MISSING
+    entropy_coef: float = MISSING
+    value_clip: float | None = MISSING
+    normalize_advantages: bool = MISSING
+    normalize_values: bool = MISSING
+    reward_scale: float = MISSING
+    ud_reward: str = MISSING
+    ppo_epochs: int = MISSING
+    num_minibatches: int = MISSING
+    max_grad_norm: float | None = MISSING
+    rollout_episodes: int = MISSING
 
 
 @dataclass
 class UniformReplayConfig:
-    name: str = "uniform"
-    capacity: int = 100_000
+    name: str = MISSING
+    capacity: int = MISSING
 
 
 @dataclass
 class RewardTDPriorityReplayConfig:
-    name: str = "reward_td_priority"
-    capacity: int = 100_000
-    upsilon_r: float = 0.5
-    epsilon: float = 1e-3
-    alpha: float = 1.0
-    loss_weight: str = "eta"
+    name: str = MISSING
+    capacity: int = MISSING
+    upsilon_r: float = MISSING
+    epsilon: float = MISSING
+    alpha: float = MISSING
+    loss_weight: str = MISSING
 
 
 @dataclass
 class TrainConfig:
-    seed: int = 0
-    device: str = "auto"
-    episodes: int = 1000
-    eval_every: int = 100
-    eval_episodes: int = 10
-    eval_seed: int = 1_000_000
-    num_envs: int = 1
-    updates_per_episode: int = 2
-    learning_starts: int = 320
-    checkpoint_every: int = 100
-    save_replay: bool = True
-    resume: bool = False
-    progress_bar: bool = True
-    references: bool = True
-    torch_threads: int = 0
-    run_root: str = "runs"
-    matcher: str | None = None
-    admission: str | None = None
-    es_agents: bool | None = None
-    env: EnvConfig = field(default_factory=EnvConfig)
+    seed: int = MISSING
+    device: str = MISSING
+    episodes: int = MISSING
+    eval_every: int = MISSING
+    eval_episodes: int = MISSING
+    eval_seed: int = MISSING
+    num_envs: int = MISSING
+    updates_per_episode: int = MISSING
+    learning_starts: int = MISSING
+    checkpoint_every: int = MISSING
+    save_replay: bool = MISSING
+    resume: bool = MISSING
+    progress_bar: bool = MISSING
+    references: bool = MISSING
+    torch_threads: int = MISSING
+    run_root: str = MISSING
+    matcher: str | None = MISSING
+    admission: str | None = MISSING
+    es_agents: bool | None = MISSING
+    env: EnvGroupConfig = field(default_factory=EnvGroupConfig)
     learner: Any = MISSING
     replay: Any = MISSING
 
@@ -214,7 +204,7 @@ def register_configs() -> None:
     register_schema("learner", "ucms", UCMSConfig)
     register_schema("learner", "heuristic", HeuristicConfig)
     register_schema("learner", "mappo", MAPPOConfig)
-    register_schema("learner", "ippo", IPPOConfig)
+    register_schema("learner", "ippo", MAPPOConfig)  # learner/ippo.yaml: a variant of mappo
     register_schema("replay", "uniform", UniformReplayConfig)
     register_schema("replay", "reward_td_priority", RewardTDPriorityReplayConfig)
 

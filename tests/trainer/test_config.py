@@ -1,4 +1,5 @@
-"""Every YAML file agrees with its dataclass schema, and every YAML key carries a comment."""
+"""Every composed option has exactly its dataclass schema's keys, each value is written once,
+and every YAML key carries a comment."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 import ucms_marl.conf
+from mec_env.config import DEFAULT_PRESET, PRESETS
 from tests.trainer.helpers import REPO, compose_cfg
-from ucms_marl.config import ENV_KEYS, GROUP_SCHEMAS, EnvConfig, TrainConfig
+from ucms_marl.config import ALGO_ENV_KEYS, ENV_KEYS, GROUP_SCHEMAS, EnvGroupConfig, TrainConfig
 from ucms_marl.learners import LEARNERS
 
 CONF = Path(ucms_marl.conf.__file__).parent
@@ -38,37 +41,78 @@ def test_primary_config_matches_train_schema():
     assert yaml_keys(CONF / "config.yaml") == TOP_KEYS
 
 
+def test_env_schema_is_mec_envs_config():
+    exposed = set(PRESETS[DEFAULT_PRESET]) - set(ALGO_ENV_KEYS) - {"es_action_space", "render_mode"}
+    assert set(ENV_KEYS) == exposed
+    assert fields(EnvGroupConfig) == {"preset", *ENV_KEYS}
+
+
 @pytest.mark.parametrize("path", sorted((CONF / "env").glob("*.yaml")), ids=lambda p: p.stem)
-def test_env_yaml_matches_env_schema(path):
-    assert yaml_keys(path) == fields(EnvConfig)
-    assert set(ENV_KEYS) == fields(EnvConfig) - {"preset"}
-    assert yaml.safe_load(path.read_text())["preset"] == path.stem
-
-
-@pytest.mark.parametrize(
-    ("group", "name"), [(g, n) for g, schemas in GROUP_SCHEMAS.items() for n in schemas]
-)
-def test_group_yaml_matches_its_dataclass(group, name):
-    path = CONF / group / f"{name}.yaml"
-    assert yaml_keys(path) == fields(GROUP_SCHEMAS[group][name])
-    assert yaml.safe_load(path.read_text())["defaults"][0] == f"{name}_schema"
-    assert {p.stem for p in (CONF / group).glob("*.yaml")} == set(GROUP_SCHEMAS[group]) | set(
-        VARIANTS.get(group, ())
-    )
+def test_env_yaml_names_its_preset_and_only_changes(path):
+    data = yaml.safe_load(path.read_text())
+    assert data["preset"] == path.stem
+    preset = PRESETS[path.stem]
+    assert all(data[k] != preset[k] for k in set(data) - {"preset"}), "restates a preset value"
+    env = compose_cfg([f"env={path.stem}"]).env
+    assert set(env) == fields(EnvGroupConfig) and env.preset == path.stem
 
 
 # files that start from another option of their group and change some of its keys
-VARIANTS = {"learner": {"maddpg_paper": "maddpg", "ucms_paper": "ucms"}}
+VARIANTS = {"learner": {"maddpg_paper": "maddpg", "ucms_paper": "ucms", "ippo": "mappo"}}
+# options with a schema of their own that extend another option (its keys and values, then
+# the new keys of their schema)
+EXTENDS = {"learner": {"ucms": "maddpg"}}
+
+
+def _compose_option(group: str, name: str):
+    algo = "greedy" if (group, name) == ("learner", "heuristic") else "maddpg"
+    return compose_cfg([f"algo={algo}", f"{group}={name}"])[group]
+
+
+def _schema_of(group: str, name: str) -> type:
+    return GROUP_SCHEMAS[group][VARIANTS.get(group, {}).get(name, name)]
 
 
 @pytest.mark.parametrize(
-    ("group", "name"), [(g, n) for g, names in VARIANTS.items() for n in names]
+    ("group", "name"),
+    [(g, p.stem) for g in GROUP_SCHEMAS for p in sorted((CONF / g).glob("*.yaml"))],
 )
-def test_variant_yaml_extends_an_option_with_its_keys(group, name):
-    base = VARIANTS[group][name]
+def test_group_option_composes_to_its_dataclass(group, name):
+    """The composed option has its schema's type and exactly its fields, every one set."""
+    node = _compose_option(group, name)
+    schema = _schema_of(group, name)
+    assert OmegaConf.get_type(node) is schema
+    assert set(node) == fields(schema)
+    assert OmegaConf.missing_keys(node) == set()
+    defaults = yaml.safe_load((CONF / group / f"{name}.yaml").read_text())["defaults"]
+    if name not in VARIANTS.get(group, {}) and name not in EXTENDS.get(group, {}):
+        assert defaults == [f"{name}_schema", "_self_"]
+    names = set(GROUP_SCHEMAS[group]) | set(VARIANTS.get(group, ()))
+    assert {p.stem for p in (CONF / group).glob("*.yaml")} == names
+
+
+@pytest.mark.parametrize(
+    ("group", "name"),
+    [(g, n) for table in (VARIANTS, EXTENDS) for g, names in table.items() for n in names],
+)
+def test_extending_yaml_states_only_what_differs(group, name):
+    base = {**VARIANTS.get(group, {}), **EXTENDS.get(group, {})}[name]
     data = yaml.safe_load((CONF / group / f"{name}.yaml").read_text())
-    assert data["defaults"] == [base, "_self_"]
-    assert yaml_keys(CONF / group / f"{name}.yaml") <= fields(GROUP_SCHEMAS[group][base])
+    if name in EXTENDS.get(group, {}):
+        assert data["defaults"] == [base, f"{name}_schema", "_self_"]
+    else:
+        assert data["defaults"] == [base, "_self_"]
+        assert yaml_keys(CONF / group / f"{name}.yaml") <= fields(GROUP_SCHEMAS[group][base])
+    base_values = OmegaConf.to_container(_compose_option(group, base))
+    same = [k for k in yaml_keys(CONF / group / f"{name}.yaml") if base_values.get(k) == data[k]]
+    assert same == [], f"{name}.yaml restates {base}'s values"
+
+
+def test_experiment_files_change_only_what_differs_from_config_yaml():
+    top = yaml.safe_load((CONF / "config.yaml").read_text())
+    for path in (CONF / "experiment").glob("*.yaml"):
+        data = yaml.safe_load(path.read_text()) or {}
+        assert [k for k in data if data[k] == top[k]] == [], path.name
 
 
 @pytest.mark.parametrize(
@@ -131,8 +175,20 @@ def test_command_line_group_override_beats_the_algo_file():
 
 @pytest.mark.parametrize(
     "override",
-    ["episodes=ten", "learner.lr_actor=fast", "env.n_uds=many", "learner.lr=1", "bogus=1"],
+    ["episodes=ten", "learner.lr_actor=fast", "env.bogus=1", "learner.lr=1", "bogus=1"],
 )
 def test_bad_types_and_unknown_keys_fail_at_composition(override):
     with pytest.raises((ConfigCompositionException, ValidationError)):
         compose_cfg(["algo=maddpg", override])
+
+
+def test_bad_env_values_are_reported_by_mec_env_in_one_line(capsys, monkeypatch):
+    from ucms_marl.train import check_config_or_exit
+
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    cfg = compose_cfg(["algo=maddpg", "env=small", "env.n_uds=many"])
+    with pytest.raises(SystemExit) as exit_info:
+        check_config_or_exit(cfg)
+    assert exit_info.value.code == 2
+    line = "ucms-train: error: config key 'n_uds' got 'many'; allowed: an integer >= 1"
+    assert capsys.readouterr().err.strip().splitlines() == [line]
