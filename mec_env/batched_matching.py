@@ -97,14 +97,19 @@ def propose_and_accept_batched(
         lost = masked[rows, col] == np.inf
         if lost.any():
             col = np.where(lost, np.argmax(open_r, axis=1), col)
-        group = ci * m + col
         # each (copy, server) keeps its proposers in ascending (priority, UD index) up to its
-        # room; the rows are in (copy, UD) order, so the item index breaks ties by UD index
-        table = physics.group_table(group, priority(col), batch * m)
-        room = (z_max - load).reshape(-1)[:, None]
-        kept = table[(table >= 0) & (np.arange(table.shape[1]) < room)]
-        server[ci[kept], ni[kept]] = col[kept]
-        load += np.bincount(group[kept], minlength=batch * m).reshape(batch, m)
+        # room: sorted per copy on dense (B, N) rows (non-proposers: group m, key inf)
+        grp = np.full((batch, n_uds), m, dtype=np.int64)
+        grp[ci, ni] = col
+        key = np.full((batch, n_uds), np.inf)
+        key[ci, ni] = priority(col)
+        order, gs, rank = dense_group_order(grp, key, m)
+        room = np.concatenate([z_max - load, np.zeros((batch, 1), dtype=load.dtype)], axis=1)
+        keep = (gs < m) & (rank < np.take_along_axis(room, gs, axis=1))
+        bi, _ = np.nonzero(keep)
+        ui, si = order[keep], gs[keep]
+        server[bi, ui] = si
+        load += np.bincount(bi * m + si, minlength=batch * m).reshape(batch, m)
 
 
 def dense_group_order(

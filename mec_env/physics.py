@@ -171,14 +171,16 @@ def queue_table(arrival_s: np.ndarray, processing_s: np.ndarray, valid: np.ndarr
     width = done.shape[1]
     u0 = int(n_cpus.min())
     if width > u0:
-        rows = np.arange(done.shape[0])
-        free = np.where(np.arange(int(n_cpus.max())) < n_cpus[:, None], 0.0, np.inf)
+        u_max = int(n_cpus.max())
+        at = np.arange(done.shape[0]) * u_max  # flat index of each row's CPU 0
+        free = np.where(np.arange(u_max) < n_cpus[:, None], 0.0, np.inf)
         free[:, :u0] = np.where(valid[:, :u0], done[:, :u0], 0.0)
+        flat_free = free.reshape(-1)
         for s in range(u0, width):
-            cpu = np.argmin(free, axis=1)
-            q = free[rows, cpu]
+            cpu = at + np.argmin(free, axis=1)
+            q = flat_free[cpu]
             finish = processing_s[:, s] + np.maximum(arrival_s[:, s], q)
-            free[rows, cpu] = np.where(valid[:, s], finish, q)
+            flat_free[cpu] = np.where(valid[:, s], finish, q)
             done[:, s] = finish
             wait[:, s] = q
     return wait, done
