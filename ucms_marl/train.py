@@ -17,6 +17,11 @@ every ``checkpoint_every`` episodes. On-policy learners (``learner.on_policy``, 
 have no replay: an iteration plays ``max(num_envs, learner.rollout_episodes)`` episodes side
 by side into a :class:`~ucms_marl.rollout.RolloutStore` and then calls
 ``learner.update_rollout`` once on it.
+
+:func:`run` reads top to bottom: :func:`setup`, :func:`resume`, :func:`open_log`, then
+:func:`train_iteration` (:func:`collect`, :func:`update`, :func:`log_iteration`,
+:func:`evaluate_and_log`, :func:`save_checkpoint`) until the budget is spent, a final
+evaluation and checkpoint, :func:`write_summary`.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import random
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,10 +258,38 @@ def replay_for(cfg: DictConfig, learner: Learner) -> ReplayBuffer:
     )
 
 
-def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[str, Any]:
-    """Train (or play) ``cfg`` in ``run_dir``; returns the summary also written to summary.json."""
-    validate(cfg)
-    run_dir = Path(run_dir)
+@dataclass(kw_only=True)
+class Session:
+    """What one run holds: its config, learner, env copies, replay and log."""
+
+    cfg: DictConfig
+    run_dir: Path
+    algo: str
+    config: dict[str, Any]  # the resolved config, as stored in checkpoints
+    learner: Learner
+    env_kwargs: dict[str, Any]
+    train_envs: VectorMECEnv
+    eval_envs: VectorMECEnv
+    iteration_envs: int  # episodes played side by side per iteration
+    on_policy: bool
+    replay: ReplayBuffer | None
+    logger: RunLogger | None = None
+    t_start: float = 0.0  # perf_counter at the start of this session's loop
+
+
+@dataclass(kw_only=True)
+class Progress:
+    """Where the run stands: restored from the checkpoint on resume."""
+
+    episode: int = 0
+    updates: int = 0
+    wall_before: float = 0.0  # wall time of the sessions before a resume
+    last_eval: dict[str, float] | None = None
+    last_eval_episode: int = -1
+
+
+def setup(cfg: DictConfig, run_dir: Path, algo: str) -> Session:
+    """Seed, build the learner, the training and evaluation env copies and the replay."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config = _config_container(cfg)
     seed_everything(cfg.seed, cfg.torch_threads)
@@ -267,159 +301,228 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
     eval_envs = make_vector_env(env_kwargs, max(1, min(cfg.num_envs, cfg.eval_episodes)))
     train_envs.seed_action_spaces(cfg.seed)
     eval_envs.seed_action_spaces(cfg.seed + 1)
-
     replay = replay_for(cfg, learner) if learner.is_learning and not on_policy else None
+    return Session(
+        cfg=cfg, run_dir=run_dir, algo=algo, config=config, learner=learner,
+        env_kwargs=env_kwargs, train_envs=train_envs, eval_envs=eval_envs,
+        iteration_envs=iteration_envs, on_policy=on_policy, replay=replay,
+    )  # fmt: skip
 
-    episode, updates, wall_before = 0, 0, 0.0
+
+def resume(session: Session) -> Progress:
+    """A fresh :class:`Progress`, or the checkpoint's when ``resume=true`` finds one (learner,
+    replay, RNG states and counters restored); refuses to overwrite a run otherwise."""
+    cfg, run_dir = session.cfg, session.run_dir
     ckpt_path = run_dir / ckpt.CHECKPOINT_NAME
     if ckpt_path.exists() and not cfg.resume:
         raise FileExistsError(
             f"{ckpt_path} exists: pass resume=true to continue that run, or choose a new "
             f"directory (another seed, run_root=..., or hydra.run.dir=...)"
         )
-    if cfg.resume and ckpt_path.exists():
-        state = ckpt.load(ckpt_path, map_location=learner.device)
-        _check_resumable(state["config"], config)
-        learner.load_state_dict(state["learner"])
-        if replay is not None and state.get("replay") is not None:
-            replay.load_state_dict(state["replay"])
-        ckpt.set_rng_states(state["rng"])
-        episode, updates, wall_before = state["episode"], state["updates"], state["wall_time_s"]
-        log.info("resumed %s at episode %d (%d updates)", run_dir, episode, updates)
-    elif cfg.resume:
-        log.warning("resume=true but %s has no checkpoint: starting a new run", run_dir)
+    if not ckpt_path.exists():
+        if cfg.resume:
+            log.warning("resume=true but %s has no checkpoint: starting a new run", run_dir)
+        return Progress()
+    state = ckpt.load(ckpt_path, map_location=session.learner.device)
+    _check_resumable(state["config"], session.config)
+    session.learner.load_state_dict(state["learner"])
+    if session.replay is not None and state.get("replay") is not None:
+        session.replay.load_state_dict(state["replay"])
+    ckpt.set_rng_states(state["rng"])
+    progress = Progress(
+        episode=state["episode"], updates=state["updates"], wall_before=state["wall_time_s"]
+    )
+    log.info("resumed %s at episode %d (%d updates)", run_dir, progress.episode, progress.updates)
+    return progress
 
-    hparams = {"algo": algo, "env_kwargs": env_kwargs, **config, **learner.hparams()}
-    (run_dir / "config.json").write_text(json.dumps(hparams, indent=2, default=str))
-    logger = RunLogger(
-        run_dir,
+
+def open_log(session: Session, progress: Progress) -> None:
+    """Write config.json and open the run's logger (metrics.jsonl, TensorBoard, progress bar);
+    a resumed run that had evaluated keeps its last evaluation."""
+    cfg, learner = session.cfg, session.learner
+    hparams = {"algo": session.algo, "env_kwargs": session.env_kwargs, **session.config,
+               **learner.hparams()}  # fmt: skip
+    (session.run_dir / "config.json").write_text(json.dumps(hparams, indent=2, default=str))
+    session.logger = RunLogger(
+        session.run_dir,
         hparams=hparams,
         total_episodes=cfg.episodes,
-        start_episode=episode,
+        start_episode=progress.episode,
         progress_bar=cfg.progress_bar,
     )
+    if progress.episode > 0 and (previous := session.logger.last_eval()) is not None:
+        progress.last_eval_episode, progress.last_eval = previous  # e.g. a run that had finished
 
-    def save_checkpoint() -> None:
-        """checkpoint.pt (exact resume) and policy.pt (acting only) of this episode."""
-        common = {"config": config, "algo": algo, "env_kwargs": env_kwargs, "episode": episode}
+
+def collect(
+    session: Session, episode: int, n: int
+) -> tuple[list[dict[str, float]], int, RolloutStore | None, float]:
+    """Play training episodes ``episode .. episode + n - 1`` side by side with exploration,
+    into the replay (off-policy) or a rollout (on-policy); per-episode metrics, steps, the
+    rollout and the seconds it took."""
+    seeds = [episode_seed(session.cfg.seed, episode + i) for i in range(n)]
+    rollout = RolloutStore() if session.on_policy else None
+    t0 = time.perf_counter()
+    batch, steps = play_episodes(session.train_envs, session.learner, seeds, explore=True,
+                                 replay=session.replay, rollout=rollout)  # fmt: skip
+    t_env = time.perf_counter() - t0
+    for i in range(n):
+        session.learner.end_episode(episode + i + 1)
+    return batch, steps, rollout, t_env
+
+
+def update(
+    session: Session, n: int, rollout: RolloutStore | None
+) -> tuple[dict[str, list[float]], int, float]:
+    """Gradient updates after ``n`` collected episodes: ``updates_per_episode * n`` replay
+    samples once ``learning_starts`` rows are stored, or one ``update_rollout``; the losses,
+    the number of gradient steps and the seconds it took."""
+    cfg, learner, replay = session.cfg, session.learner, session.replay
+    losses: dict[str, list[float]] = {}
+    t1 = time.perf_counter()
+    n_updates = 0
+    if replay is not None and len(replay) >= max(1, cfg.learning_starts):
+        for _ in range(cfg.updates_per_episode * n):
+            sample = replay.sample(learner.batch_size)
+            step_losses, td_abs = learner.update(sample)
+            if td_abs is not None:
+                replay.update_priorities(sample.indices, td_abs)
+            for k, v in step_losses.items():
+                losses.setdefault(k, []).append(v)
+            n_updates += 1
+    elif rollout is not None:
+        step_losses = dict(learner.update_rollout(rollout.arrays()))
+        n_updates = int(step_losses.pop("updates", 1))
+        losses = {k: [float(v)] for k, v in step_losses.items()}
+    return losses, n_updates, time.perf_counter() - t1
+
+
+def log_iteration(
+    session: Session,
+    progress: Progress,
+    batch: list[dict[str, float]],
+    losses: dict[str, list[float]],
+    timing: tuple[int, float, int, float],
+) -> None:
+    """Log the iteration that ended at ``progress.episode``: each episode, the mean losses,
+    the speed (``timing`` = env steps, env seconds, gradient steps, update seconds) and the
+    progress bar."""
+    learner, logger = session.learner, session.logger
+    steps, t_env, n_updates, t_update = timing
+    n, episode = len(batch), progress.episode
+    for i, metrics in enumerate(batch):
+        extra = {"noise_std": getattr(learner, "noise_std", 0.0)} if learner.is_learning else {}
+        logger.train_episode(episode - n + i + 1, metrics, extra)
+    logger.scalars("losses", {k: float(np.mean(v)) for k, v in losses.items()}, episode)
+    perf = {
+        "env_steps_per_s": steps / max(t_env, 1e-9),
+        "episodes_per_s": n / max(t_env + t_update, 1e-9),
+        "updates": progress.updates,
+    }
+    if n_updates:
+        perf["updates_per_s"] = n_updates / max(t_update, 1e-9)
+    logger.scalars("perf", perf, episode)
+    mean_batch = mean_metrics(batch)
+    logger.progress(n, {"reward": mean_batch["return"], "cost": mean_batch["cost"],
+                        "sps": perf["env_steps_per_s"]})  # fmt: skip
+
+
+def evaluate_and_log(session: Session, progress: Progress) -> None:
+    """Noise-free episodes on the fixed evaluation seeds, logged at ``progress.episode``."""
+    cfg = session.cfg
+    episodes = evaluate(session.eval_envs, session.learner, cfg.eval_episodes, cfg.eval_seed)
+    progress.last_eval = mean_metrics(episodes)
+    progress.last_eval_episode = progress.episode
+    session.logger.eval(progress.episode, progress.last_eval)
+
+
+def save_checkpoint(session: Session, progress: Progress) -> None:
+    """checkpoint.pt (exact resume) and policy.pt (acting only) of this episode."""
+    cfg, learner, replay = session.cfg, session.learner, session.replay
+    session.logger.flush()
+    common = {"config": session.config, "algo": session.algo, "env_kwargs": session.env_kwargs,
+              "episode": progress.episode}  # fmt: skip
+    ckpt.save_atomic(
+        ckpt.checkpoint_payload(
+            **common,
+            updates=progress.updates,
+            wall_time_s=wall_time(session, progress),
+            learner_state=learner.state_dict(),
+            replay_state=replay.state_dict() if replay is not None and cfg.save_replay else None,
+        ),
+        session.run_dir / ckpt.CHECKPOINT_NAME,
+    )
+    if learner.is_learning:
         ckpt.save_atomic(
-            ckpt.checkpoint_payload(
-                **common,
-                updates=updates,
-                wall_time_s=wall_before + time.perf_counter() - t_start,
-                learner_state=learner.state_dict(),
-                replay_state=(
-                    replay.state_dict() if replay is not None and cfg.save_replay else None
-                ),
-            ),
-            ckpt_path,
+            ckpt.policy_payload(**common, weights=learner.policy_state_dict()),
+            session.run_dir / ckpt.POLICY_NAME,
         )
-        if learner.is_learning:
-            ckpt.save_atomic(
-                ckpt.policy_payload(**common, weights=learner.policy_state_dict()),
-                run_dir / ckpt.POLICY_NAME,
-            )
 
-    def crossed(every: int, before: int, after: int) -> bool:
-        return every > 0 and after // every > before // every
 
-    t_start = time.perf_counter()
-    last_eval: dict[str, float] | None = None
-    last_eval_episode = -1
-    if episode > 0 and (previous := logger.last_eval()) is not None:
-        last_eval_episode, last_eval = previous  # e.g. resuming a run that had finished
-    try:
-        while episode < cfg.episodes:
-            n = min(iteration_envs, cfg.episodes - episode)
-            seeds = [episode_seed(cfg.seed, episode + i) for i in range(n)]
-            rollout = RolloutStore() if on_policy else None
-            t0 = time.perf_counter()
-            batch, steps = play_episodes(
-                train_envs, learner, seeds, explore=True, replay=replay, rollout=rollout
-            )
-            t_env = time.perf_counter() - t0
-            for i in range(n):
-                learner.end_episode(episode + i + 1)
+def wall_time(session: Session, progress: Progress) -> float:
+    return progress.wall_before + time.perf_counter() - session.t_start
 
-            losses: dict[str, list[float]] = {}
-            t1 = time.perf_counter()
-            n_updates = 0
-            if replay is not None and len(replay) >= max(1, cfg.learning_starts):
-                for _ in range(cfg.updates_per_episode * n):
-                    sample = replay.sample(learner.batch_size)
-                    step_losses, td_abs = learner.update(sample)
-                    if td_abs is not None:
-                        replay.update_priorities(sample.indices, td_abs)
-                    for k, v in step_losses.items():
-                        losses.setdefault(k, []).append(v)
-                    n_updates += 1
-            elif rollout is not None:
-                step_losses = dict(learner.update_rollout(rollout.arrays()))
-                n_updates = int(step_losses.pop("updates", 1))
-                losses = {k: [float(v)] for k, v in step_losses.items()}
-            t_update = time.perf_counter() - t1
-            updates += n_updates
 
-            before = episode
-            for i, metrics in enumerate(batch):
-                extra = (
-                    {"noise_std": getattr(learner, "noise_std", 0.0)} if learner.is_learning else {}
-                )
-                logger.train_episode(before + i + 1, metrics, extra)
-            episode += n
-            logger.scalars("losses", {k: float(np.mean(v)) for k, v in losses.items()}, episode)
-            perf = {
-                "env_steps_per_s": steps / max(t_env, 1e-9),
-                "episodes_per_s": n / max(t_env + t_update, 1e-9),
-                "updates": updates,
-            }
-            if n_updates:
-                perf["updates_per_s"] = n_updates / max(t_update, 1e-9)
-            logger.scalars("perf", perf, episode)
-            mean_batch = mean_metrics(batch)
-            logger.progress(
-                n,
-                {
-                    "reward": mean_batch["return"],
-                    "cost": mean_batch["cost"],
-                    "sps": perf["env_steps_per_s"],
-                },
-            )
+def crossed(every: int, before: int, after: int) -> bool:
+    """Whether going from episode ``before`` to ``after`` passes a multiple of ``every``."""
+    return every > 0 and after // every > before // every
 
-            if crossed(cfg.eval_every, before, episode) and cfg.eval_episodes > 0:
-                last_eval = mean_metrics(
-                    evaluate(eval_envs, learner, cfg.eval_episodes, cfg.eval_seed)
-                )
-                last_eval_episode = episode
-                logger.eval(episode, last_eval)
-            if crossed(cfg.checkpoint_every, before, episode):
-                logger.flush()
-                save_checkpoint()
 
-        if last_eval_episode != episode and cfg.eval_episodes > 0:
-            last_eval = mean_metrics(evaluate(eval_envs, learner, cfg.eval_episodes, cfg.eval_seed))
-            logger.eval(episode, last_eval)
-        logger.flush()
-        save_checkpoint()
-    except BaseException:
-        logger.close()
-        raise
-    wall = wall_before + time.perf_counter() - t_start
+def train_iteration(session: Session, progress: Progress) -> None:
+    """Collect, update and log one iteration; evaluate and checkpoint when it crosses their
+    intervals."""
+    cfg = session.cfg
+    before = progress.episode
+    n = min(session.iteration_envs, cfg.episodes - before)
+    batch, steps, rollout, t_env = collect(session, before, n)
+    losses, n_updates, t_update = update(session, n, rollout)
+    progress.updates += n_updates
+    progress.episode += n
+    log_iteration(session, progress, batch, losses, (steps, t_env, n_updates, t_update))
+    if crossed(cfg.eval_every, before, progress.episode) and cfg.eval_episodes > 0:
+        evaluate_and_log(session, progress)
+    if crossed(cfg.checkpoint_every, before, progress.episode):
+        save_checkpoint(session, progress)
+
+
+def write_summary(session: Session, progress: Progress) -> dict[str, Any]:
+    """summary.json: the final evaluation, episodes, updates and wall time."""
+    cfg = session.cfg
     summary = {
-        "algo": algo,
+        "algo": session.algo,
         "env": cfg.env.preset,
         "seed": cfg.seed,
-        "episodes": episode,
-        "updates": updates,
-        "wall_time_s": wall,
-        "eval": last_eval,
+        "episodes": progress.episode,
+        "updates": progress.updates,
+        "wall_time_s": wall_time(session, progress),
+        "eval": progress.last_eval,
         "eval_episodes": int(cfg.eval_episodes),
-        "run_dir": str(run_dir),
+        "run_dir": str(session.run_dir),
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    logger.close(final_metrics=last_eval)
-    train_envs.close()
-    eval_envs.close()
+    (session.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[str, Any]:
+    """Train (or play) ``cfg`` in ``run_dir``; returns the summary also written to summary.json."""
+    validate(cfg)
+    session = setup(cfg, Path(run_dir), algo)
+    progress = resume(session)
+    open_log(session, progress)
+    session.t_start = time.perf_counter()
+    try:
+        while progress.episode < cfg.episodes:
+            train_iteration(session, progress)
+        if progress.last_eval_episode != progress.episode and cfg.eval_episodes > 0:
+            evaluate_and_log(session, progress)
+        save_checkpoint(session, progress)
+    except BaseException:
+        session.logger.close()
+        raise
+    summary = write_summary(session, progress)
+    session.logger.close(final_metrics=progress.last_eval)
+    session.train_envs.close()
+    session.eval_envs.close()
     return summary
 
 
