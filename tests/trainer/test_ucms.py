@@ -316,3 +316,20 @@ def test_per_ud_targets_need_per_agent_critics():
                 ["algo=ucms_maddpg", *UCMS_TINY, "learner.ud_critic_target=es_for_approved"]
             )
         )
+
+
+@pytest.mark.parametrize("critic", ["decomposed", "factored"])
+def test_per_ud_share_critics_need_their_own_targets(critic):
+    """The ES target (eq. 34) is a team-level value; a critic of per-UD shares cannot take it."""
+    with pytest.raises(ValueError, match=f"learner.critic={critic} regresses each UD's own"):
+        build(compose_cfg(["algo=ucms_maddpg", *UCMS_TINY, f"learner.critic={critic}"]))
+    build(
+        compose_cfg(
+            [
+                "algo=ucms_maddpg",
+                *UCMS_TINY,
+                f"learner.critic={critic}",
+                "learner.ud_critic_target=own",
+            ]
+        )
+    )

@@ -416,9 +416,9 @@ def _validate(cfg: Any) -> None:
     for key, (ok, allowed) in checks.items():
         if not ok:
             raise ValueError(f"learner.{key} must be {allowed}, got {cfg[key]!r}")
-    if cfg.critic == "decomposed" and cfg.ud_critic_target != "own":
+    if cfg.critic in ("decomposed", "factored") and cfg.ud_critic_target != "own":
         raise ValueError(
-            "learner.critic=decomposed regresses each UD's own term of the team reward and "
+            f"learner.critic={cfg.critic} regresses each UD's own term of the team reward and "
             f"needs learner.ud_critic_target=own, got {cfg.ud_critic_target!r}"
         )
     if cfg.ud_critic_target == "es_for_approved" and cfg.critic != "per_agent":
