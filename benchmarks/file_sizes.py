@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from mec_env.config import make_config  # noqa: E402
 from ucms_marl import checkpoint as ckpt  # noqa: E402
+from ucms_marl.paths import CHECKPOINT_NAME, POLICY_NAME  # noqa: E402
 from ucms_marl.train import build, replay_for  # noqa: E402
 
 MIB = 1024**2
@@ -72,7 +73,7 @@ def sizes(algo: str, env: str, episodes: int) -> dict[str, float]:
             ("checkpoint.pt", replay_state),
             ("checkpoint.pt, save_replay=false", None),
         ):
-            path = Path(tmp) / "checkpoint.pt"
+            path = Path(tmp) / CHECKPOINT_NAME
             ckpt.save_atomic(
                 ckpt.checkpoint_payload(
                     **common, updates=0, wall_time_s=0.0,
@@ -82,7 +83,7 @@ def sizes(algo: str, env: str, episodes: int) -> dict[str, float]:
             )  # fmt: skip
             out[name] = path.stat().st_size / MIB
         if learner.is_learning:
-            path = Path(tmp) / ckpt.POLICY_NAME
+            path = Path(tmp) / POLICY_NAME
             ckpt.save_atomic(
                 ckpt.policy_payload(**common, weights=learner.policy_state_dict()), path
             )

@@ -46,7 +46,7 @@ from experiments.catalog import (
     label,
     short_label,
 )
-from experiments.launch import CONFIG_FILE, LAUNCHES_FILE, SUMMARY_FILE, SweepPlan, plan_sweep
+from experiments.launch import LAUNCHES_FILE, SweepPlan, plan_sweep
 from experiments.profiles import Profile
 from experiments.records import (
     AlgorithmResult,
@@ -61,7 +61,7 @@ from experiments.records import (
     Smoothing,
     clean,
 )
-from ucms_marl.metrics import METRICS_FILE
+from ucms_marl.paths import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
 
 # Final evaluation metrics stored beside every figure's own, to explain it (rates in %).
 CONTEXT_METRICS = (

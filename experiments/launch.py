@@ -35,15 +35,11 @@ from experiments.catalog import (
     references_for,
 )
 from experiments.profiles import Budget, Profile
+from ucms_marl.paths import CHECKPOINT_NAME, SUMMARY_FILE
 
 LAUNCHERS = ("local", "slurm", "slurm_local")
 REFERENCE_EPISODES_CAP = 50  # references learn nothing: their training episodes only feed lines
-# What ucms_marl.train writes into a run directory (ucms_marl.metrics.METRICS_FILE besides),
-# and the sweep's own record of its launches. CHECKPOINT_NAME is ucms_marl.checkpoint's, kept
-# here so that planning and aggregating never import torch.
-CHECKPOINT_NAME = "checkpoint.pt"
-CONFIG_FILE = "config.json"
-SUMMARY_FILE = "summary.json"
+# the sweep's own record of its launches (the run directories' files: ucms_marl.paths)
 LAUNCHES_FILE = "launches.jsonl"
 STAMP_FORMAT = "%Y%m%d-%H%M%S"  # time.strftime of launch logs and timing probe directories
 

@@ -34,15 +34,14 @@ from typing import Any
 
 from experiments.catalog import SWEEPS, SweepRequest
 from experiments.launch import (
-    CHECKPOINT_NAME,
     STAMP_FORMAT,
-    SUMMARY_FILE,
     Job,
     SweepPlan,
     launcher_overrides,
     plan_sweep,
 )
 from experiments.profiles import Profile
+from ucms_marl.paths import CHECKPOINT_NAME, SUMMARY_FILE
 
 TIMINGS_FILE = "timings.json"  # under the results root: what `time` measured
 JOB_OVERHEAD_S = 2.0  # per job, outside the run's own clock: Hydra job setup in a warm worker

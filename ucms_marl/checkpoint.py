@@ -31,8 +31,6 @@ from typing import Any
 import numpy as np
 import torch
 
-CHECKPOINT_NAME = "checkpoint.pt"
-POLICY_NAME = "policy.pt"
 POLICY_FORMAT = "ucms_marl.policy/1"  # the "format" entry of a policy file
 _NDARRAY = "__ndarray__"  # marks an encoded numpy array: {_NDARRAY: tensor, "dtype": "<f4"}
 

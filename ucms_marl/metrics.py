@@ -24,11 +24,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-METRICS_FILE = "metrics.jsonl"
-MEC_KEYS = (
-    "cost", "delay_s", "energy_j", "timeout_rate", "participation_rate",
-    "below_battery_rate", "offload_rate", "admission_cuts",
-)  # fmt: skip
+from ucms_marl.paths import METRICS_FILE, TENSORBOARD_DIR
+from ucms_marl.rollout import EPISODE_METRICS
+
+# the MEC metrics of an episode, logged under mec/ (and eval/): every episode metric but the return
+MEC_KEYS = tuple(k for k in EPISODE_METRICS if k != "return")
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -81,7 +81,8 @@ class RunLogger:
             from torch.utils.tensorboard import SummaryWriter
 
             # purge_step drops events a killed run wrote past its last checkpoint
-            self.writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=start_episode or None)
+            tb_dir = str(self.run_dir / TENSORBOARD_DIR)
+            self.writer = SummaryWriter(tb_dir, purge_step=start_episode or None)
             if start_episode == 0:
                 rows = "\n".join(f"|{k}|{v}|" for k, v in sorted(self.hparams.items()))
                 self.writer.add_text("hparams", f"|param|value|\n|-|-|\n{rows}")

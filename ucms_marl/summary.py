@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from ucms_marl.metrics import METRICS_FILE
+from ucms_marl.paths import CHECKPOINT_NAME, METRICS_FILE, POLICY_NAME, SUMMARY_FILE
 
 REFERENCES = ("greedy", "all_offload", "all_local")
 
@@ -120,8 +120,8 @@ def format_summary(
         )
     lines.append(f"trend: {trend(curve)}")
     lines.append(f"run directory: {run_dir}")
-    lines.append(f"  metrics: {run_dir / METRICS_FILE}, summary: {run_dir / 'summary.json'}")
-    for name in ("checkpoint.pt", "policy.pt"):
+    lines.append(f"  metrics: {run_dir / METRICS_FILE}, summary: {run_dir / SUMMARY_FILE}")
+    for name in (CHECKPOINT_NAME, POLICY_NAME):
         if (run_dir / name).exists():
             size = (run_dir / name).stat().st_size / 2**20
             lines.append(f"  {name}: {run_dir / name} ({size:.1f} MiB)")

@@ -48,6 +48,7 @@ from ucms_marl import checkpoint as ckpt
 from ucms_marl.config import ENV_KEYS, register_configs
 from ucms_marl.learners import LEARNERS, Learner
 from ucms_marl.metrics import RunLogger
+from ucms_marl.paths import CHECKPOINT_NAME, CONFIG_FILE, POLICY_NAME, SUMMARY_FILE
 from ucms_marl.replay import ReplayBuffer, make_replay
 from ucms_marl.rollout import (
     EPISODE_METRICS,
@@ -313,7 +314,7 @@ def resume(session: Session) -> Progress:
     """A fresh :class:`Progress`, or the checkpoint's when ``resume=true`` finds one (learner,
     replay, RNG states and counters restored); refuses to overwrite a run otherwise."""
     cfg, run_dir = session.cfg, session.run_dir
-    ckpt_path = run_dir / ckpt.CHECKPOINT_NAME
+    ckpt_path = run_dir / CHECKPOINT_NAME
     if ckpt_path.exists() and not cfg.resume:
         raise FileExistsError(
             f"{ckpt_path} exists: pass resume=true to continue that run, or choose a new "
@@ -342,7 +343,7 @@ def open_log(session: Session, progress: Progress) -> None:
     cfg, learner = session.cfg, session.learner
     hparams = {"algo": session.algo, "env_kwargs": session.env_kwargs, **session.config,
                **learner.hparams()}  # fmt: skip
-    (session.run_dir / "config.json").write_text(json.dumps(hparams, indent=2, default=str))
+    (session.run_dir / CONFIG_FILE).write_text(json.dumps(hparams, indent=2, default=str))
     session.logger = RunLogger(
         session.run_dir,
         hparams=hparams,
@@ -450,12 +451,12 @@ def save_checkpoint(session: Session, progress: Progress) -> None:
             learner_state=learner.state_dict(),
             replay_state=replay.state_dict() if replay is not None and cfg.save_replay else None,
         ),
-        session.run_dir / ckpt.CHECKPOINT_NAME,
+        session.run_dir / CHECKPOINT_NAME,
     )
     if learner.is_learning:
         ckpt.save_atomic(
             ckpt.policy_payload(**common, weights=learner.policy_state_dict()),
-            session.run_dir / ckpt.POLICY_NAME,
+            session.run_dir / POLICY_NAME,
         )
 
 
@@ -499,7 +500,7 @@ def write_summary(session: Session, progress: Progress) -> dict[str, Any]:
         "eval_episodes": int(cfg.eval_episodes),
         "run_dir": str(session.run_dir),
     }
-    (session.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    (session.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     return summary
 
 
@@ -552,7 +553,7 @@ def report_against_references(cfg: DictConfig, summary: dict[str, Any]) -> None:
         env_kwargs_for(cfg, learner_cls), cfg.eval_episodes, cfg.eval_seed
     )
     summary["references"] = refs
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
     text = run_summary.format_summary(summary, refs, run_summary.eval_curve(run_dir),
                                       tensorboard_root=cfg.run_root)  # fmt: skip
     print(text, flush=True)
