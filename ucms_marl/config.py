@@ -85,6 +85,7 @@ class MADDPGConfig:
     gumbel_temperature: float = MISSING
     reward_scale: float = MISSING
     action_reg: float = MISSING
+    twin_critics: bool = MISSING
 
 
 @dataclass

@@ -205,6 +205,38 @@ def test_factored_critic_reads_the_joint_input_and_the_uds_own(share):
     torch.testing.assert_close(learner.critic_targets(batch), expected)
 
 
+@pytest.mark.parametrize("critic", ["team", "factored"])
+def test_twin_critic_targets_take_the_smaller_value(critic):
+    """twin_critics: y = k r + γ (1 − d) min(Q'_1, Q'_2), both critics regress it, and a
+    checkpoint round trip keeps the twin."""
+    learner, _, _ = learner_for(
+        f"learner.critic={critic}", "learner.twin_critics=true", "learner.gamma=0.5"
+    )
+    assert learner.critic2 is not None
+    batch = learner._tensors(random_sample(learner, rows=8))
+    with torch.no_grad():  # make the two target critics disagree
+        for p in learner.critic2_target.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    next_a = learner.policy(batch["next_ud_obs"], target=True)
+    args = (batch["next_state"], next_a, batch["next_ud_obs"])
+    q1 = learner._q(learner.critic_target, *args)
+    q2 = learner._q(learner.critic2_target, *args)
+    assert not torch.allclose(q1, q2)
+    reward = batch["ud_share"].T if critic == "factored" else batch["ud_reward"].mean(1)[None]
+    not_done = (1 - batch["terminated"])[None]
+    torch.testing.assert_close(
+        learner.critic_targets(batch), reward + 0.5 * not_done * torch.minimum(q1, q2)
+    )
+    before = [p.clone() for p in learner.critic2.parameters()]
+    learner.update(random_sample(learner))
+    assert any(not torch.equal(a, b) for a, b in zip(before, learner.critic2.parameters()))
+    state = learner.state_dict()
+    fresh, _, _ = learner_for(f"learner.critic={critic}", "learner.twin_critics=true")
+    fresh.load_state_dict(state)
+    for a, b in zip(fresh.critic2.parameters(), learner.critic2.parameters()):
+        torch.testing.assert_close(a, b)
+
+
 def test_rollout_share_is_penalty_minus_cost_and_averages_to_the_team_reward():
     _, env_kwargs, _ = learner_for()
     envs = make_vector_env(env_kwargs, 2)

@@ -54,6 +54,11 @@ paper's (§5.1): per-UD networks, ``critic=per_agent``, ``offload_decision=thres
   come from the critic's first-layer pre-activation plus or minus x_n's weight row (the
   first layer is linear), so the cost is one pass of the deeper layers per UD and sample.
 * ``reward_scale``: rewards are multiplied by it in every target (a fixed rescaling).
+* ``twin_critics``: two critics of the chosen kind regress one target built from the smaller
+  of their two target values (TD3's clipped double Q, Fujimoto et al. 2018); the actors
+  climb the first. It curbs the over-estimates an actor can chase into a collapse.
+* ``action_reg``: k · mean(raw²) of the actor's raw outputs added to its loss (the original
+  MADDPG code's 1e-3), against outputs saturating where their sigmoid has no gradient.
 * When the environment has ES agents, this learner approves every request (rule 4); the
   UCMS learner (:mod:`.ucms`) replaces :meth:`act_es` with the ES Q-network and
   :meth:`critic_targets` with the ES-provided target (eq. 34), and runs its ES update before
@@ -123,15 +128,26 @@ class MADDPG(Learner):
         self.reward_scale = float(cfg.reward_scale)
         self.temperature = float(cfg.gumbel_temperature)
         self.action_reg = float(cfg.action_reg)
-        self.critic = BatchedMLP(
-            1 if self.team else n, critic_in, list(cfg.critic_hidden),
-            n if self.decomposed else 1,
-            share_params=cfg.share_params and not self.team, generator=init,
-        ).to(device)  # fmt: skip
+        def make_critic() -> BatchedMLP:
+            return BatchedMLP(
+                1 if self.team else n, critic_in, list(cfg.critic_hidden),
+                n if self.decomposed else 1,
+                share_params=cfg.share_params and not self.team, generator=init,
+            ).to(device)  # fmt: skip
+
+        self.critic = make_critic()
+        # twin_critics: a second critic (TD3's clipped double Q); targets take the smaller value
+        self.critic2 = make_critic() if cfg.twin_critics else None
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.critic2_target = (
+            None if self.critic2 is None else copy.deepcopy(self.critic2).requires_grad_(False)
+        )
         self.actor_opt = _adam(self.actor.parameters(), float(cfg.lr_actor))
         self.critic_opt = _adam(self.critic.parameters(), float(cfg.lr_critic))
+        self.critic2_opt = (
+            None if self.critic2 is None else _adam(self.critic2.parameters(), float(cfg.lr_critic))
+        )
 
         self.noise_std = float(cfg.noise_std)
         self.rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
@@ -223,21 +239,32 @@ class MADDPG(Learner):
             return pre + net.agent_embedding
         return torch.einsum("bi,nih->nbh", joint, w_joint) + torch.baddbmm(first.bias, own, w_own)
 
+    def _pre(
+        self, net: BatchedMLP, state: torch.Tensor, actions: torch.Tensor, ud_obs: torch.Tensor
+    ) -> torch.Tensor:
+        """Critic ``net``'s first-layer pre-activation (N or 1, B, H) at (s, a)."""
+        if self.factored:
+            return self._factored_pre(net, state, actions, ud_obs)
+        return net.input_preactivation(torch.cat([state, actions.flatten(1)], dim=1))
+
+    def _q(
+        self, net: BatchedMLP, state: torch.Tensor, actions: torch.Tensor, ud_obs: torch.Tensor
+    ) -> torch.Tensor:
+        """Critic ``net``'s values (N or 1, B) at (s, a)."""
+        return self._values(net.from_preactivation(self._pre(net, state, actions, ud_obs)))
+
     @torch.no_grad()
     def critic_targets(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """y_n = k r_n + γ (1 − d) Q'_n(s', μ'_1(o'_1) … μ'_N(o'_N)), shape (N, B); with the
         team critic y = k (1/N) Σ_n r_n + γ (1 − d) Q'(s', μ'(o')), shape (1, B); with the
         decomposed critic y_n = k u_n + γ (1 − d) Q'_n(s', μ'(o')), u_n = P_n − C_n (UD n's
-        term of the team reward), shape (N, B); k is ``reward_scale``."""
+        term of the team reward), shape (N, B); k is ``reward_scale``. With ``twin_critics``
+        Q' is the smaller of the two target critics' values (TD3's clipped double Q)."""
         next_actions = self.policy(batch["next_ud_obs"], target=True)  # (B, N, 3)
-        if self.factored:
-            pre = self._factored_pre(
-                self.critic_target, batch["next_state"], next_actions, batch["next_ud_obs"]
-            )
-            next_q = self.critic_target.from_preactivation(pre).squeeze(-1)  # (N, B)
-        else:
-            joint_next = torch.cat([batch["next_state"], next_actions.flatten(1)], dim=1)
-            next_q = self._values(self.critic_target(joint_next))  # (N or 1, B)
+        args = (batch["next_state"], next_actions, batch["next_ud_obs"])
+        next_q = self._q(self.critic_target, *args)  # (N or 1, B)
+        if self.critic2_target is not None:  # clipped double Q
+            next_q = torch.minimum(next_q, self._q(self.critic2_target, *args))
         not_done = 1.0 - batch["terminated"]
         if self.decomposed or self.factored:
             reward = batch["ud_share"].T  # (N, B)
@@ -341,17 +368,16 @@ class MADDPG(Learner):
     ) -> tuple[dict[str, float], np.ndarray]:
         """One critic + actor step of every UD learner on a batch; returns losses, |δ| (B, N)."""
         state, actions = batch["state"], batch["ud_action"]  # (B, S), (B, N, 3)
-        joint = torch.cat([state, actions.flatten(1)], dim=1)  # (B, S + 3N)
 
         # critic: each agent's own (weighted) MSE; summing over agents keeps them independent
         y = self.critic_targets(batch)
-        if self.factored:
-            pre = self._factored_pre(self.critic, state, actions, batch["ud_obs"])  # (N, B, H)
-        else:
-            pre = self.critic.input_preactivation(joint)  # (N or 1, B, H)
+        pre = self._pre(self.critic, state, actions, batch["ud_obs"])  # (N or 1, B, H)
         q = self._values(self.critic.from_preactivation(pre))  # (N or 1, B)
         td = y - q
         critic_loss = (weights * td.pow(2)).mean(dim=1).sum()
+        if self.critic2 is not None:  # the twin regresses the same target
+            td2 = y - self._q(self.critic2, state, actions, batch["ud_obs"])
+            critic_loss = critic_loss + (weights * td2.pow(2)).mean(dim=1).sum()
 
         actor_loss = self.actor_loss(batch["ud_obs"], actions, pre, state)
 
@@ -360,16 +386,23 @@ class MADDPG(Learner):
         # first layer for the actor, 16% more matmul work at the paper's sizes for a one-update
         # difference in the critic the actor climbs. The parameter sets are disjoint, so one
         # backward pass over the sum gives each its own gradient.
-        self.critic_opt.zero_grad(set_to_none=True)
+        critics = [(self.critic, self.critic_opt, self.critic_target)]
+        if self.critic2 is not None:
+            critics.append((self.critic2, self.critic2_opt, self.critic2_target))
+        for _, opt, _ in critics:
+            opt.zero_grad(set_to_none=True)
         self.actor_opt.zero_grad(set_to_none=True)
         (critic_loss + actor_loss).backward()
         if self.max_grad_norm is not None:
-            clip_grad_norm_per_agent_(self.critic, float(self.max_grad_norm), self._critic_members)
+            for net, _, _ in critics:
+                clip_grad_norm_per_agent_(net, float(self.max_grad_norm), self._critic_members)
             clip_grad_norm_per_agent_(self.actor, float(self.max_grad_norm), self._members)
-        self.critic_opt.step()
+        for _, opt, _ in critics:
+            opt.step()
         self.actor_opt.step()
 
-        soft_update_(self.critic_target, self.critic, self.tau)
+        for net, _, target in critics:
+            soft_update_(target, net, self.tau)
         soft_update_(self.actor_target, self.actor, self.tau)
 
         td_abs = td.detach().abs().T.cpu().numpy()  # (B, N or 1) for the priorities
@@ -391,23 +424,24 @@ class MADDPG(Learner):
         return 1 if self.team or self.cfg.share_params else self.n_agents
 
     # ------------------------------------------------------------------ checkpoints
+    @property
+    def _modules(self) -> tuple[str, ...]:
+        """Names of the networks and optimisers that a checkpoint holds."""
+        names = ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt")
+        if self.critic2 is not None:
+            names += ("critic2", "critic2_target", "critic2_opt")
+        return names
+
     def state_dict(self) -> dict[str, Any]:
         return {
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
-            "actor_target": self.actor_target.state_dict(),
-            "critic_target": self.critic_target.state_dict(),
-            "actor_opt": self.actor_opt.state_dict(),
-            "critic_opt": self.critic_opt.state_dict(),
+            **{name: getattr(self, name).state_dict() for name in self._modules},
             "noise_std": self.noise_std,
             "rng": self.rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        for name in ("actor", "critic", "actor_target", "critic_target"):
+        for name in self._modules:
             getattr(self, name).load_state_dict(state[name])
-        self.actor_opt.load_state_dict(state["actor_opt"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
         self.noise_std = float(state["noise_std"])
         self.rng.bit_generator.state = state["rng"]
 
@@ -421,7 +455,8 @@ class MADDPG(Learner):
     def hparams(self) -> dict[str, Any]:
         return {
             "actor_params": sum(p.numel() for p in self.actor.parameters()),
-            "critic_params": sum(p.numel() for p in self.critic.parameters()),
+            "critic_params": sum(p.numel() for p in self.critic.parameters())
+            * (1 if self.critic2 is None else 2),
         }
 
 
