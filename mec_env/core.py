@@ -109,6 +109,17 @@ class BatchCore:
         self._rows = np.arange(b)
         self._bw = cfg.subchannel_bw_hz  # W/K per server, Hz
 
+    def __getstate__(self) -> dict:
+        # the kernel module does not pickle: keep which kernels, resolve them again on load
+        state = self.__dict__.copy()
+        state["kernels"] = None if self.kernels is None else "numba"
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        kernels = state.pop("kernels")
+        self.__dict__.update(state)
+        self.kernels = fast.resolve("auto" if kernels else "numpy")
+
     def _build_scales(self) -> None:
         cfg = self.config
         m = cfg.n_servers

@@ -431,3 +431,22 @@ def test_gymnasium_vector_interface_and_partial_reset():
     assert (infos["battery_j"][1] == vec.config.b_max_j).all()
     with pytest.raises(ValueError, match="reset_mask"):
         vec.reset(options={"reset_mask": [True]})
+
+
+@pytest.mark.parametrize("kernels", ["numpy", "auto"])
+def test_envs_deepcopy_and_pickle(kernels):
+    """The core keeps a kernel module, which does not pickle: copies resolve it again."""
+    import copy
+    import pickle
+
+    env = mec_env.parallel_env("small", kernels=kernels)
+    env.reset(seed=0)
+    twins = [copy.deepcopy(env), pickle.loads(pickle.dumps(env))]
+    act = {a: env.action_space(a).sample() for a in env.agents}
+    want = env.step(act)[1]
+    for twin in twins:
+        assert twin._core.kernels is env._core.kernels
+        assert twin.step(act)[1] == want
+    vec = mec_env.vector_env(2, "small", kernels=kernels)
+    vec.reset(seed=0)
+    assert pickle.loads(pickle.dumps(vec)).num_envs == 2
