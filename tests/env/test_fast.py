@@ -131,3 +131,30 @@ def test_compiled_env_equals_numpy_env(preset, overrides):
         for k in ia:
             assert_array_equal(ia[k], ib[k], err_msg=k)
         assert_array_equal(fastv.state(), slow.state())
+
+
+@pytest.mark.parametrize("preset", ["small", "paper_kb", "paper"])
+@pytest.mark.parametrize("es_agents", [True, False])
+def test_compiled_single_env_equals_numpy_single_env(preset, es_agents):
+    """parallel_env with the kernels (B = 1) against parallel_env with numpy only, whose
+    matchers are the per-copy reference functions."""
+    envs = [
+        mec_env.parallel_env(preset, kernels=k, es_agents=es_agents) for k in ("numba", "numpy")
+    ]
+    results = [env.reset(seed=7) for env in envs]
+    rng = np.random.default_rng(1)
+    for _ in range(envs[0].config.n_slots):
+        act = {a: rng.random(3) for a in envs[0].ud_agents}
+        act.update(
+            {a: rng.integers(0, 2, envs[0].action_space(a).shape) for a in envs[0].es_agent_names}
+        )
+        results = [env.step(act) for env in envs]
+        fast_out, ref_out = results
+        for got, want in zip(fast_out, ref_out, strict=True):
+            for agent in want:
+                if isinstance(want[agent], dict):
+                    for key in want[agent]:
+                        assert_array_equal(got[agent][key], want[agent][key])
+                else:
+                    assert_array_equal(got[agent], want[agent])
+        assert_array_equal(envs[0].state(), envs[1].state())
