@@ -127,7 +127,8 @@ class MADDPG(Learner):
         self.expected = cfg.offload_decision == "expected"
         self.reward_scale = float(cfg.reward_scale)
         self.temperature = float(cfg.gumbel_temperature)
-        self.action_reg = float(cfg.action_reg)
+        # keys newer than some saved configs: absent means the behaviour before they existed
+        self.action_reg = float(cfg.get("action_reg", 0.0))
         def make_critic() -> BatchedMLP:
             return BatchedMLP(
                 1 if self.team else n, critic_in, list(cfg.critic_hidden),
@@ -137,7 +138,7 @@ class MADDPG(Learner):
 
         self.critic = make_critic()
         # twin_critics: a second critic (TD3's clipped double Q); targets take the smaller value
-        self.critic2 = make_critic() if cfg.twin_critics else None
+        self.critic2 = make_critic() if cfg.get("twin_critics", False) else None
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.critic2_target = (
@@ -478,7 +479,7 @@ def _validate(cfg: Any) -> None:
         and not (cfg.offload_decision == "expected" and cfg.critic == "factored"),
         "gumbel_temperature": cfg.gumbel_temperature > 0,
         "reward_scale": cfg.reward_scale > 0,
-        "action_reg": cfg.action_reg >= 0,
+        "action_reg": cfg.get("action_reg", 0.0) >= 0,
     }
     allowed = {
         "lr_actor": "> 0", "lr_critic": "> 0", "gamma": "in [0, 1]", "tau": "in (0, 1]",
@@ -492,4 +493,4 @@ def _validate(cfg: Any) -> None:
     }  # fmt: skip
     for key, ok in checks.items():
         if not ok:
-            raise ValueError(f"learner.{key} must be {allowed[key]}, got {cfg[key]!r}")
+            raise ValueError(f"learner.{key} must be {allowed[key]}, got {cfg.get(key)!r}")
