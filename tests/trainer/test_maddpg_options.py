@@ -59,7 +59,7 @@ def test_relaxed_actor_gradient_reaches_the_decision_logit():
     sample = random_sample(learner)
     batch = learner._tensors(sample)
     state, actions = batch["state"], batch["ud_action"]
-    pre = learner.critic.input_preactivation(torch.cat([state, actions.flatten(1)], 1))
+    pre = learner._pre(learner.critic, state, actions, batch["ud_obs"])
     learner.actor.zero_grad()
     learner.actor_loss(batch["ud_obs"], actions, pre, state).backward()
     head = learner.actor.head.weight.grad  # (members, hidden, 3)
@@ -137,7 +137,12 @@ def test_every_combination_updates(critic, decision):
 
 def test_team_target_is_the_mean_reward_scaled():
     """y = k · mean_n r_n + γ Q'(s', μ'(o')), hand-checked against the parts."""
-    learner, _, _ = learner_for("learner.reward_scale=10", "learner.gamma=0.5")
+    learner, _, _ = learner_for(
+        "learner.critic=team",
+        "learner.twin_critics=false",
+        "learner.reward_scale=10",
+        "learner.gamma=0.5",
+    )
     batch = learner._tensors(random_sample(learner, rows=8))
     y = learner.critic_targets(batch)
     next_a = learner.policy(batch["next_ud_obs"], target=True)
@@ -153,7 +158,7 @@ def test_action_reg_adds_the_mean_squared_raw_outputs_to_the_actor_loss():
     reg, _, _ = learner_for("learner.action_reg=0.5")
     batch = plain._tensors(random_sample(plain, rows=8))
     state, actions = batch["state"], batch["ud_action"]
-    pre = plain.critic.input_preactivation(torch.cat([state, actions.flatten(1)], 1))
+    pre = plain._pre(plain.critic, state, actions, batch["ud_obs"])
     losses = []
     for learner in (plain, reg):
         torch.manual_seed(3)  # the same relaxed-decision noise in both
@@ -166,7 +171,10 @@ def test_decomposed_target_is_each_uds_share_of_the_team_reward():
     """y_n = k u_n + γ Q'_n(s', μ'(o')), u_n = P_n − C_n, hand-checked against the parts; the
     team value is the mean of the N outputs."""
     learner, _, spec = learner_for(
-        "learner.critic=decomposed", "learner.reward_scale=10", "learner.gamma=0.5"
+        "learner.critic=decomposed",
+        "learner.twin_critics=false",
+        "learner.reward_scale=10",
+        "learner.gamma=0.5",
     )
     assert "ud_share" in learner.transition_spec()
     assert learner.critic.head.out_features == spec.n_uds
@@ -184,7 +192,10 @@ def test_factored_critic_reads_the_joint_input_and_the_uds_own(share):
     """The split first layer equals the critic run on the concatenated input
     (s, a_1 … a_N, o_n, a_n) of every UD n, and the target is y_n = k u_n + γ Q'_n."""
     learner, _, spec = learner_for(
-        "learner.critic=factored", f"learner.share_params={share}", "learner.gamma=0.5"
+        "learner.critic=factored",
+        "learner.twin_critics=false",
+        f"learner.share_params={share}",
+        "learner.gamma=0.5",
     )
     batch = learner._tensors(random_sample(learner, rows=8))
     state, actions, obs = batch["state"], batch["ud_action"], batch["ud_obs"]
