@@ -275,7 +275,7 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path, monkeyp
         ("learner.continuous_dist=gamma",
          r"learner.continuous_dist must be one of \['beta', 'squashed_gaussian'\], got 'gamma'"),
         ("learner.activation=elu", r"learner.activation must be one of \['tanh', 'relu'\]"),
-        ("learner.ud_reward=mine", r"learner.ud_reward must be one of \['own', 'team'\]"),
+        ("learner.ud_reward=mine", r"learner.ud_reward must be one of \['own', 'team', 'share'\]"),
         ("learner.ppo_epochs=0", r"learner.ppo_epochs must be >= 1, got 0"),
         ("learner.clip_ratio=0", r"learner.clip_ratio must be > 0"),
         ("learner.rollout_episodes=0", r"learner.rollout_episodes must be >= 1"),
@@ -303,3 +303,27 @@ def test_mappo_beats_random_and_all_local_on_small(tmp_path):
     }
     assert trained < 0.75 * refs["all_local"] and trained < 0.6 * refs["random"], (trained, refs)
     assert trained < 0.85 * untrained, (trained, untrained)
+
+
+@pytest.mark.parametrize("signal", ["own", "team", "share"])
+def test_ud_reward_picks_the_uds_learning_signal(signal, monkeypatch):
+    """GAE gets r_n (own), the mean UD reward (team) or P_n − C_n (share) of the rollout."""
+    learner, env_kwargs, _ = build(compose_cfg([*tiny("mappo"), f"learner.ud_reward={signal}"]))
+    store = RolloutStore()
+    play_episodes(make_vector_env(env_kwargs, 2), learner, [1, 2], explore=True, rollout=store)
+    data = store.arrays()
+    seen = []
+
+    def spy(reward, *args, **kwargs):
+        seen.append(reward.clone())
+        return gae(reward, *args, **kwargs)
+
+    monkeypatch.setattr("ucms_marl.learners.ppo.gae", spy)
+    learner.update_rollout(data)
+    want = {
+        "own": data["ud_reward"],
+        "team": np.broadcast_to(data["ud_reward"].mean(-1, keepdims=True), data["ud_reward"].shape),
+        "share": data["ud_share"],
+    }[signal]
+    assert not np.allclose(data["ud_share"], data["ud_reward"])
+    np.testing.assert_allclose(seen[0].numpy(), want, rtol=1e-6)

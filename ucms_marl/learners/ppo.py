@@ -19,7 +19,8 @@ UCMS_MAPPO") states every choice made here and what it measured.
   index (MAPPO's agent-specific global state), run as one first-layer projection of s per
   step plus a learned per-agent row (the same as concatenating the one-hot); IPPO V(o_n) on
   the local observation (+ one-hot with ``agent_id``). Each UD learns from its own reward
-  r_n (``ud_reward=own``) or from the mean UD reward (``ud_reward=team``).
+  r_n (``ud_reward=own``), from the mean UD reward (``ud_reward=team``), or from its own
+  share P_n − C_n of the team reward (``ud_reward=share``: its own cost at full weight).
 * ES head (only when the env has ES agents): a small MLP shared by all ESs and places,
   Bernoulli per member place, on the per-place input of :func:`ucms.es_view` (the place in
   the ES observation, the member's observation, action and request flag, the ES's load and
@@ -57,7 +58,7 @@ from ucms_marl.rollout import Actions, EnvSpec, Observation
 
 CONTINUOUS_DISTS = ("beta", "squashed_gaussian")
 ACTIVATIONS = ("tanh", "relu")
-UD_REWARDS = ("own", "team")
+UD_REWARDS = ("own", "team", "share")
 EPS = 1e-6  # Beta samples are kept in [EPS, 1 - EPS] so their log-density stays finite
 LOG_STD_RANGE = (-5.0, 1.0)
 
@@ -475,7 +476,7 @@ class PPO(Learner):
         sample = data["ud_sample"].reshape(rows, n, -1)
         not_term = (1.0 - data["terminated"])[..., None]  # (T, E, 1)
         scale = float(self.cfg.reward_scale)
-        ud_reward = data["ud_reward"] * scale
+        ud_reward = data["ud_share" if self.cfg.ud_reward == "share" else "ud_reward"] * scale
         if self.cfg.ud_reward == "team":
             ud_reward = ud_reward.mean(-1, keepdim=True).expand_as(ud_reward)
 
