@@ -50,7 +50,7 @@ class Check:
 
 CHECKS: dict[str, Check] = {
     "maddpg": Check(
-        ("algo=maddpg", "env=paper_kb", "episodes=2000", "eval_every=200"),
+        ("algo=maddpg", "env=paper_kb", "episodes=1000", "eval_every=100"),
         0.086, "paper_kb, max_gain + accept_all: <= 0.086 and below all_offload",
     ),
     "maddpg_saving_first": Check(
