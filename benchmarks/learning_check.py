@@ -62,7 +62,7 @@ CHECKS: dict[str, Check] = {
         0.055, "paper_kb, co_selection + learned ES: <= 0.055 (goal: <= greedy)",
     ),
     "ucms_mappo": Check(
-        ("algo=ucms_mappo", "env=paper_kb", "episodes=2400", "eval_every=400"),
+        ("algo=ucms_mappo", "env=paper_kb", "episodes=1000", "eval_every=200"),
         0.055, "paper_kb, MAPPO with learned ES admission: <= 0.055 (goal: <= greedy)",
     ),
     "small_maddpg_saving_first": Check(
