@@ -74,34 +74,44 @@ def kernels_available() -> bool:
     return fast.available()
 
 
-def bench_batched(n_uds: int, batch: int, kernels: str, seconds: float, min_steps: int,
-                  seed: int = 0) -> Timing:
+def bench_batched(
+    n_uds: int, batch: int, kernels: str, seconds: float, min_steps: int, seed: int = 0
+) -> Timing:
     import mec_env
 
-    vec = mec_env.vector_env(batch, "paper_kb", n_uds=n_uds, n_servers=max(1, n_uds // Z_MAX),
-                             kernels=kernels)
+    vec = mec_env.vector_env(
+        batch, "paper_kb", n_uds=n_uds, n_servers=max(1, n_uds // Z_MAX), kernels=kernels
+    )
     vec.reset(seed=seed)
     rng = np.random.default_rng(seed)
-    pool = [{"ud": rng.random((batch, n_uds, 3)),
-             "es": rng.integers(0, 2, (batch, vec.n_servers, vec.z_cap))} for _ in range(4)]
+    pool = [
+        {
+            "ud": rng.random((batch, n_uds, 3)),
+            "es": rng.integers(0, 2, (batch, vec.n_servers, vec.z_cap)),
+        }
+        for _ in range(4)
+    ]
     return _time(lambda i: vec.step(pool[i % 4]), seconds, min_steps)
 
 
-def bench_single(n_uds: int, kernels: str, seconds: float, min_steps: int,
-                 seed: int = 0) -> Timing:
+def bench_single(n_uds: int, kernels: str, seconds: float, min_steps: int, seed: int = 0) -> Timing:
     import mec_env
 
-    env = mec_env.parallel_env("paper_kb", n_uds=n_uds, n_servers=max(1, n_uds // Z_MAX),
-                               kernels=kernels)
+    env = mec_env.parallel_env(
+        "paper_kb", n_uds=n_uds, n_servers=max(1, n_uds // Z_MAX), kernels=kernels
+    )
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     pool = []
     for _ in range(8):
-        actions = dict(zip(env.ud_agents, rng.random((n_uds, 3), dtype=np.float32),
-                           strict=True))
-        actions.update(zip(env.es_agent_names,
-                           rng.integers(0, 2, (env.n_servers, Z_MAX), dtype=np.int8),
-                           strict=True))
+        actions = dict(zip(env.ud_agents, rng.random((n_uds, 3), dtype=np.float32), strict=True))
+        actions.update(
+            zip(
+                env.es_agent_names,
+                rng.integers(0, 2, (env.n_servers, Z_MAX), dtype=np.int8),
+                strict=True,
+            )
+        )
         pool.append(actions)
 
     def step(i: int) -> None:
@@ -143,15 +153,21 @@ def bench_torchrl(native: bool, preset: str, seconds: float, copies: int = 16) -
 
 def _rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                              for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+
+    def fmt(r: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+
     return "\n".join([fmt(header), "-" * len(fmt(header)), *map(fmt, rows)])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=2.0,
-                        help="CPU seconds per configuration (default 2.0)")
+    parser.add_argument(
+        "--seconds", type=float, default=2.0, help="CPU seconds per configuration (default 2.0)"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 0.2 s each")
     parser.add_argument("--no-scaling", action="store_true", help="skip table 3")
     parser.add_argument("--no-torchrl", action="store_true", help="skip table 4")
@@ -161,10 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     fast = kernels_available()
     modes = ["numpy", "numba"] if fast else ["numpy"]
-    print(f"env throughput: python {platform.python_version()}, numpy {np.__version__}, "
-          f"{os.cpu_count()} CPUs (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}), "
-          f"load average {os.getloadavg()[0]:.1f}, {seconds:g} CPU-s per configuration, "
-          f"compiled kernels {'on (numba)' if fast else 'not installed'}", flush=True)
+    print(
+        f"env throughput: python {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} CPUs (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}), "
+        f"load average {os.getloadavg()[0]:.1f}, {seconds:g} CPU-s per configuration, "
+        f"compiled kernels {'on (numba)' if fast else 'not installed'}",
+        flush=True,
+    )
 
     # 1. batched
     rows = []
@@ -172,12 +191,20 @@ def main(argv: list[str] | None = None) -> int:
     for mode in modes:
         t = bench_batched(48, BATCH, mode, seconds, 3)
         batched[mode] = t.per_s * BATCH * 48
-        rows.append((f"vector_env B={BATCH} ({mode})", f"{t.per_s * BATCH:,.0f}",
-                     f"{batched[mode]:,.0f}", f"{1e3 / t.per_s:.2f}"))
+        rows.append(
+            (
+                f"vector_env B={BATCH} ({mode})",
+                f"{t.per_s * BATCH:,.0f}",
+                f"{batched[mode]:,.0f}",
+                f"{1e3 / t.per_s:.2f}",
+            )
+        )
     print("\n1. batched core: paper_kb N=48 M=3, co_selection, ES agents on")
     print(_rows(("", "env-steps/s", "UD-agent-steps/s", "ms per call"), rows))
-    line = (f"target >= 1,000,000 UD-agent-steps/s with numpy: {batched['numpy']:,.0f} "
-            f"({'met' if batched['numpy'] >= 1e6 else 'not met'})")
+    line = (
+        f"target >= 1,000,000 UD-agent-steps/s with numpy: {batched['numpy']:,.0f} "
+        f"({'met' if batched['numpy'] >= 1e6 else 'not met'})"
+    )
     if fast:
         line += f"; compiled x{batched['numba'] / batched['numpy']:.2f} of numpy"
     print(line, flush=True)
@@ -187,15 +214,24 @@ def main(argv: list[str] | None = None) -> int:
     for mode in modes:
         t = bench_single(48, mode, seconds, 3)
         single[mode] = t.per_s
-        rows.append((f"parallel_env ({mode})", f"{t.per_s:,.0f}", f"{t.per_s * 51:,.0f}",
-                     f"{1e6 / t.per_s:.0f}"))
+        rows.append(
+            (
+                f"parallel_env ({mode})",
+                f"{t.per_s:,.0f}",
+                f"{t.per_s * 51:,.0f}",
+                f"{1e6 / t.per_s:.0f}",
+            )
+        )
     print("\n2. single env, per-agent dicts and full infos: paper_kb, co_selection, ES on")
     print(_rows(("", "env-steps/s", "agent-steps/s", "µs per step"), rows))
     best = single.get("numba", single["numpy"])
-    print(f"target >= 5,000 env-steps/s with the kernels: {best:,.0f} "
-          f"({'met' if fast and best >= 5000 else 'not met'}); numpy "
-          f"{single['numpy']:,.0f}; single vs batched per UD-step (numpy): "
-          f"x{batched['numpy'] / (single['numpy'] * 48):.1f}", flush=True)
+    print(
+        f"target >= 5,000 env-steps/s with the kernels: {best:,.0f} "
+        f"({'met' if fast and best >= 5000 else 'not met'}); numpy "
+        f"{single['numpy']:,.0f}; single vs batched per UD-step (numpy): "
+        f"x{batched['numpy'] / (single['numpy'] * 48):.1f}",
+        flush=True,
+    )
 
     # 3. scaling
     if not args.no_scaling:
@@ -207,13 +243,19 @@ def main(argv: list[str] | None = None) -> int:
                 ts = bench_single(n, mode, seconds, 2)
                 us_b, us_s = 1e6 / (tb.per_s * b * n), 1e6 / (ts.per_s * n)
                 ref.setdefault(mode, (us_b, us_s))
-                rows.append((f"N={n} M={max(1, n // Z_MAX)} ({mode})", str(b), f"{us_b:.3f}",
-                             f"x{us_b / ref[mode][0]:.2f}", f"{us_s:.3f}",
-                             f"x{us_s / ref[mode][1]:.2f}"))
+                rows.append(
+                    (
+                        f"N={n} M={max(1, n // Z_MAX)} ({mode})",
+                        str(b),
+                        f"{us_b:.3f}",
+                        f"x{us_b / ref[mode][0]:.2f}",
+                        f"{us_s:.3f}",
+                        f"x{us_s / ref[mode][1]:.2f}",
+                    )
+                )
                 print(f"  timed N={n} {mode}", file=sys.stderr, flush=True)
         print("\n3. scaling, co_selection, ES agents on, M = N/16: µs per UD-step")
-        print(_rows(("", "B", "batched µs", "vs N=48", "single µs", "vs N=48"), rows),
-              flush=True)
+        print(_rows(("", "B", "batched µs", "vs N=48", "single µs", "vs N=48"), rows), flush=True)
 
     # 4. TorchRL
     if not args.no_torchrl:
@@ -222,8 +264,14 @@ def main(argv: list[str] | None = None) -> int:
             for preset in ("small", "paper_kb"):
                 native = bench_torchrl(True, preset, seconds)
                 wrapper = bench_torchrl(False, preset, seconds)
-                rows.append((preset, f"{native.per_s:,.0f}", f"{wrapper.per_s:,.0f}",
-                             f"x{native.per_s / wrapper.per_s:.1f}"))
+                rows.append(
+                    (
+                        preset,
+                        f"{native.per_s:,.0f}",
+                        f"{wrapper.per_s:,.0f}",
+                        f"x{native.per_s / wrapper.per_s:.1f}",
+                    )
+                )
             print("\n4. TorchRL collector, random policy: env-steps/s")
             print(_rows(("preset", "native (B=16)", "PettingZooWrapper", "ratio"), rows))
         except ImportError:

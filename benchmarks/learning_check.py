@@ -51,31 +51,38 @@ class Check:
 CHECKS: dict[str, Check] = {
     "maddpg": Check(
         ("algo=maddpg", "env=paper_kb", "episodes=1000", "eval_every=100"),
-        0.086, "paper_kb, max_gain + accept_all: <= 0.086 and below all_offload",
+        0.086,
+        "paper_kb, max_gain + accept_all: <= 0.086 and below all_offload",
     ),
     "maddpg_saving_first": Check(
         ("algo=maddpg", "admission=saving_first", "env=paper_kb", "episodes=300", "eval_every=50"),
-        0.052, "paper_kb, max_gain + saving_first, 3,000 env-steps: <= 0.052",
+        0.052,
+        "paper_kb, max_gain + saving_first, 3,000 env-steps: <= 0.052",
     ),
     "ucms_maddpg": Check(
         ("algo=ucms_maddpg", "env=paper_kb", "episodes=1000", "eval_every=100"),
-        0.055, "paper_kb, co_selection + learned ES: <= 0.055 (goal: <= greedy)",
+        0.055,
+        "paper_kb, co_selection + learned ES: <= 0.055 (goal: <= greedy)",
     ),
     "ucms_mappo": Check(
         ("algo=ucms_mappo", "env=paper_kb", "episodes=1000", "eval_every=200"),
-        0.055, "paper_kb, MAPPO with learned ES admission: <= 0.055 (goal: <= greedy)",
+        0.055,
+        "paper_kb, MAPPO with learned ES admission: <= 0.055 (goal: <= greedy)",
     ),
     "small_maddpg_saving_first": Check(
         ("algo=maddpg", "admission=saving_first", "env=small", "episodes=600", "eval_every=100"),
-        0.0467, "small: best learner within 5 % of the oracle (0.0445)",
+        0.0467,
+        "small: best learner within 5 % of the oracle (0.0445)",
     ),
     "mappo": Check(
         ("algo=mappo", "env=paper_kb", "episodes=1600", "eval_every=200"),
-        0.086, "paper_kb, max_gain + accept_all: MAPPO <= 0.086 (the peer MAPPO's figure)",
+        0.086,
+        "paper_kb, max_gain + accept_all: MAPPO <= 0.086 (the peer MAPPO's figure)",
     ),
     "small_ucms": Check(
         ("algo=ucms_maddpg", "env=small", "episodes=600", "eval_every=100"),
-        0.0490, "small: UCMS within 10 % of the oracle (0.0445)",
+        0.0490,
+        "small: UCMS within 10 % of the oracle (0.0445)",
     ),
 }
 FIXED = ("progress_bar=false", "torch_threads=1", "checkpoint_every=0", "save_replay=false",

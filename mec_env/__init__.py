@@ -31,8 +31,9 @@ from mec_env.vector import MECVectorEnv, vector_env
 __version__ = "0.1.0"
 
 
-def parallel_env(preset: str = DEFAULT_PRESET, *, kernels: str | None = None,
-                 **overrides: Any) -> MECParallelEnv:
+def parallel_env(
+    preset: str = DEFAULT_PRESET, *, kernels: str | None = None, **overrides: Any
+) -> MECParallelEnv:
     """The ParallelEnv for ``preset`` with config keys overridden (see :mod:`mec_env.config`);
     ``kernels`` picks numpy or the optional compiled kernels (:mod:`mec_env.fast`)."""
     return MECParallelEnv(preset, kernels=kernels, **overrides)
@@ -46,10 +47,28 @@ def env(preset: str = DEFAULT_PRESET, **overrides: Any):
 raw_env = parallel_env
 
 __all__ = [
-    "ADMISSIONS", "ActionError", "AdmissionContext", "ConfigError", "DEFAULT_PRESET",
-    "ES_INFO_KEYS", "EnvConfig", "MATCHERS", "MECParallelEnv", "MECVectorEnv", "MatcherError",
+    "ADMISSIONS",
+    "ActionError",
+    "AdmissionContext",
+    "ConfigError",
+    "DEFAULT_PRESET",
+    "ES_INFO_KEYS",
+    "EnvConfig",
+    "MATCHERS",
+    "MECParallelEnv",
+    "MECVectorEnv",
+    "MatcherError",
     "PRESETS",
-    "SLOT_INFO_KEYS", "SLOT_METRICS", "SlotState", "UD_INFO_KEYS", "env", "make_config",
-    "parallel_env", "raw_env", "register_admission", "register_matcher", "slot_metrics",
+    "SLOT_INFO_KEYS",
+    "SLOT_METRICS",
+    "SlotState",
+    "UD_INFO_KEYS",
+    "env",
+    "make_config",
+    "parallel_env",
+    "raw_env",
+    "register_admission",
+    "register_matcher",
+    "slot_metrics",
     "vector_env",
 ]

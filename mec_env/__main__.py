@@ -33,8 +33,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ValueError(f"config overrides are KEY=VALUE, got {text!r} "
-                         f"(e.g. n_uds=24 or matcher=max_gain)")
+        raise ValueError(
+            f"config overrides are KEY=VALUE, got {text!r} (e.g. n_uds=24 or matcher=max_gain)"
+        )
     raw = raw.strip()
     if raw.lower() in _WORDS:
         return key, _WORDS[raw.lower()]
@@ -49,32 +50,51 @@ def _parser() -> argparse.ArgumentParser:
     from mec_env.policies import POLICY_ENV_OVERRIDES, POLICY_NAMES
 
     keys = sorted(PRESETS[DEFAULT_PRESET])
-    policies = "\n".join(f"  {name:12s} env overrides {POLICY_ENV_OVERRIDES[name] or '{}'}"
-                         for name in POLICY_NAMES)
+    policies = "\n".join(
+        f"  {name:12s} env overrides {POLICY_ENV_OVERRIDES[name] or '{}'}" for name in POLICY_NAMES
+    )
     epilog = (
         "policies (see mec_env.policies):\n" + policies + "\n\n"
         "config keys for KEY=VALUE (units and ranges in mec_env.config):\n  "
-        + " ".join(keys) + "\n\n"
+        + " ".join(keys)
+        + "\n\n"
         "examples:\n"
         "  python -m mec_env --preset small --policy oracle --render ansi\n"
         "  python -m mec_env --policy all_offload n_uds=24 matcher=max_gain\n"
-        "  python -m mec_env --policy greedy es_agents=true 'z_max=[16,8,8]'\n")
+        "  python -m mec_env --policy greedy es_agents=true 'z_max=[16,8,8]'\n"
+    )
     parser = argparse.ArgumentParser(
         prog="python -m mec_env",
         description="Run one episode of the MEC offloading environment with a reference "
-                    "(non-learning) policy and print per-slot metrics and an episode summary.",
-        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
-                        help=f"config preset (default {DEFAULT_PRESET})")
-    parser.add_argument("--policy", default="greedy", choices=POLICY_NAMES,
-                        help="reference policy (default greedy)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of env.reset and of the random policy (default 0)")
-    parser.add_argument("--render", choices=("ansi", "human"), default=None,
-                        help="also render every slot: 'ansi' prints a table per slot, "
-                             "'human' opens a matplotlib window (needs mec-env[render])")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="config overrides, e.g. n_uds=24 matcher=max_gain")
+        "(non-learning) policy and print per-slot metrics and an episode summary.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--preset",
+        default=DEFAULT_PRESET,
+        choices=sorted(PRESETS),
+        help=f"config preset (default {DEFAULT_PRESET})",
+    )
+    parser.add_argument(
+        "--policy", default="greedy", choices=POLICY_NAMES, help="reference policy (default greedy)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of env.reset and of the random policy (default 0)"
+    )
+    parser.add_argument(
+        "--render",
+        choices=("ansi", "human"),
+        default=None,
+        help="also render every slot: 'ansi' prints a table per slot, "
+        "'human' opens a matplotlib window (needs mec-env[render])",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="config overrides, e.g. n_uds=24 matcher=max_gain",
+    )
     return parser
 
 
@@ -101,8 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = {**env_overrides_for(args.policy), **user}
     for key, meant in env_overrides_for(args.policy).items():
         if key in user and user[key] != meant:
-            print(f"note: policy {args.policy!r} is meant for {key}={meant!r}; using your "
-                  f"{key}={user[key]!r}", file=sys.stderr)
+            print(
+                f"note: policy {args.policy!r} is meant for {key}={meant!r}; using your "
+                f"{key}={user[key]!r}",
+                file=sys.stderr,
+            )
     if args.render:
         config["render_mode"] = args.render
     try:
@@ -112,9 +135,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
 
     cfg = env.config
-    print(f"mec_env: preset={args.preset} policy={args.policy} seed={args.seed} "
-          f"N={cfg.n_uds} M={cfg.n_servers} T={cfg.n_slots} matcher={cfg.matcher} "
-          f"admission={'ES agents' if cfg.es_agents else cfg.admission}")
+    print(
+        f"mec_env: preset={args.preset} policy={args.policy} seed={args.seed} "
+        f"N={cfg.n_uds} M={cfg.n_servers} T={cfg.n_slots} matcher={cfg.matcher} "
+        f"admission={'ES agents' if cfg.es_agents else cfg.admission}"
+    )
     header = ("slot",) + _METRICS + ("mean_reward",)
     widths = [max(len(h), 8) for h in header]
     observations, _ = env.reset(seed=args.seed)
@@ -128,8 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         slot_metrics["mean_reward"] = float(np.mean([rewards[a] for a in env.ud_agents]))
         history.append(slot_metrics)
         cells = [str(len(history))]
-        cells += [str(slot_metrics[k]) if k == "admission_cuts" else f"{slot_metrics[k]:.4f}"
-                  for k in header[1:]]
+        cells += [
+            str(slot_metrics[k]) if k == "admission_cuts" else f"{slot_metrics[k]:.4f}"
+            for k in header[1:]
+        ]
         print(_row(cells, widths))
         if args.render == "ansi":
             print(env.render())

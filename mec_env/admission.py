@@ -50,8 +50,9 @@ class AdmissionContext:
     def offload_cost_estimate(self) -> np.ndarray:
         """ρ1 (τ^p + τ^o) + ρ2 e^o: the offload cost if the ES queue were empty."""
         cfg = self.slot.config
-        return physics.cost(cfg.rho_delay, cfg.rho_energy, self.processing_s + self.upload_s,
-                            self.offload_energy_j)
+        return physics.cost(
+            cfg.rho_delay, cfg.rho_energy, self.processing_s + self.upload_s, self.offload_energy_j
+        )
 
 
 AdmissionRule = Callable[[AdmissionContext], np.ndarray]
@@ -61,8 +62,9 @@ ADMISSIONS: dict[str, AdmissionRule] = {}
 BATCHED_ADMISSIONS: set[AdmissionRule] = set()
 
 
-def register_admission(name: str, fn: AdmissionRule, *, overwrite: bool = False,
-                       batched: bool = False) -> AdmissionRule:
+def register_admission(
+    name: str, fn: AdmissionRule, *, overwrite: bool = False, batched: bool = False
+) -> AdmissionRule:
     """Register ``fn`` as admission rule ``name`` (``parallel_env(admission=name)``).
 
     ``batched=True`` declares that ``fn`` works elementwise, so the batched core
@@ -102,11 +104,23 @@ def saving_first(ctx: AdmissionContext) -> np.ndarray:
     would save nothing are rejected."""
     cfg = ctx.slot.config
     s = ctx.slot
-    _, local = physics.best_local(s.bits, s.cycles_per_bit, s.deadline_s, cfg.rho_delay,
-                                  cfg.rho_energy, cfg.kappa, cfg.f_min_hz, cfg.f_max_hz)
-    offload = physics.late_penalty_cost(cfg.rho_delay, cfg.rho_energy,
-                                        ctx.processing_s + ctx.upload_s,
-                                        ctx.offload_energy_j, s.deadline_s)
+    _, local = physics.best_local(
+        s.bits,
+        s.cycles_per_bit,
+        s.deadline_s,
+        cfg.rho_delay,
+        cfg.rho_energy,
+        cfg.kappa,
+        cfg.f_min_hz,
+        cfg.f_max_hz,
+    )
+    offload = physics.late_penalty_cost(
+        cfg.rho_delay,
+        cfg.rho_energy,
+        ctx.processing_s + ctx.upload_s,
+        ctx.offload_energy_j,
+        s.deadline_s,
+    )
     saving = local - offload
     return np.where(saving > 0, -saving, np.inf)
 

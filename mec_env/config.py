@@ -124,8 +124,15 @@ DEFAULT_PRESET = "paper_kb"
 
 _PER_SERVER_INT = ("z_max", "subchannels", "n_cpus")
 _PER_SERVER_FLOAT = ("storage_bytes", "f_server_hz")
-_RANGES = ("task_bytes", "cycles_per_bit", "deadline_s", "f_local_hz", "p_tx_dbm",
-           "battery_j", "gain_db")
+_RANGES = (
+    "task_bytes",
+    "cycles_per_bit",
+    "deadline_s",
+    "f_local_hz",
+    "p_tx_dbm",
+    "battery_j",
+    "gain_db",
+)
 _RENDER_MODES = (None, "ansi", "rgb_array", "human")
 # MultiBinary(z_max): one 0/1 bit per member place; Box(0, 1, (z_max,)) float32: approve iff
 # >= 0.5 (so every agent acts in a Box, which SuperSuit's padding needs)
@@ -262,8 +269,9 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     from mec_env.matching import MATCHERS
 
     if not isinstance(preset_name, str):
-        raise ConfigError(f"preset must be a name, got {preset_name!r}; choose one of "
-                          f"{sorted(PRESETS)}")
+        raise ConfigError(
+            f"preset must be a name, got {preset_name!r}; choose one of {sorted(PRESETS)}"
+        )
     raw = preset(preset_name)
     unknown = sorted(set(overrides) - set(raw))
     if unknown:
@@ -278,8 +286,11 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     per_float = {k: _per_server(raw, k, m, integer=False) for k in _PER_SERVER_FLOAT}
     harvest = _positive(raw, "harvest_mean_j", allow_zero=True)
     if not math.isfinite(2.0 * harvest):  # harvest is drawn from U[0, 2 d]
-        raise _fail("harvest_mean_j", raw["harvest_mean_j"], "a finite number whose double is "
-                    "finite (harvest is drawn from U[0, 2*harvest_mean_j])")
+        raise _fail(
+            "harvest_mean_j",
+            raw["harvest_mean_j"],
+            "a finite number whose double is finite (harvest is drawn from U[0, 2*harvest_mean_j])",
+        )
     kappa = _positive(raw, "kappa")
     bandwidth = _positive(raw, "bandwidth_hz")
     rho1 = _positive(raw, "rho_delay", allow_zero=True)
@@ -294,7 +305,8 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     if not isinstance(raw["admission"], str) or raw["admission"] not in ADMISSIONS:
         raise _fail("admission", raw["admission"], f"one of {sorted(ADMISSIONS)}")
     if not isinstance(raw["es_action_space"], str) or (
-            raw["es_action_space"] not in ES_ACTION_SPACES):
+        raw["es_action_space"] not in ES_ACTION_SPACES
+    ):
         raise _fail("es_action_space", raw["es_action_space"], f"one of {list(ES_ACTION_SPACES)}")
     if raw["render_mode"] not in _RENDER_MODES:
         raise _fail("render_mode", raw["render_mode"], f"one of {list(_RENDER_MODES)}")
@@ -306,9 +318,13 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     # g is the normalised gain h/σ² of eq. (5). A raw path loss (say -150 dB) makes
     # log2(1 + p g) round to 0 at p_min: infinite upload times, NaN costs when a weight is 0.
     if not np.log2(1.0 + dbm_to_w(p_lo) * db_to_linear(ranges["gain_db"][0])) > 0.0:
-        raise _fail("gain_db", raw["gain_db"], "a normalised gain h/σ² (eq. 5) in dB high "
-                    f"enough that the uplink rate at p_min = {p_lo} dBm is > 0 (about "
-                    f"{-129.5 - p_lo:.0f} dB or more); raise gain_db or p_tx_dbm")
+        raise _fail(
+            "gain_db",
+            raw["gain_db"],
+            "a normalised gain h/σ² (eq. 5) in dB high "
+            f"enough that the uplink rate at p_min = {p_lo} dBm is > 0 (about "
+            f"{-129.5 - p_lo:.0f} dB or more); raise gain_db or p_tx_dbm",
+        )
     return EnvConfig(
         n_servers=m,
         n_uds=n,

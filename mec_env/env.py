@@ -159,13 +159,33 @@ class MatcherError(RuntimeError):
 
 
 #: The slot-level metrics, each repeated in every agent's info as ``"slot_" + name``.
-SLOT_METRICS = ("mean_cost", "timeout_rate", "offload_rate", "participation_rate",
-                "below_battery_rate", "admission_cuts")
+SLOT_METRICS = (
+    "mean_cost",
+    "timeout_rate",
+    "offload_rate",
+    "participation_rate",
+    "below_battery_rate",
+    "admission_cuts",
+)
 SLOT_INFO_KEYS = tuple(f"slot_{k}" for k in SLOT_METRICS)
 # per-UD columns of ``last_step`` copied into the infos (one ``.tolist()`` each per step)
-_UD_COLUMNS = ("task_bytes", "cycles_per_bit", "deadline_s", "server", "requested", "offloaded",
-               "f_hz", "p_w", "delay_s", "energy_j", "cost", "penalty", "timed_out",
-               "battery_j", "below_b_min")
+_UD_COLUMNS = (
+    "task_bytes",
+    "cycles_per_bit",
+    "deadline_s",
+    "server",
+    "requested",
+    "offloaded",
+    "f_hz",
+    "p_w",
+    "delay_s",
+    "energy_j",
+    "cost",
+    "penalty",
+    "timed_out",
+    "battery_j",
+    "below_b_min",
+)
 #: Every UD's info keys, at reset and at every step, in this order.
 UD_INFO_KEYS = (*_UD_COLUMNS, "gain", *SLOT_INFO_KEYS)
 #: Every ES's info keys, at reset and at every step, in this order.
@@ -182,19 +202,23 @@ def slot_metrics(info: Mapping[str, Any]) -> dict[str, float | int]:
 class MECParallelEnv(ParallelEnv):
     """The MEC offloading environment; see the module docstring for its documentation."""
 
-    metadata = {"name": "mec_offloading_v0", "render_modes": ["ansi", "rgb_array", "human"],
-                "is_parallelizable": True, "render_fps": 2}
+    metadata = {
+        "name": "mec_offloading_v0",
+        "render_modes": ["ansi", "rgb_array", "human"],
+        "is_parallelizable": True,
+        "render_fps": 2,
+    }
 
-    def __init__(self, preset: str = DEFAULT_PRESET, *, kernels: str | None = None,
-                 **overrides: Any) -> None:
+    def __init__(
+        self, preset: str = DEFAULT_PRESET, *, kernels: str | None = None, **overrides: Any
+    ) -> None:
         self.config: EnvConfig = make_config(preset, **overrides)
         cfg = self.config
         self.preset = preset
         self.render_mode = cfg.render_mode
         self.n_uds, self.n_servers = cfg.n_uds, cfg.n_servers
         self.ud_agents = [f"ud_{i}" for i in range(cfg.n_uds)]
-        self.es_agent_names = ([f"es_{m}" for m in range(cfg.n_servers)]
-                               if cfg.es_agents else [])
+        self.es_agent_names = [f"es_{m}" for m in range(cfg.n_servers)] if cfg.es_agents else []
         self.possible_agents = self.ud_agents + self.es_agent_names
         self.agents: list[str] = []
         # one physics path: this env is the batched core with B = 1, dicts built at the edge
@@ -225,11 +249,17 @@ class MECParallelEnv(ParallelEnv):
         m = cfg.n_servers
         head_max = self._core.head_max
         g_high = 1.0 if cfg.normalize_obs else cfg.gain_lin[1]
-        self._ud_high = np.concatenate([np.ones(6) if cfg.normalize_obs else head_max,
-                                        np.full(m, g_high), np.ones(m + 1)])
-        self._load_high = np.stack([cfg.z_max / cfg.subchannels,
-                                    cfg.z_max * cfg.task_bits[1] / cfg.storage_bits,
-                                    cfg.z_max / cfg.n_cpus], axis=1)  # (M, 3)
+        self._ud_high = np.concatenate(
+            [np.ones(6) if cfg.normalize_obs else head_max, np.full(m, g_high), np.ones(m + 1)]
+        )
+        self._load_high = np.stack(
+            [
+                cfg.z_max / cfg.subchannels,
+                cfg.z_max * cfg.task_bits[1] / cfg.storage_bits,
+                cfg.z_max / cfg.n_cpus,
+            ],
+            axis=1,
+        )  # (M, 3)
 
     def _build_spaces(self) -> None:
         cfg = self.config
@@ -245,9 +275,12 @@ class MECParallelEnv(ParallelEnv):
             self.observation_spaces[name] = spaces.Box(0.0, high, dtype=np.float32)
             self.action_spaces[name] = (
                 spaces.Box(0.0, 1.0, shape=(z,), dtype=np.float32)
-                if cfg.es_action_space == "box" else spaces.MultiBinary(z))
-        state_high = np.concatenate([np.tile(self._ud_high, cfg.n_uds),
-                                     self._load_high.ravel()]).astype(np.float32)
+                if cfg.es_action_space == "box"
+                else spaces.MultiBinary(z)
+            )
+        state_high = np.concatenate(
+            [np.tile(self._ud_high, cfg.n_uds), self._load_high.ravel()]
+        ).astype(np.float32)
         self.state_space = spaces.Box(0.0, state_high, dtype=np.float32)
 
     def observation_space(self, agent: str) -> spaces.Space:
@@ -278,8 +311,9 @@ class MECParallelEnv(ParallelEnv):
         return self._core.battery[0]
 
     # ---------------------------------------------------------------- episode
-    def reset(self, seed: int | None = None, options: dict | None = None
-              ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    def reset(
+        self, seed: int | None = None, options: dict | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
         if seed is not None:
             self._core.seed([seed])
         cfg, core = self.config, self._core
@@ -292,11 +326,24 @@ class MECParallelEnv(ParallelEnv):
         # No slot played yet: the new task and matching, and the documented defaults. Built by
         # the same code as a step's infos, so every key has the same type and shape.
         no, zero = np.zeros(n, dtype=bool), np.zeros(n)
-        out = dict(task_bytes=core.bits[0] / 8.0, cycles_per_bit=core.cycles_per_bit[0],
-                   deadline_s=core.deadline_s[0], server=core.server[0], requested=no,
-                   offloaded=no, f_hz=zero, p_w=zero, delay_s=zero, energy_j=zero, cost=zero,
-                   penalty=zero, timed_out=no, battery_j=core.battery[0], below_b_min=no,
-                   gain=core.gain[0])
+        out = dict(
+            task_bytes=core.bits[0] / 8.0,
+            cycles_per_bit=core.cycles_per_bit[0],
+            deadline_s=core.deadline_s[0],
+            server=core.server[0],
+            requested=no,
+            offloaded=no,
+            f_hz=zero,
+            p_w=zero,
+            delay_s=zero,
+            energy_j=zero,
+            cost=zero,
+            penalty=zero,
+            timed_out=no,
+            battery_j=core.battery[0],
+            below_b_min=no,
+            gain=core.gain[0],
+        )
         none = np.zeros(cfg.n_servers, dtype=np.int64)
         infos = self._infos(out, _SLOT_AT_RESET, none, none, none)
         if self.render_mode == "human":
@@ -315,25 +362,25 @@ class MECParallelEnv(ParallelEnv):
             else:
                 for j, a in enumerate(self.es_agent_names):
                     z = int(cfg.z_max[j])
-                    obs[a] = np.concatenate([es[0, j, :6 * z], es[0, j, -3:]])
+                    obs[a] = np.concatenate([es[0, j, : 6 * z], es[0, j, -3:]])
         return obs
 
     def state(self) -> np.ndarray:
         """The global state: all UD observations, then every ES's load figures (float32)."""
-        return np.concatenate([self._ud_obs.ravel(),
-                               self._loads.ravel().astype(np.float32)])
+        return np.concatenate([self._ud_obs.ravel(), self._loads.ravel().astype(np.float32)])
 
     # ---------------------------------------------------------------- actions
     def _parse_actions(self, actions: Any) -> tuple[np.ndarray, np.ndarray | None]:
         cfg = self.config
         if not isinstance(actions, Mapping):
-            raise ActionError(f"step() takes a dict agent -> action, got "
-                              f"{type(actions).__name__}")
+            raise ActionError(f"step() takes a dict agent -> action, got {type(actions).__name__}")
         if len(actions) != len(self.agents) or any(a not in actions for a in self.agents):
             missing = [a for a in self.agents if a not in actions]
             extra = [a for a in actions if a not in self.agents]
-            raise ActionError(f"actions must hold exactly the live agents; missing {missing[:5]}"
-                              f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}")
+            raise ActionError(
+                f"actions must hold exactly the live agents; missing {missing[:5]}"
+                f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
+            )
         try:
             ud = np.asarray([actions[a] for a in self.ud_agents], dtype=np.float64)
         except (TypeError, ValueError):
@@ -345,8 +392,10 @@ class MECParallelEnv(ParallelEnv):
                 except (TypeError, ValueError) as err:
                     raise ActionError(f"action of {a} is not numeric: {actions[a]!r}") from err
                 if shape != (3,):
-                    raise ActionError(f"action of {a} must have shape (3,) = (x^u, f^u, p^u) "
-                                      f"in [0, 1], got shape {shape}")
+                    raise ActionError(
+                        f"action of {a} must have shape (3,) = (x^u, f^u, p^u) "
+                        f"in [0, 1], got shape {shape}"
+                    )
         ud = self._check_range(ud, self.ud_agents, "[0, 1]")
         if not self.es_agent_names:
             return ud, None
@@ -360,24 +409,29 @@ class MECParallelEnv(ParallelEnv):
                 raise ActionError(f"action of {a} is not numeric: {actions[a]!r}") from err
             if arr.shape != (z,):
                 kind = f"Box(0, 1, ({z},)), one value" if box else f"MultiBinary({z}), one bit"
-                raise ActionError(f"action of {a} must be {kind} per member place, got shape "
-                                  f"{arr.shape}")
+                raise ActionError(
+                    f"action of {a} must be {kind} per member place, got shape {arr.shape}"
+                )
             bits[m, :z] = arr
         if box:  # approve iff >= 0.5
             bad = ~np.isfinite(bits) | (bits < 0.0) | (bits > 1.0)
             if bad.any() and not cfg.clip_actions:
                 m = int(np.flatnonzero(bad.any(axis=1))[0])
-                raise ActionError(f"action of {self.es_agent_names[m]} must be finite and in "
-                                  f"[0, 1], got {bits[m, : cfg.z_max[m]]} (pass "
-                                  f"clip_actions=True to clip instead)")
+                raise ActionError(
+                    f"action of {self.es_agent_names[m]} must be finite and in "
+                    f"[0, 1], got {bits[m, : cfg.z_max[m]]} (pass "
+                    f"clip_actions=True to clip instead)"
+                )
             return ud, np.nan_to_num(bits, nan=0.0) >= 0.5
         bad = ~((bits == 0) | (bits == 1))
         if bad.any():
             if not cfg.clip_actions:
                 m = int(np.flatnonzero(bad.any(axis=1))[0])
-                raise ActionError(f"action of {self.es_agent_names[m]} must hold only 0/1 bits, "
-                                  f"got {bits[m, : cfg.z_max[m]]} (clip_actions=True thresholds "
-                                  f"at 0.5)")
+                raise ActionError(
+                    f"action of {self.es_agent_names[m]} must hold only 0/1 bits, "
+                    f"got {bits[m, : cfg.z_max[m]]} (clip_actions=True thresholds "
+                    f"at 0.5)"
+                )
             bits = np.nan_to_num(bits, nan=0.0) >= 0.5
         return ud, bits.astype(bool)
 
@@ -388,8 +442,10 @@ class MECParallelEnv(ParallelEnv):
         if self.config.clip_actions:
             return np.clip(np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
         i = int(np.flatnonzero(bad.any(axis=1))[0])
-        raise ActionError(f"action of {names[i]} must be finite and in {allowed}, got {arr[i]} "
-                          f"(pass clip_actions=True to clip instead)")
+        raise ActionError(
+            f"action of {names[i]} must be finite and in {allowed}, got {arr[i]} "
+            f"(pass clip_actions=True to clip instead)"
+        )
 
     # ---------------------------------------------------------------- step
     def step(self, actions: dict[str, Any]):
@@ -417,8 +473,14 @@ class MECParallelEnv(ParallelEnv):
             self.render()
         return observations, rewards, terminations, truncations, infos
 
-    def _infos(self, out: Mapping[str, np.ndarray], slot_values: tuple, n_req: np.ndarray,
-               n_adm: np.ndarray, n_cut: np.ndarray) -> dict[str, dict]:
+    def _infos(
+        self,
+        out: Mapping[str, np.ndarray],
+        slot_values: tuple,
+        n_req: np.ndarray,
+        n_adm: np.ndarray,
+        n_cut: np.ndarray,
+    ) -> dict[str, dict]:
         """Flat per-agent infos, keys in the order of UD_INFO_KEYS / ES_INFO_KEYS.
 
         Hot path: one ``.tolist()`` per column, then one dict display per agent (cheaper than
@@ -428,29 +490,72 @@ class MECParallelEnv(ParallelEnv):
         columns.append(list(out["gain"].copy()))  # rows of a copy: the env's arrays stay private
         mean_cost, timeout_rate, offload_rate, participation, below_battery, cuts = slot_values
         infos = {
-            a: {"task_bytes": task_bytes, "cycles_per_bit": cycles_per_bit,
-                "deadline_s": deadline_s, "server": server, "requested": requested,
-                "offloaded": offloaded, "f_hz": f_hz, "p_w": p_w, "delay_s": delay_s,
-                "energy_j": energy_j, "cost": cost, "penalty": penalty, "timed_out": timed_out,
-                "battery_j": battery_j, "below_b_min": below_b_min, "gain": gain,
-                "slot_mean_cost": mean_cost, "slot_timeout_rate": timeout_rate,
-                "slot_offload_rate": offload_rate, "slot_participation_rate": participation,
-                "slot_below_battery_rate": below_battery, "slot_admission_cuts": cuts}
-            for (a, task_bytes, cycles_per_bit, deadline_s, server, requested, offloaded, f_hz,
-                 p_w, delay_s, energy_j, cost, penalty, timed_out, battery_j, below_b_min,
-                 gain) in zip(self.ud_agents, *columns)
+            a: {
+                "task_bytes": task_bytes,
+                "cycles_per_bit": cycles_per_bit,
+                "deadline_s": deadline_s,
+                "server": server,
+                "requested": requested,
+                "offloaded": offloaded,
+                "f_hz": f_hz,
+                "p_w": p_w,
+                "delay_s": delay_s,
+                "energy_j": energy_j,
+                "cost": cost,
+                "penalty": penalty,
+                "timed_out": timed_out,
+                "battery_j": battery_j,
+                "below_b_min": below_b_min,
+                "gain": gain,
+                "slot_mean_cost": mean_cost,
+                "slot_timeout_rate": timeout_rate,
+                "slot_offload_rate": offload_rate,
+                "slot_participation_rate": participation,
+                "slot_below_battery_rate": below_battery,
+                "slot_admission_cuts": cuts,
+            }
+            for (
+                a,
+                task_bytes,
+                cycles_per_bit,
+                deadline_s,
+                server,
+                requested,
+                offloaded,
+                f_hz,
+                p_w,
+                delay_s,
+                energy_j,
+                cost,
+                penalty,
+                timed_out,
+                battery_j,
+                below_b_min,
+                gain,
+            ) in zip(self.ud_agents, *columns)
         }
         if self.es_agent_names:
             members = self._core.members[0].copy()
             for a, requests, admitted, es_cuts, z, m in zip(
-                    self.es_agent_names, n_req.tolist(), n_adm.tolist(), n_cut.tolist(),
-                    self.config.z_max.tolist(), range(len(self.es_agent_names))):
+                self.es_agent_names,
+                n_req.tolist(),
+                n_adm.tolist(),
+                n_cut.tolist(),
+                self.config.z_max.tolist(),
+                range(len(self.es_agent_names)),
+            ):
                 infos[a] = {
-                    "requests": requests, "admitted": admitted, "cuts": es_cuts,
-                    "members": members[m, :z], "slot_mean_cost": mean_cost,
-                    "slot_timeout_rate": timeout_rate, "slot_offload_rate": offload_rate,
+                    "requests": requests,
+                    "admitted": admitted,
+                    "cuts": es_cuts,
+                    "members": members[m, :z],
+                    "slot_mean_cost": mean_cost,
+                    "slot_timeout_rate": timeout_rate,
+                    "slot_offload_rate": offload_rate,
                     "slot_participation_rate": participation,
-                    "slot_below_battery_rate": below_battery, "slot_admission_cuts": cuts}
+                    "slot_below_battery_rate": below_battery,
+                    "slot_admission_cuts": cuts,
+                }
         return infos
 
     # ---------------------------------------------------------------- rendering
@@ -458,8 +563,11 @@ class MECParallelEnv(ParallelEnv):
         if self.render_mode is None:
             import warnings
 
-            warnings.warn("render() called with render_mode=None; pass render_mode='ansi', "
-                          "'rgb_array' or 'human' to parallel_env()", stacklevel=2)
+            warnings.warn(
+                "render() called with render_mode=None; pass render_mode='ansi', "
+                "'rgb_array' or 'human' to parallel_env()",
+                stacklevel=2,
+            )
             return None
         from mec_env import render as _render
 

@@ -54,8 +54,9 @@ class SlotState:
     def n_uds(self) -> int:
         return self.bits.shape[0]
 
-    def offload_estimates(self, p_w: np.ndarray | float) -> tuple[np.ndarray, np.ndarray,
-                                                                  np.ndarray]:
+    def offload_estimates(
+        self, p_w: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(τ^o, τ^p, e^o) of every UD at every server, each (N, M), at power ``p_w`` (W)."""
         cfg = self.config
         p = np.asarray(p_w, dtype=np.float64)
@@ -63,8 +64,9 @@ class SlotState:
             p = p[:, None]
         rate = physics.uplink_rate(cfg.subchannel_bw_hz, p, self.gain)
         tau_o = physics.upload_delay(self.bits[:, None], rate)
-        tau_p = physics.processing_delay(self.bits[:, None], self.cycles_per_bit[:, None],
-                                         cfg.f_server_hz)
+        tau_p = physics.processing_delay(
+            self.bits[:, None], self.cycles_per_bit[:, None], cfg.f_server_hz
+        )
         return tau_o, tau_p, physics.offload_energy(p, tau_o)
 
 
@@ -77,8 +79,9 @@ MATCHERS: dict[str, Matcher] = {}
 BATCHED_MATCHERS: dict[Matcher, Callable] = {}
 
 
-def register_matcher(name: str, fn: Matcher, *, overwrite: bool = False,
-                     batched: Callable | None = None) -> Matcher:
+def register_matcher(
+    name: str, fn: Matcher, *, overwrite: bool = False, batched: Callable | None = None
+) -> Matcher:
     """Register ``fn`` as matcher ``name`` (usable as ``parallel_env(matcher=name)``).
 
     ``batched``, optional: the same matcher for B copies at once, ``batched(slots, rngs) ->
@@ -202,8 +205,15 @@ class _ServerQueues:
     e^o at p_max, rows in service order (arrival, then UD index).
     """
 
-    def __init__(self, cfg: EnvConfig, server: np.ndarray, open_servers: np.ndarray,
-                 tau_o: np.ndarray, tau_p: np.ndarray, e_o: np.ndarray) -> None:
+    def __init__(
+        self,
+        cfg: EnvConfig,
+        server: np.ndarray,
+        open_servers: np.ndarray,
+        tau_o: np.ndarray,
+        tau_p: np.ndarray,
+        e_o: np.ndarray,
+    ) -> None:
         self.cfg, self.open_servers = cfg, open_servers
         self.tau_o, self.tau_p, self.e_o = tau_o, tau_p, e_o
         n_open = open_servers.size
@@ -213,8 +223,9 @@ class _ServerQueues:
         members = np.flatnonzero(member_col >= 0)
         member_col = member_col[members]
         self.load = np.bincount(member_col, minlength=n_open)
-        table = physics.group_table(member_col, tau_o[members, open_servers[member_col]],
-                                    n_open, tiebreak=members)
+        table = physics.group_table(
+            member_col, tau_o[members, open_servers[member_col]], n_open, tiebreak=members
+        )
         self.present = table >= 0
         self.ud = np.where(self.present, members[np.maximum(table, 0)], -1)
         col_srv = open_servers[:, None]
@@ -228,13 +239,15 @@ class _ServerQueues:
         cfg = self.cfg
         done = self.arrival + self.proc
         if exact and self.present.shape[1]:
-            _, done = physics.queue_table(self.arrival, self.proc, self.present,
-                                          cfg.n_cpus[self.open_servers])
+            _, done = physics.queue_table(
+                self.arrival, self.proc, self.present, cfg.n_cpus[self.open_servers]
+            )
         item = physics.cost(cfg.rho_delay, cfg.rho_energy, done, self.energy)
         return np.where(self.present, item, 0.0).sum(axis=1)
 
-    def evaluate(self, cand: np.ndarray, mask: np.ndarray, scores: np.ndarray,
-                 tau_a: np.ndarray) -> None:
+    def evaluate(
+        self, cand: np.ndarray, mask: np.ndarray, scores: np.ndarray, tau_a: np.ndarray
+    ) -> None:
         """Exact I_m (18) and the candidate's own τ^a (19) for the (candidate, open server)
         pairs in ``mask`` (R, n_open), written into ``scores`` and ``tau_a``."""
         rows, cols = np.nonzero(mask)
@@ -245,8 +258,9 @@ class _ServerQueues:
         cand_arrival = self.tau_o[ud, srv][:, None]
         mem_arrival, mem_ud = self.arrival[cols], self.ud[cols]
         # The candidate's place in the server's service order; one queue of Z + 1 per pair.
-        before = (mem_arrival < cand_arrival) | ((mem_arrival == cand_arrival)
-                                                & (mem_ud < ud[:, None]))
+        before = (mem_arrival < cand_arrival) | (
+            (mem_arrival == cand_arrival) & (mem_ud < ud[:, None])
+        )
         place = before.sum(axis=1, keepdims=True)
         k = np.arange(mem_arrival.shape[1] + 1)
         src = np.where(k < place, k, np.maximum(k - 1, 0))
@@ -267,7 +281,8 @@ def max_gain(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
     its proposers in a random UD order (the baselines' matching, docs/environment.md, decisions)."""
     rank = rng.permutation(slot.n_uds).astype(np.float64)
     return propose_and_accept(
-        slot.config.z_max, slot.n_uds,
+        slot.config.z_max,
+        slot.n_uds,
         lambda cand, open_servers, server: -slot.gain[cand][:, open_servers],
         lambda cand, col: rank[cand],
     )
@@ -277,7 +292,8 @@ def random_matching(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
     """Each UD proposes to a uniformly random open server; an oversubscribed server keeps a
     uniformly random subset (RD_UCMS_MADDPG's matching)."""
     return propose_and_accept(
-        slot.config.z_max, slot.n_uds,
+        slot.config.z_max,
+        slot.n_uds,
         lambda cand, open_servers, server: rng.random((cand.size, open_servers.size)),
         lambda cand, col: rng.random(cand.size),
     )

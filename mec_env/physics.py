@@ -19,8 +19,9 @@ def local_delay(bits: ArrayLike, cycles_per_bit: ArrayLike, f_hz: ArrayLike) -> 
     return np.asarray(bits) * cycles_per_bit / f_hz
 
 
-def local_energy(bits: ArrayLike, cycles_per_bit: ArrayLike, f_hz: ArrayLike,
-                 kappa: float) -> np.ndarray:
+def local_energy(
+    bits: ArrayLike, cycles_per_bit: ArrayLike, f_hz: ArrayLike, kappa: float
+) -> np.ndarray:
     """Eq. (4): e^l = κ β c f², in J."""
     return kappa * np.asarray(bits) * cycles_per_bit * np.square(f_hz)
 
@@ -35,8 +36,9 @@ def upload_delay(bits: ArrayLike, rate_bps: ArrayLike) -> np.ndarray:
     return np.asarray(bits) / rate_bps
 
 
-def processing_delay(bits: ArrayLike, cycles_per_bit: ArrayLike,
-                     f_server_hz: ArrayLike) -> np.ndarray:
+def processing_delay(
+    bits: ArrayLike, cycles_per_bit: ArrayLike, f_server_hz: ArrayLike
+) -> np.ndarray:
     """Eq. (8): τ^p = β c / f_s, in s."""
     return np.asarray(bits) * cycles_per_bit / f_server_hz
 
@@ -46,22 +48,30 @@ def offload_energy(p_w: ArrayLike, upload_delay_s: ArrayLike) -> np.ndarray:
     return np.asarray(p_w) * upload_delay_s
 
 
-def cost(rho_delay: float, rho_energy: float, delay_s: ArrayLike,
-         energy_j: ArrayLike) -> np.ndarray:
+def cost(
+    rho_delay: float, rho_energy: float, delay_s: ArrayLike, energy_j: ArrayLike
+) -> np.ndarray:
     """Eq. (14): C = ρ1 τ + ρ2 e (uncapped, also for timed-out tasks)."""
     return rho_delay * np.asarray(delay_s) + rho_energy * np.asarray(energy_j)
 
 
-def penalty(rho_delay: float, rho_energy: float, deadline_s: ArrayLike, delay_s: ArrayLike,
-            battery_next_j: ArrayLike, b_min_j: float) -> np.ndarray:
+def penalty(
+    rho_delay: float,
+    rho_energy: float,
+    deadline_s: ArrayLike,
+    delay_s: ArrayLike,
+    battery_next_j: ArrayLike,
+    b_min_j: float,
+) -> np.ndarray:
     """Eq. (25): P = ρ1 min(φ − τ, 0) + ρ2 min(b(t+1) − b_min, 0), always ≤ 0."""
     late = np.minimum(np.asarray(deadline_s) - delay_s, 0.0)
     low = np.minimum(np.asarray(battery_next_j) - b_min_j, 0.0)
     return rho_delay * late + rho_energy * low
 
 
-def battery_update(battery_j: ArrayLike, energy_j: ArrayLike, harvest_j: ArrayLike,
-                   b_max_j: float) -> np.ndarray:
+def battery_update(
+    battery_j: ArrayLike, energy_j: ArrayLike, harvest_j: ArrayLike, b_max_j: float
+) -> np.ndarray:
     """Eq. (13): b(t+1) = min(max(b − e + d, 0), b_max), in J."""
     return np.minimum(np.maximum(np.asarray(battery_j) - energy_j + harvest_j, 0.0), b_max_j)
 
@@ -74,16 +84,18 @@ def reward(costs: np.ndarray, penalties: np.ndarray) -> np.ndarray:
     return -np.mean(costs, axis=-1, keepdims=True) + penalties
 
 
-def cost_optimal_f(rho_delay: float, rho_energy: float, kappa: float, f_min_hz: float,
-                   f_max_hz: float) -> float:
+def cost_optimal_f(
+    rho_delay: float, rho_energy: float, kappa: float, f_min_hz: float, f_max_hz: float
+) -> float:
     """The f minimising ρ1 βc/f + ρ2 κ βc f² (independent of βc): (ρ1/(2ρ2κ))^(1/3),
     clipped to [f_min, f_max], in Hz."""
     if rho_energy == 0:
         return float(f_max_hz)
     if rho_delay == 0:
         return float(f_min_hz)
-    return float(np.clip((rho_delay / (2.0 * rho_energy * kappa)) ** (1.0 / 3.0),
-                         f_min_hz, f_max_hz))
+    return float(
+        np.clip((rho_delay / (2.0 * rho_energy * kappa)) ** (1.0 / 3.0), f_min_hz, f_max_hz)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,8 +108,9 @@ def cost_optimal_f(rho_delay: float, rho_energy: float, kappa: float, f_min_hz: 
 # --------------------------------------------------------------------------------------------
 
 
-def group_table(group: np.ndarray, key: np.ndarray, n_groups: int,
-                tiebreak: np.ndarray | None = None) -> np.ndarray:
+def group_table(
+    group: np.ndarray, key: np.ndarray, n_groups: int, tiebreak: np.ndarray | None = None
+) -> np.ndarray:
     """Item indices arranged per group in ascending ``(key, tiebreak)`` order.
 
     ``group``: (I,) int group id of each item in [0, n_groups); ``key``: (I,) sort key;
@@ -127,9 +140,13 @@ def group_table(group: np.ndarray, key: np.ndarray, n_groups: int,
     return table
 
 
-def queue_finish_times(arrival_s: np.ndarray, processing_s: np.ndarray, group: np.ndarray,
-                       n_cpus: np.ndarray, tiebreak: np.ndarray | None = None,
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def queue_finish_times(
+    arrival_s: np.ndarray,
+    processing_s: np.ndarray,
+    group: np.ndarray,
+    n_cpus: np.ndarray,
+    tiebreak: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The ES CPU queue, eq. (9) with the **[decision]** of docs/environment.md, decisions.
 
     Each group (one ES in one batch row) starts with all its ``n_cpus[g]`` CPUs free. Its
@@ -157,8 +174,9 @@ def queue_finish_times(arrival_s: np.ndarray, processing_s: np.ndarray, group: n
     return tau_q, tau_a
 
 
-def queue_table(arrival_s: np.ndarray, processing_s: np.ndarray, valid: np.ndarray,
-                n_cpus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def queue_table(
+    arrival_s: np.ndarray, processing_s: np.ndarray, valid: np.ndarray, n_cpus: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The queue of :func:`queue_finish_times` on items already laid out per group.
 
     ``arrival_s``, ``processing_s``, ``valid``: (G, S) with each row's items in service order
@@ -186,9 +204,14 @@ def queue_table(arrival_s: np.ndarray, processing_s: np.ndarray, valid: np.ndarr
     return wait, done
 
 
-def admit_within_capacity(priority: np.ndarray, group: np.ndarray, bits: np.ndarray,
-                          subchannels: np.ndarray, storage_bits: np.ndarray,
-                          tiebreak: np.ndarray | None = None) -> np.ndarray:
+def admit_within_capacity(
+    priority: np.ndarray,
+    group: np.ndarray,
+    bits: np.ndarray,
+    subchannels: np.ndarray,
+    storage_bits: np.ndarray,
+    tiebreak: np.ndarray | None = None,
+) -> np.ndarray:
     """Constraints (15i) and (15j): walk each group's approved items in ascending priority
     (ties by ``tiebreak``, default the index) and admit each that still fits in K subchannels
     and D_m bits; an item that does not fit is skipped and later, smaller ones may still fit.
@@ -217,18 +240,31 @@ def admit_within_capacity(priority: np.ndarray, group: np.ndarray, bits: np.ndar
     return admitted
 
 
-def late_penalty_cost(rho_delay: float, rho_energy: float, delay_s: ArrayLike,
-                      energy_j: ArrayLike, deadline_s: ArrayLike) -> np.ndarray:
+def late_penalty_cost(
+    rho_delay: float,
+    rho_energy: float,
+    delay_s: ArrayLike,
+    energy_j: ArrayLike,
+    deadline_s: ArrayLike,
+) -> np.ndarray:
     """Cost plus the timeout part of the penalty: C + ρ1 max(τ − φ, 0), the quantity the
     heuristics minimise (the negative of a UD's own reward terms, ignoring the battery)."""
     delay_s = np.asarray(delay_s)
-    return (cost(rho_delay, rho_energy, delay_s, energy_j)
-            + rho_delay * np.maximum(delay_s - deadline_s, 0.0))
+    return cost(rho_delay, rho_energy, delay_s, energy_j) + rho_delay * np.maximum(
+        delay_s - deadline_s, 0.0
+    )
 
 
-def best_local(bits: ArrayLike, cycles_per_bit: ArrayLike, deadline_s: ArrayLike,
-               rho_delay: float, rho_energy: float, kappa: float, f_min_hz: float,
-               f_max_hz: float) -> tuple[np.ndarray, np.ndarray]:
+def best_local(
+    bits: ArrayLike,
+    cycles_per_bit: ArrayLike,
+    deadline_s: ArrayLike,
+    rho_delay: float,
+    rho_energy: float,
+    kappa: float,
+    f_min_hz: float,
+    f_max_hz: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """The local frequency minimising cost + timeout penalty, and that minimum.
 
     With A = ρ1βc and B = ρ2κβc the objective is A/f + Bf² when on time (f ≥ βc/φ) and
@@ -245,12 +281,16 @@ def best_local(bits: ArrayLike, cycles_per_bit: ArrayLike, deadline_s: ArrayLike
     on_time = np.full(work.shape, f_on_time)
     late = np.full(work.shape, f_late)
     just_in_time = work / deadline_s
-    cands = np.stack([on_time, late, just_in_time, np.full(work.shape, f_min_hz),
-                      np.full(work.shape, f_max_hz)], axis=-1)
+    cands = np.stack(
+        [on_time, late, just_in_time, np.full(work.shape, f_min_hz), np.full(work.shape, f_max_hz)],
+        axis=-1,
+    )
     cands = np.clip(cands, f_min_hz, f_max_hz)
     delay = work[..., None] / cands
     energy = kappa * work[..., None] * np.square(cands)
     obj = late_penalty_cost(rho_delay, rho_energy, delay, energy, deadline_s[..., None])
     best = np.argmin(obj, axis=-1)[..., None]
-    return (np.take_along_axis(cands, best, axis=-1)[..., 0],
-            np.take_along_axis(obj, best, axis=-1)[..., 0])
+    return (
+        np.take_along_axis(cands, best, axis=-1)[..., 0],
+        np.take_along_axis(obj, best, axis=-1)[..., 0],
+    )

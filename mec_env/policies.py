@@ -89,8 +89,9 @@ def _check_name(name: str) -> None:
 # -------------------------------------------------------------------------------------------
 
 
-def _stationary_power(a: np.ndarray, rho_energy: float, gain: np.ndarray, p_min_w: float,
-                      p_max_w: float) -> np.ndarray:
+def _stationary_power(
+    a: np.ndarray, rho_energy: float, gain: np.ndarray, p_min_w: float, p_max_w: float
+) -> np.ndarray:
     """The p in [p_min, p_max] minimising (a + ρ2 p) / log2(1 + p g).
 
     The ratio is quasiconvex in p (affine over concave), and its derivative has the sign of
@@ -109,9 +110,14 @@ def _stationary_power(a: np.ndarray, rho_energy: float, gain: np.ndarray, p_min_
     return np.exp(0.5 * (lo + hi))
 
 
-def best_offload_power(cfg: EnvConfig, bits: np.ndarray, cycles_per_bit: np.ndarray,
-                       deadline_s: np.ndarray, gain: np.ndarray, server: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def best_offload_power(
+    cfg: EnvConfig,
+    bits: np.ndarray,
+    cycles_per_bit: np.ndarray,
+    deadline_s: np.ndarray,
+    gain: np.ndarray,
+    server: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """The transmit power minimising each UD's offload cost plus timeout penalty.
 
     The objective, with an empty ES queue (τ^a = τ^p + τ^o), is
@@ -136,24 +142,42 @@ def best_offload_power(cfg: EnvConfig, bits: np.ndarray, cycles_per_bit: np.ndar
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         exponent = np.where(slack > 0, bits / (bw * slack), np.inf)
         p_just = np.expm1(np.minimum(exponent, 1000.0) * np.log(2.0)) / g
-    cands = np.stack([p_on_time, p_late, p_just, np.full_like(g, cfg.p_min_w),
-                      np.full_like(g, cfg.p_max_w)], axis=-1)
-    cands = np.clip(np.nan_to_num(cands, nan=cfg.p_max_w, posinf=cfg.p_max_w),
-                    cfg.p_min_w, cfg.p_max_w)
-    tau_o = physics.upload_delay(bits[:, None], physics.uplink_rate(bw[:, None], cands,
-                                                                    g[:, None]))
-    obj = physics.late_penalty_cost(rho1, rho2, tau_p[:, None] + tau_o,
-                                    physics.offload_energy(cands, tau_o), deadline_s[:, None])
+    cands = np.stack(
+        [p_on_time, p_late, p_just, np.full_like(g, cfg.p_min_w), np.full_like(g, cfg.p_max_w)],
+        axis=-1,
+    )
+    cands = np.clip(
+        np.nan_to_num(cands, nan=cfg.p_max_w, posinf=cfg.p_max_w), cfg.p_min_w, cfg.p_max_w
+    )
+    tau_o = physics.upload_delay(bits[:, None], physics.uplink_rate(bw[:, None], cands, g[:, None]))
+    obj = physics.late_penalty_cost(
+        rho1,
+        rho2,
+        tau_p[:, None] + tau_o,
+        physics.offload_energy(cands, tau_o),
+        deadline_s[:, None],
+    )
     best = np.argmin(obj, axis=-1)[:, None]
-    return (np.take_along_axis(cands, best, axis=-1)[:, 0],
-            np.take_along_axis(obj, best, axis=-1)[:, 0])
+    return (
+        np.take_along_axis(cands, best, axis=-1)[:, 0],
+        np.take_along_axis(obj, best, axis=-1)[:, 0],
+    )
 
 
-def best_local_frequency(cfg: EnvConfig, bits: np.ndarray, cycles_per_bit: np.ndarray,
-                         deadline_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def best_local_frequency(
+    cfg: EnvConfig, bits: np.ndarray, cycles_per_bit: np.ndarray, deadline_s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``(f_hz, objective)`` of :func:`mec_env.physics.best_local` for this config."""
-    return physics.best_local(bits, cycles_per_bit, deadline_s, cfg.rho_delay, cfg.rho_energy,
-                              cfg.kappa, cfg.f_min_hz, cfg.f_max_hz)
+    return physics.best_local(
+        bits,
+        cycles_per_bit,
+        deadline_s,
+        cfg.rho_delay,
+        cfg.rho_energy,
+        cfg.kappa,
+        cfg.f_min_hz,
+        cfg.f_max_hz,
+    )
 
 
 def slot_objective(env: Any) -> float:
@@ -164,9 +188,13 @@ def slot_objective(env: Any) -> float:
     if out is None:
         raise ValueError("no slot has been played yet: call env.step() first")
     cfg = base.config
-    return float(np.sum(physics.late_penalty_cost(cfg.rho_delay, cfg.rho_energy,
-                                                  out["delay_s"], out["energy_j"],
-                                                  out["deadline_s"])))
+    return float(
+        np.sum(
+            physics.late_penalty_cost(
+                cfg.rho_delay, cfg.rho_energy, out["delay_s"], out["energy_j"], out["deadline_s"]
+            )
+        )
+    )
 
 
 # -------------------------------------------------------------------------------------------
@@ -179,8 +207,10 @@ def _unwrap(env: Any) -> Any:
     for attr in ("config", "ud_agents", "es_agent_names", "current_slot", "server", "members"):
         # Properties that only exist after reset() are looked up on the class.
         if not (hasattr(type(base), attr) or hasattr(base, attr)):
-            raise TypeError(f"policies need an MEC environment (mec_env.parallel_env); "
-                            f"{type(base).__name__} has no attribute {attr!r}")
+            raise TypeError(
+                f"policies need an MEC environment (mec_env.parallel_env); "
+                f"{type(base).__name__} has no attribute {attr!r}"
+            )
     return base
 
 
@@ -217,8 +247,9 @@ class Policy:
         raise NotImplementedError
 
 
-def encode_ud_actions(cfg: EnvConfig, request: np.ndarray, f_hz: np.ndarray,
-                      p_w: np.ndarray) -> np.ndarray:
+def encode_ud_actions(
+    cfg: EnvConfig, request: np.ndarray, f_hz: np.ndarray, p_w: np.ndarray
+) -> np.ndarray:
     """(N, 3) float32 UD actions (x^u, f^u, p^u) that the environment decodes to
     ``request``, ``f_hz`` and ``p_w`` (up to float32 rounding)."""
     ud = np.empty((np.shape(request)[0], 3), dtype=np.float32)
@@ -228,8 +259,9 @@ def encode_ud_actions(cfg: EnvConfig, request: np.ndarray, f_hz: np.ndarray,
     return ud
 
 
-def pack_actions(base: Any, request: np.ndarray, f_hz: np.ndarray, p_w: np.ndarray,
-                 approve: np.ndarray | None) -> dict[str, np.ndarray]:
+def pack_actions(
+    base: Any, request: np.ndarray, f_hz: np.ndarray, p_w: np.ndarray, approve: np.ndarray | None
+) -> dict[str, np.ndarray]:
     """The action dict for every live agent from per-UD decisions; ES bits approve the
     members whose ``approve`` entry is true."""
     cfg = base.config
@@ -267,8 +299,9 @@ class AllOffload(Policy):
     def decide(self, base):
         cfg, s = base.config, base.current_slot
         f_hz, _ = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
-        p_w, _ = best_offload_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain,
-                                    base.server)
+        p_w, _ = best_offload_power(
+            cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, base.server
+        )
         matched = base.server >= 0
         return matched, f_hz, p_w, matched
 
@@ -284,15 +317,22 @@ class Greedy(Policy):
     def decide(self, base):
         cfg, s = base.config, base.current_slot
         f_hz, local = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
-        p_w, offload = best_offload_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain,
-                                          base.server)
+        p_w, offload = best_offload_power(
+            cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, base.server
+        )
         saving = local - offload
         request = (base.server >= 0) & (saving > 0)
         approve = np.zeros(cfg.n_uds, bool)
         if base.es_agent_names and request.any():
             idx = np.flatnonzero(request)
-            ok = physics.admit_within_capacity(-saving[idx], base.server[idx], s.bits[idx],
-                                               cfg.subchannels, cfg.storage_bits, tiebreak=idx)
+            ok = physics.admit_within_capacity(
+                -saving[idx],
+                base.server[idx],
+                s.bits[idx],
+                cfg.subchannels,
+                cfg.storage_bits,
+                tiebreak=idx,
+            )
             approve[idx[ok]] = True
         return request, f_hz, p_w, approve
 
@@ -343,9 +383,11 @@ class Oracle(Policy):
         super().__init__(env, seed)
         n = self.base.config.n_uds
         if n > ORACLE_MAX_UDS:
-            raise ValueError(f"the oracle enumerates 2^N offload sets and supports "
-                             f"N <= {ORACLE_MAX_UDS} UDs, got n_uds={n}; use the 'small' "
-                             f"preset or n_uds <= {ORACLE_MAX_UDS}")
+            raise ValueError(
+                f"the oracle enumerates 2^N offload sets and supports "
+                f"N <= {ORACLE_MAX_UDS} UDs, got n_uds={n}; use the 'small' "
+                f"preset or n_uds <= {ORACLE_MAX_UDS}"
+            )
         self.last_objective: float | None = None
 
     def decide(self, base):
@@ -353,16 +395,14 @@ class Oracle(Policy):
         n = cfg.n_uds
         server = base.server
         f_want, _ = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
-        p_want, _ = best_offload_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain,
-                                       server)
+        p_want, _ = best_offload_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, server)
         # Evaluate exactly what the environment will decode from the float32 actions.
         ud = encode_ud_actions(cfg, np.ones(n, bool), f_want, p_want)
         _, f_hz, p_w = slot.ud_controls(cfg, ud.astype(np.float64), server)
-        tau_o, tau_p, e_o = slot.offload_terms(cfg, s.bits, s.cycles_per_bit, s.gain, server,
-                                               p_w)
+        tau_o, tau_p, e_o = slot.offload_terms(cfg, s.bits, s.cycles_per_bit, s.gain, server, p_w)
 
         matched = np.flatnonzero(server >= 0)
-        patterns = np.arange(2 ** matched.size)[:, None] >> np.arange(matched.size) & 1
+        patterns = np.arange(2**matched.size)[:, None] >> np.arange(matched.size) & 1
         chosen = np.zeros((patterns.shape[0], n), bool)
         chosen[:, matched] = patterns.astype(bool)
         b = chosen.shape[0]
@@ -375,13 +415,23 @@ class Oracle(Policy):
         else:
             approved, priority = self._rule_outcomes(base, chosen, f_hz, p_w, tau_o, tau_p, e_o)
         offloaded = slot.admit(cfg, approved, priority, tile(server), tile(s.bits))
-        out = slot.resolve(cfg, bits=tile(s.bits), cycles_per_bit=tile(s.cycles_per_bit),
-                           deadline_s=tile(s.deadline_s), server=tile(server),
-                           offloaded=offloaded, f_hz=tile(f_hz), upload_s=tile(tau_o),
-                           processing_s=tile(tau_p), offload_energy_j=tile(e_o),
-                           battery_j=tile(s.battery_j), harvest_j=np.zeros((b, n)))
-        objective = physics.late_penalty_cost(cfg.rho_delay, cfg.rho_energy, out["delay_s"],
-                                              out["energy_j"], tile(s.deadline_s)).sum(axis=1)
+        out = slot.resolve(
+            cfg,
+            bits=tile(s.bits),
+            cycles_per_bit=tile(s.cycles_per_bit),
+            deadline_s=tile(s.deadline_s),
+            server=tile(server),
+            offloaded=offloaded,
+            f_hz=tile(f_hz),
+            upload_s=tile(tau_o),
+            processing_s=tile(tau_p),
+            offload_energy_j=tile(e_o),
+            battery_j=tile(s.battery_j),
+            harvest_j=np.zeros((b, n)),
+        )
+        objective = physics.late_penalty_cost(
+            cfg.rho_delay, cfg.rho_energy, out["delay_s"], out["energy_j"], tile(s.deadline_s)
+        ).sum(axis=1)
         # Ties go to the fewest offloads, then to the lowest bit pattern.
         order = np.lexsort((np.arange(b), offloaded.sum(axis=1), objective))
         best = int(order[0])
@@ -399,9 +449,16 @@ class Oracle(Policy):
         approved = np.zeros(chosen.shape, bool)
         priority = np.zeros(chosen.shape)
         for i, request in enumerate(chosen):
-            ctx = AdmissionContext(slot=base.current_slot, server=base.server,
-                                   requested=request, f_hz=f_hz, p_w=p_w, upload_s=tau_o,
-                                   processing_s=tau_p, offload_energy_j=e_o)
+            ctx = AdmissionContext(
+                slot=base.current_slot,
+                server=base.server,
+                requested=request,
+                f_hz=f_hz,
+                p_w=p_w,
+                upload_s=tau_o,
+                processing_s=tau_p,
+                offload_energy_j=e_o,
+            )
             prio = np.asarray(rule(ctx), dtype=np.float64)
             approved[i] = request & np.isfinite(prio)
             priority[i] = np.where(approved[i], prio, 0.0)
@@ -430,6 +487,16 @@ def make_policy(name: str, env: Any, seed: int | None = None) -> Policy:
     return _POLICIES[name](env, seed)
 
 
-__all__ = ["ORACLE_MAX_UDS", "POLICY_ENV_OVERRIDES", "POLICY_NAMES", "Policy",
-           "best_local_frequency", "best_offload_power", "encode_ud_actions",
-           "env_overrides_for", "make_policy", "pack_actions", "slot_objective"]
+__all__ = [
+    "ORACLE_MAX_UDS",
+    "POLICY_ENV_OVERRIDES",
+    "POLICY_NAMES",
+    "Policy",
+    "best_local_frequency",
+    "best_offload_power",
+    "encode_ud_actions",
+    "env_overrides_for",
+    "make_policy",
+    "pack_actions",
+    "slot_objective",
+]

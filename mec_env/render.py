@@ -25,8 +25,9 @@ import numpy as np
 
 _FIG_SIZE_IN = (8.0, 6.0)
 _DPI = 100
-_INSTALL_HINT = ("rendering pictures needs matplotlib: pip install mec-env[render] "
-                 "(or pip install matplotlib)")
+_INSTALL_HINT = (
+    "rendering pictures needs matplotlib: pip install mec-env[render] (or pip install matplotlib)"
+)
 
 # Colours (matplotlib names): one meaning each.
 _C_SERVER = "tab:blue"
@@ -60,8 +61,9 @@ def _decisions(out: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
     line = "  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))
     out = [line, "-" * len(line)]
     out += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -83,43 +85,83 @@ def render_ansi(env: Any, max_rows: int | None = None) -> str:
     if out is None:
         s = base.current_slot
         server = base.server
-        lines.append(f"MEC slot {base.t + 1}/{cfg.n_slots} (new slot: tasks and matching; "
-                     f"N={n} UDs, M={cfg.n_servers} ESs, matcher={cfg.matcher})")
+        lines.append(
+            f"MEC slot {base.t + 1}/{cfg.n_slots} (new slot: tasks and matching; "
+            f"N={n} UDs, M={cfg.n_servers} ESs, matcher={cfg.matcher})"
+        )
         srv = np.maximum(server, 0)
         gain_db = 10.0 * np.log10(s.gain[np.arange(n), srv])
-        rows = [[f"ud_{i}", f"{s.bits[i] / 8e3:.1f}", f"{s.cycles_per_bit[i]:.0f}",
-                 f"{s.deadline_s[i] * 1e3:.0f}",
-                 f"es_{server[i]}" if server[i] >= 0 else "-",
-                 f"{gain_db[i]:.1f}" if server[i] >= 0 else "-",
-                 f"{s.battery_j[i]:.4g}"] for i in range(shown)]
-        lines += _table(["ud", "task KB", "cyc/bit", "deadline ms", "server", "gain dB",
-                         "battery J"], rows)
+        rows = [
+            [
+                f"ud_{i}",
+                f"{s.bits[i] / 8e3:.1f}",
+                f"{s.cycles_per_bit[i]:.0f}",
+                f"{s.deadline_s[i] * 1e3:.0f}",
+                f"es_{server[i]}" if server[i] >= 0 else "-",
+                f"{gain_db[i]:.1f}" if server[i] >= 0 else "-",
+                f"{s.battery_j[i]:.4g}",
+            ]
+            for i in range(shown)
+        ]
+        lines += _table(
+            ["ud", "task KB", "cyc/bit", "deadline ms", "server", "gain dB", "battery J"], rows
+        )
         if shown < n:
             lines.append(f"... {n - shown} more UDs")
         load = np.bincount(server[server >= 0], minlength=cfg.n_servers)
-        lines.append("servers: " + ", ".join(f"es_{m} {load[m]}/{cfg.z_max[m]} UDs"
-                                             for m in range(cfg.n_servers)))
+        lines.append(
+            "servers: "
+            + ", ".join(f"es_{m} {load[m]}/{cfg.z_max[m]} UDs" for m in range(cfg.n_servers))
+        )
         return "\n".join(lines)
 
     word = _decisions(out)
     offloaded = np.asarray(out["offloaded"], bool)
     timed_out = np.asarray(out["timed_out"], bool)
     server = np.asarray(out["server"])
-    lines.append(f"MEC slot {base.t}/{cfg.n_slots} played (N={n} UDs, M={cfg.n_servers} ESs, "
-                 f"matcher={cfg.matcher}, admission="
-                 f"{'ES agents' if cfg.es_agents else cfg.admission})")
+    lines.append(
+        f"MEC slot {base.t}/{cfg.n_slots} played (N={n} UDs, M={cfg.n_servers} ESs, "
+        f"matcher={cfg.matcher}, admission="
+        f"{'ES agents' if cfg.es_agents else cfg.admission})"
+    )
     rows = []
     for i in range(shown):
-        control = (f"p={out['p_w'][i] * 1e3:.1f}mW" if offloaded[i]
-                   else f"f={out['f_hz'][i] / 1e9:.2f}GHz")
-        rows.append([f"ud_{i}", f"{out['task_bytes'][i] / 1e3:.1f}",
-                     f"{out['cycles_per_bit'][i]:.0f}", f"{out['deadline_s'][i] * 1e3:.0f}",
-                     f"es_{server[i]}" if server[i] >= 0 else "-", word[i], control,
-                     f"{out['delay_s'][i] * 1e3:.1f}", f"{out['energy_j'][i] * 1e3:.3f}",
-                     f"{out['cost'][i]:.4f}", "TIMEOUT" if timed_out[i] else "ok",
-                     f"{out['battery_j'][i]:.4g}" + ("<b_min" if out["below_b_min"][i] else "")])
-    lines += _table(["ud", "task KB", "cyc/bit", "deadline ms", "server", "decision",
-                     "control", "delay ms", "energy mJ", "cost", "timeout", "battery J"], rows)
+        control = (
+            f"p={out['p_w'][i] * 1e3:.1f}mW" if offloaded[i] else f"f={out['f_hz'][i] / 1e9:.2f}GHz"
+        )
+        rows.append(
+            [
+                f"ud_{i}",
+                f"{out['task_bytes'][i] / 1e3:.1f}",
+                f"{out['cycles_per_bit'][i]:.0f}",
+                f"{out['deadline_s'][i] * 1e3:.0f}",
+                f"es_{server[i]}" if server[i] >= 0 else "-",
+                word[i],
+                control,
+                f"{out['delay_s'][i] * 1e3:.1f}",
+                f"{out['energy_j'][i] * 1e3:.3f}",
+                f"{out['cost'][i]:.4f}",
+                "TIMEOUT" if timed_out[i] else "ok",
+                f"{out['battery_j'][i]:.4g}" + ("<b_min" if out["below_b_min"][i] else ""),
+            ]
+        )
+    lines += _table(
+        [
+            "ud",
+            "task KB",
+            "cyc/bit",
+            "deadline ms",
+            "server",
+            "decision",
+            "control",
+            "delay ms",
+            "energy mJ",
+            "cost",
+            "timeout",
+            "battery J",
+        ],
+        rows,
+    )
     if shown < n:
         lines.append(f"... {n - shown} more UDs")
     requested = np.asarray(out["requested"], bool)
@@ -130,7 +172,8 @@ def render_ansi(env: Any, max_rows: int | None = None) -> str:
         f", delay {float(np.sum(out['delay_s'])):.3f} s, energy "
         f"{float(np.sum(out['energy_j'])) * 1e3:.3f} mJ, timeouts {int(timed_out.sum())}/{n}, "
         f"offloaded {n_off}/{n} ({n_req} requested, {cuts} cut), mean reward "
-        f"{float(np.mean(out['reward'])):.4f}")
+        f"{float(np.mean(out['reward'])):.4f}"
+    )
     return "\n".join(lines)
 
 
@@ -180,8 +223,10 @@ def render_rgb(env: Any) -> np.ndarray:
         requested = np.asarray(out["requested"], bool)
         offloaded = np.asarray(out["offloaded"], bool)
         timed_out = np.asarray(out["timed_out"], bool)
-        title = (f"slot {base.t}/{cfg.n_slots}: mean cost {float(np.mean(out['cost'])):.4f}, "
-                 f"offloaded {int(offloaded.sum())}/{n}, timeouts {int(timed_out.sum())}")
+        title = (
+            f"slot {base.t}/{cfg.n_slots}: mean cost {float(np.mean(out['cost'])):.4f}, "
+            f"offloaded {int(offloaded.sum())}/{n}, timeouts {int(timed_out.sum())}"
+        )
 
     fig = Figure(figsize=_FIG_SIZE_IN, dpi=_DPI)
     canvas = FigureCanvasAgg(fig)
@@ -192,38 +237,67 @@ def render_rgb(env: Any) -> np.ndarray:
     matched = server >= 0
     refused = requested & ~offloaded
     link = matched & ~offloaded & ~refused
-    segs = np.stack([np.stack([ud_x, np.full(n, ud_y)], -1),
-                     np.stack([srv_x[np.maximum(server, 0)], np.full(n, srv_y)], -1)], axis=1)
+    segs = np.stack(
+        [
+            np.stack([ud_x, np.full(n, ud_y)], -1),
+            np.stack([srv_x[np.maximum(server, 0)], np.full(n, srv_y)], -1),
+        ],
+        axis=1,
+    )
     lw = max(0.3, min(2.5, 60.0 / n))
     top.add_collection(LineCollection(segs[link], colors=_C_LINK, linewidths=lw, zorder=1))
-    top.add_collection(LineCollection(segs[refused], colors=_C_REFUSED, linewidths=lw,
-                                      linestyles="dashed", zorder=2))
-    top.add_collection(LineCollection(segs[offloaded], colors=_C_OFFLOAD, linewidths=2 * lw,
-                                      zorder=3))
+    top.add_collection(
+        LineCollection(
+            segs[refused], colors=_C_REFUSED, linewidths=lw, linestyles="dashed", zorder=2
+        )
+    )
+    top.add_collection(
+        LineCollection(segs[offloaded], colors=_C_OFFLOAD, linewidths=2 * lw, zorder=3)
+    )
     size = max(4.0, min(120.0, 4000.0 / n))
     colour = np.where(offloaded, _C_OFFLOAD, np.where(refused, _C_REFUSED, _C_LOCAL))
     top.scatter(ud_x, np.full(n, ud_y), s=size, c=list(colour), zorder=4)
     if timed_out.any():
-        top.scatter(ud_x[timed_out], np.full(int(timed_out.sum()), ud_y - 0.08), marker="x",
-                    s=size, c=_C_REFUSED, zorder=4)
+        top.scatter(
+            ud_x[timed_out],
+            np.full(int(timed_out.sum()), ud_y - 0.08),
+            marker="x",
+            s=size,
+            c=_C_REFUSED,
+            zorder=4,
+        )
     top.scatter(srv_x, np.full(m_count, srv_y), marker="s", s=300, c=_C_SERVER, zorder=5)
     load = np.bincount(server[matched], minlength=m_count)
     admitted = np.bincount(server[offloaded], minlength=m_count)
     if m_count <= 24:
         for m in range(m_count):
-            top.annotate(f"es_{m}\n{admitted[m]}/{cfg.subchannels[m]} K, {load[m]} UDs",
-                         (srv_x[m], srv_y), xytext=(0, 12), textcoords="offset points",
-                         ha="center", fontsize=8)
+            top.annotate(
+                f"es_{m}\n{admitted[m]}/{cfg.subchannels[m]} K, {load[m]} UDs",
+                (srv_x[m], srv_y),
+                xytext=(0, 12),
+                textcoords="offset points",
+                ha="center",
+                fontsize=8,
+            )
     if n <= 24:
         for i in range(n):
-            top.annotate(f"{i}", (ud_x[i], ud_y), xytext=(0, -14), textcoords="offset points",
-                         ha="center", fontsize=7)
+            top.annotate(
+                f"{i}",
+                (ud_x[i], ud_y),
+                xytext=(0, -14),
+                textcoords="offset points",
+                ha="center",
+                fontsize=7,
+            )
     top.set_xlim(0.0, 1.0)
     top.set_ylim(-0.3, 1.45)
     top.set_axis_off()
     top.set_title(title, fontsize=10)
-    legend = [("offloaded", _C_OFFLOAD, "-"), ("refused / cut", _C_REFUSED, "--"),
-              ("matched, local", _C_LINK, "-")]
+    legend = [
+        ("offloaded", _C_OFFLOAD, "-"),
+        ("refused / cut", _C_REFUSED, "--"),
+        ("matched, local", _C_LINK, "-"),
+    ]
     for label, c, ls in legend:
         top.plot([], [], color=c, linestyle=ls, label=label)
     top.plot([], [], color=_C_REFUSED, marker="x", linestyle="none", label="timed out")
@@ -246,8 +320,10 @@ def render_rgb(env: Any) -> np.ndarray:
 
 def _interactive(plt: Any) -> bool:
     backend = str(plt.get_backend()).lower()
-    return backend not in {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"} \
+    return (
+        backend not in {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"}
         and "inline" not in backend
+    )
 
 
 def show(frame: np.ndarray) -> None:
@@ -260,9 +336,12 @@ def show(frame: np.ndarray) -> None:
 
     if not _interactive(plt):
         if not _human_window.get("warned"):
-            warnings.warn(f"render_mode='human' needs an interactive matplotlib backend, have "
-                          f"{plt.get_backend()!r} (no display?); frames are not shown. Use "
-                          f"render_mode='rgb_array' to get them as arrays.", stacklevel=3)
+            warnings.warn(
+                f"render_mode='human' needs an interactive matplotlib backend, have "
+                f"{plt.get_backend()!r} (no display?); frames are not shown. Use "
+                f"render_mode='rgb_array' to get them as arrays.",
+                stacklevel=3,
+            )
             _human_window["warned"] = True
         return
     fig = _human_window.get("figure")

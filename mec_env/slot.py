@@ -14,8 +14,9 @@ from mec_env import physics
 from mec_env.config import EnvConfig
 
 
-def ud_controls(cfg: EnvConfig, ud_actions: np.ndarray, server: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ud_controls(
+    cfg: EnvConfig, ud_actions: np.ndarray, server: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Map UD actions (…, N, 3) in [0, 1] to (requested, f_hz, p_w), eqs. (21)-(23).
 
     A UD requests offloading iff x^u ≥ 0.5 and it is matched; f = max(f_min, f^u f_max);
@@ -27,9 +28,14 @@ def ud_controls(cfg: EnvConfig, ud_actions: np.ndarray, server: np.ndarray
     return requested, f_hz, p_w
 
 
-def offload_terms(cfg: EnvConfig, bits: np.ndarray, cycles_per_bit: np.ndarray,
-                  gain: np.ndarray, server: np.ndarray, p_w: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def offload_terms(
+    cfg: EnvConfig,
+    bits: np.ndarray,
+    cycles_per_bit: np.ndarray,
+    gain: np.ndarray,
+    server: np.ndarray,
+    p_w: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(τ^o, τ^p, e^o) of each UD at its matched server, eqs. (6)-(8), (10); 0 if unmatched.
 
     ``gain`` is (…, N, M) linear; the others (…, N).
@@ -39,8 +45,9 @@ def offload_terms(cfg: EnvConfig, bits: np.ndarray, cycles_per_bit: np.ndarray,
     g = np.take_along_axis(gain, srv[..., None], axis=-1)[..., 0]
     rate = physics.uplink_rate(cfg.subchannel_bw_hz[srv], p_w, g)
     tau_o = np.where(matched, physics.upload_delay(bits, rate), 0.0)
-    tau_p = np.where(matched, physics.processing_delay(bits, cycles_per_bit,
-                                                       cfg.f_server_hz[srv]), 0.0)
+    tau_p = np.where(
+        matched, physics.processing_delay(bits, cycles_per_bit, cfg.f_server_hz[srv]), 0.0
+    )
     return tau_o, tau_p, physics.offload_energy(p_w, tau_o)
 
 
@@ -54,27 +61,43 @@ def _per_group(per_server: np.ndarray, batch: int) -> np.ndarray:
     return per_server if batch == 1 else np.tile(per_server, batch)
 
 
-def admit(cfg: EnvConfig, approved: np.ndarray, priority: np.ndarray, server: np.ndarray,
-          bits: np.ndarray) -> np.ndarray:
+def admit(
+    cfg: EnvConfig, approved: np.ndarray, priority: np.ndarray, server: np.ndarray, bits: np.ndarray
+) -> np.ndarray:
     """Enforce (15i) K and (15j) D_m on the approved requests, in ascending ``priority``
     (ties by UD index). All arrays (B, N); returns the bool (B, N) ``offloaded`` mask."""
     approved = approved & (server >= 0)
     b = server.shape[0]
     flat = np.flatnonzero(approved.ravel())
     groups = _flat_groups(server, cfg.n_servers)[flat]
-    ok = physics.admit_within_capacity(priority.ravel()[flat], groups, bits.ravel()[flat],
-                                       _per_group(cfg.subchannels, b),
-                                       _per_group(cfg.storage_bits, b), tiebreak=flat)
+    ok = physics.admit_within_capacity(
+        priority.ravel()[flat],
+        groups,
+        bits.ravel()[flat],
+        _per_group(cfg.subchannels, b),
+        _per_group(cfg.storage_bits, b),
+        tiebreak=flat,
+    )
     offloaded = np.zeros(approved.size, dtype=bool)
     offloaded[flat[ok]] = True
     return offloaded.reshape(approved.shape)
 
 
-def resolve(cfg: EnvConfig, *, bits: np.ndarray, cycles_per_bit: np.ndarray,
-            deadline_s: np.ndarray, server: np.ndarray, offloaded: np.ndarray,
-            f_hz: np.ndarray, upload_s: np.ndarray, processing_s: np.ndarray,
-            offload_energy_j: np.ndarray, battery_j: np.ndarray, harvest_j: np.ndarray,
-            ) -> dict[str, np.ndarray]:
+def resolve(
+    cfg: EnvConfig,
+    *,
+    bits: np.ndarray,
+    cycles_per_bit: np.ndarray,
+    deadline_s: np.ndarray,
+    server: np.ndarray,
+    offloaded: np.ndarray,
+    f_hz: np.ndarray,
+    upload_s: np.ndarray,
+    processing_s: np.ndarray,
+    offload_energy_j: np.ndarray,
+    battery_j: np.ndarray,
+    harvest_j: np.ndarray,
+) -> dict[str, np.ndarray]:
     """Delays, energies, costs, penalties, rewards and the battery update of a slot.
 
     All inputs (B, N). Offloaded tasks go through the ES CPU queue (eq. 9); the others run
@@ -83,9 +106,13 @@ def resolve(cfg: EnvConfig, *, bits: np.ndarray, cycles_per_bit: np.ndarray,
     """
     b = server.shape[0]
     flat = np.flatnonzero(offloaded.ravel())
-    _, finish = physics.queue_finish_times(upload_s.ravel()[flat], processing_s.ravel()[flat],
-                                           _flat_groups(server, cfg.n_servers)[flat],
-                                           _per_group(cfg.n_cpus, b), tiebreak=flat)
+    _, finish = physics.queue_finish_times(
+        upload_s.ravel()[flat],
+        processing_s.ravel()[flat],
+        _flat_groups(server, cfg.n_servers)[flat],
+        _per_group(cfg.n_cpus, b),
+        tiebreak=flat,
+    )
     delay = physics.local_delay(bits, cycles_per_bit, f_hz).ravel()
     energy = physics.local_energy(bits, cycles_per_bit, f_hz, cfg.kappa).ravel()
     delay[flat] = finish
@@ -93,8 +120,9 @@ def resolve(cfg: EnvConfig, *, bits: np.ndarray, cycles_per_bit: np.ndarray,
     delay, energy = delay.reshape(server.shape), energy.reshape(server.shape)
     costs = physics.cost(cfg.rho_delay, cfg.rho_energy, delay, energy)
     battery_next = physics.battery_update(battery_j, energy, harvest_j, cfg.b_max_j)
-    pen = physics.penalty(cfg.rho_delay, cfg.rho_energy, deadline_s, delay, battery_next,
-                          cfg.b_min_j)
+    pen = physics.penalty(
+        cfg.rho_delay, cfg.rho_energy, deadline_s, delay, battery_next, cfg.b_min_j
+    )
     return {
         "delay_s": delay,
         "energy_j": energy,

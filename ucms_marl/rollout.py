@@ -329,8 +329,9 @@ class VectorMECEnv:
     only when a heuristic policy reads them.
     """
 
-    def __init__(self, make_env: Callable[[], Any], num_envs: int, *,
-                 kernels: str | None = None) -> None:
+    def __init__(
+        self, make_env: Callable[[], Any], num_envs: int, *, kernels: str | None = None
+    ) -> None:
         from mec_env.env import MECParallelEnv
         from mec_env.vector import MECVectorEnv
 
@@ -338,13 +339,16 @@ class VectorMECEnv:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         template = getattr(make_env(), "unwrapped", None)
         if not isinstance(template, MECParallelEnv):
-            raise TypeError("VectorMECEnv needs make_env to build a mec_env.parallel_env; use "
-                            "PerEnvVectorMECEnv for other PettingZoo environments")
+            raise TypeError(
+                "VectorMECEnv needs make_env to build a mec_env.parallel_env; use "
+                "PerEnvVectorMECEnv for other PettingZoo environments"
+            )
         self._make_env = make_env
         self._template = template
         raw = {k: v for k, v in template.config.raw.items() if k != "render_mode"}
-        self._vec = MECVectorEnv(int(num_envs), template.preset, autoreset=False,
-                                 kernels=kernels, **raw)
+        self._vec = MECVectorEnv(
+            int(num_envs), template.preset, autoreset=False, kernels=kernels, **raw
+        )
         self._core = self._vec.core
         self._active = int(num_envs)
         self._started = np.zeros(int(num_envs), dtype=bool)
@@ -394,8 +398,9 @@ class VectorMECEnv:
     def _state(self) -> np.ndarray:
         k = self._active
         ud, loads = self._shared["ud"], self._shared["loads"]
-        return np.concatenate([ud[:k].reshape(k, -1),
-                               loads[:k].reshape(k, -1).astype(np.float32)], axis=1)
+        return np.concatenate(
+            [ud[:k].reshape(k, -1), loads[:k].reshape(k, -1).astype(np.float32)], axis=1
+        )
 
     def _observation(self) -> Observation:
         spec, k = self.spec, self._active
@@ -410,9 +415,14 @@ class VectorMECEnv:
                 es_obs = np.zeros((k, spec.n_servers, spec.es_obs_dim), dtype=np.float32)
                 for m, cols in enumerate(self._es_cols):
                     es_obs[:, m, : cols.size] = es[:k, m, cols]
-        return Observation(ud[:k], self._state(), es_obs, members,
-                           _LazyRaw(self, ud[:k], None if es is None else es[:k]),
-                           self.envs[:k])
+        return Observation(
+            ud[:k],
+            self._state(),
+            es_obs,
+            members,
+            _LazyRaw(self, ud[:k], None if es is None else es[:k]),
+            self.envs[:k],
+        )
 
     def reset(self, seeds: Sequence[int]) -> Observation:
         if len(seeds) != self.num_envs:
@@ -456,8 +466,7 @@ class VectorMECEnv:
             slots.append(slot)
         es_reward = None
         if spec.es_agents:
-            es_reward = np.repeat(res.es_reward[:, None], spec.n_servers, axis=1).astype(
-                np.float32)
+            es_reward = np.repeat(res.es_reward[:, None], spec.n_servers, axis=1).astype(np.float32)
         return StepResult(
             next_obs=self._observation(),
             ud_reward=out["reward"].astype(np.float32),

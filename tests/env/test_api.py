@@ -16,9 +16,15 @@ import mec_env
 from mec_env.config import PRESETS
 
 PRESET_NAMES = ("paper", "paper_kb", "paper_energy", "small")
-HETEROGENEOUS = dict(n_uds=9, n_servers=3, z_max=[2, 4, 3], subchannels=[1, 3, 2],
-                     n_cpus=[1, 2, 4], storage_bytes=[60e3, 200e3, 400e3],
-                     f_server_hz=[2e9, 4e9, 8e9])
+HETEROGENEOUS = dict(
+    n_uds=9,
+    n_servers=3,
+    z_max=[2, 4, 3],
+    subchannels=[1, 3, 2],
+    n_cpus=[1, 2, 4],
+    storage_bytes=[60e3, 200e3, 400e3],
+    f_server_hz=[2e9, 4e9, 8e9],
+)
 VARIANTS = {
     "es_on": {},
     "es_off": {"es_agents": False},
@@ -26,11 +32,33 @@ VARIANTS = {
     "es_box": {"es_action_space": "box"},
 }
 
-SPEC_SLOT_INFO = ["slot_mean_cost", "slot_timeout_rate", "slot_offload_rate",
-                  "slot_participation_rate", "slot_below_battery_rate", "slot_admission_cuts"]
-SPEC_UD_INFO = ["task_bytes", "cycles_per_bit", "deadline_s", "server", "requested",
-                "offloaded", "f_hz", "p_w", "delay_s", "energy_j", "cost", "penalty",
-                "timed_out", "battery_j", "below_b_min", "gain", *SPEC_SLOT_INFO]
+SPEC_SLOT_INFO = [
+    "slot_mean_cost",
+    "slot_timeout_rate",
+    "slot_offload_rate",
+    "slot_participation_rate",
+    "slot_below_battery_rate",
+    "slot_admission_cuts",
+]
+SPEC_UD_INFO = [
+    "task_bytes",
+    "cycles_per_bit",
+    "deadline_s",
+    "server",
+    "requested",
+    "offloaded",
+    "f_hz",
+    "p_w",
+    "delay_s",
+    "energy_j",
+    "cost",
+    "penalty",
+    "timed_out",
+    "battery_j",
+    "below_b_min",
+    "gain",
+    *SPEC_SLOT_INFO,
+]
 SPEC_ES_INFO = ["requests", "admitted", "cuts", "members", *SPEC_SLOT_INFO]
 
 
@@ -59,8 +87,7 @@ def test_parallel_api(preset, variant):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_parallel_seed(preset, variant):
-    parallel_seed_test(lambda: mec_env.parallel_env(preset, **VARIANTS[variant]),
-                       num_cycles=25)
+    parallel_seed_test(lambda: mec_env.parallel_env(preset, **VARIANTS[variant]), num_cycles=25)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -89,8 +116,15 @@ def trajectory(seed: int, preset: str = "small", **overrides) -> list:
     while env.agents:
         actions = {a: env.action_space(a).sample() for a in env.agents}
         obs, rewards, _, _, infos = env.step(actions)
-        out.append((obs, rewards, env.last_step["server"].copy(),
-                    env.last_step["harvest_j"].copy(), mec_env.slot_metrics(infos["ud_0"])))
+        out.append(
+            (
+                obs,
+                rewards,
+                env.last_step["server"].copy(),
+                env.last_step["harvest_j"].copy(),
+                mec_env.slot_metrics(infos["ud_0"]),
+            )
+        )
     return out
 
 
@@ -177,8 +211,10 @@ def test_observations_and_state_inside_spaces(preset, normalize_obs):
         if not env.agents:
             break
         # extreme actions reach the top of every range (f = f_max, p = p_max)
-        actions = {a: (np.ones(3, np.float32) if rng.random() < 0.5
-                       else rng.random(3).astype(np.float32)) for a in env.ud_agents}
+        actions = {
+            a: (np.ones(3, np.float32) if rng.random() < 0.5 else rng.random(3).astype(np.float32))
+            for a in env.ud_agents
+        }
         actions.update({a: env.action_space(a).sample() for a in env.es_agent_names})
         obs, *_ = env.step(actions)
 
@@ -196,13 +232,14 @@ def test_ud_observation_layout_raw():
         assert_allclose(o[:3], [s.bits[i], s.cycles_per_bit[i], s.deadline_s[i]], rtol=1e-6)
         assert_array_equal(o[3:5], [0.0, 0.0])  # previous f and p are 0 at reset
         assert_allclose(o[5], 3.2e6, rtol=1e-6)  # battery full, b_max = 3.2 MJ
-        assert_allclose(o[6:6 + m], s.gain[i], rtol=1e-6)
+        assert_allclose(o[6 : 6 + m], s.gain[i], rtol=1e-6)
         onehot = np.zeros(m + 1)
         onehot[env.server[i] if env.server[i] >= 0 else m] = 1.0
-        assert_array_equal(o[6 + m:], onehot)
+        assert_array_equal(o[6 + m :], onehot)
     act = np.array([0.0, 0.8, 0.5], np.float32)
-    obs, *_ = env.step({a: (act if a.startswith("ud") else env.action_space(a).sample())
-                        for a in env.agents})
+    obs, *_ = env.step(
+        {a: (act if a.startswith("ud") else env.action_space(a).sample()) for a in env.agents}
+    )
     cfg = env.config
     # previous f = 0.8 · 1.5e9 = 1.2e9 Hz, previous p = max(p_min, 0.5 · p_max) W
     assert_allclose(obs["ud_0"][3], np.float32(0.8) * 1.5e9, rtol=1e-6)
@@ -240,8 +277,14 @@ def test_es_observation_layout():
             if ud < 0:
                 assert_array_equal(places[j], np.zeros(6))
             else:
-                expected = [1.0, s.bits[ud], s.cycles_per_bit[ud], s.deadline_s[ud],
-                            s.gain[ud, m], env.battery_j[ud]]
+                expected = [
+                    1.0,
+                    s.bits[ud],
+                    s.cycles_per_bit[ud],
+                    s.deadline_s[ud],
+                    s.gain[ud, m],
+                    env.battery_j[ud],
+                ]
                 assert_allclose(places[j], expected, rtol=1e-6)
         count = int((members >= 0).sum())
         stored = s.bits[members[members >= 0]].sum()
@@ -250,7 +293,7 @@ def test_es_observation_layout():
     state = env.state()
     n_obs = 2 * 2 + 7
     assert_array_equal(state[: 6 * n_obs], np.concatenate([obs[f"ud_{i}"] for i in range(6)]))
-    assert_array_equal(state[6 * n_obs:], np.concatenate([obs["es_0"][-3:], obs["es_1"][-3:]]))
+    assert_array_equal(state[6 * n_obs :], np.concatenate([obs["es_0"][-3:], obs["es_1"][-3:]]))
     assert cfg.n_uds == 6
 
 
@@ -305,8 +348,7 @@ def test_info_keys_exactly_per_spec(es_agents):
         assert_allclose(slot_info["offload_rate"], s["offloaded"].mean())
         assert_allclose(slot_info["below_battery_rate"], s["below_b_min"].mean())
         req = s["requested"].sum()
-        assert_allclose(slot_info["participation_rate"],
-                        s["offloaded"].sum() / req if req else 0.0)
+        assert_allclose(slot_info["participation_rate"], s["offloaded"].sum() / req if req else 0.0)
 
 
 def _kind(value):
@@ -316,9 +358,11 @@ def _kind(value):
     return type(value)
 
 
-@pytest.mark.parametrize("cfg", [{}, {"es_agents": False}, HETEROGENEOUS,
-                                 {"normalize_obs": False}], ids=["es_on", "es_off", "hetero",
-                                                                  "raw_obs"])
+@pytest.mark.parametrize(
+    "cfg",
+    [{}, {"es_agents": False}, HETEROGENEOUS, {"normalize_obs": False}],
+    ids=["es_on", "es_off", "hetero", "raw_obs"],
+)
 def test_info_types_and_shapes_same_at_reset_and_every_step(cfg):
     env = mec_env.parallel_env("small", **cfg)
     _, infos = env.reset(seed=3)
@@ -342,23 +386,36 @@ def test_reset_infos_hold_the_new_task_and_documented_defaults():
     env = mec_env.parallel_env("small")
     _, infos = env.reset(seed=0)
     s = env.current_slot
-    defaults = {"requested": False, "offloaded": False, "f_hz": 0.0, "p_w": 0.0,
-                "delay_s": 0.0, "energy_j": 0.0, "cost": 0.0, "penalty": 0.0,
-                "timed_out": False, "battery_j": env.config.b_max_j, "below_b_min": False,
-                "slot_mean_cost": 0.0, "slot_timeout_rate": 0.0, "slot_offload_rate": 0.0,
-                "slot_participation_rate": 0.0, "slot_below_battery_rate": 0.0,
-                "slot_admission_cuts": 0}
+    defaults = {
+        "requested": False,
+        "offloaded": False,
+        "f_hz": 0.0,
+        "p_w": 0.0,
+        "delay_s": 0.0,
+        "energy_j": 0.0,
+        "cost": 0.0,
+        "penalty": 0.0,
+        "timed_out": False,
+        "battery_j": env.config.b_max_j,
+        "below_b_min": False,
+        "slot_mean_cost": 0.0,
+        "slot_timeout_rate": 0.0,
+        "slot_offload_rate": 0.0,
+        "slot_participation_rate": 0.0,
+        "slot_below_battery_rate": 0.0,
+        "slot_admission_cuts": 0,
+    }
     for i, a in enumerate(env.ud_agents):
         assert {k: infos[a][k] for k in defaults} == defaults
-        assert_allclose([infos[a]["task_bytes"], infos[a]["cycles_per_bit"],
-                         infos[a]["deadline_s"]], [s.bits[i] / 8, s.cycles_per_bit[i],
-                                                   s.deadline_s[i]])
+        assert_allclose(
+            [infos[a]["task_bytes"], infos[a]["cycles_per_bit"], infos[a]["deadline_s"]],
+            [s.bits[i] / 8, s.cycles_per_bit[i], s.deadline_s[i]],
+        )
         assert_allclose(infos[a]["gain"], s.gain[i])
         assert infos[a]["server"] == env.server[i]
     for a in env.es_agent_names:
         assert [infos[a][k] for k in ("requests", "admitted", "cuts")] == [0, 0, 0]
-        assert {k: infos[a][k] for k in SPEC_SLOT_INFO} == {
-            k: defaults[k] for k in SPEC_SLOT_INFO}
+        assert {k: infos[a][k] for k in SPEC_SLOT_INFO} == {k: defaults[k] for k in SPEC_SLOT_INFO}
 
 
 def test_infos_do_not_alias_env_state():
@@ -381,16 +438,26 @@ def test_info_values_per_ud():
         info = infos[f"ud_{i}"]
         assert_allclose(info["task_bytes"], slot.bits[i] / 8)
         assert_allclose(info["gain"], slot.gain[i])
-        for key in ("cycles_per_bit", "deadline_s", "f_hz", "p_w", "delay_s", "energy_j",
-                    "cost", "penalty", "battery_j"):
+        for key in (
+            "cycles_per_bit",
+            "deadline_s",
+            "f_hz",
+            "p_w",
+            "delay_s",
+            "energy_j",
+            "cost",
+            "penalty",
+            "battery_j",
+        ):
             assert info[key] == s[key][i], key
         for key in ("requested", "offloaded", "timed_out", "below_b_min"):
             assert info[key] is bool(s[key][i]), key
         assert info["server"] == s["server"][i]
 
 
-@pytest.mark.parametrize(("preset", "n_slots"), [("small", 10), ("paper_kb", 10),
-                                                 ("small", 1), ("paper_energy", 100)])
+@pytest.mark.parametrize(
+    ("preset", "n_slots"), [("small", 10), ("paper_kb", 10), ("small", 1), ("paper_energy", 100)]
+)
 def test_truncation_after_n_slots(preset, n_slots):
     env = mec_env.parallel_env(preset, n_slots=n_slots, es_agents=False)
     env.reset(seed=0)

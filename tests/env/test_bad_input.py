@@ -82,8 +82,9 @@ BAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "key"), BAD_CONFIGS,
-                         ids=[f"{k}-{i}" for i, (_, k) in enumerate(BAD_CONFIGS)])
+@pytest.mark.parametrize(
+    ("overrides", "key"), BAD_CONFIGS, ids=[f"{k}-{i}" for i, (_, k) in enumerate(BAD_CONFIGS)]
+)
 def test_bad_config_names_the_key(overrides, key):
     with pytest.raises(mec_env.ConfigError) as err:
         mec_env.parallel_env("paper_kb", **overrides)
@@ -95,8 +96,11 @@ def test_bad_config_names_the_key(overrides, key):
 
 
 def test_bad_config_messages_say_what_is_allowed():
-    with pytest.raises(ValueError, match=r"'f_local_hz' got \[2000000000.0, 1000000000.0\]; "
-                                         r"allowed: low <= high"):
+    with pytest.raises(
+        ValueError,
+        match=r"'f_local_hz' got \[2000000000.0, 1000000000.0\]; "
+        r"allowed: low <= high",
+    ):
         make_config("paper", f_local_hz=[2e9, 1e9])
     with pytest.raises(ValueError, match="an integer >= 1"):
         make_config("paper", n_uds=0)
@@ -106,8 +110,11 @@ def test_bad_config_messages_say_what_is_allowed():
         make_config("paper", matcher="nope")
     with pytest.raises(ValueError, match="known keys"):
         make_config("paper", n_users=48)
-    with pytest.raises(ValueError, match=r"^config key 'es_action_space' got 'discrete'; "
-                                         r"allowed: one of \['multibinary', 'box'\]$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^config key 'es_action_space' got 'discrete'; "
+        r"allowed: one of \['multibinary', 'box'\]$",
+    ):
         make_config("paper", es_action_space="discrete")
 
 
@@ -120,8 +127,15 @@ def test_unknown_preset(name):
 
 def test_good_edge_configs_accepted():
     # per-server lists of numpy integers, a single-value list, zero harvest, one UD
-    cfg = make_config("paper", z_max=[np.int64(16), 16, 16], subchannels=[10], n_uds=1,
-                      harvest_mean_j=0.0, gain_db=[5, 5], es_agents=np.bool_(False))
+    cfg = make_config(
+        "paper",
+        z_max=[np.int64(16), 16, 16],
+        subchannels=[10],
+        n_uds=1,
+        harvest_mean_j=0.0,
+        gain_db=[5, 5],
+        es_agents=np.bool_(False),
+    )
     assert_array_equal(cfg.subchannels, [10, 10, 10])
     assert cfg.n_uds == 1 and cfg.harvest_mean_j == 0.0 and cfg.es_agents is False
 
@@ -130,8 +144,9 @@ def test_good_edge_configs_accepted():
 def test_weakest_allowed_channel_with_a_zero_weight_stays_finite(es_agents):
     # just above the rate underflow (p_min = 1 dBm, g = -129 dB) uploads take ~1e14 s; with
     # ρ1 = 0 a zero times an infinite delay would be NaN, so everything must stay finite
-    env = mec_env.parallel_env("small", gain_db=[-129, -128], rho_delay=0.0,
-                               es_agents=es_agents, n_slots=3)
+    env = mec_env.parallel_env(
+        "small", gain_db=[-129, -128], rho_delay=0.0, es_agents=es_agents, n_slots=3
+    )
     env.reset(seed=0)
     while env.agents:
         actions = {a: np.array([1.0, 0.5, 0.0], np.float32) for a in env.ud_agents}
@@ -338,8 +353,11 @@ def test_box_es_actions_are_checked():
     env = mec_env.parallel_env("small", es_action_space="box")
     env.reset(seed=0)
     for bad in ([0.2, 1.5, 0.0, 0.0], [0.2, np.nan, 0.0, 0.0], [-0.1, 0.0, 0.0, 0.0]):
-        with pytest.raises(mec_env.ActionError, match=r"action of es_1 must be finite and in "
-                                                      r"\[0, 1\].*clip_actions=True"):
+        with pytest.raises(
+            mec_env.ActionError,
+            match=r"action of es_1 must be finite and in "
+            r"\[0, 1\].*clip_actions=True",
+        ):
             env.step(with_change(env, "es_1", np.array(bad, np.float32)))
     with pytest.raises(mec_env.ActionError, match=r"es_0 must be Box\(0, 1, \(4,\)\)"):
         env.step(with_change(env, "es_0", np.ones(3, np.float32)))

@@ -46,8 +46,7 @@ def reference_co_selection(slot):
                 members = [k for k in range(n) if server[k] == s] + [u]
                 items = [(tau_o[k, s], k, tau_p[k, s], e_o[k, s]) for k in members]
                 finish = _queue_total(items, int(cfg.n_cpus[s]))
-                score = sum(cfg.rho_delay * finish[k] + cfg.rho_energy * e_o[k, s]
-                            for k in members)
+                score = sum(cfg.rho_delay * finish[k] + cfg.rho_energy * e_o[k, s] for k in members)
                 if best is None or score < best[0]:
                     best = (score, s, finish[u])
             proposals[best[1]].append((best[2], u))
@@ -64,8 +63,15 @@ def reference_co_selection(slot):
         ("paper_kb", {}),
         ("paper_kb", {"n_uds": 60}),  # more UDs than places: 12 stay unmatched
         ("paper_kb", {"n_uds": 130, "n_servers": 9}),  # > 4 open servers: pruned path
-        ("paper_kb", {"n_uds": 90, "n_servers": 7, "n_cpus": [1, 2, 3, 4, 5, 6, 8],
-                      "z_max": [10, 12, 14, 16, 16, 12, 10]}),
+        (
+            "paper_kb",
+            {
+                "n_uds": 90,
+                "n_servers": 7,
+                "n_cpus": [1, 2, 3, 4, 5, 6, 8],
+                "z_max": [10, 12, 14, 16, 16, 12, 10],
+            },
+        ),
     ],
 )
 def test_co_selection_equals_reference(preset, overrides):

@@ -54,8 +54,9 @@ def reference_co_selection(slot: SlotState) -> np.ndarray:
             best = None
             for m in open_servers:
                 done = completion_times(accepted[m] + [n], m)
-                score = sum(cfg.rho_delay * done[k] + cfg.rho_energy * e_o[k, m]
-                            for k in accepted[m] + [n])  # I_m, eq. (18)
+                score = sum(
+                    cfg.rho_delay * done[k] + cfg.rho_energy * e_o[k, m] for k in accepted[m] + [n]
+                )  # I_m, eq. (18)
                 if best is None or score < best[0]:
                     best = (score, m, done[n])
             proposals[best[1]].append((best[2], n))  # ES ranks by I_n = τ^a_n, eq. (19)
@@ -78,7 +79,8 @@ def test_co_selection_matches_reference_algorithm():
     for _ in range(60):
         m = int(rng.integers(1, 4))
         overrides = dict(
-            n_servers=m, n_uds=int(rng.integers(1, 16)),
+            n_servers=m,
+            n_uds=int(rng.integers(1, 16)),
             z_max=[int(z) for z in rng.integers(1, 6, m)],
             n_cpus=[int(u) for u in rng.integers(1, 4, m)],
             f_server_hz=[float(f) for f in rng.uniform(1e9, 8e9, m)],
@@ -92,8 +94,9 @@ def test_co_selection_ties():
     # lowest-index server ES0, which keeps z_max = 4 by UD index (0-3); round 2: UDs 4 and 5
     # go to ES1.
     cfg = make_config("small", n_uds=6, n_servers=2, z_max=4, n_cpus=1)
-    same = SlotState(cfg, np.full(6, 8e4), np.full(6, 500.0), np.ones(6), np.full((6, 2), 10.0),
-                     np.ones(6))
+    same = SlotState(
+        cfg, np.full(6, 8e4), np.full(6, 500.0), np.ones(6), np.full((6, 2), 10.0), np.ones(6)
+    )
     assert_array_equal(matching.co_selection(same, None), [0, 0, 0, 0, 1, 1])
     for n in (3, 9, 17):
         for n_cpus in (1, 3):
@@ -113,6 +116,7 @@ def test_co_selection_terminates_in_at_most_one_round_per_matched_ud(monkeypatch
         def counted(*args):
             rounds.append(1)
             return ud_scores(*args)
+
         return original(z_max, n_uds, counted, es_priority)
 
     monkeypatch.setattr(matching, "propose_and_accept", counting)
@@ -138,8 +142,9 @@ def test_everyone_matched_when_capacity_suffices(name, n_uds):
 
 
 @pytest.mark.parametrize("name", BUILTIN)
-@pytest.mark.parametrize(("n_uds", "z_max"), [(9, [4, 4]), (20, [4, 4]), (12, [1, 6, 2]),
-                                              (30, [1, 6, 2]), (7, [1])])
+@pytest.mark.parametrize(
+    ("n_uds", "z_max"), [(9, [4, 4]), (20, [4, 4]), (12, [1, 6, 2]), (30, [1, 6, 2]), (7, [1])]
+)
 def test_overflow_leaves_exactly_n_minus_capacity_unmatched(name, n_uds, z_max):
     rng = np.random.default_rng(n_uds)
     for _ in range(10):
@@ -176,9 +181,7 @@ def constructed_slot() -> SlotState:
         bits=np.array([4e5, 8e3, 8e4]),
         cycles_per_bit=np.full(3, 500.0),
         deadline_s=np.ones(3),
-        gain=np.array([[25.0, 20.0, 19.0],
-                       [25.0, 20.0, 19.0],
-                       [5.0, 25.0, 4.0]]),
+        gain=np.array([[25.0, 20.0, 19.0], [25.0, 20.0, 19.0], [5.0, 25.0, 4.0]]),
         battery_j=np.ones(3),
     )
 
@@ -315,8 +318,7 @@ def test_matcher_breaking_capacity_later_in_the_episode(clean_registries):
 
 def test_registered_admission_rule_is_used(clean_registries):
     mec_env.register_admission("smallest_first", lambda ctx: ctx.slot.bits)
-    env = mec_env.parallel_env("small", es_agents=False, admission="smallest_first",
-                               subchannels=1)
+    env = mec_env.parallel_env("small", es_agents=False, admission="smallest_first", subchannels=1)
     env.reset(seed=4)
     while env.agents:
         server, bits = env.server.copy(), env.current_slot.bits.copy()
@@ -325,8 +327,9 @@ def test_registered_admission_rule_is_used(clean_registries):
         for m in range(2):
             members = np.flatnonzero(server == m)
             expected = members[np.argmin(bits[members])]
-            assert_array_equal(np.flatnonzero(env.last_step["offloaded"] & (server == m)),
-                               [expected])
+            assert_array_equal(
+                np.flatnonzero(env.last_step["offloaded"] & (server == m)), [expected]
+            )
 
 
 @pytest.mark.parametrize(
@@ -368,14 +371,21 @@ def test_saving_first_rejects_requests_that_save_nothing():
     s = env.current_slot
     env.step({a: np.array([1.0, 0.5, 0.02], np.float32) for a in env.agents})
     ls = env.last_step
-    _, local = physics.best_local(s.bits, s.cycles_per_bit, s.deadline_s, cfg.rho_delay,
-                                  cfg.rho_energy, cfg.kappa, cfg.f_min_hz, cfg.f_max_hz)
+    _, local = physics.best_local(
+        s.bits,
+        s.cycles_per_bit,
+        s.deadline_s,
+        cfg.rho_delay,
+        cfg.rho_energy,
+        cfg.kappa,
+        cfg.f_min_hz,
+        cfg.f_max_hz,
+    )
     srv = ls["server"]
     rate = cfg.subchannel_bw_hz[srv] * np.log2(1 + ls["p_w"] * s.gain[np.arange(48), srv])
     tau_o = s.bits / rate
     tau_p = s.bits * s.cycles_per_bit / cfg.f_server_hz[srv]
-    offload = physics.late_penalty_cost(0.5, 0.5, tau_o + tau_p, ls["p_w"] * tau_o,
-                                        s.deadline_s)
+    offload = physics.late_penalty_cost(0.5, 0.5, tau_o + tau_p, ls["p_w"] * tau_o, s.deadline_s)
     saves = local - offload > 0
     assert_array_equal(ls["approved"], ls["requested"] & saves)
     assert np.all(ls["offloaded"] <= ls["approved"])

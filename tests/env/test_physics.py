@@ -75,8 +75,7 @@ def test_paper_preset_in_si_units():
     assert_array_equal(cfg.z_max, [16] * 3)
     assert_array_equal(cfg.n_cpus, [8] * 3)
     assert_array_equal(cfg.f_server_hz, [4e9] * 3)
-    assert (cfg.kappa, cfg.harvest_mean_j, cfg.rho_delay, cfg.rho_energy) == (
-        5e-27, 1e-3, 0.5, 0.5)
+    assert (cfg.kappa, cfg.harvest_mean_j, cfg.rho_delay, cfg.rho_energy) == (5e-27, 1e-3, 0.5, 0.5)
     assert cfg.capacity == 48  # 3 servers × z_max 16
 
 
@@ -109,8 +108,13 @@ def test_paper_energy_and_small_presets():
 
 
 def test_overrides_convert_units_too():
-    cfg = make_config("small", task_bytes=[2000, 3000], p_tx_dbm=[0, 30],
-                      storage_bytes=[1000, 2000.5], gain_db=[0, 10])
+    cfg = make_config(
+        "small",
+        task_bytes=[2000, 3000],
+        p_tx_dbm=[0, 30],
+        storage_bytes=[1000, 2000.5],
+        gain_db=[0, 10],
+    )
     assert cfg.task_bits == (16000.0, 24000.0)
     assert_allclose([cfg.p_min_w, cfg.p_max_w], [1e-3, 1.0])
     assert_array_equal(cfg.storage_bits, [8000.0, 16004.0])
@@ -176,8 +180,9 @@ def test_cost_eq14():
 
 def test_eq9_single_task_on_idle_server():
     # One admitted task: CPU idle (τ^q = 0), τ^a = τ^p + max(τ^o, 0) = 0.01 + 0.01 = 0.02 s
-    tau_q, tau_a = physics.queue_finish_times(np.array([0.01]), np.array([0.01]),
-                                              np.array([0]), np.array([8]))
+    tau_q, tau_a = physics.queue_finish_times(
+        np.array([0.01]), np.array([0.01]), np.array([0]), np.array([8])
+    )
     assert_allclose(tau_q, [0.0])
     assert_allclose(tau_a, [0.02])
 
@@ -215,8 +220,7 @@ def test_queue_more_tasks_than_cpus():
     #   item4: free [1.6, 0.7]  → CPU1, τ^q = 0.7, done = 0.1 + max(0.5, 0.7) = 0.8
     arrival = np.array([0.3, 0.1, 0.2, 0.1, 0.5])
     processing = np.array([1.0, 0.5, 0.2, 0.4, 0.1])
-    tau_q, tau_a = physics.queue_finish_times(arrival, processing, np.zeros(5, int),
-                                              np.array([2]))
+    tau_q, tau_a = physics.queue_finish_times(arrival, processing, np.zeros(5, int), np.array([2]))
     assert_allclose(tau_q, [0.6, 0.0, 0.5, 0.0, 0.7])
     assert_allclose(tau_a, [1.6, 0.6, 0.7, 0.5, 0.8])
 
@@ -224,8 +228,9 @@ def test_queue_more_tasks_than_cpus():
 def test_queue_late_arrival_on_a_cpu_that_freed_earlier():
     # 1 CPU: item0 arrives 0.1, done 0.1 + 0.1 = 0.2; item1 arrives 0.5 when the CPU has been
     # free since 0.2: τ^a = τ^p + max(τ^o, τ^q) = 0.3 + max(0.5, 0.2) = 0.8 (no waiting)
-    _, tau_a = physics.queue_finish_times(np.array([0.1, 0.5]), np.array([0.1, 0.3]),
-                                          np.array([0, 0]), np.array([1]))
+    _, tau_a = physics.queue_finish_times(
+        np.array([0.1, 0.5]), np.array([0.1, 0.3]), np.array([0, 0]), np.array([1])
+    )
     assert_allclose(tau_a, [0.2, 0.8])
 
 
@@ -238,8 +243,9 @@ def test_queue_ties_broken_by_ud_index():
     assert_allclose(tau_a, [0.6, 1.0])
     # explicit UD indices 7 and 3: item1 (UD 3) first: done 0.1 + 0.4 = 0.5;
     # item0 (UD 7) waits: 0.5 + max(0.1, 0.5) = 1.0
-    _, tau_a = physics.queue_finish_times(arrival, processing, np.array([0, 0]), np.array([1]),
-                                          tiebreak=np.array([7, 3]))
+    _, tau_a = physics.queue_finish_times(
+        arrival, processing, np.array([0, 0]), np.array([1]), tiebreak=np.array([7, 3])
+    )
     assert_allclose(tau_a, [1.0, 0.5])
 
 
@@ -264,8 +270,9 @@ def test_queue_groups_are_interleaved_and_empty_groups_allowed():
     # group 0 (1 CPU): 0.2. group 2 (1 CPU): item0 0.3, item2 0.1 + max(0.3, 0.3) = 0.4
     _, tau_a = physics.queue_finish_times(arrival, processing, group, np.array([1, 4, 1]))
     assert_allclose(tau_a, [0.3, 0.2, 0.4])
-    empty_q, empty_a = physics.queue_finish_times(np.zeros(0), np.zeros(0), np.zeros(0, int),
-                                                  np.array([2]))
+    empty_q, empty_a = physics.queue_finish_times(
+        np.zeros(0), np.zeros(0), np.zeros(0, int), np.array([2])
+    )
     assert empty_q.shape == empty_a.shape == (0,)
 
 
@@ -275,8 +282,13 @@ def test_queue_groups_are_interleaved_and_empty_groups_allowed():
 def test_admit_subchannel_cut():
     # 4 approved requests at one ES with K = 2, storage large: the 2 of lowest priority
     # (items 2 and 0, priorities 0.1 and 0.2) are admitted.
-    ok = physics.admit_within_capacity(np.array([0.2, 0.4, 0.1, 0.3]), np.zeros(4, int),
-                                       np.full(4, 10.0), np.array([2]), np.array([1e9]))
+    ok = physics.admit_within_capacity(
+        np.array([0.2, 0.4, 0.1, 0.3]),
+        np.zeros(4, int),
+        np.full(4, 10.0),
+        np.array([2]),
+        np.array([1e9]),
+    )
     assert_array_equal(ok, [True, False, True, False])
 
 
@@ -286,12 +298,14 @@ def test_admit_storage_cut_skips_and_continues():
     #   1 fits (10 = D, allowed) and takes the 3rd channel.
     bits = np.array([6.0, 5.0, 3.0, 1.0])
     prio = np.arange(4.0)
-    ok = physics.admit_within_capacity(prio, np.zeros(4, int), bits, np.array([3]),
-                                       np.array([10.0]))
+    ok = physics.admit_within_capacity(
+        prio, np.zeros(4, int), bits, np.array([3]), np.array([10.0])
+    )
     assert_array_equal(ok, [True, False, True, True])
     # with K = 2 the last one no longer has a channel
-    ok = physics.admit_within_capacity(prio, np.zeros(4, int), bits, np.array([2]),
-                                       np.array([10.0]))
+    ok = physics.admit_within_capacity(
+        prio, np.zeros(4, int), bits, np.array([2]), np.array([10.0])
+    )
     assert_array_equal(ok, [True, False, True, False])
 
 
@@ -302,13 +316,17 @@ def test_admit_per_group_capacities_and_ties():
     bits = np.array([3.0, 1.0, 3.0, 1.0, 2.0])
     # group 0: item1 then item3 (K = 1) → item1 only.
     # group 1: item0 (3), item2 (3+3 = 6 > 5, skipped), item4 (3+2 = 5) → items 0 and 4.
-    ok = physics.admit_within_capacity(prio, group, bits, np.array([1, 2]),
-                                       np.array([100.0, 5.0]))
+    ok = physics.admit_within_capacity(prio, group, bits, np.array([1, 2]), np.array([100.0, 5.0]))
     assert_array_equal(ok, [True, True, False, False, True])
     # an explicit tiebreak reverses the order within a group
-    ok = physics.admit_within_capacity(prio, group, bits, np.array([1, 2]),
-                                       np.array([100.0, 5.0]),
-                                       tiebreak=np.array([4, 3, 2, 1, 0]))
+    ok = physics.admit_within_capacity(
+        prio,
+        group,
+        bits,
+        np.array([1, 2]),
+        np.array([100.0, 5.0]),
+        tiebreak=np.array([4, 3, 2, 1, 0]),
+    )
     # group 0: item3 first. group 1 order item4 (2), item2 (2+3 = 5), item0 (no channel left)
     assert_array_equal(ok, [False, False, True, True, True])
 
@@ -409,8 +427,9 @@ def test_best_local_is_the_grid_minimum():
     on_grid = physics.late_penalty_cost(0.5, 0.5, w / grid, KAPPA * w * grid**2, phi[:, None])
     assert np.all(obj <= on_grid.min(axis=1) + 1e-12)
     # and the returned objective is the objective at the returned f
-    assert_allclose(obj, physics.late_penalty_cost(0.5, 0.5, bits * c / f,
-                                                   KAPPA * bits * c * f**2, phi))
+    assert_allclose(
+        obj, physics.late_penalty_cost(0.5, 0.5, bits * c / f, KAPPA * bits * c * f**2, phi)
+    )
 
 
 def test_best_local_with_a_zero_weight():
@@ -427,8 +446,13 @@ def test_best_local_with_a_zero_weight():
 
 @pytest.mark.parametrize(("rho_delay", "rho_energy"), [(1.0, 0.0), (0.0, 1.0)])
 def test_saving_first_admission_with_a_zero_weight(rho_delay, rho_energy):
-    env = mec_env.parallel_env("small", rho_delay=rho_delay, rho_energy=rho_energy,
-                               es_agents=False, admission="saving_first")
+    env = mec_env.parallel_env(
+        "small",
+        rho_delay=rho_delay,
+        rho_energy=rho_energy,
+        es_agents=False,
+        admission="saving_first",
+    )
     env.reset(seed=0)
     env.step({a: np.array([1.0, 0.5, 1.0], np.float32) for a in env.agents})
     assert np.all(np.isfinite(env.last_step["cost"]))
@@ -440,15 +464,26 @@ def test_saving_first_admission_with_a_zero_weight(rho_delay, rho_energy):
 @pytest.fixture
 def tiny_cfg():
     # W/K = 8 MHz / 2 = 4 MHz; p in [1 mW, 1 W]; f in [0.1, 1] GHz; f_s = 4 GHz; 1 CPU
-    return make_config("small", n_uds=2, n_servers=2, z_max=2, subchannels=2, n_cpus=1,
-                       bandwidth_hz=8e6, p_tx_dbm=[0.0, 30.0], f_local_hz=[1e8, 1e9],
-                       f_server_hz=4e9, kappa=KAPPA, battery_j=[0.15625, 1.0],
-                       rho_delay=0.5, rho_energy=0.5)
+    return make_config(
+        "small",
+        n_uds=2,
+        n_servers=2,
+        z_max=2,
+        subchannels=2,
+        n_cpus=1,
+        bandwidth_hz=8e6,
+        p_tx_dbm=[0.0, 30.0],
+        f_local_hz=[1e8, 1e9],
+        f_server_hz=4e9,
+        kappa=KAPPA,
+        battery_j=[0.15625, 1.0],
+        rho_delay=0.5,
+        rho_energy=0.5,
+    )
 
 
 def test_slot_ud_controls(tiny_cfg):
-    actions = np.array([[[0.7, 0.5, 0.1], [0.2, 0.05, 0.0005]],
-                        [[0.5, 1.0, 1.0], [0.9, 0.3, 0.2]]])
+    actions = np.array([[[0.7, 0.5, 0.1], [0.2, 0.05, 0.0005]], [[0.5, 1.0, 1.0], [0.9, 0.3, 0.2]]])
     server = np.array([[0, 1], [1, -1]])
     requested, f_hz, p_w = slot.ud_controls(tiny_cfg, actions, server)
     # x ≥ 0.5 and matched: row 0 [0.7 yes, 0.2 no]; row 1 [0.5 yes (boundary), unmatched no]
@@ -462,8 +497,7 @@ def test_slot_ud_controls(tiny_cfg):
 def test_slot_offload_terms(tiny_cfg):
     bits = np.array([[8e4, 8e4], [8e4, 1.6e5]])
     c = np.full((2, 2), 500.0)
-    gain = np.array([[[30.0, 1.0], [1.0, 1000.0]],
-                     [[1.0, 15.0], [50.0, 50.0]]])
+    gain = np.array([[[30.0, 1.0], [1.0, 1000.0]], [[1.0, 15.0], [50.0, 50.0]]])
     server = np.array([[0, 1], [1, -1]])
     p_w = np.array([[0.1, 1e-3], [1.0, 0.2]])
     tau_o, tau_p, e_o = slot.offload_terms(tiny_cfg, bits, c, gain, server, p_w)
@@ -479,8 +513,9 @@ def test_slot_offload_terms(tiny_cfg):
 
 def test_slot_admit_batch():
     # 3 UDs, 2 ESs: ES0 K = 1, D = 20 KB = 1.6e5 bits; ES1 K = 2, D = 1.25e5 B = 1e6 bits.
-    cfg = make_config("small", n_uds=3, n_servers=2, z_max=3, subchannels=[1, 2],
-                      storage_bytes=[20_000, 125_000])
+    cfg = make_config(
+        "small", n_uds=3, n_servers=2, z_max=3, subchannels=[1, 2], storage_bytes=[20_000, 125_000]
+    )
     approved = np.ones((2, 3), dtype=bool)
     # row 0: UD0, UD1 at ES0 (K = 1: the lower priority, UD1, wins); UD2 alone at ES1.
     # row 1: all at ES1, sizes 9e5, 2e5, 1e5 in priority order: 9e5 in; 9e5 + 2e5 > 1e6
@@ -543,13 +578,18 @@ def test_slot_resolve_queues_per_row_and_server(tiny_cfg):
     # Row 1 puts them on different servers: no queueing, 0.02 and 0.025.
     out = slot.resolve(
         tiny_cfg,
-        bits=np.full((2, 2), 8e4), cycles_per_bit=np.full((2, 2), 500.0),
-        deadline_s=np.ones((2, 2)), server=np.array([[0, 0], [0, 1]]),
-        offloaded=np.ones((2, 2), dtype=bool), f_hz=np.full((2, 2), 1e9),
+        bits=np.full((2, 2), 8e4),
+        cycles_per_bit=np.full((2, 2), 500.0),
+        deadline_s=np.ones((2, 2)),
+        server=np.array([[0, 0], [0, 1]]),
+        offloaded=np.ones((2, 2), dtype=bool),
+        f_hz=np.full((2, 2), 1e9),
         upload_s=np.array([[0.01, 0.015], [0.01, 0.015]]),
         processing_s=np.full((2, 2), 0.01),
-        offload_energy_j=np.full((2, 2), 1e-3), battery_j=np.ones((2, 2)),
-        harvest_j=np.zeros((2, 2)))
+        offload_energy_j=np.full((2, 2), 1e-3),
+        battery_j=np.ones((2, 2)),
+        harvest_j=np.zeros((2, 2)),
+    )
     assert_allclose(out["delay_s"], [[0.02, 0.03], [0.02, 0.025]])
     assert_allclose(out["energy_j"], np.full((2, 2), 1e-3))
 
@@ -592,8 +632,9 @@ def test_battery_drains_to_zero_not_below():
     high = np.array([0.0, 1.0, 0.0], np.float32)
     steps = _run_episode(env, lambda a: high)
     for before, s in steps:
-        assert_allclose(s["battery_j"],
-                        np.minimum(np.maximum(before - s["energy_j"] + s["harvest_j"], 0), 1))
+        assert_allclose(
+            s["battery_j"], np.minimum(np.maximum(before - s["energy_j"] + s["harvest_j"], 0), 1)
+        )
         # harvest of the default d = 1e-3 J is in [0, 2e-3]
         assert np.all((s["harvest_j"] >= 0) & (s["harvest_j"] <= 2e-3))
     last = steps[-1][1]

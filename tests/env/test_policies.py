@@ -42,8 +42,15 @@ def _episode(name: str, preset: str, seed: int, **overrides) -> list[dict]:
 
 
 def _mean_cost(name: str, preset: str, seeds, **overrides) -> float:
-    return float(np.mean([step["cost"].mean() for seed in seeds
-                          for step in _episode(name, preset, seed, **overrides)]))
+    return float(
+        np.mean(
+            [
+                step["cost"].mean()
+                for seed in seeds
+                for step in _episode(name, preset, seed, **overrides)
+            ]
+        )
+    )
 
 
 def _first_slot_objective(name: str, seed: int, preset: str = "small", **overrides) -> float:
@@ -60,9 +67,12 @@ def _first_slot_objective(name: str, seed: int, preset: str = "small", **overrid
 def test_names_and_env_overrides():
     assert POLICY_NAMES == ("all_local", "all_offload", "random", "greedy", "oracle")
     env = mec_env.parallel_env("small")
-    expected = {"all_local": {}, "random": {},
-                "all_offload": {"es_agents": False, "admission": "accept_all"},
-                "greedy": {"es_agents": False, "admission": "saving_first"}}
+    expected = {
+        "all_local": {},
+        "random": {},
+        "all_offload": {"es_agents": False, "admission": "accept_all"},
+        "greedy": {"es_agents": False, "admission": "saving_first"},
+    }
     for name in POLICY_NAMES:
         policy = make_policy(name, env)
         assert policy.name == name
@@ -118,29 +128,32 @@ def _brute_force_power(cfg, bits, cpb, deadline, gain, server, points=50_001):
     grid = np.linspace(cfg.p_min_w, cfg.p_max_w, points)
     srv = server
     g = gain[np.arange(bits.size), srv][:, None]
-    tau_o = physics.upload_delay(bits[:, None], physics.uplink_rate(
-        cfg.subchannel_bw_hz[srv][:, None], grid, g))
+    tau_o = physics.upload_delay(
+        bits[:, None], physics.uplink_rate(cfg.subchannel_bw_hz[srv][:, None], grid, g)
+    )
     tau_p = physics.processing_delay(bits, cpb, cfg.f_server_hz[srv])[:, None]
-    obj = physics.late_penalty_cost(cfg.rho_delay, cfg.rho_energy, tau_p + tau_o,
-                                    grid * tau_o, deadline[:, None])
+    obj = physics.late_penalty_cost(
+        cfg.rho_delay, cfg.rho_energy, tau_p + tau_o, grid * tau_o, deadline[:, None]
+    )
     return obj.min(axis=1)
 
 
-@pytest.mark.parametrize(("preset", "overrides"), [
-    ("paper_kb", {}),
-    ("paper_energy", {}),  # ρ2 = 5: interior optima
-    ("paper_kb", {"rho_delay": 0.05, "rho_energy": 50.0}),
-    ("paper_kb", {"bandwidth_hz": 4e6, "deadline_s": [0.01, 0.2]}),  # late vs just in time
-])
+@pytest.mark.parametrize(
+    ("preset", "overrides"),
+    [
+        ("paper_kb", {}),
+        ("paper_energy", {}),  # ρ2 = 5: interior optima
+        ("paper_kb", {"rho_delay": 0.05, "rho_energy": 50.0}),
+        ("paper_kb", {"bandwidth_hz": 4e6, "deadline_s": [0.01, 0.2]}),  # late vs just in time
+    ],
+)
 def test_best_offload_power_matches_a_dense_grid(preset, overrides):
     env = mec_env.parallel_env(preset, **overrides)
     env.reset(seed=1)
     cfg, s = env.config, env.current_slot
-    p, obj = best_offload_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain,
-                                env.server)
+    p, obj = best_offload_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, env.server)
     assert ((p >= cfg.p_min_w) & (p <= cfg.p_max_w)).all()
-    brute = _brute_force_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain,
-                               env.server)
+    brute = _brute_force_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, env.server)
     assert (obj <= brute * (1 + 1e-9)).all()  # never worse than the grid
     assert_allclose(obj, brute, rtol=1e-5)  # the grid is only this fine
 
@@ -150,15 +163,17 @@ def test_best_offload_power_limits_by_hand():
     env = mec_env.parallel_env("small", rho_energy=0.0)
     env.reset(seed=0)
     s = env.current_slot
-    p, _ = best_offload_power(env.config, s.bits, s.cycles_per_bit, np.full(6, 10.0), s.gain,
-                              env.server)
+    p, _ = best_offload_power(
+        env.config, s.bits, s.cycles_per_bit, np.full(6, 10.0), s.gain, env.server
+    )
     assert_allclose(p, env.config.p_max_w)
     # ρ1 = 0: only energy counts, and p·β/log2(1 + pg) grows with p: p = p_min.
     env = mec_env.parallel_env("small", rho_delay=0.0)
     env.reset(seed=0)
     s = env.current_slot
-    p, _ = best_offload_power(env.config, s.bits, s.cycles_per_bit, s.deadline_s, s.gain,
-                              env.server)
+    p, _ = best_offload_power(
+        env.config, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, env.server
+    )
     assert_allclose(p, env.config.p_min_w, rtol=1e-9)
 
 
@@ -169,9 +184,16 @@ def test_all_local_never_offloads_and_uses_the_best_local_frequency():
     for step in _episode("all_local", "paper_kb", seed=0):
         assert not step["requested"].any() and not step["offloaded"].any()
         cfg = mec_env.make_config("paper_kb")
-        f_best, _ = physics.best_local(step["task_bytes"] * 8, step["cycles_per_bit"],
-                                       step["deadline_s"], cfg.rho_delay, cfg.rho_energy,
-                                       cfg.kappa, cfg.f_min_hz, cfg.f_max_hz)
+        f_best, _ = physics.best_local(
+            step["task_bytes"] * 8,
+            step["cycles_per_bit"],
+            step["deadline_s"],
+            cfg.rho_delay,
+            cfg.rho_energy,
+            cfg.kappa,
+            cfg.f_min_hz,
+            cfg.f_max_hz,
+        )
         assert_allclose(step["f_hz"], f_best, rtol=1e-6)
 
 
@@ -197,10 +219,17 @@ def test_greedy_requests_iff_offloading_saves():
     policy = make_policy("greedy", env)
     observations, _ = env.reset(seed=2)
     cfg, s = env.config, env.current_slot
-    _, local = physics.best_local(s.bits, s.cycles_per_bit, s.deadline_s, cfg.rho_delay,
-                                  cfg.rho_energy, cfg.kappa, cfg.f_min_hz, cfg.f_max_hz)
-    _, offload = best_offload_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain,
-                                    env.server)
+    _, local = physics.best_local(
+        s.bits,
+        s.cycles_per_bit,
+        s.deadline_s,
+        cfg.rho_delay,
+        cfg.rho_energy,
+        cfg.kappa,
+        cfg.f_min_hz,
+        cfg.f_max_hz,
+    )
+    _, offload = best_offload_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, env.server)
     env.step(policy(observations))
     assert_array_equal(env.last_step["requested"], offload < local)
     assert 0 < env.last_step["requested"].sum() < cfg.n_uds  # both kinds occur
@@ -240,8 +269,10 @@ def test_random_policy_is_seeded_and_leaves_the_env_generator_alone():
 
 def test_greedy_beats_random_and_all_local_on_paper_kb():
     seeds = range(3)
-    costs = {name: _mean_cost(name, "paper_kb", seeds)
-             for name in ("all_local", "all_offload", "random", "greedy")}
+    costs = {
+        name: _mean_cost(name, "paper_kb", seeds)
+        for name in ("all_local", "all_offload", "random", "greedy")
+    }
     assert costs["greedy"] < costs["all_offload"] < costs["all_local"] < costs["random"]
     # the first prototype's numbers: all_local 0.166, saving-first 0.050, offload-all 0.106.
     assert costs["all_local"] == pytest.approx(0.166, abs=0.012)
@@ -260,8 +291,11 @@ def test_oracle_is_at_most_every_other_policy_on_the_same_small_slot():
 
 
 def test_oracle_prediction_equals_the_played_slot():
-    for es_agents, admission in [(True, "accept_all"), (False, "accept_all"),
-                                 (False, "deadline_first")]:
+    for es_agents, admission in [
+        (True, "accept_all"),
+        (False, "accept_all"),
+        (False, "deadline_first"),
+    ]:
         env = mec_env.parallel_env("small", es_agents=es_agents, admission=admission)
         policy = make_policy("oracle", env)
         observations, _ = env.reset(seed=5)
@@ -274,16 +308,22 @@ def test_oracle_equals_greedy_when_the_servers_never_interact():
     # small: K = U_m = 2, so admitted tasks never queue, and 2·50 KB < D_m = 400 KB: the slot
     # separates into "pick at most K savings per server", which saving-first solves exactly.
     for seed in range(6):
-        assert (_first_slot_objective("oracle", seed)
-                == pytest.approx(_first_slot_objective("greedy", seed), rel=1e-12))
+        assert _first_slot_objective("oracle", seed) == pytest.approx(
+            _first_slot_objective("greedy", seed), rel=1e-12
+        )
 
 
 def test_oracle_beats_greedy_when_storage_binds():
     # D_m = 60 KB and K = 4 turn admission into a knapsack, where saving-first can err: over
     # 40 slots the oracle is never worse and strictly better in some (about 1 slot in 10).
     tight = {"subchannels": 4, "n_cpus": 1, "storage_bytes": 60_000}
-    gaps = np.array([_first_slot_objective("greedy", seed, **tight)
-                     - _first_slot_objective("oracle", seed, **tight) for seed in range(40)])
+    gaps = np.array(
+        [
+            _first_slot_objective("greedy", seed, **tight)
+            - _first_slot_objective("oracle", seed, **tight)
+            for seed in range(40)
+        ]
+    )
     assert (gaps >= -1e-12).all()
     assert (gaps > 1e-3).sum() >= 1
 

@@ -19,8 +19,7 @@ import mec_env
 MATCHER_NAMES = ("co_selection", "random", "max_gain")
 ADMISSION_NAMES = ("accept_all", "offload_cost_first", "deadline_first", "saving_first")
 ACTION_STYLES = ("random", "all_offload", "extremes", "clip_out_of_range")
-SETTINGS = settings(max_examples=75, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -32,7 +31,10 @@ def configs(draw, heterogeneous: bool, es_agents: bool) -> dict:
         return draw(st.lists(values, min_size=m, max_size=m)) if heterogeneous else draw(values)
 
     cfg = dict(
-        n_servers=m, n_uds=n, n_slots=3, es_agents=es_agents,
+        n_servers=m,
+        n_uds=n,
+        n_slots=3,
+        es_agents=es_agents,
         matcher=draw(st.sampled_from(MATCHER_NAMES)),
         z_max=per_server(st.integers(1, 5)),
         subchannels=per_server(st.integers(1, 4)),
@@ -110,7 +112,7 @@ def check_slot(env, actions, server, members, infos, observations, rewards):
         for j, a in enumerate(env.es_agent_names):
             bits = np.nan_to_num(np.asarray(actions[a], dtype=np.float64), nan=0.0) >= 0.5
             row = members[j][: cfg.z_max[j]]  # env.members is padded to the largest z_max
-            assert np.all(members[j][cfg.z_max[j]:] == -1)
+            assert np.all(members[j][cfg.z_max[j] :] == -1)
             approve[row[row >= 0]] = bits[row >= 0]
         assert_array_equal(s["approved"], s["requested"] & approve)
 
@@ -139,8 +141,9 @@ def check_slot(env, actions, server, members, infos, observations, rewards):
         for j in range(m):
             used, room = 0, 0.0
             expected = []
-            for i in sorted(np.flatnonzero(s["approved"] & (server == j)),
-                            key=lambda i: (arrival[i], i)):
+            for i in sorted(
+                np.flatnonzero(s["approved"] & (server == j)), key=lambda i: (arrival[i], i)
+            ):
                 if used < cfg.subchannels[j] and room + bits[i] <= cfg.storage_bits[j]:
                     used, room = used + 1, room + bits[i]
                     expected.append(i)
@@ -213,8 +216,7 @@ def test_constraints_hold_every_slot(heterogeneous, es_agents, data, style, seed
 
 @pytest.mark.parametrize("preset", ["paper", "paper_kb"])
 @settings(max_examples=6, deadline=None)
-@given(style=st.sampled_from(ACTION_STYLES), seed=st.integers(0, 2**16),
-       es_agents=st.booleans())
+@given(style=st.sampled_from(ACTION_STYLES), seed=st.integers(0, 2**16), es_agents=st.booleans())
 def test_constraints_hold_at_paper_scale(preset, style, seed, es_agents):
     clip = style == "clip_out_of_range"
     env = mec_env.parallel_env(preset, clip_actions=clip, es_agents=es_agents, n_slots=2)
@@ -229,8 +231,9 @@ def test_constraints_hold_at_paper_scale(preset, style, seed, es_agents):
 
 def test_storage_and_subchannel_cuts_are_exercised():
     """The adversarial all-offload style really hits both limits (so the checks bite)."""
-    env = mec_env.parallel_env("small", n_uds=12, z_max=6, subchannels=[3, 6],
-                               storage_bytes=[400e3, 60e3], n_slots=5)
+    env = mec_env.parallel_env(
+        "small", n_uds=12, z_max=6, subchannels=[3, 6], storage_bytes=[400e3, 60e3], n_slots=5
+    )
     env.reset(seed=1)
     rng = np.random.default_rng(1)
     k_cut = d_cut = 0

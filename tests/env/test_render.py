@@ -16,10 +16,16 @@ from mec_env.policies import env_overrides_for, make_policy
 pytest.importorskip("matplotlib")
 
 
-def _played(preset: str = "small", render_mode: str = "ansi", policy: str = "greedy",
-            seed: int = 0, **overrides):
-    env = mec_env.parallel_env(preset, render_mode=render_mode,
-                               **{**env_overrides_for(policy), **overrides})
+def _played(
+    preset: str = "small",
+    render_mode: str = "ansi",
+    policy: str = "greedy",
+    seed: int = 0,
+    **overrides,
+):
+    env = mec_env.parallel_env(
+        preset, render_mode=render_mode, **{**env_overrides_for(policy), **overrides}
+    )
     observations, _ = env.reset(seed=seed)
     env.step(make_policy(policy, env, seed=seed)(observations))
     return env
@@ -84,8 +90,7 @@ def test_render_works_at_episode_end_and_through_wrappers():
     assert "ud_5" in render.render_ansi(aec)
 
 
-@pytest.mark.parametrize(("preset", "overrides"), [("small", {}),
-                                                   ("paper_kb", {"n_uds": 60})])
+@pytest.mark.parametrize(("preset", "overrides"), [("small", {}), ("paper_kb", {"n_uds": 60})])
 def test_rgb_frame_after_reset_and_step(preset, overrides):
     env = mec_env.parallel_env(preset, render_mode="rgb_array", **overrides)
     env.reset(seed=0)

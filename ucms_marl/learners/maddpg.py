@@ -113,8 +113,12 @@ class MADDPG(Learner):
         init = torch.Generator().manual_seed(self.seed)
 
         self.actor = BatchedMLP(
-            n, spec.ud_obs_dim, list(cfg.actor_hidden), act_dim,
-            share_params=cfg.share_params, generator=init,
+            n,
+            spec.ud_obs_dim,
+            list(cfg.actor_hidden),
+            act_dim,
+            share_params=cfg.share_params,
+            generator=init,
         ).to(device)  # fmt: skip  (raw outputs: see _squash)
         # team and decomposed: one critic on the joint input whose value is the team's
         self.team = cfg.critic in ("team", "decomposed")
@@ -129,6 +133,7 @@ class MADDPG(Learner):
         self.temperature = float(cfg.gumbel_temperature)
         # keys newer than some saved configs: absent means the behaviour before they existed
         self.action_reg = float(cfg.get("action_reg", 0.0))
+
         def make_critic() -> BatchedMLP:
             return BatchedMLP(
                 1 if self.team else n, critic_in, list(cfg.critic_hidden),
