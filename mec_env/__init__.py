@@ -9,6 +9,7 @@ Needs only numpy, gymnasium and pettingzoo (no torch).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from pettingzoo.utils.conversions import parallel_to_aec
@@ -45,6 +46,13 @@ def env(preset: str = DEFAULT_PRESET, **overrides: Any):
 
 
 raw_env = parallel_env
+
+# The factory ``mec_env.env`` shadows the module ``mec_env.env`` whose docstring is the
+# environment's reference page: both factories carry that page, so ``help(mec_env.env)`` and
+# ``help(mec_env.parallel_env)`` show it.
+_REFERENCE = sys.modules["mec_env.env"].__doc__
+parallel_env.__doc__ = f"{parallel_env.__doc__}\n\n{_REFERENCE}"
+env.__doc__ = f"{env.__doc__}\n\n{_REFERENCE}"
 
 __all__ = [
     "ADMISSIONS",

@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
+import mec_env
+
 UD_ACTION_DIM = 3
-SLOT_METRICS = (
-    "mean_cost", "timeout_rate", "offload_rate", "participation_rate",
-    "below_battery_rate", "admission_cuts",
-)  # fmt: skip
+# the env's slot metrics (mec_env.SLOT_METRICS), each in every agent's info as "slot_" + name
+SLOT_METRICS = mec_env.SLOT_METRICS
 # episode metrics under mec/ (and eval/): slot metrics averaged over the slots of an episode,
 # delay and energy averaged over UD-slots
 EPISODE_METRICS = (

@@ -507,3 +507,16 @@ def test_docs_code_blocks_run(capsys):
     out = capsys.readouterr().out
     assert "mean cost per UD-slot" in out
     assert "[0 1 0 1 0 1]" in out
+
+
+def test_help_on_the_factories_shows_the_reference_page():
+    """``mec_env.env`` (the AEC factory) shadows the module ``mec_env.env``; both factories
+    carry the module's docstring, the environment's reference page."""
+    import pydoc
+    import sys
+
+    reference = sys.modules["mec_env.env"].__doc__
+    assert reference.startswith("# MEC task offloading")
+    for factory in (mec_env.env, mec_env.parallel_env):
+        assert reference in factory.__doc__
+        assert "MEC task offloading" in pydoc.render_doc(factory)
