@@ -259,6 +259,23 @@ def _flag(raw: dict, key: str) -> bool:
     return bool(v)
 
 
+def _plug_in(raw: dict[str, Any], key: str, table: dict[str, Any]) -> None:
+    """Register the matcher or admission rule that ``raw[key]`` names by import path
+    (:mod:`mec_env.plugins`), once, under that path."""
+    from mec_env import plugins
+    from mec_env.admission import register_admission
+    from mec_env.matching import register_matcher
+
+    name = raw[key]
+    if not plugins.is_import_path(name) or name in table:
+        return
+    try:
+        fn = plugins.load(name, key)
+        (register_matcher if key == "matcher" else register_admission)(name, fn)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"config key {key!r}: {exc}") from None
+
+
 def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfig:
     """Merge ``overrides`` into a preset, validate every key and convert to SI.
 
@@ -299,6 +316,8 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         raise _fail("rho_delay", raw["rho_delay"], "rho_delay + rho_energy > 0")
     for key in ("es_agents", "normalize_obs", "clip_actions"):
         _flag(raw, key)
+    _plug_in(raw, "matcher", MATCHERS)
+    _plug_in(raw, "admission", ADMISSIONS)
     # isinstance first: an unhashable value (a list, a dict) must not escape as a TypeError
     if not isinstance(raw["matcher"], str) or raw["matcher"] not in MATCHERS:
         raise _fail("matcher", raw["matcher"], f"one of {sorted(MATCHERS)}")

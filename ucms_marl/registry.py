@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from mec_env import plugins
+
 T = TypeVar("T")
 
 
@@ -36,6 +38,10 @@ class Registry(Generic[T]):
         return _add if obj is None else _add(obj)
 
     def get(self, name: str) -> T:
+        """The entry ``name``; an import path ``"package.module:attribute"`` not yet
+        registered is imported and registered under that path (:mod:`mec_env.plugins`)."""
+        if plugins.is_import_path(name) and name not in self._entries:
+            self._entries[name] = plugins.load(name, self.kind)
         try:
             return self._entries[name]
         except KeyError:
