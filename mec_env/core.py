@@ -51,6 +51,33 @@ STEP_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class _Task:
+    """The played copies' slot: tasks (bits, cycles per bit, deadline s), gains, servers and
+    batteries (J), each with the copies on axis 0."""
+
+    bits: np.ndarray
+    cpb: np.ndarray
+    deadline: np.ndarray
+    gain: np.ndarray
+    server: np.ndarray
+    battery: np.ndarray
+
+
+def _slot_values(out, offloaded, n_req, n_adm, n_cut) -> tuple[np.ndarray, np.ndarray]:
+    """The slot metrics (B, 6) in the order of SLOT_METRICS and the ES reward (B,), numpy's
+    means."""
+    total_req = n_req.sum(axis=1)
+    values = np.empty((offloaded.shape[0], 6))
+    values[:, 0] = out["cost"].mean(axis=1)
+    values[:, 1] = out["timed_out"].mean(axis=1)
+    values[:, 2] = offloaded.mean(axis=1)
+    values[:, 3] = np.where(total_req > 0, n_adm.sum(axis=1) / np.maximum(total_req, 1), 0.0)
+    values[:, 4] = out["below_b_min"].mean(axis=1)
+    values[:, 5] = n_cut.sum(axis=1)
+    return values, out["reward"].mean(axis=1)
+
+
 @dataclass
 class StepOutput:
     """What a batched step returns, every array with a leading batch axis B.
@@ -337,154 +364,53 @@ class BatchCore:
         ``es_bits``: (B', M, max z_max) bool approvals by member place, or None to let the
         admission rule decide. Actions are not checked here.
         """
-        cfg = self.config
         full = idx is None
         rows = self._rows if full else np.asarray(idx)
         pick = (lambda x: x) if full else (lambda x: x[rows])
-        bits, cpb, dl = pick(self.bits), pick(self.cycles_per_bit), pick(self.deadline_s)
-        gain, server, battery = pick(self.gain), pick(self.server), pick(self.battery)
-        n = cfg.n_uds
-        b = rows.size
-        k = self.kernels
-        if k is not None:  # the same maths, numpy's log2, the rest compiled
-            requested, f_hz, p_w, log2_arg = k.controls(
-                ud_actions, server, gain, cfg.f_min_hz, cfg.f_max_hz, cfg.p_min_w, cfg.p_max_w
-            )
-            tau_o, tau_p, e_o = k.offload_terms(
-                bits, cpb, server, p_w, np.log2(log2_arg), self._bw, cfg.f_server_hz
-            )
-        else:
-            requested, f_hz, p_w = slot.ud_controls(cfg, ud_actions, server)
-            tau_o, tau_p, e_o = slot.offload_terms(cfg, bits, cpb, gain, server, p_w)
+        task = _Task(
+            bits=pick(self.bits),
+            cpb=pick(self.cycles_per_bit),
+            deadline=pick(self.deadline_s),
+            gain=pick(self.gain),
+            server=pick(self.server),
+            battery=pick(self.battery),
+        )
+        requested, f_hz, p_w, tau_o, tau_p, e_o = self._controls(ud_actions, task)
         if es_bits is not None:
-            members = pick(self.members)
-            if k is not None:
-                approved = k.approvals(requested, members, es_bits)
-            else:
-                approve = np.zeros((b, n), dtype=bool)
-                bi, mi, ji = np.nonzero(members >= 0)
-                approve[bi, members[bi, mi, ji]] = es_bits[bi, mi, ji]
-                approved = requested & approve
-            priority = tau_o
+            approved, priority = self._es_approvals(requested, pick(self.members), es_bits), tau_o
         else:
-            slots = SlotState(
-                config=cfg,
-                bits=bits,
-                cycles_per_bit=cpb,
-                deadline_s=dl,
-                gain=gain,
-                battery_j=battery,
-            )
-            priority = admission_priority(
-                cfg, slots, server, requested, f_hz, p_w, tau_o, tau_p, e_o
-            )
-            approved = requested & np.isfinite(priority)
-            priority = np.where(approved, priority, 0.0)
-        harvest = np.empty((b, n))  # (admission draws nothing: the copies' draws keep their order)
+            approved, priority = self._rule_approvals(task, requested, f_hz, p_w, tau_o, tau_p, e_o)
+        # admission draws nothing: the copies' harvest draws keep their order
+        harvest = np.empty((rows.size, self.config.n_uds))
         for j, r in enumerate(rows.tolist()):
-            harvest[j] = self.rngs[r].uniform(0.0, 2.0 * cfg.harvest_mean_j, size=n)
+            harvest[j] = self.rngs[r].uniform(
+                0.0, 2.0 * self.config.harvest_mean_j, size=harvest.shape[1]
+            )
+        args = (task.bits, task.cpb, task.deadline, task.server, requested, approved, priority,
+                f_hz, tau_o, tau_p, e_o, task.battery, harvest)  # fmt: skip
         if self.kernels is not None:
-            (
-                offloaded,
-                delay,
-                energy,
-                cost,
-                battery_next,
-                penalty,
-                timed_out,
-                below,
-                n_req,
-                n_adm,
-                n_cut,
-                reward,
-                values,
-                es_reward,
-            ) = self.kernels.resolve(
-                bits,
-                cpb,
-                dl,
-                server,
-                requested,
-                approved,
-                priority,
-                f_hz,
-                tau_o,
-                tau_p,
-                e_o,
-                battery,
-                harvest,
-                cfg.subchannels,
-                cfg.storage_bits,
-                cfg.n_cpus,
-                float(cfg.kappa),
-                float(cfg.rho_delay),
-                float(cfg.rho_energy),
-                float(cfg.b_min_j),
-                float(cfg.b_max_j),
-            )
-            out = {
-                "delay_s": delay,
-                "energy_j": energy,
-                "cost": cost,
-                "battery_j": battery_next,
-                "penalty": penalty,
-                "reward": reward,
-                "timed_out": timed_out,
-                "below_b_min": below,
-            }
+            offloaded, out, n_req, n_adm, n_cut, values, es_reward = self._resolve_compiled(*args)
         else:
-            offloaded, out, n_req, n_adm, n_cut = self._resolve_numpy(
-                bits,
-                cpb,
-                dl,
-                server,
-                requested,
-                approved,
-                priority,
-                f_hz,
-                tau_o,
-                tau_p,
-                e_o,
-                battery,
-                harvest,
-            )
+            offloaded, out, n_req, n_adm, n_cut = self._resolve_numpy(*args)
+            values = es_reward = None
         out.update(
-            task_bytes=bits / 8.0,
-            cycles_per_bit=cpb,
-            deadline_s=dl,
-            server=server,
+            task_bytes=task.bits / 8.0,
+            cycles_per_bit=task.cpb,
+            deadline_s=task.deadline,
+            server=task.server,
             requested=requested,
             offloaded=offloaded,
             f_hz=f_hz,
             p_w=p_w,
-            gain=gain,
+            gain=task.gain,
             approved=approved,
             harvest_j=harvest,
         )
-        if self.kernels is None or n > _KERNEL_MEAN_MAX:  # numpy's means
+        if self.kernels is None or self.config.n_uds > _KERNEL_MEAN_MAX:  # numpy's means
             if self.kernels is not None:
                 out["reward"] = physics.reward(out["cost"], out["penalty"])
-            total_req = n_req.sum(axis=1)
-            values = np.empty((b, 6))
-            values[:, 0] = out["cost"].mean(axis=1)
-            values[:, 1] = out["timed_out"].mean(axis=1)
-            values[:, 2] = offloaded.mean(axis=1)
-            values[:, 3] = np.where(
-                total_req > 0, n_adm.sum(axis=1) / np.maximum(total_req, 1), 0.0
-            )
-            values[:, 4] = out["below_b_min"].mean(axis=1)
-            values[:, 5] = n_cut.sum(axis=1)
-            es_reward = out["reward"].mean(axis=1)
-
-        if full:
-            self.battery, self.prev_f, self.prev_p = out["battery_j"], f_hz, p_w
-            self.t += 1
-            truncated = self.t >= cfg.n_slots
-        else:
-            self.battery[rows], self.prev_f[rows], self.prev_p[rows] = (out["battery_j"], f_hz, p_w)
-            self.t[rows] += 1
-            truncated = self.t[rows] >= cfg.n_slots
-        self.new_slot(idx)  # the next state; after the last slot it is never acted on
+            values, es_reward = _slot_values(out, offloaded, n_req, n_adm, n_cut)
+        truncated = self._advance(idx, rows, out["battery_j"], f_hz, p_w)
         return StepOutput(
             out=out,
             requests=n_req,
@@ -494,6 +420,90 @@ class BatchCore:
             es_reward=es_reward,
             truncated=truncated,
         )
+
+    def _controls(self, ud_actions: np.ndarray, task: _Task) -> tuple[np.ndarray, ...]:
+        """(requested, f_hz, p_w, τ^o, τ^p, e^o) of the played copies from their actions."""
+        cfg, k = self.config, self.kernels
+        if k is None:
+            requested, f_hz, p_w = slot.ud_controls(cfg, ud_actions, task.server)
+            tau_o, tau_p, e_o = slot.offload_terms(
+                cfg, task.bits, task.cpb, task.gain, task.server, p_w
+            )
+            return requested, f_hz, p_w, tau_o, tau_p, e_o
+        # the same maths, numpy's log2, the rest compiled
+        requested, f_hz, p_w, log2_arg = k.controls(
+            ud_actions, task.server, task.gain, cfg.f_min_hz, cfg.f_max_hz, cfg.p_min_w, cfg.p_max_w
+        )
+        tau_o, tau_p, e_o = k.offload_terms(
+            task.bits, task.cpb, task.server, p_w, np.log2(log2_arg), self._bw, cfg.f_server_hz
+        )
+        return requested, f_hz, p_w, tau_o, tau_p, e_o
+
+    def _es_approvals(
+        self, requested: np.ndarray, members: np.ndarray, es_bits: np.ndarray
+    ) -> np.ndarray:
+        """Requests the ES agents approved: bit j of ES m approves its member place j."""
+        if self.kernels is not None:
+            return self.kernels.approvals(requested, members, es_bits)
+        approve = np.zeros(requested.shape, dtype=bool)
+        bi, mi, ji = np.nonzero(members >= 0)
+        approve[bi, members[bi, mi, ji]] = es_bits[bi, mi, ji]
+        return requested & approve
+
+    def _rule_approvals(self, task: _Task, requested, f_hz, p_w, tau_o, tau_p, e_o):
+        """(approved, priority) by the admission rule: a finite priority approves."""
+        cfg = self.config
+        slots = SlotState(
+            config=cfg,
+            bits=task.bits,
+            cycles_per_bit=task.cpb,
+            deadline_s=task.deadline,
+            gain=task.gain,
+            battery_j=task.battery,
+        )
+        priority = admission_priority(
+            cfg, slots, task.server, requested, f_hz, p_w, tau_o, tau_p, e_o
+        )
+        approved = requested & np.isfinite(priority)
+        return approved, np.where(approved, priority, 0.0)
+
+    def _resolve_compiled(self, bits, cpb, dl, server, requested, approved, priority, f_hz,
+                          tau_o, tau_p, e_o, battery, harvest):  # fmt: skip
+        """:meth:`_resolve_numpy` in the compiled kernels, plus the slot metrics and the ES
+        reward: (offloaded, out, requests, admitted, cuts, slot values, ES reward)."""
+        cfg = self.config
+        (offloaded, delay, energy, cost, battery_next, penalty, timed_out, below, n_req, n_adm,
+         n_cut, reward, values, es_reward) = self.kernels.resolve(
+            bits, cpb, dl, server, requested, approved, priority, f_hz, tau_o, tau_p, e_o,
+            battery, harvest, cfg.subchannels, cfg.storage_bits, cfg.n_cpus, float(cfg.kappa),
+            float(cfg.rho_delay), float(cfg.rho_energy), float(cfg.b_min_j), float(cfg.b_max_j),
+        )  # fmt: skip
+        out = {
+            "delay_s": delay,
+            "energy_j": energy,
+            "cost": cost,
+            "battery_j": battery_next,
+            "penalty": penalty,
+            "reward": reward,
+            "timed_out": timed_out,
+            "below_b_min": below,
+        }
+        return offloaded, out, n_req, n_adm, n_cut, values, es_reward
+
+    def _advance(self, idx, rows, battery_j, f_hz, p_w) -> np.ndarray:
+        """Carry the battery and the controls over, count the slot, draw the next slot of the
+        played copies; returns their truncation flags."""
+        cfg = self.config
+        if idx is None:
+            self.battery, self.prev_f, self.prev_p = battery_j, f_hz, p_w
+            self.t += 1
+            truncated = self.t >= cfg.n_slots
+        else:
+            self.battery[rows], self.prev_f[rows], self.prev_p[rows] = (battery_j, f_hz, p_w)
+            self.t[rows] += 1
+            truncated = self.t[rows] >= cfg.n_slots
+        self.new_slot(idx)  # the next state; after the last slot it is never acted on
+        return truncated
 
     def _resolve_numpy(
         self,
