@@ -146,7 +146,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from mec_env.config import DEFAULT_PRESET, EnvConfig, make_config
-from mec_env.core import BatchCore
+from mec_env.core import STEP_COLUMNS, BatchCore
 from mec_env.matching import SlotState
 
 
@@ -169,23 +169,7 @@ SLOT_METRICS = (
 )
 SLOT_INFO_KEYS = tuple(f"slot_{k}" for k in SLOT_METRICS)
 # per-UD columns of ``last_step`` copied into the infos (one ``.tolist()`` each per step)
-_UD_COLUMNS = (
-    "task_bytes",
-    "cycles_per_bit",
-    "deadline_s",
-    "server",
-    "requested",
-    "offloaded",
-    "f_hz",
-    "p_w",
-    "delay_s",
-    "energy_j",
-    "cost",
-    "penalty",
-    "timed_out",
-    "battery_j",
-    "below_b_min",
-)
+_UD_COLUMNS = STEP_COLUMNS
 #: Every UD's info keys, at reset and at every step, in this order.
 UD_INFO_KEYS = (*_UD_COLUMNS, "gain", *SLOT_INFO_KEYS)
 #: Every ES's info keys, at reset and at every step, in this order.
