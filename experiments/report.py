@@ -150,6 +150,7 @@ def render(
     lines += [_claims(results), ""]
     lines += _what_changes(results)
     lines += _against_references(results)
+    lines += _learning_trend(results)
     lines += [block("regenerate", profile=profile.name), ""]
     lines += _budget(profile)
     if timings_path is not None and Path(timings_path).exists():
@@ -328,6 +329,59 @@ def _cheapest_vs_greedy(res: FigureResult | None) -> list[str] | None:
     short = FIGURES[COST_VS_N_FIGURE].short
     text = block("references_vs_n", short=short, env=res.env, rows="\n".join(rows))
     return [text, ""] if rows else []
+
+
+# --------------------------------------------------------------------------- learning
+NO_COLLAPSE_SHARE = 0.10  # a final evaluation within this share of the run's best is no collapse
+
+
+def _learning_trend(results: Results) -> list[str]:
+    """Did each learner's evaluation curve go up (return; cost down) in the final-evaluation
+    figure's runs: its first and best evaluation, its last, and whether the last is within
+    :data:`NO_COLLAPSE_SHARE` of the best (the seeds' mean curve)."""
+    out = []
+    for env in _figure_envs(FINAL_EVALUATION_FIGURE):
+        res = _result(results, FINAL_EVALUATION_FIGURE, env)
+        rows = [
+            _trend_row(algo, entry.curve)
+            for algo, entry in (res.algorithms.items() if res else ())
+            if entry.curve and len(entry.curve) >= 2
+        ]
+        if rows:
+            up = sum(r[1] for r in rows)
+            kept = sum(r[2] for r in rows)
+            out += [
+                block(
+                    "trend",
+                    env=env,
+                    short=FIGURES[FINAL_EVALUATION_FIGURE].short,
+                    share=f"{NO_COLLAPSE_SHARE:.0%}",
+                    rows="\n".join(r[0] for r in rows),
+                    up=up,
+                    kept=kept,
+                    n=len(rows),
+                ),
+                "",
+            ]
+    return [block("trend_head"), "", *out] if out else []
+
+
+def _trend_row(algo: str, curve: Sequence[Any]) -> tuple[str, bool, bool]:
+    """(table row, went up, no collapse) of one learner's mean evaluation curve."""
+    first, last = curve[0], curve[-1]
+    best = max(curve, key=lambda p: p.mean)
+    went_up = last.mean > first.mean
+    kept = last.mean >= best.mean - NO_COLLAPSE_SHARE * abs(best.mean)
+    row = block(
+        "trend_row",
+        learner=label(algo),
+        first=f"{_num(first.mean)} (episode {first.x:g})",
+        best=f"{_num(best.mean)} (episode {best.x:g})",
+        last=f"{_num(last.mean)} (episode {last.x:g})",
+        up="yes" if went_up else "**no**",
+        kept="yes" if kept else "**no**",
+    )
+    return row, went_up, kept
 
 
 # --------------------------------------------------------------------------- budget and time

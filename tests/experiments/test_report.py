@@ -76,6 +76,34 @@ def test_report_says_when_no_learner_beats_a_reference(tmp_path):
     assert "at 1.25 times the cost of the cheapest reference, all local (reference)" in text
 
 
+def test_report_says_whether_each_learner_curve_went_up_and_kept_its_best(tmp_path):
+    results = tmp_path / "results"
+    (results / "medium").mkdir(parents=True)
+    res = _result("fig5", "paper_kb", "held")
+    ucms = res["algorithms"]["ucms_maddpg"]
+    # x, seeds, mean, low, high: up from -1.5 to -0.5, best -0.5 at the end
+    ucms["curve"] = [[100, 3, -1.5, -2, -1], [200, 3, -0.8, -1, -0.6], [300, 3, -0.5, -0.6, -0.4]]
+    collapsed = json.loads(json.dumps(ucms))  # up from -1.5, but last -0.8 is 60 % below -0.5
+    collapsed["curve"] = [[100, 3, -1.5, -2, -1], [200, 3, -0.5, -1, 0], [300, 3, -0.8, -1, -0.6]]
+    res["algorithms"]["maddpg"] = collapsed
+    (results / "medium" / "fig5_paper_kb.json").write_text(json.dumps(res))
+    out = tmp_path / "results.md"
+    write_report("medium", results, out)
+    section = out.read_text().split("## Do the learners learn in these runs?")[1].split("\n## ")[0]
+    assert (
+        "above the first for 2 of 2 learners, and within 10% of the curve's best for 1 of 2"
+        in section
+    )
+    assert (
+        "| UCMS_MADDPG | -1.5 (episode 100) | -0.5 (episode 300) | -0.5 (episode 300) | yes | yes |"
+        in section
+    )
+    assert (
+        "| MADDPG | -1.5 (episode 100) | -0.5 (episode 200) | -0.8 (episode 300) | yes | **no** |"
+        in section
+    )
+
+
 def test_report_puts_every_algorithm_against_the_oracle_on_small(tmp_path):
     results = tmp_path / "results"
     (results / "medium").mkdir(parents=True)
