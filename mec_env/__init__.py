@@ -3,7 +3,9 @@
 ``mec_env.parallel_env(preset="paper_kb", **overrides)`` returns the ParallelEnv documented in
 :mod:`mec_env.env`; ``mec_env.env(...)`` the AEC version; ``mec_env.vector_env(num_envs=B,
 ...)`` B copies as arrays (:mod:`mec_env.vector`). Matchers and admission rules are
-registries a user can extend with :func:`register_matcher` and :func:`register_admission`.
+registries (:class:`mec_env.registry.Registry`, one type for every pluggable kind) a user can
+extend with :func:`register_matcher` and :func:`register_admission`, by import path, or by
+package entry points (docs/extending.md).
 Needs only numpy, gymnasium and pettingzoo (no torch).
 """
 
@@ -27,6 +29,7 @@ from mec_env.env import (
     slot_metrics,
 )
 from mec_env.matching import MATCHERS, SlotState, register_matcher
+from mec_env.registry import Registry, UnknownNameError
 from mec_env.vector import MECVectorEnv, vector_env
 
 __version__ = "0.1.0"
@@ -67,10 +70,12 @@ __all__ = [
     "MECVectorEnv",
     "MatcherError",
     "PRESETS",
+    "Registry",
     "SLOT_INFO_KEYS",
     "SLOT_METRICS",
     "SlotState",
     "UD_INFO_KEYS",
+    "UnknownNameError",
     "env",
     "make_config",
     "parallel_env",

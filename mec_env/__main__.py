@@ -47,14 +47,16 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def _parser() -> argparse.ArgumentParser:
     from mec_env.config import DEFAULT_PRESET, PRESETS
-    from mec_env.policies import POLICY_ENV_OVERRIDES, POLICY_NAMES
+    from mec_env.policies import POLICIES, env_overrides_for
 
     keys = sorted(PRESETS[DEFAULT_PRESET])
     policies = "\n".join(
-        f"  {name:12s} env overrides {POLICY_ENV_OVERRIDES[name] or '{}'}" for name in POLICY_NAMES
+        f"  {name:12s} env overrides {env_overrides_for(name) or '{}'}" for name in POLICIES
     )
     epilog = (
-        "policies (see mec_env.policies):\n" + policies + "\n\n"
+        "policies (mec_env.policies.POLICIES, and 'mec_env.policies' entry points):\n"
+        + policies
+        + "\n\n"
         "config keys for KEY=VALUE (units and ranges in mec_env.config):\n  "
         + " ".join(keys)
         + "\n\n"
@@ -77,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"config preset (default {DEFAULT_PRESET})",
     )
     parser.add_argument(
-        "--policy", default="greedy", choices=POLICY_NAMES, help="reference policy (default greedy)"
+        "--policy",
+        default="greedy",
+        choices=POLICIES.available(),
+        help="reference policy (default greedy)",
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of env.reset and of the random policy (default 0)"
@@ -118,8 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         user[key] = value
     if "render_mode" in user:
         parser.error("set the render mode with --render, not render_mode=")
-    config = {**env_overrides_for(args.policy), **user}
-    for key, meant in env_overrides_for(args.policy).items():
+    try:
+        meant_for = env_overrides_for(args.policy)
+    except ValueError as err:
+        parser.error(str(err))
+    config = {**meant_for, **user}
+    for key, meant in meant_for.items():
         if key in user and user[key] != meant:
             print(
                 f"note: policy {args.policy!r} is meant for {key}={meant!r}; using your "

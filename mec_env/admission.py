@@ -27,6 +27,7 @@ import numpy as np
 
 from mec_env import physics
 from mec_env.matching import SlotState
+from mec_env.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -56,28 +57,28 @@ class AdmissionContext:
 
 
 AdmissionRule = Callable[[AdmissionContext], np.ndarray]
-ADMISSIONS: dict[str, AdmissionRule] = {}
+#: the rules by name (``parallel_env(admission=name)``); also resolves import paths and the
+#: ``mec_env.admissions`` entry points (:class:`mec_env.registry.Registry`)
+ADMISSIONS: Registry[AdmissionRule] = Registry(
+    "admission rule", entry_point_group="mec_env.admissions"
+)
 #: rules that also accept a batched context (every array with a leading batch axis B, the
-#: slot's arrays too) and return (B, N); the batched core calls the others once per copy
+#: slot's arrays too) and return (B, N); the batched core calls the others once per copy.
+#: Keyed by the function, as :data:`mec_env.matching.BATCHED_MATCHERS`.
 BATCHED_ADMISSIONS: set[AdmissionRule] = set()
 
 
 def register_admission(
     name: str, fn: AdmissionRule, *, overwrite: bool = False, batched: bool = False
 ) -> AdmissionRule:
-    """Register ``fn`` as admission rule ``name`` (``parallel_env(admission=name)``).
+    """Register ``fn`` as admission rule ``name`` (``parallel_env(admission=name)``):
+    ``ADMISSIONS.register(name, fn)``, plus the batched flag.
 
     ``batched=True`` declares that ``fn`` works elementwise, so the batched core
     (:func:`mec_env.vector_env`) may call it once on (B, N) arrays (``ctx.slot.gain`` (B, N, M))
     and get (B, N) priorities; otherwise it is called once per copy.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"an admission rule name must be a non-empty string, got {name!r}")
-    if not callable(fn):
-        raise TypeError(f"admission rule {name!r} must be callable, got {type(fn).__name__}")
-    if name in ADMISSIONS and not overwrite:
-        raise ValueError(f"admission rule {name!r} is already registered; pass overwrite=True")
-    ADMISSIONS[name] = fn
+    ADMISSIONS.register(name, fn, overwrite=overwrite)
     if batched:
         BATCHED_ADMISSIONS.add(fn)
     return fn

@@ -259,21 +259,22 @@ def _flag(raw: dict, key: str) -> bool:
     return bool(v)
 
 
-def _plug_in(raw: dict[str, Any], key: str, table: dict[str, Any]) -> None:
-    """Register the matcher or admission rule that ``raw[key]`` names by import path
-    (:mod:`mec_env.plugins`), once, under that path."""
-    from mec_env import plugins
-    from mec_env.admission import register_admission
-    from mec_env.matching import register_matcher
+def _component(raw: dict[str, Any], key: str, registry: Any) -> str:
+    """The registered name of the matcher or admission rule ``raw[key]``; an import path or an
+    entry point is loaded and registered on first use (:class:`mec_env.registry.Registry`)."""
+    from mec_env.registry import UnknownNameError
 
     name = raw[key]
-    if not plugins.is_import_path(name) or name in table:
-        return
+    # isinstance first: an unhashable value (a list, a dict) must not escape as a TypeError
+    if not isinstance(name, str):
+        raise _fail(key, name, f"one of {registry.available()}")
     try:
-        fn = plugins.load(name, key)
-        (register_matcher if key == "matcher" else register_admission)(name, fn)
+        registry.get(name)
+    except UnknownNameError:
+        raise _fail(key, name, f"one of {registry.available()}") from None
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"config key {key!r}: {exc}") from None
+    return name
 
 
 def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfig:
@@ -316,13 +317,8 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         raise _fail("rho_delay", raw["rho_delay"], "rho_delay + rho_energy > 0")
     for key in ("es_agents", "normalize_obs", "clip_actions"):
         _flag(raw, key)
-    _plug_in(raw, "matcher", MATCHERS)
-    _plug_in(raw, "admission", ADMISSIONS)
-    # isinstance first: an unhashable value (a list, a dict) must not escape as a TypeError
-    if not isinstance(raw["matcher"], str) or raw["matcher"] not in MATCHERS:
-        raise _fail("matcher", raw["matcher"], f"one of {sorted(MATCHERS)}")
-    if not isinstance(raw["admission"], str) or raw["admission"] not in ADMISSIONS:
-        raise _fail("admission", raw["admission"], f"one of {sorted(ADMISSIONS)}")
+    _component(raw, "matcher", MATCHERS)
+    _component(raw, "admission", ADMISSIONS)
     if not isinstance(raw["es_action_space"], str) or (
         raw["es_action_space"] not in ES_ACTION_SPACES
     ):

@@ -33,6 +33,7 @@ import numpy as np
 
 from mec_env import physics
 from mec_env.config import EnvConfig
+from mec_env.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -71,33 +72,31 @@ class SlotState:
 
 
 Matcher = Callable[[SlotState, np.random.Generator], np.ndarray]
-MATCHERS: dict[str, Matcher] = {}
+#: the matchers by name (``parallel_env(matcher=name)``); also resolves import paths and the
+#: ``mec_env.matchers`` entry points (:class:`mec_env.registry.Registry`)
+MATCHERS: Registry[Matcher] = Registry("matcher", entry_point_group="mec_env.matchers")
 #: per-copy matcher function -> its batched form ``fn(slots, rngs) -> server (B, N)``, where
 #: ``slots`` is a :class:`SlotState` with a leading batch axis on every array and ``rngs`` the
 #: B copies' generators (see :mod:`mec_env.batched_matching`). A matcher without an entry
-#: runs once per copy in the batched core.
+#: runs once per copy in the batched core. Keyed by the function, not the name: a batched
+#: form belongs to the function whatever name it is registered under.
 BATCHED_MATCHERS: dict[Matcher, Callable] = {}
 
 
 def register_matcher(
     name: str, fn: Matcher, *, overwrite: bool = False, batched: Callable | None = None
 ) -> Matcher:
-    """Register ``fn`` as matcher ``name`` (usable as ``parallel_env(matcher=name)``).
+    """Register ``fn`` as matcher ``name`` (usable as ``parallel_env(matcher=name)``):
+    ``MATCHERS.register(name, fn)``, plus the batched form.
 
     ``batched``, optional: the same matcher for B copies at once, ``batched(slots, rngs) ->
     server`` (B, N), used by the batched core (:func:`mec_env.vector_env`) instead of calling
     ``fn`` once per copy. It must give copy b exactly what ``fn`` gives with ``rngs[b]`` and
     advance ``rngs[b]`` as ``fn`` does.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a matcher name must be a non-empty string, got {name!r}")
-    if not callable(fn):
-        raise TypeError(f"matcher {name!r} must be callable, got {type(fn).__name__}")
     if batched is not None and not callable(batched):
         raise TypeError(f"batched form of matcher {name!r} must be callable")
-    if name in MATCHERS and not overwrite:
-        raise ValueError(f"matcher {name!r} is already registered; pass overwrite=True")
-    MATCHERS[name] = fn
+    MATCHERS.register(name, fn, overwrite=overwrite)
     if batched is not None:
         BATCHED_MATCHERS[fn] = batched
     return fn

@@ -48,6 +48,7 @@ p = max(p_min, p^u p_max) give back f and p.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -55,17 +56,12 @@ import numpy as np
 from mec_env import physics, slot
 from mec_env.admission import ADMISSIONS, AdmissionContext
 from mec_env.config import EnvConfig
+from mec_env.registry import Registry
 
-POLICY_NAMES = ("all_local", "all_offload", "random", "greedy", "oracle")
-
-#: The environment config each policy is meant for (applied by ``python -m mec_env``).
-POLICY_ENV_OVERRIDES: dict[str, dict[str, Any]] = {
-    "all_local": {},
-    "all_offload": {"es_agents": False, "admission": "accept_all"},
-    "random": {},
-    "greedy": {"es_agents": False, "admission": "saving_first"},
-    "oracle": {},
-}
+#: The reference policies by name: classes ``cls(env, seed)`` registered with the environment
+#: config each is meant for as metadata (``env_overrides``, applied by ``python -m mec_env``).
+#: Also resolves import paths and the ``mec_env.policies`` entry points.
+POLICIES: Registry[type[Policy]] = Registry("policy", entry_point_group="mec_env.policies")
 
 #: The oracle enumerates 2^N candidate offload sets; above this N it refuses.
 ORACLE_MAX_UDS = 12
@@ -74,14 +70,9 @@ _BISECTION_STEPS = 60
 
 
 def env_overrides_for(name: str) -> dict[str, Any]:
-    """A copy of the environment config overrides policy ``name`` is meant for."""
-    _check_name(name)
-    return dict(POLICY_ENV_OVERRIDES[name])
-
-
-def _check_name(name: str) -> None:
-    if name not in POLICY_NAMES:
-        raise ValueError(f"unknown policy {name!r}; choose one of {list(POLICY_NAMES)}")
+    """A copy of the environment config overrides policy ``name`` is meant for (its
+    ``env_overrides`` registration metadata; none: ``{}``)."""
+    return dict(POLICIES.metadata(name).get("env_overrides", {}))
 
 
 # -------------------------------------------------------------------------------------------
@@ -222,12 +213,13 @@ class Policy:
     when the environment has ES agents).
     """
 
+    #: set by :func:`make_policy` to the registered name and its registration metadata
     name = "policy"
+    env_overrides: dict[str, Any] = {}
 
     def __init__(self, env: Any, seed: int | None = None) -> None:
         self.env = env
         self.seed = seed
-        self.env_overrides = dict(POLICY_ENV_OVERRIDES.get(self.name, {}))
 
     @property
     def base(self) -> Any:
@@ -281,8 +273,6 @@ def pack_actions(
 class AllLocal(Policy):
     """Never requests offloading; each UD runs at its cost-optimal local frequency."""
 
-    name = "all_local"
-
     def decide(self, base):
         cfg, s = base.config, base.current_slot
         f_hz, _ = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
@@ -293,8 +283,6 @@ class AllLocal(Policy):
 class AllOffload(Policy):
     """Every matched UD requests, at its cost-optimal power; best local f as the fallback;
     ES agents (if any) approve every request."""
-
-    name = "all_offload"
 
     def decide(self, base):
         cfg, s = base.config, base.current_slot
@@ -311,8 +299,6 @@ class Greedy(Policy):
     penalty) is below its best local cost. With ES agents, each ES approves its requests in
     descending saving while they fit in K and D_m (the ``saving_first`` rule); without, the
     environment's ``admission="saving_first"`` does the same."""
-
-    name = "greedy"
 
     def decide(self, base):
         cfg, s = base.config, base.current_slot
@@ -340,8 +326,6 @@ class Greedy(Policy):
 class RandomPolicy(Policy):
     """Uniform samples of every agent's action space, from the policy's own generator
     (``seed``), so sampling never touches the environment's spaces or generator."""
-
-    name = "random"
 
     def __init__(self, env: Any, seed: int | None = None) -> None:
         super().__init__(env, seed)
@@ -376,8 +360,6 @@ class Oracle(Policy):
     with the least Σ C + ρ1 Σ max(τ − φ, 0) wins (ties: fewer offloads). The predicted
     objective is kept in :attr:`last_objective`.
     """
-
-    name = "oracle"
 
     def __init__(self, env: Any, seed: int | None = None) -> None:
         super().__init__(env, seed)
@@ -465,30 +447,42 @@ class Oracle(Policy):
         return approved, priority
 
 
-_POLICIES: dict[str, type[Policy]] = {
-    "all_local": AllLocal,
-    "all_offload": AllOffload,
-    "random": RandomPolicy,
-    "greedy": Greedy,
-    "oracle": Oracle,
-}
+POLICIES.register("all_local", AllLocal)
+POLICIES.register(
+    "all_offload", AllOffload, env_overrides={"es_agents": False, "admission": "accept_all"}
+)
+POLICIES.register("random", RandomPolicy)
+POLICIES.register("greedy", Greedy, env_overrides={"es_agents": False, "admission": "saving_first"})
+POLICIES.register("oracle", Oracle)
+
+#: the built-in policies, in registration order
+POLICY_NAMES: tuple[str, ...] = POLICIES.names()
+#: policy name -> the environment config it is meant for (read from :data:`POLICIES`)
+POLICY_ENV_OVERRIDES: Mapping[str, dict[str, Any]] = MappingProxyType(
+    {name: env_overrides_for(name) for name in POLICY_NAMES}
+)
 
 
 def make_policy(name: str, env: Any, seed: int | None = None) -> Policy:
-    """The reference policy ``name`` (one of :data:`POLICY_NAMES`) bound to ``env``.
+    """The reference policy ``name`` (registered in :data:`POLICIES`, or an import path or
+    entry point) bound to ``env``; its ``name`` and ``env_overrides`` are the registration's.
 
     ``env`` is an MEC environment, possibly wrapped (``env.unwrapped`` is used). The policy
     reads the current slot from it at every call; ``seed`` seeds the ``random`` policy.
     Build the environment with ``policy.env_overrides`` (or :func:`env_overrides_for`) to
     get the setting the policy is meant for.
     """
-    _check_name(name)
+    cls = POLICIES.get(name)
     _unwrap(env)
-    return _POLICIES[name](env, seed)
+    policy = cls(env, seed)
+    policy.name = name
+    policy.env_overrides = env_overrides_for(name)
+    return policy
 
 
 __all__ = [
     "ORACLE_MAX_UDS",
+    "POLICIES",
     "POLICY_ENV_OVERRIDES",
     "POLICY_NAMES",
     "Policy",

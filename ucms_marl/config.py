@@ -35,6 +35,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from mec_env.config import DEFAULT_PRESET, PRESETS
+from mec_env.registry import Registry
 
 # The env group is mec_env's own config (mec_env/config.py, docs/environment.md), read from it
 # rather than copied: every key of a preset except the algorithm-side keys (matcher, admission,
@@ -181,17 +182,22 @@ class TrainConfig:
     replay: Any = MISSING
 
 
-# schema for each option of the learner/ and replay/ groups (the YAML/dataclass agreement test
-# checks every YAML file in those groups against it)
-GROUP_SCHEMAS: dict[str, dict[str, type]] = {"learner": {}, "replay": {}}
+# schema for each option of the learner/ and replay/ groups, one registry per group (the
+# YAML/dataclass agreement test checks every YAML file in those groups against it)
+GROUP_SCHEMAS: dict[str, Registry[type]] = {
+    "learner": Registry("learner config schema"),
+    "replay": Registry("replay config schema"),
+}
 
 
 def register_schema(group: str, name: str, node: type) -> None:
-    """Store ``node`` as ``<group>/<name>_schema``, the first default of ``<group>/<name>.yaml``."""
+    """Register ``node`` in ``GROUP_SCHEMAS[group]`` and store it in Hydra's ConfigStore as
+    ``<group>/<name>_schema``, the first default of ``<group>/<name>.yaml`` (idempotent: a
+    second call replaces the first)."""
     if group not in GROUP_SCHEMAS:
         raise ValueError(f"group must be one of {list(GROUP_SCHEMAS)}, got {group!r}")
+    GROUP_SCHEMAS[group].register(name, node, overwrite=True)
     ConfigStore.instance().store(group=group, name=f"{name}_schema", node=node)
-    GROUP_SCHEMAS[group][name] = node
 
 
 def register_configs() -> None:

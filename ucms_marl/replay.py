@@ -30,11 +30,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ucms_marl.registry import Registry
+from mec_env.registry import Registry
 
 TransitionSpec = Mapping[str, tuple[tuple[int, ...], np.dtype | type]]
 
-REPLAYS: Registry[type[ReplayBuffer]] = Registry("replay buffer")
+#: the replay buffers by name (``replay.name=``); also resolves import paths and the
+#: ``ucms_marl.replays`` entry points (:class:`mec_env.registry.Registry`)
+REPLAYS: Registry[type[ReplayBuffer]] = Registry(
+    "replay buffer", entry_point_group="ucms_marl.replays"
+)
 
 
 @dataclass

@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ucms_marl.registry import Registry
+from mec_env.registry import Registry
 from ucms_marl.replay import Sample, TransitionSpec
 from ucms_marl.rollout import Actions, EnvSpec, Observation
 
-LEARNERS: Registry[type[Learner]] = Registry("learner")
+#: the learners by name (``learner.name=``); also resolves import paths and the
+#: ``ucms_marl.learners`` entry points (:class:`mec_env.registry.Registry`)
+LEARNERS: Registry[type[Learner]] = Registry("learner", entry_point_group="ucms_marl.learners")
 
 
 class Learner:

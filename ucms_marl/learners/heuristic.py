@@ -39,11 +39,16 @@ class HeuristicLearner(Learner):
 
     @staticmethod
     def _check_name(name: str) -> None:
-        names = _policies_module().POLICY_NAMES
-        if name not in names:
+        from mec_env.registry import UnknownNameError
+
+        policies = _policies_module().POLICIES
+        try:
+            policies.get(name)
+        except UnknownNameError:
             raise ValueError(
-                f"learner.policy={name!r} is not a mec_env policy; choose one of {list(names)}"
-            )
+                f"learner.policy={name!r} is not a mec_env policy; choose one of "
+                f"{policies.available()}"
+            ) from None
 
     @classmethod
     def env_overrides(cls, cfg: Any, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,81 @@
+"""The one registry type (mec_env.registry.Registry) and the kinds that use it."""
+
+from __future__ import annotations
+
+import pytest
+
+import mec_env
+from mec_env.registry import Registry, UnknownNameError
+
+
+def test_register_by_decorator_or_call_with_metadata():
+    shapes = Registry("shape")
+
+    @shapes.register("square", sides=4)
+    class Square: ...
+
+    def triangle():
+        return 3
+
+    assert shapes.register("triangle", triangle) is triangle
+    assert shapes.get("square") is Square and shapes["triangle"] is triangle
+    assert dict(shapes.metadata("square")) == {"sides": 4}
+    assert dict(shapes.metadata("triangle")) == {}
+    assert shapes.names() == ("square", "triangle")  # registration order
+    assert list(shapes) == ["square", "triangle"] and len(shapes) == 2
+    assert "square" in shapes and "circle" not in shapes and ["x"] not in shapes
+    assert shapes.get("circle", None) is None
+
+
+def test_errors_name_the_kind_the_name_and_the_allowed_names():
+    shapes = Registry("shape")
+    shapes.register("square", object)
+    with pytest.raises(UnknownNameError, match=r"unknown shape 'circle'; choose one of: square"):
+        shapes.get("circle")
+    with pytest.raises(KeyError):  # a mapping too
+        shapes["circle"]
+    with pytest.raises(ValueError, match="already registered"):
+        shapes.register("square", dict)
+    shapes.register("square", dict, overwrite=True)
+    assert shapes["square"] is dict
+    with pytest.raises(TypeError, match="shape 'round' must be callable"):
+        shapes.register("round", 42)
+    with pytest.raises(ValueError, match="non-empty string"):
+        shapes.register("", object)
+
+
+def test_import_paths_resolve_in_every_registry():
+    shapes = Registry("shape")
+    path = "tests.plugin_example.components:fastest_server"
+    from tests.plugin_example import components
+
+    assert path not in shapes
+    assert shapes.get(path) is components.fastest_server
+    assert path in shapes  # registered under the path on first use
+    with pytest.raises(ValueError, match="shape 'tests.nope:x': cannot import module"):
+        shapes.get("tests.nope:x")
+
+
+def test_every_pluggable_kind_is_one_registry_type():
+    from mec_env.policies import POLICIES, POLICY_ENV_OVERRIDES, POLICY_NAMES, env_overrides_for
+    from ucms_marl.config import GROUP_SCHEMAS
+    from ucms_marl.learners import LEARNERS
+    from ucms_marl.registry import Registry as TrainerRegistry
+    from ucms_marl.replay import REPLAYS
+
+    assert TrainerRegistry is Registry
+    kinds = [mec_env.MATCHERS, mec_env.ADMISSIONS, POLICIES, LEARNERS, REPLAYS]
+    kinds += list(GROUP_SCHEMAS.values())
+    assert all(type(r) is Registry for r in kinds)
+    groups = [r.entry_point_group for r in kinds[:5]]
+    assert groups == [
+        "mec_env.matchers",
+        "mec_env.admissions",
+        "mec_env.policies",
+        "ucms_marl.learners",
+        "ucms_marl.replays",
+    ]
+    # a policy's env overrides are its registration metadata, read by the public helpers
+    assert POLICIES.metadata("greedy")["env_overrides"] == env_overrides_for("greedy")
+    assert POLICY_ENV_OVERRIDES["greedy"] == {"es_agents": False, "admission": "saving_first"}
+    assert POLICY_NAMES == POLICIES.names()
