@@ -4,6 +4,7 @@ admission rule and a learner (tests/plugin_example/components.py, docs/extending
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,3 +71,24 @@ def test_ucms_train_runs_the_three_plugins(tmp_path):
     config = json.loads((summary_path.parent / "config.json").read_text())
     assert config["matcher"] == MATCHER and config["admission"] == RULE
     assert config["learner"]["name"] == LEARNER
+
+
+def test_a_learner_with_keys_of_its_own_from_outside(tmp_path):
+    """A new learner touches two files, both outside the repository: its module
+    (components.py) and its config group option (conf/learner/constant.yaml)."""
+    conf = Path(components.__file__).parent / "conf"
+    run_cli(
+        [
+            "--config-dir",
+            str(conf),
+            "env=small",
+            "experiment=smoke",
+            "learner=constant",
+            "references=false",
+            f"run_root={tmp_path}/runs",
+        ],
+        cwd=tmp_path,
+    )
+    (config_path,) = (tmp_path / "runs").rglob("config.json")
+    learner = json.loads(config_path.read_text())["learner"]
+    assert learner == {"name": LEARNER, "action": [1.0, 0.25, 1.0]}

@@ -6,7 +6,12 @@
         matcher=tests.plugin_example.components:fastest_server \\
         admission=tests.plugin_example.components:shortest_job_first
 
-docs/extending.md explains each; tests/test_plugins.py runs them.
+With keys of its own, the learner needs one more file outside the repository, its config
+group option (``conf/learner/constant.yaml``):
+
+    ucms-train --config-dir tests/plugin_example/conf learner=constant
+
+docs/extending.md explains each; tests/test_plugins.py and tests/test_entry_points.py run them.
 """
 
 from __future__ import annotations
@@ -45,16 +50,21 @@ def shortest_job_first(ctx: AdmissionContext) -> np.ndarray:
 
 
 class ConstantLearner(Learner):
-    """Every UD requests, at mid local frequency and full power: the action (1, 0.5, 1). With
+    """Every UD requests, at mid local frequency and full power: the action (1, 0.5, 1), or
+    the learner config's ``action`` key when it has one (conf/learner/constant.yaml). With
     ES agents, every request is approved. Does not learn."""
 
     is_learning = False
 
+    @property
+    def action(self) -> list[float]:
+        return [float(x) for x in getattr(self.cfg, "action", None) or (1.0, 0.5, 1.0)]
+
     def act(self, obs: Observation, *, explore: bool) -> Actions:
         envs, n = obs.ud_obs.shape[0], self.spec.n_uds
-        ud = np.tile(np.array([1.0, 0.5, 1.0], dtype=np.float32), (envs, n, 1))
+        ud = np.tile(np.array(self.action, dtype=np.float32), (envs, n, 1))
         es = None if obs.members is None else (obs.members >= 0).astype(np.int8)
         return Actions(ud, es)
 
     def hparams(self) -> dict[str, Any]:
-        return {"action": [1.0, 0.5, 1.0]}
+        return {"action": self.action}
