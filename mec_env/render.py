@@ -19,6 +19,7 @@ numpy.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,23 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+_NEW_SLOT_HEADER = ["ud", "task KB", "cyc/bit", "deadline ms", "server", "gain dB", "battery J"]
+_PLAYED_HEADER = [
+    "ud",
+    "task KB",
+    "cyc/bit",
+    "deadline ms",
+    "server",
+    "decision",
+    "control",
+    "delay ms",
+    "energy mJ",
+    "cost",
+    "timeout",
+    "battery J",
+]
+
+
 def render_ansi(env: Any, max_rows: int | None = None) -> str:
     """A readable table of the slot just played, or of the new slot right after ``reset``.
 
@@ -77,53 +95,71 @@ def render_ansi(env: Any, max_rows: int | None = None) -> str:
     battery in J. ``max_rows`` limits the UD rows shown (``None``: all).
     """
     base = _base(env)
-    cfg = base.config
-    n = cfg.n_uds
+    n = base.config.n_uds
     shown = n if max_rows is None else min(n, max_rows)
     out = getattr(base, "last_step", None)
-    lines: list[str] = []
     if out is None:
-        s = base.current_slot
-        server = base.server
-        lines.append(
-            f"MEC slot {base.t + 1}/{cfg.n_slots} (new slot: tasks and matching; "
-            f"N={n} UDs, M={cfg.n_servers} ESs, matcher={cfg.matcher})"
-        )
-        srv = np.maximum(server, 0)
-        gain_db = 10.0 * np.log10(s.gain[np.arange(n), srv])
-        rows = [
-            [
-                f"ud_{i}",
-                f"{s.bits[i] / 8e3:.1f}",
-                f"{s.cycles_per_bit[i]:.0f}",
-                f"{s.deadline_s[i] * 1e3:.0f}",
-                f"es_{server[i]}" if server[i] >= 0 else "-",
-                f"{gain_db[i]:.1f}" if server[i] >= 0 else "-",
-                f"{s.battery_j[i]:.4g}",
-            ]
-            for i in range(shown)
-        ]
-        lines += _table(
-            ["ud", "task KB", "cyc/bit", "deadline ms", "server", "gain dB", "battery J"], rows
-        )
-        if shown < n:
-            lines.append(f"... {n - shown} more UDs")
-        load = np.bincount(server[server >= 0], minlength=cfg.n_servers)
-        lines.append(
-            "servers: "
-            + ", ".join(f"es_{m} {load[m]}/{cfg.z_max[m]} UDs" for m in range(cfg.n_servers))
-        )
-        return "\n".join(lines)
+        return "\n".join(_ansi_new_slot(base, shown))
+    return "\n".join(_ansi_played(base, out, shown))
 
+
+def _ansi_new_slot(base: Any, shown: int) -> list[str]:
+    """The lines of the new slot's table: tasks, matching, gains, batteries, server loads."""
+    cfg = base.config
+    n = cfg.n_uds
+    s = base.current_slot
+    server = base.server
+    lines = [
+        f"MEC slot {base.t + 1}/{cfg.n_slots} (new slot: tasks and matching; "
+        f"N={n} UDs, M={cfg.n_servers} ESs, matcher={cfg.matcher})"
+    ]
+    srv = np.maximum(server, 0)
+    gain_db = 10.0 * np.log10(s.gain[np.arange(n), srv])
+    rows = [
+        [
+            f"ud_{i}",
+            f"{s.bits[i] / 8e3:.1f}",
+            f"{s.cycles_per_bit[i]:.0f}",
+            f"{s.deadline_s[i] * 1e3:.0f}",
+            f"es_{server[i]}" if server[i] >= 0 else "-",
+            f"{gain_db[i]:.1f}" if server[i] >= 0 else "-",
+            f"{s.battery_j[i]:.4g}",
+        ]
+        for i in range(shown)
+    ]
+    lines += _table(_NEW_SLOT_HEADER, rows)
+    if shown < n:
+        lines.append(f"... {n - shown} more UDs")
+    load = np.bincount(server[server >= 0], minlength=cfg.n_servers)
+    lines.append(
+        "servers: "
+        + ", ".join(f"es_{m} {load[m]}/{cfg.z_max[m]} UDs" for m in range(cfg.n_servers))
+    )
+    return lines
+
+
+def _ansi_played(base: Any, out: dict[str, np.ndarray], shown: int) -> list[str]:
+    """The lines of the played slot's table: one row per UD, then the slot totals."""
+    cfg = base.config
+    n = cfg.n_uds
+    lines = [
+        f"MEC slot {base.t}/{cfg.n_slots} played (N={n} UDs, M={cfg.n_servers} ESs, "
+        f"matcher={cfg.matcher}, admission="
+        f"{'ES agents' if cfg.es_agents else cfg.admission})"
+    ]
+    lines += _table(_PLAYED_HEADER, _played_rows(out, shown))
+    if shown < n:
+        lines.append(f"... {n - shown} more UDs")
+    lines.append(_played_totals(out, n))
+    return lines
+
+
+def _played_rows(out: dict[str, np.ndarray], shown: int) -> list[list[str]]:
+    """The first ``shown`` UDs' rows of the played slot's table (:data:`_PLAYED_HEADER`)."""
     word = _decisions(out)
     offloaded = np.asarray(out["offloaded"], bool)
     timed_out = np.asarray(out["timed_out"], bool)
     server = np.asarray(out["server"])
-    lines.append(
-        f"MEC slot {base.t}/{cfg.n_slots} played (N={n} UDs, M={cfg.n_servers} ESs, "
-        f"matcher={cfg.matcher}, admission="
-        f"{'ES agents' if cfg.es_agents else cfg.admission})"
-    )
     rows = []
     for i in range(shown):
         control = (
@@ -145,36 +181,23 @@ def render_ansi(env: Any, max_rows: int | None = None) -> str:
                 f"{out['battery_j'][i]:.4g}" + ("<b_min" if out["below_b_min"][i] else ""),
             ]
         )
-    lines += _table(
-        [
-            "ud",
-            "task KB",
-            "cyc/bit",
-            "deadline ms",
-            "server",
-            "decision",
-            "control",
-            "delay ms",
-            "energy mJ",
-            "cost",
-            "timeout",
-            "battery J",
-        ],
-        rows,
-    )
-    if shown < n:
-        lines.append(f"... {n - shown} more UDs")
+    return rows
+
+
+def _played_totals(out: dict[str, np.ndarray], n: int) -> str:
+    """The totals line of a played slot: cost, delay, energy, timeouts, offloads, reward."""
+    offloaded = np.asarray(out["offloaded"], bool)
+    timed_out = np.asarray(out["timed_out"], bool)
     requested = np.asarray(out["requested"], bool)
     n_req, n_off = int(requested.sum()), int(offloaded.sum())
     cuts = int((np.asarray(out.get("approved", requested), bool) & ~offloaded).sum())
-    lines.append(
+    return (
         f"totals: cost {float(np.sum(out['cost'])):.4f} (mean {float(np.mean(out['cost'])):.4f})"
         f", delay {float(np.sum(out['delay_s'])):.3f} s, energy "
         f"{float(np.sum(out['energy_j'])) * 1e3:.3f} mJ, timeouts {int(timed_out.sum())}/{n}, "
         f"offloaded {n_off}/{n} ({n_req} requested, {cuts} cut), mean reward "
         f"{float(np.mean(out['reward'])):.4f}"
     )
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------- picture
@@ -200,80 +223,131 @@ def _layout(server: np.ndarray, n_servers: int) -> tuple[np.ndarray, np.ndarray]
     return srv_x, ud_x
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """What a picture shows of a slot: per UD (N,) its server, battery and outcome flags."""
+
+    server: np.ndarray
+    battery: np.ndarray
+    requested: np.ndarray
+    offloaded: np.ndarray
+    timed_out: np.ndarray
+    title: str
+
+
+def _frame(base: Any) -> _Frame:
+    """The slot just played (``base.last_step``), or the new slot right after ``reset``."""
+    cfg = base.config
+    out = getattr(base, "last_step", None)
+    n = cfg.n_uds
+    if out is None:
+        none = np.zeros(n, bool)
+        return _Frame(
+            server=np.asarray(base.server),
+            battery=np.asarray(base.current_slot.battery_j),
+            requested=none,
+            offloaded=none,
+            timed_out=none,
+            title=f"slot {base.t + 1}/{cfg.n_slots}: new tasks and matching",
+        )
+    offloaded = np.asarray(out["offloaded"], bool)
+    timed_out = np.asarray(out["timed_out"], bool)
+    return _Frame(
+        server=np.asarray(out["server"]),
+        battery=np.asarray(out["battery_j"]),
+        requested=np.asarray(out["requested"], bool),
+        offloaded=offloaded,
+        timed_out=timed_out,
+        title=(
+            f"slot {base.t}/{cfg.n_slots}: mean cost {float(np.mean(out['cost'])):.4f}, "
+            f"offloaded {int(offloaded.sum())}/{n}, timeouts {int(timed_out.sum())}"
+        ),
+    )
+
+
+_SRV_Y, _UD_Y = 1.0, 0.0  # heights of the server row and the UD row in the top panel
+
+
 def render_rgb(env: Any) -> np.ndarray:
     """An (H, W, 3) ``uint8`` picture of the slot just played (or of the new slot after
     ``reset``): servers, UDs, matching links, admitted offloads, battery levels."""
     _require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
 
     base = _base(env)
     cfg = base.config
-    out = getattr(base, "last_step", None)
-    n, m_count = cfg.n_uds, cfg.n_servers
-    if out is None:
-        server = np.asarray(base.server)
-        battery = np.asarray(base.current_slot.battery_j)
-        requested = offloaded = timed_out = np.zeros(n, bool)
-        title = f"slot {base.t + 1}/{cfg.n_slots}: new tasks and matching"
-    else:
-        server = np.asarray(out["server"])
-        battery = np.asarray(out["battery_j"])
-        requested = np.asarray(out["requested"], bool)
-        offloaded = np.asarray(out["offloaded"], bool)
-        timed_out = np.asarray(out["timed_out"], bool)
-        title = (
-            f"slot {base.t}/{cfg.n_slots}: mean cost {float(np.mean(out['cost'])):.4f}, "
-            f"offloaded {int(offloaded.sum())}/{n}, timeouts {int(timed_out.sum())}"
-        )
-
+    f = _frame(base)
     fig = Figure(figsize=_FIG_SIZE_IN, dpi=_DPI)
     canvas = FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1]})
-    srv_x, ud_x = _layout(server, m_count)
-    srv_y, ud_y = 1.0, 0.0
+    srv_x, ud_x = _layout(f.server, cfg.n_servers)
+    _draw_links(top, f, srv_x, ud_x)
+    _draw_nodes(top, f, srv_x, ud_x)
+    _draw_labels(top, cfg, f, srv_x, ud_x)
+    _draw_legend(top, f.title)
+    _draw_batteries(bottom, cfg, f.battery, ud_x)
+    fig.tight_layout()
+    canvas.draw()
+    frame = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return frame
 
-    matched = server >= 0
-    refused = requested & ~offloaded
-    link = matched & ~offloaded & ~refused
+
+def _draw_links(ax: Any, f: _Frame, srv_x: np.ndarray, ud_x: np.ndarray) -> None:
+    """UD-server links: grey matched and local, dashed red refused or cut, green offloaded."""
+    from matplotlib.collections import LineCollection
+
+    n = f.server.shape[0]
+    refused = f.requested & ~f.offloaded
+    link = (f.server >= 0) & ~f.offloaded & ~refused
     segs = np.stack(
         [
-            np.stack([ud_x, np.full(n, ud_y)], -1),
-            np.stack([srv_x[np.maximum(server, 0)], np.full(n, srv_y)], -1),
+            np.stack([ud_x, np.full(n, _UD_Y)], -1),
+            np.stack([srv_x[np.maximum(f.server, 0)], np.full(n, _SRV_Y)], -1),
         ],
         axis=1,
     )
     lw = max(0.3, min(2.5, 60.0 / n))
-    top.add_collection(LineCollection(segs[link], colors=_C_LINK, linewidths=lw, zorder=1))
-    top.add_collection(
+    ax.add_collection(LineCollection(segs[link], colors=_C_LINK, linewidths=lw, zorder=1))
+    ax.add_collection(
         LineCollection(
             segs[refused], colors=_C_REFUSED, linewidths=lw, linestyles="dashed", zorder=2
         )
     )
-    top.add_collection(
-        LineCollection(segs[offloaded], colors=_C_OFFLOAD, linewidths=2 * lw, zorder=3)
+    ax.add_collection(
+        LineCollection(segs[f.offloaded], colors=_C_OFFLOAD, linewidths=2 * lw, zorder=3)
     )
+
+
+def _draw_nodes(ax: Any, f: _Frame, srv_x: np.ndarray, ud_x: np.ndarray) -> None:
+    """UDs coloured by outcome (timed-out ones crossed) and the servers as squares."""
+    n = f.server.shape[0]
+    refused = f.requested & ~f.offloaded
     size = max(4.0, min(120.0, 4000.0 / n))
-    colour = np.where(offloaded, _C_OFFLOAD, np.where(refused, _C_REFUSED, _C_LOCAL))
-    top.scatter(ud_x, np.full(n, ud_y), s=size, c=list(colour), zorder=4)
-    if timed_out.any():
-        top.scatter(
-            ud_x[timed_out],
-            np.full(int(timed_out.sum()), ud_y - 0.08),
+    colour = np.where(f.offloaded, _C_OFFLOAD, np.where(refused, _C_REFUSED, _C_LOCAL))
+    ax.scatter(ud_x, np.full(n, _UD_Y), s=size, c=list(colour), zorder=4)
+    if f.timed_out.any():
+        ax.scatter(
+            ud_x[f.timed_out],
+            np.full(int(f.timed_out.sum()), _UD_Y - 0.08),
             marker="x",
             s=size,
             c=_C_REFUSED,
             zorder=4,
         )
-    top.scatter(srv_x, np.full(m_count, srv_y), marker="s", s=300, c=_C_SERVER, zorder=5)
-    load = np.bincount(server[matched], minlength=m_count)
-    admitted = np.bincount(server[offloaded], minlength=m_count)
+    ax.scatter(srv_x, np.full(srv_x.shape[0], _SRV_Y), marker="s", s=300, c=_C_SERVER, zorder=5)
+
+
+def _draw_labels(ax: Any, cfg: Any, f: _Frame, srv_x: np.ndarray, ud_x: np.ndarray) -> None:
+    """Each server's admitted offloads and load, each UD's index (up to 24 of each)."""
+    m_count, n = cfg.n_servers, cfg.n_uds
+    load = np.bincount(f.server[f.server >= 0], minlength=m_count)
+    admitted = np.bincount(f.server[f.offloaded], minlength=m_count)
     if m_count <= 24:
         for m in range(m_count):
-            top.annotate(
+            ax.annotate(
                 f"es_{m}\n{admitted[m]}/{cfg.subchannels[m]} K, {load[m]} UDs",
-                (srv_x[m], srv_y),
+                (srv_x[m], _SRV_Y),
                 xytext=(0, 12),
                 textcoords="offset points",
                 ha="center",
@@ -281,41 +355,44 @@ def render_rgb(env: Any) -> np.ndarray:
             )
     if n <= 24:
         for i in range(n):
-            top.annotate(
+            ax.annotate(
                 f"{i}",
-                (ud_x[i], ud_y),
+                (ud_x[i], _UD_Y),
                 xytext=(0, -14),
                 textcoords="offset points",
                 ha="center",
                 fontsize=7,
             )
-    top.set_xlim(0.0, 1.0)
-    top.set_ylim(-0.3, 1.45)
-    top.set_axis_off()
-    top.set_title(title, fontsize=10)
+
+
+def _draw_legend(ax: Any, title: str) -> None:
+    """The top panel's limits, title and legend."""
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(-0.3, 1.45)
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=10)
     legend = [
         ("offloaded", _C_OFFLOAD, "-"),
         ("refused / cut", _C_REFUSED, "--"),
         ("matched, local", _C_LINK, "-"),
     ]
     for label, c, ls in legend:
-        top.plot([], [], color=c, linestyle=ls, label=label)
-    top.plot([], [], color=_C_REFUSED, marker="x", linestyle="none", label="timed out")
-    top.legend(loc="lower right", fontsize=7, frameon=False, ncol=4)
+        ax.plot([], [], color=c, linestyle=ls, label=label)
+    ax.plot([], [], color=_C_REFUSED, marker="x", linestyle="none", label="timed out")
+    ax.legend(loc="lower right", fontsize=7, frameon=False, ncol=4)
 
+
+def _draw_batteries(ax: Any, cfg: Any, battery: np.ndarray, ud_x: np.ndarray) -> None:
+    """The bottom panel: every UD's battery over b_max, red below b_min (dotted line)."""
     level = battery / cfg.b_max_j
     low = battery < cfg.b_min_j
-    bottom.bar(ud_x, level, width=0.8 / n, color=np.where(low, _C_LOW, _C_BATTERY))
-    bottom.axhline(cfg.b_min_j / cfg.b_max_j, color=_C_LOW, linewidth=0.8, linestyle=":")
-    bottom.set_xlim(0.0, 1.0)
-    bottom.set_ylim(0.0, 1.05)
-    bottom.set_xticks([])
-    bottom.set_ylabel("battery / b_max", fontsize=8)
-    bottom.tick_params(labelsize=7)
-    fig.tight_layout()
-    canvas.draw()
-    frame = np.asarray(canvas.buffer_rgba())[..., :3].copy()
-    return frame
+    ax.bar(ud_x, level, width=0.8 / cfg.n_uds, color=np.where(low, _C_LOW, _C_BATTERY))
+    ax.axhline(cfg.b_min_j / cfg.b_max_j, color=_C_LOW, linewidth=0.8, linestyle=":")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.05)
+    ax.set_xticks([])
+    ax.set_ylabel("battery / b_max", fontsize=8)
+    ax.tick_params(labelsize=7)
 
 
 def _interactive(plt: Any) -> bool:
