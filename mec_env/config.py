@@ -277,15 +277,9 @@ def _component(raw: dict[str, Any], key: str, registry: Any) -> str:
     return name
 
 
-def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfig:
-    """Merge ``overrides`` into a preset, validate every key and convert to SI.
-
-    Raises :class:`ConfigError` (a ``ValueError``) naming the key, the value and the allowed
-    range, before any episode runs.
-    """
-    from mec_env.admission import ADMISSIONS
-    from mec_env.matching import MATCHERS
-
+def _merged(preset_name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The preset's raw config with ``overrides`` (deep-copied) merged in; unknown keys and a
+    preset that is not a name are errors."""
     if not isinstance(preset_name, str):
         raise ConfigError(
             f"preset must be a name, got {preset_name!r}; choose one of {sorted(PRESETS)}"
@@ -295,13 +289,11 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     if unknown:
         raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(raw)}")
     raw.update(copy.deepcopy(overrides))
+    return raw
 
-    m = _count(raw, "n_servers")
-    n = _count(raw, "n_uds")
-    t = _count(raw, "n_slots")
-    ranges = {k: _range(raw, k, positive=k not in ("p_tx_dbm", "gain_db")) for k in _RANGES}
-    per_int = {k: _per_server(raw, k, m, integer=True) for k in _PER_SERVER_INT}
-    per_float = {k: _per_server(raw, k, m, integer=False) for k in _PER_SERVER_FLOAT}
+
+def _scalars(raw: dict[str, Any]) -> tuple[float, float, float, float, float]:
+    """(harvest_mean_j, kappa, bandwidth_hz, rho_delay, rho_energy), validated."""
     harvest = _positive(raw, "harvest_mean_j", allow_zero=True)
     if not math.isfinite(2.0 * harvest):  # harvest is drawn from U[0, 2 d]
         raise _fail(
@@ -315,6 +307,15 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     rho2 = _positive(raw, "rho_energy", allow_zero=True)
     if rho1 + rho2 == 0:
         raise _fail("rho_delay", raw["rho_delay"], "rho_delay + rho_energy > 0")
+    return harvest, kappa, bandwidth, rho1, rho2
+
+
+def _check_choices(raw: dict[str, Any]) -> None:
+    """The flags, the matcher and admission rule (registered, or loaded by import path or
+    entry point), the ES action space and the render mode."""
+    from mec_env.admission import ADMISSIONS
+    from mec_env.matching import MATCHERS
+
     for key in ("es_agents", "normalize_obs", "clip_actions"):
         _flag(raw, key)
     _component(raw, "matcher", MATCHERS)
@@ -325,11 +326,15 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         raise _fail("es_action_space", raw["es_action_space"], f"one of {list(ES_ACTION_SPACES)}")
     if raw["render_mode"] not in _RENDER_MODES:
         raise _fail("render_mode", raw["render_mode"], f"one of {list(_RENDER_MODES)}")
+
+
+def _check_feasible(raw: dict[str, Any], ranges: dict[str, tuple[float, float]]) -> None:
+    """Ranges that are valid one by one but not together: b_min < b_max, and a gain high
+    enough for a positive uplink rate at p_min."""
     b_min, b_max = ranges["battery_j"]
     if b_min >= b_max:
         raise _fail("battery_j", raw["battery_j"], "b_min < b_max")
-    lo, hi = ranges["task_bytes"]
-    p_lo, p_hi = ranges["p_tx_dbm"]
+    p_lo = ranges["p_tx_dbm"][0]
     # g is the normalised gain h/σ² of eq. (5). A raw path loss (say -150 dB) makes
     # log2(1 + p g) round to 0 at p_min: infinite upload times, NaN costs when a weight is 0.
     if not np.log2(1.0 + dbm_to_w(p_lo) * db_to_linear(ranges["gain_db"][0])) > 0.0:
@@ -340,6 +345,27 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
             f"enough that the uplink rate at p_min = {p_lo} dBm is > 0 (about "
             f"{-129.5 - p_lo:.0f} dB or more); raise gain_db or p_tx_dbm",
         )
+
+
+def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfig:
+    """Merge ``overrides`` into a preset, validate every key and convert to SI.
+
+    Raises :class:`ConfigError` (a ``ValueError``) naming the key, the value and the allowed
+    range, before any episode runs.
+    """
+    raw = _merged(preset_name, overrides)
+    m = _count(raw, "n_servers")
+    n = _count(raw, "n_uds")
+    t = _count(raw, "n_slots")
+    ranges = {k: _range(raw, k, positive=k not in ("p_tx_dbm", "gain_db")) for k in _RANGES}
+    per_int = {k: _per_server(raw, k, m, integer=True) for k in _PER_SERVER_INT}
+    per_float = {k: _per_server(raw, k, m, integer=False) for k in _PER_SERVER_FLOAT}
+    harvest, kappa, bandwidth, rho1, rho2 = _scalars(raw)
+    _check_choices(raw)
+    _check_feasible(raw, ranges)
+    b_min, b_max = ranges["battery_j"]
+    lo, hi = ranges["task_bytes"]
+    p_lo, p_hi = ranges["p_tx_dbm"]
     return EnvConfig(
         n_servers=m,
         n_uds=n,
