@@ -16,9 +16,11 @@ no open server.
 A registered matcher without a batched form runs per copy (:func:`per_copy`): one call of the
 user's function per copy, checked like the single environment checks it.
 
-Sums of co-selection scores are taken in service order, one term after another
-(``cumsum``), so that a copy's scores do not depend on how wide the other copies' queues are;
-the compiled kernels (:mod:`mec_env._kernels`) sum in the same order.
+Sums of co-selection scores are taken in service order, one term after another, so that a
+copy's scores do not depend on how wide the other copies' queues are; the compiled kernels
+(:mod:`mec_env._numba_kernels`) sum in the same order. Queue tables are laid out
+position-major (places on axis 0, queues on axis 1): numpy reduces over a short inner axis
+far slower than over an outer one.
 """
 
 from __future__ import annotations
@@ -56,11 +58,14 @@ def offload_estimates(slots: SlotState, p_w: float) -> tuple[np.ndarray, np.ndar
     return tau_o, tau_p, physics.offload_energy(np.asarray(p_w, dtype=np.float64), tau_o)
 
 
-def seq_sum(x: np.ndarray) -> np.ndarray:
-    """Sum over the last axis one term after another (trailing zeros change nothing)."""
-    if x.shape[-1] == 0:
-        return np.zeros(x.shape[:-1])
-    return np.cumsum(x, axis=-1)[..., -1]
+def _row_sum(x: np.ndarray) -> np.ndarray:
+    """Sum over axis 0 one row after another (zero rows at the end change nothing)."""
+    if x.shape[0] == 0:
+        return np.zeros(x.shape[1:])
+    acc = x[0].copy()
+    for row in x[1:]:
+        acc += row
+    return acc
 
 
 # A round scorer: given the candidates of this round as rows (``copy`` (R,), ``ud`` (R,): the
@@ -87,29 +92,58 @@ def propose_and_accept_batched(
         if ci.size == 0:
             return server
         scores, priority = scorer(ci, ni, server, load, open_)
-        if not np.isfinite(scores).all():  # a closed server must never win over an open one
-            scores = np.nan_to_num(scores, nan=np.inf, posinf=_F_MAX)
-        open_r = open_[ci]
-        # closed servers lose to every open one; an all-NaN row picks its first open server
-        masked = np.where(open_r, scores, np.inf)
+        col = _proposals(scores, None if open_.all() else open_[ci])
+        _accept(server, load, ci, ni, col, priority(col), z_max)
+
+
+def _proposals(scores: np.ndarray, open_r: np.ndarray | None) -> np.ndarray:
+    """Each row's first lowest score among its open columns (``open_r`` (R, M), None: all
+    open); closed servers lose to every open one, an all-NaN row picks its first open one."""
+    if not np.isfinite(scores).all():  # a closed server must never win over an open one
+        scores = np.nan_to_num(scores, nan=np.inf, posinf=_F_MAX)
+    masked = scores if open_r is None else np.where(open_r, scores, np.inf)
+    r, m = masked.shape
+    if m > 16:
         col = np.argmin(masked, axis=1)
-        rows = np.arange(ci.size)
-        lost = masked[rows, col] == np.inf
-        if lost.any():
-            col = np.where(lost, np.argmax(open_r, axis=1), col)
-        # each (copy, server) keeps its proposers in ascending (priority, UD index) up to its
-        # room: sorted per copy on dense (B, N) rows (non-proposers: group m, key inf)
-        grp = np.full((batch, n_uds), m, dtype=np.int64)
-        grp[ci, ni] = col
-        key = np.full((batch, n_uds), np.inf)
-        key[ci, ni] = priority(col)
-        order, gs, rank = dense_group_order(grp, key, m)
-        room = np.concatenate([z_max - load, np.zeros((batch, 1), dtype=load.dtype)], axis=1)
-        keep = (gs < m) & (rank < np.take_along_axis(room, gs, axis=1))
-        bi, _ = np.nonzero(keep)
-        ui, si = order[keep], gs[keep]
-        server[bi, ui] = si
-        load += np.bincount(bi * m + si, minlength=batch * m).reshape(batch, m)
+        low = masked[np.arange(r), col]
+    else:  # argmin over a short axis, one column at a time (NaN-free here)
+        col = np.zeros(r, dtype=np.int64)
+        low = masked[:, 0].copy()
+        for j in range(1, m):
+            column = masked[:, j]
+            better = column < low
+            np.minimum(low, column, out=low)
+            col[better] = j
+    lost = low == np.inf
+    if lost.any():
+        col = np.where(lost, np.argmax(open_r, axis=1), col)
+    return col
+
+
+def _accept(server, load, ci, ni, col, prio, z_max) -> None:
+    """Each (copy, server) keeps its proposers in ascending (priority, UD index) up to its
+    room; writes ``server`` and ``load`` in place."""
+    batch, m = load.shape
+    group = ci * m + col  # (R,) one group per (copy, server); candidates in (copy, UD) order
+    wide = np.int64 if batch * m >= 1 << 16 else np.uint16  # small ints sort by radix
+    order = np.argsort(prio)
+    order = order[np.argsort(group[order].astype(wide), kind="stable")]
+    g_sorted, p_sorted = group[order], prio[order]
+    same = g_sorted[1:] == g_sorted[:-1]
+    if (same & (p_sorted[1:] == p_sorted[:-1])).any() or np.isnan(p_sorted).any():
+        # equal priorities in one group: quicksort's order between them is arbitrary
+        order = np.argsort(prio, kind="stable")
+        order = order[np.argsort(group[order].astype(wide), kind="stable")]
+        g_sorted = group[order]
+        same = g_sorted[1:] == g_sorted[:-1]
+    pos = np.arange(order.size)
+    start = np.zeros(order.size, dtype=np.int64)
+    start[1:] = np.where(same, 0, pos[1:])
+    rank = pos - np.maximum.accumulate(start)
+    keep = rank < (z_max - load).ravel()[g_sorted]
+    kept = order[keep]
+    server[ci[kept], ni[kept]] = col[kept]
+    load += np.bincount(g_sorted[keep], minlength=batch * m).reshape(batch, m)
 
 
 def dense_group_order(
@@ -186,102 +220,182 @@ def co_selection_batched(
     S(Z_m) + (own idle-CPU cost) does not exclude them (each UD's ``_PRUNE_K`` best bounds
     first, then any pair whose bound is at most the best exact score found).
     """
-    cfg = slots.config
     batch, n = slots.bits.shape
-    m = cfg.n_servers
-    tau_o, tau_p, e_o = offload_estimates(slots, cfg.p_max_w)
-    alone_tau_a = tau_o + tau_p
-    alone_cost = physics.cost(cfg.rho_delay, cfg.rho_energy, alone_tau_a, e_o)
-    rho1, rho2 = cfg.rho_delay, cfg.rho_energy
-    n_cpus = cfg.n_cpus
-    copies = np.arange(batch)[:, None]
+    return propose_and_accept_batched(slots.config.z_max, batch, n, _CoSelectionScorer(slots))
 
-    def scorer(ci, ni, server, load, open_):
-        r = ci.size
-        rows = np.arange(r)
-        own_cost = alone_cost[ci, ni]  # (R, M)
-        tau_a = alone_tau_a[ci, ni]  # a copy: exact evaluations write into it
-        if not (server >= 0).any():  # first round: every Z_m is empty
-            return own_cost, lambda col: tau_a[rows, col]
-        # every open server's members in service order (arrival τ^o, then UD index)
-        srv0 = np.maximum(server, 0)
-        member = (server >= 0) & open_[copies, srv0]
-        key = np.where(member, tau_o[copies, np.arange(n), srv0], np.inf)
-        order, gs, rank = dense_group_order(np.where(member, server, m), key, m)
-        width = int(np.where(open_, load, 0).max())
-        # one padding column (arrival inf) so that a candidate can always be placed last
-        arrival = np.full((batch * m, width + 1), np.inf)
-        proc = np.zeros((batch * m, width + 1))
-        energy = np.zeros((batch * m, width + 1))
-        mem_ud = np.full((batch * m, width + 1), -1, dtype=np.int64)
-        if width:
-            keep = gs < m
-            bi, _ = np.nonzero(keep)
-            ui, si = order[keep], gs[keep]
-            row, col = bi * m + si, rank[keep]
-            arrival[row, col] = key[bi, ui]
-            proc[row, col] = tau_p[bi, ui, si]
-            energy[row, col] = e_o[bi, ui, si]
-            mem_ud[row, col] = ui
-        valid = np.isfinite(arrival)
-        idle_item = physics.cost(rho1, rho2, arrival + proc, energy)
-        base = seq_sum(np.where(valid, idle_item, 0.0)).reshape(batch, m)
-        queued = (load + 1 > n_cpus) & open_
-        n_open = open_.sum(axis=1)
-        use_exact = ~((n_open <= _PRUNE_K) | ~queued.any(axis=1))
-        if use_exact.any():
-            _, done = physics.queue_table(arrival, proc, valid, np.tile(n_cpus, batch))
-            exact = seq_sum(np.where(valid, physics.cost(rho1, rho2, done, energy), 0.0))
-            base = np.where(use_exact[:, None], exact.reshape(batch, m), base)
-        lower = base[ci] + own_cost
+
+class _CoSelectionScorer:
+    """The co-selection :data:`RoundScorer` of one slot of B copies: the estimates at p_max
+    (B, N, M) computed once, the member queues of the candidates' copies once per round."""
+
+    def __init__(self, slots: SlotState) -> None:
+        cfg = slots.config
+        self.batch, self.n = slots.bits.shape
+        self.m = cfg.n_servers
+        self.n_cpus = cfg.n_cpus
+        self.rho = (cfg.rho_delay, cfg.rho_energy)
+        self.tau_o, self.tau_p, self.e_o = offload_estimates(slots, cfg.p_max_w)
+        self.alone_tau_a = self.tau_o + self.tau_p
+        self.alone_cost = physics.cost(*self.rho, self.alone_tau_a, self.e_o)
+
+    def __call__(self, ci, ni, server, load, open_):
+        m = self.m
+        if ci.size == self.batch * self.n:  # first round: every UD proposes, every Z_m empty
+            tau_a = self.alone_tau_a.reshape(-1, m)
+            return self.alone_cost.reshape(-1, m), lambda col: _pick(tau_a, col)
+        cand = ci * self.n + ni  # the candidates' rows of (B·N, M) arrays
+        tau_a = np.take(self.alone_tau_a.reshape(-1, m), cand, axis=0)
+        queues = _MemberQueues(self, ci, server, load, open_)
+        lower = queues.base[queues.slot_of[ci]] + np.take(
+            self.alone_cost.reshape(-1, m), cand, axis=0
+        )
+        scores = self._exact_scores(queues, ci, ni, lower, tau_a)
+        return scores, lambda col: _pick(tau_a, col)
+
+    def _exact_scores(self, queues, ci, ni, lower, tau_a) -> np.ndarray:
+        """The scores: the lower bounds, replaced by exact I_m where a queue forms, pruned
+        as :func:`mec_env.matching.co_selection` prunes; writes exact τ^a into ``tau_a``."""
+        slot = queues.slot_of[ci]
+        queued = queues.queued[slot]  # (R, M): queued servers are open
+        small = queues.small[slot]
         scores = lower.copy()
-
-        def evaluate(mask: np.ndarray) -> None:
-            ri, si = np.nonzero(mask)
-            if ri.size == 0:
-                return
-            bi, ui = ci[ri], ni[ri]
-            g = bi * m + si
-            cand_arrival = tau_o[bi, ui, si][:, None]
-            mem_arr = arrival[g]
-            before = (mem_arr < cand_arrival) | (
-                (mem_arr == cand_arrival) & (mem_ud[g] < ui[:, None])
-            )
-            place = before.sum(axis=1, keepdims=True)
-            k = np.arange(width + 1)
-            src = np.where(k < place, k, np.maximum(k - 1, 0))
-            is_cand = k == place
-            gc = g[:, None]
-            q_arr = np.where(is_cand, cand_arrival, arrival[gc, src])
-            q_proc = np.where(is_cand, tau_p[bi, ui, si][:, None], proc[gc, src])
-            q_energy = np.where(is_cand, e_o[bi, ui, si][:, None], energy[gc, src])
-            q_valid = np.isfinite(q_arr)
-            _, q_done = physics.queue_table(q_arr, q_proc, q_valid, n_cpus[si])
-            item = physics.cost(rho1, rho2, q_done, q_energy)
-            scores[ri, si] = seq_sum(np.where(q_valid, item, 0.0))
-            tau_a[ri, si] = q_done[np.arange(ri.size), place[:, 0]]
-
-        pairs = queued[ci]  # queued servers are open
-        small = (n_open <= _PRUNE_K)[ci]
-        big = (~(n_open <= _PRUNE_K) & queued.any(axis=1))[ci]
-        first = pairs & small[:, None]
+        first = queued & small[:, None]
+        big = ~small & queues.any_queued[slot]
         if big.any():
-            ranked = np.where(open_[ci], lower, np.inf)
+            ranked = np.where(queues.open_[slot], lower, np.inf)
             top = np.argpartition(ranked, _PRUNE_K - 1, axis=1)[:, :_PRUNE_K]
-            pick = np.zeros(pairs.shape, dtype=bool)
+            pick = np.zeros(queued.shape, dtype=bool)
             np.put_along_axis(pick, top, True, axis=1)
-            first |= pick & pairs & big[:, None]
-        evaluate(first)
+            first |= pick & queued & big[:, None]
+        queues.evaluate(self, first, ci, ni, scores, tau_a)
         if big.any():
-            kept = (first | ~queued[ci]) & open_[ci]
+            kept = (first | ~queued) & queues.open_[slot]
             best = np.where(kept, scores, np.inf).min(axis=1, keepdims=True)
-            rest = pairs & big[:, None] & ~first
+            rest = queued & big[:, None] & ~first
             second = rest & (lower <= best)
-            evaluate(second)
+            queues.evaluate(self, second, ci, ni, scores, tau_a)
             scores[rest & ~second] = np.inf
-        return scores, lambda col: tau_a[rows, col]
+        return scores
 
-    return propose_and_accept_batched(cfg.z_max, batch, n, scorer)
+
+def _pick(values: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """``values[r, col[r]]`` of an (R, M) array, by a flat take."""
+    return np.take(values, np.arange(col.size) * values.shape[1] + col)
+
+
+class _MemberQueues:
+    """The open servers' members in the copies that have candidates this round, in service
+    order (arrival τ^o at p_max, then UD index).
+
+    The tables are laid out position-major, (1 + W + 1, G) for G = A·M rows (copy slot a,
+    server m) with W the longest open queue: row 0 is padding (so that ``[:-1]`` is the table
+    shifted by one place), then W positions and one padding position (arrival inf), so that a
+    candidate can always be placed last. ``base`` (A, M) is S(Z_m); ``slot_of`` maps a copy
+    to its slot a (−1 for copies without candidates).
+    """
+
+    def __init__(self, sc: _CoSelectionScorer, ci, server, load, open_) -> None:
+        batch, n, m = sc.batch, sc.n, sc.m
+        has = np.zeros(batch, dtype=bool)
+        has[ci] = True
+        act = np.flatnonzero(has)
+        self.slot_of = np.full(batch, -1, dtype=np.int64)
+        self.slot_of[act] = np.arange(act.size)
+        srv, self.open_, act_load = server[act], open_[act], load[act]
+        srv0 = np.maximum(srv, 0)
+        flat = (act[:, None] * n + np.arange(n)) * m + srv0  # own server's entry of (B, N, M)
+        member = (srv >= 0) & np.take_along_axis(self.open_, srv0, axis=1)
+        key = np.where(member, np.take(sc.tau_o, flat), np.inf)
+        order, gs, rank = dense_group_order(np.where(member, srv, m), key, m)
+        self.width = width = int(np.where(self.open_, act_load, 0).max())
+        g = act.size * m
+        # arrival, processing, energy, UD index (float: exact) of each place
+        self.table = table = np.zeros((4, width + 2, g))
+        table[0] = np.inf
+        table[3] = n
+        keep = gs < m
+        ai, _ = np.nonzero(keep)
+        ui, si = order[keep], gs[keep]
+        place = (1 + rank[keep]) * g + ai * m + si
+        src = (act[ai] * n + ui) * m + si
+        for j, values in enumerate((sc.tau_o, sc.tau_p, sc.e_o)):
+            table[j].ravel()[place] = np.take(values, src)
+        table[3].ravel()[place] = ui
+        self.queued = (act_load + 1 > sc.n_cpus) & self.open_
+        self.any_queued = self.queued.any(axis=1)
+        n_open = self.open_.sum(axis=1)
+        self.small = n_open <= _PRUNE_K
+        self.base = self._base(sc, ~self.small & self.any_queued).reshape(act.size, m)
+
+    def _base(self, sc: _CoSelectionScorer, exact: np.ndarray) -> np.ndarray:
+        """S(Z_m) per row: the idle-CPU sum, or the simulated queue's in copies ``exact``."""
+        arrival, proc, energy = self.table[0, 1:], self.table[1, 1:], self.table[2, 1:]
+        valid = np.isfinite(arrival)
+        rho1, rho2 = sc.rho
+        base = _row_sum(np.where(valid, physics.cost(rho1, rho2, arrival + proc, energy), 0.0))
+        if exact.any():
+            n_cpus = np.tile(sc.n_cpus, exact.size)
+            done = queue_done(arrival, proc, valid, n_cpus)
+            full = _row_sum(np.where(valid, physics.cost(rho1, rho2, done, energy), 0.0))
+            base = np.where(np.repeat(exact, sc.m), full, base)
+        return base
+
+    def evaluate(self, sc, mask, ci, ni, scores, tau_a) -> None:
+        """Exact I_m (18) and the candidate's own τ^a (19) for the (candidate, server) pairs
+        in ``mask`` (R, M), written into ``scores`` and ``tau_a``."""
+        ri, si = np.nonzero(mask)
+        if ri.size == 0:
+            return
+        bi, ui = ci[ri], ni[ri]
+        src = (bi * sc.n + ui) * sc.m + si
+        cand = np.stack([np.take(v, src) for v in (sc.tau_o, sc.tau_p, sc.e_o)])  # (3, P)
+        rows = np.take(self.table, self.slot_of[bi] * sc.m + si, axis=2)  # (4, W + 2, P)
+        mem_arr, mem_ud = rows[0, 1:], rows[3, 1:]
+        # the candidate's place in the server's service order; one queue of W + 1 per pair
+        before = (mem_arr < cand[0]) | ((mem_arr == cand[0]) & (mem_ud < ui))
+        place = before.sum(axis=0)
+        k = np.arange(self.width + 1)[:, None]
+        queue = np.where(k < place, rows[:3, 1:], rows[:3, :-1])  # (3, W + 1, P)
+        pairs = np.arange(ri.size)
+        queue[:, place, pairs] = cand
+        arrival, proc, energy = queue
+        valid = np.isfinite(arrival)
+        done = queue_done(arrival, proc, valid, sc.n_cpus[si])
+        item = physics.cost(sc.rho[0], sc.rho[1], done, energy)
+        scores[ri, si] = _row_sum(np.where(valid, item, 0.0))
+        tau_a[ri, si] = done[place, pairs]
+
+
+def queue_done(
+    arrival_s: np.ndarray, processing_s: np.ndarray, valid: np.ndarray, n_cpus: np.ndarray
+) -> np.ndarray:
+    """Completion times τ^a of :func:`mec_env.physics.queue_table`, position-major.
+
+    ``arrival_s``, ``processing_s``, ``valid``: (S, G): column g holds group g's items in
+    service order, padding (``valid`` False) only at the end of a column; ``n_cpus``: (G,).
+    Returns τ^a (S, G) (meaningless at padding), equal to ``queue_table``'s: the free times of
+    each group's CPUs are kept sorted (the values, not which CPU, decide the times), so the
+    CPU that frees first is row 0 and a task's finish is merged in by two whole-array ops.
+    """
+    done = arrival_s + processing_s
+    width = done.shape[0]
+    u0 = int(n_cpus.min())
+    if width <= u0:
+        return done
+    u_max = int(n_cpus.max())
+    free = np.full((u_max + 1, done.shape[1]), np.inf)  # the last row stays inf
+    free[:u0] = np.where(valid[:u0], done[:u0], 0.0)
+    free[u0:u_max] = np.where(np.arange(u0, u_max)[:, None] < n_cpus, 0.0, np.inf)
+    free[:u_max].sort(axis=0)
+    head = free[:u_max]
+    for s in range(u0, width):
+        finish = processing_s[s] + np.maximum(arrival_s[s], head[0])
+        done[s] = finish
+        # drop the earliest free time (row 0), merge ``finish`` into the sorted rest
+        merged = np.minimum(free[1:], finish)
+        np.maximum(merged[1:], head[1:], out=head[1:])
+        head[0] = merged[0]
+    return done
 
 
 def check_matching(
