@@ -31,8 +31,8 @@ from ucms_marl.learners import LEARNERS
 from ucms_marl.learners.heuristic import HeuristicLearner, _stack_actions
 from ucms_marl.learners.ucms import UCMS
 from ucms_marl.networks import soft_update_
-from ucms_marl.rollout import Actions, VectorMECEnv
-from ucms_marl.train import evaluate, mean_metrics, run
+from ucms_marl.rollout import Actions, VectorMECEnv, evaluate, mean_metrics
+from ucms_marl.train import run
 
 
 @LEARNERS.register("ucms_es_only")

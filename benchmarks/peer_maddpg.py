@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 import mec_env
+from ucms_marl.rollout import episode_seed  # the trainer's: both see the same episodes
 
 EVAL_SEED = 1_000_000
 EVAL_EPISODES = 10
@@ -66,12 +67,6 @@ def env_kwargs_for(setting: str) -> dict[str, Any]:
 def make_env(env_kwargs: Mapping[str, Any]) -> Any:
     kwargs = dict(env_kwargs)
     return mec_env.parallel_env(preset=kwargs.pop("preset"), **kwargs)
-
-
-def episode_seed(seed: int, episode: int) -> int:
-    """Reset seed of training episode ``episode``: the formula of ``ucms_marl.train``, so both
-    trainers see the same training episodes."""
-    return int(np.random.SeedSequence([int(seed), 0, int(episode)]).generate_state(1)[0])
 
 
 # ------------------------------------------------------------------ the environment loop

@@ -36,7 +36,8 @@ from torch import nn
 from ucms_marl.learners.maddpg import MADDPG
 from ucms_marl.learners.ucms import UCMS
 from ucms_marl.replay import ReplayBuffer
-from ucms_marl.train import build, evaluate, make_vector_env, play_episodes
+from ucms_marl.rollout import evaluate, make_vector_env, play_episodes
+from ucms_marl.train import build
 
 
 def timed(fn, repeats: int, warmup: int = 2) -> float:

@@ -34,8 +34,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from ucms_marl import checkpoint as ckpt
-from ucms_marl.rollout import EPISODE_METRICS
-from ucms_marl.train import build, evaluate, make_vector_env, seed_everything
+from ucms_marl.rollout import EPISODE_METRICS, evaluate, make_vector_env
+from ucms_marl.train import build, seed_everything
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -23,18 +23,27 @@ state and the documented info fields), each episode seeded by the trainer. Its r
 those of the ParallelEnvs stepped one by one through the PettingZoo API, bit for bit;
 :class:`PerEnvVectorMECEnv` is that previous rollout, kept for other PettingZoo environments
 and as the reference (``tests/trainer/test_rollout_batched.py``).
+
+Playing episodes on it (used by the trainer, ``ucms-eval`` and the benchmarks):
+:func:`play_episodes` (one seeded episode per copy, every step to a replay buffer or a
+:class:`RolloutStore`), :func:`evaluate` on the fixed evaluation seeds, :func:`mean_metrics`,
+:func:`episode_seed`, :func:`eval_seeds` and :func:`make_vector_env`.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import mec_env
+
+if TYPE_CHECKING:  # the learners and the replay import this module
+    from ucms_marl.learners.base import Learner
+    from ucms_marl.replay import ReplayBuffer
 
 UD_ACTION_DIM = 3
 # the env's slot metrics (mec_env.SLOT_METRICS), each in every agent's info as "slot_" + name
@@ -521,3 +530,97 @@ class EpisodeTracker:
     def episodes(self) -> list[dict[str, float]]:
         n = max(self.slots, 1)
         return [{k: (v if k == "return" else v / n) for k, v in s.items()} for s in self.sums]
+
+
+# ---------------------------------------------------------------------- playing episodes
+def episode_seed(seed: int, episode: int, stream: int = 0) -> int:
+    """The env reset seed of training episode ``episode`` (0-based) of run ``seed``."""
+    return int(np.random.SeedSequence([int(seed), int(stream), int(episode)]).generate_state(1)[0])
+
+
+def eval_seeds(eval_seed: int, n: int) -> list[int]:
+    """Evaluation episode j is reset with ``eval_seed + j``: the same set for every run."""
+    return [int(eval_seed) + j for j in range(n)]
+
+
+def make_vector_env(env_kwargs: Mapping[str, Any], num_envs: int) -> VectorMECEnv:
+    """``num_envs`` copies of ``mec_env.parallel_env(**env_kwargs)`` (``preset`` included)."""
+    kwargs = dict(env_kwargs)
+    preset = kwargs.pop("preset")
+    return VectorMECEnv(lambda: mec_env.parallel_env(preset=preset, **kwargs), num_envs)
+
+
+def transition_fields(
+    obs: Observation, actions: Actions, result: StepResult
+) -> dict[str, np.ndarray]:
+    """Every field a learner may store (see :class:`ucms_marl.learners.base.Learner`)."""
+    nxt = result.next_obs
+    fields = {
+        "state": obs.state,
+        "next_state": nxt.state,
+        "ud_obs": obs.ud_obs,
+        "next_ud_obs": nxt.ud_obs,
+        "ud_action": actions.ud,
+        "ud_reward": result.ud_reward,
+        "terminated": result.terminated.astype(np.float32),
+        "ud_requested": result.ud_requested,
+        "ud_offloaded": result.ud_offloaded,
+        "ud_share": result.ud_share,
+    }
+    if obs.es_obs is not None:
+        fields.update(
+            es_obs=obs.es_obs,
+            next_es_obs=nxt.es_obs,
+            es_action=actions.es,
+            members=obs.members,
+            next_members=nxt.members,
+            es_reward=result.es_reward,
+        )
+    return fields
+
+
+def play_episodes(
+    envs: VectorMECEnv,
+    learner: Learner,
+    seeds: Sequence[int],
+    *,
+    explore: bool,
+    replay: ReplayBuffer | None = None,
+    rollout: RolloutStore | None = None,
+) -> tuple[list[dict[str, float]], int]:
+    """One episode in each of ``len(seeds)`` copies; returns per-episode metrics and steps.
+    Every step goes to ``replay`` (off-policy) and/or ``rollout`` (on-policy, with the
+    learner's ``Actions.extras``)."""
+    envs = envs.head(len(seeds)) if len(seeds) < envs.num_envs else envs
+    obs = envs.reset(seeds)
+    tracker = EpisodeTracker(envs.num_envs)
+    steps = 0
+    while True:
+        actions = learner.act(obs, explore=explore)
+        result = envs.step(actions)
+        if replay is not None:
+            replay.add(transition_fields(obs, actions, result))
+        if rollout is not None:
+            rollout.add({**transition_fields(obs, actions, result), **(actions.extras or {})})
+        tracker.add(result)
+        steps += envs.num_envs
+        obs = result.next_obs
+        if np.all(result.terminated | result.truncated):
+            return tracker.episodes(), steps
+
+
+def evaluate(
+    envs: VectorMECEnv, learner: Learner, n_episodes: int, eval_seed: int
+) -> list[dict[str, float]]:
+    """Noise-free episodes on the fixed evaluation seeds; per-episode metrics."""
+    seeds = eval_seeds(eval_seed, n_episodes)
+    episodes: list[dict[str, float]] = []
+    for start in range(0, n_episodes, envs.num_envs):
+        batch, _ = play_episodes(envs, learner, seeds[start : start + envs.num_envs], explore=False)
+        episodes.extend(batch)
+    return episodes
+
+
+def mean_metrics(episodes: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """The mean of every :data:`EPISODE_METRICS` entry over ``episodes``."""
+    return {k: float(np.mean([e[k] for e in episodes])) for k in EPISODE_METRICS}

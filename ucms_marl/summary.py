@@ -34,7 +34,7 @@ def reference_costs(
     evaluation seeds ``eval_seed + j``, j < ``eval_episodes``; with the settings each used."""
     from mec_env.policies import env_overrides_for
     from ucms_marl.learners.heuristic import HeuristicLearner
-    from ucms_marl.train import evaluate, make_vector_env, mean_metrics
+    from ucms_marl.rollout import evaluate, make_vector_env, mean_metrics
 
     out: dict[str, dict[str, Any]] = {}
     for name in policies:

@@ -32,7 +32,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,6 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-import mec_env
 from ucms_marl import checkpoint as ckpt
 from ucms_marl.config import ENV_KEYS, register_configs
 from ucms_marl.learners import LEARNERS, Learner
@@ -51,13 +50,13 @@ from ucms_marl.metrics import RunLogger
 from ucms_marl.paths import CHECKPOINT_NAME, CONFIG_FILE, POLICY_NAME, SUMMARY_FILE
 from ucms_marl.replay import ReplayBuffer, make_replay
 from ucms_marl.rollout import (
-    EPISODE_METRICS,
-    Actions,
-    EpisodeTracker,
-    Observation,
     RolloutStore,
-    StepResult,
     VectorMECEnv,
+    episode_seed,
+    evaluate,
+    make_vector_env,
+    mean_metrics,
+    play_episodes,
 )
 
 log = logging.getLogger(__name__)
@@ -79,16 +78,6 @@ def seed_everything(seed: int, torch_threads: int = 0) -> None:
     torch.manual_seed(seed)
     if torch_threads > 0:
         torch.set_num_threads(int(torch_threads))
-
-
-def episode_seed(seed: int, episode: int, stream: int = 0) -> int:
-    """The env reset seed of training episode ``episode`` (0-based) of run ``seed``."""
-    return int(np.random.SeedSequence([int(seed), int(stream), int(episode)]).generate_state(1)[0])
-
-
-def eval_seeds(eval_seed: int, n: int) -> list[int]:
-    """Evaluation episode j is reset with ``eval_seed + j``: the same set for every run."""
-    return [int(eval_seed) + j for j in range(n)]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -122,12 +111,6 @@ def env_kwargs_for(cfg: DictConfig, learner_cls: type[Learner]) -> dict[str, Any
     return kwargs
 
 
-def make_vector_env(env_kwargs: Mapping[str, Any], num_envs: int) -> VectorMECEnv:
-    kwargs = dict(env_kwargs)
-    preset = kwargs.pop("preset")
-    return VectorMECEnv(lambda: mec_env.parallel_env(preset=preset, **kwargs), num_envs)
-
-
 def validate(cfg: DictConfig) -> None:
     rules = {
         "episodes": (cfg.episodes >= 1, ">= 1"),
@@ -151,82 +134,6 @@ def build(cfg: DictConfig) -> tuple[Learner, dict[str, Any], VectorMECEnv]:
     probe = make_vector_env(env_kwargs, 1)
     learner = learner_cls(cfg.learner, probe.spec, device=resolve_device(cfg.device), seed=cfg.seed)
     return learner, env_kwargs, probe
-
-
-# ---------------------------------------------------------------------- rollouts
-def transition_fields(
-    obs: Observation, actions: Actions, result: StepResult
-) -> dict[str, np.ndarray]:
-    """Every field a learner may store (see :class:`ucms_marl.learners.base.Learner`)."""
-    nxt = result.next_obs
-    fields = {
-        "state": obs.state,
-        "next_state": nxt.state,
-        "ud_obs": obs.ud_obs,
-        "next_ud_obs": nxt.ud_obs,
-        "ud_action": actions.ud,
-        "ud_reward": result.ud_reward,
-        "terminated": result.terminated.astype(np.float32),
-        "ud_requested": result.ud_requested,
-        "ud_offloaded": result.ud_offloaded,
-        "ud_share": result.ud_share,
-    }
-    if obs.es_obs is not None:
-        fields.update(
-            es_obs=obs.es_obs,
-            next_es_obs=nxt.es_obs,
-            es_action=actions.es,
-            members=obs.members,
-            next_members=nxt.members,
-            es_reward=result.es_reward,
-        )
-    return fields
-
-
-def play_episodes(
-    envs: VectorMECEnv,
-    learner: Learner,
-    seeds: Sequence[int],
-    *,
-    explore: bool,
-    replay: ReplayBuffer | None = None,
-    rollout: RolloutStore | None = None,
-) -> tuple[list[dict[str, float]], int]:
-    """One episode in each of ``len(seeds)`` copies; returns per-episode metrics and steps.
-    Every step goes to ``replay`` (off-policy) and/or ``rollout`` (on-policy, with the
-    learner's ``Actions.extras``)."""
-    envs = envs.head(len(seeds)) if len(seeds) < envs.num_envs else envs
-    obs = envs.reset(seeds)
-    tracker = EpisodeTracker(envs.num_envs)
-    steps = 0
-    while True:
-        actions = learner.act(obs, explore=explore)
-        result = envs.step(actions)
-        if replay is not None:
-            replay.add(transition_fields(obs, actions, result))
-        if rollout is not None:
-            rollout.add({**transition_fields(obs, actions, result), **(actions.extras or {})})
-        tracker.add(result)
-        steps += envs.num_envs
-        obs = result.next_obs
-        if np.all(result.terminated | result.truncated):
-            return tracker.episodes(), steps
-
-
-def evaluate(
-    envs: VectorMECEnv, learner: Learner, n_episodes: int, eval_seed: int
-) -> list[dict[str, float]]:
-    """Noise-free episodes on the fixed evaluation seeds; per-episode metrics."""
-    seeds = eval_seeds(eval_seed, n_episodes)
-    episodes: list[dict[str, float]] = []
-    for start in range(0, n_episodes, envs.num_envs):
-        batch, _ = play_episodes(envs, learner, seeds[start : start + envs.num_envs], explore=False)
-        episodes.extend(batch)
-    return episodes
-
-
-def mean_metrics(episodes: Sequence[Mapping[str, float]]) -> dict[str, float]:
-    return {k: float(np.mean([e[k] for e in episodes])) for k in EPISODE_METRICS}
 
 
 # ---------------------------------------------------------------------- the run

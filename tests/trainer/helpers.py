@@ -52,7 +52,8 @@ def run_cli(args: list[str], cwd: Path, module: str = "ucms_marl.train", timeout
 def eval_cost(cfg) -> float:
     """Mean evaluation cost of ``cfg``'s learner as built (untrained, or a heuristic), on the
     fixed evaluation episodes."""
-    from ucms_marl.train import build, evaluate, make_vector_env, mean_metrics
+    from ucms_marl.rollout import evaluate, make_vector_env, mean_metrics
+    from ucms_marl.train import build
 
     learner, env_kwargs, _ = build(cfg)
     envs = make_vector_env(env_kwargs, 5)

@@ -8,8 +8,8 @@ import torch
 
 from tests.trainer.helpers import compose_cfg
 from ucms_marl.replay import ReplayBuffer
-from ucms_marl.rollout import Actions
-from ucms_marl.train import build, make_vector_env
+from ucms_marl.rollout import Actions, make_vector_env
+from ucms_marl.train import build
 
 SMALL = ["algo=maddpg", "env=small", "device=cpu", "learner.critic_hidden=[32,32]",
          "learner.actor_hidden=[16,16]"]  # fmt: skip

@@ -21,8 +21,8 @@ from tests.trainer.helpers import TINY, algo_overrides, compose_cfg, eval_cost, 
 from ucms_marl import checkpoint as ckpt
 from ucms_marl import evaluate
 from ucms_marl.learners.ppo import PPO, HybridDist, gae
-from ucms_marl.rollout import Observation, RolloutStore
-from ucms_marl.train import build, make_vector_env, play_episodes, run
+from ucms_marl.rollout import Observation, RolloutStore, make_vector_env, play_episodes
+from ucms_marl.train import build, run
 
 ALGOS = ["mappo", "ippo", "ucms_mappo"]
 
