@@ -49,13 +49,20 @@ def batched_matcher(name: str) -> Callable | None:
 
 
 def offload_estimates(slots: SlotState, p_w: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(τ^o s, τ^p s, e^o J) of every UD at every server, each (B, N, M), at power ``p_w`` W."""
+    """(τ^o s, τ^p s, e^o J) of every UD at every server, each (B, N, M), at power ``p_w`` W.
+
+    The formulas of :mod:`mec_env.physics` (eqs. 6-8, 10), evaluated in place where they
+    allow it: a (B, N, M) temporary is a fresh allocation, which costs page faults."""
     cfg = slots.config
-    rate = physics.uplink_rate(cfg.subchannel_bw_hz, np.asarray(p_w, dtype=np.float64), slots.gain)
-    bits = slots.bits[..., None]
-    tau_o = physics.upload_delay(bits, rate)
-    tau_p = physics.processing_delay(bits, slots.cycles_per_bit[..., None], cfg.f_server_hz)
-    return tau_o, tau_p, physics.offload_energy(np.asarray(p_w, dtype=np.float64), tau_o)
+    p = np.asarray(p_w, dtype=np.float64)
+    tau_o = np.multiply(p, slots.gain)
+    tau_o += 1.0
+    np.log2(tau_o, out=tau_o)
+    np.multiply(cfg.subchannel_bw_hz, tau_o, out=tau_o)  # the uplink rate v (6)
+    np.divide(slots.bits[..., None], tau_o, out=tau_o)  # τ^o = β / v (7)
+    work = slots.bits * slots.cycles_per_bit
+    tau_p = np.divide(work[..., None], cfg.f_server_hz)  # τ^p = β c / f_s (8)
+    return tau_o, tau_p, np.multiply(p, tau_o)  # e^o = p τ^o (10)
 
 
 def _row_sum(x: np.ndarray) -> np.ndarray:
@@ -236,7 +243,9 @@ class _CoSelectionScorer:
         self.rho = (cfg.rho_delay, cfg.rho_energy)
         self.tau_o, self.tau_p, self.e_o = offload_estimates(slots, cfg.p_max_w)
         self.alone_tau_a = self.tau_o + self.tau_p
-        self.alone_cost = physics.cost(*self.rho, self.alone_tau_a, self.e_o)
+        # ρ1 τ^a + ρ2 e^o (physics.cost), with one temporary
+        self.alone_cost = np.multiply(self.rho[0], self.alone_tau_a)
+        self.alone_cost += np.multiply(self.rho[1], self.e_o)
 
     def __call__(self, ci, ni, server, load, open_):
         m = self.m

@@ -188,19 +188,23 @@ class BatchCore:
         self.prev_p[sel] = 0.0
         self.new_slot(idx)
 
-    def new_slot(self, idx: np.ndarray | None = None) -> None:
-        """Draw the next slot's tasks and gains for copies ``idx`` (default all) and match."""
+    def new_slot(self, idx: np.ndarray | None = None, u: np.ndarray | None = None) -> None:
+        """Draw the next slot's tasks and gains for copies ``idx`` (default all) and match.
+
+        ``u``: the copies' uniform draws (B', N·(3 + M)) if already drawn (a step draws the
+        harvest and the next slot in one call per copy)."""
         cfg = self.config
         n, m = cfg.n_uds, cfg.n_servers
         rows = self._rows if idx is None else np.asarray(idx)
-        u = np.empty((rows.size, n, 3 + m))
         rngs = [self.rngs[b] for b in rows.tolist()]
-        for j, rng in enumerate(rngs):
-            rng.random(out=u[j])
-        draws = self.draw_low + u * self.draw_span
-        gain_db = draws[..., 3:]
+        if u is None:
+            u = self._uniforms(rngs, n * (3 + m))
+        u = u.reshape(rows.size, n, 3 + m)
+        low, span = self.draw_low, self.draw_span
+        # low + u·span per column, as one broadcast would give, into contiguous arrays
+        bits, cpb, dl = (low[j] + u[..., j] * span[j] for j in range(3))
+        gain_db = low[3:] + u[..., 3:] * span[3:]
         gain = 10.0 ** (gain_db / 10.0)
-        bits, cpb, dl = draws[..., 0], draws[..., 1], draws[..., 2]
         battery = self.battery if idx is None else self.battery[rows]
         slots = SlotState(
             config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=dl, gain=gain, battery_j=battery
@@ -214,6 +218,14 @@ class BatchCore:
             self.bits[rows], self.cycles_per_bit[rows], self.deadline_s[rows] = bits, cpb, dl
             self.gain[rows], self.gain_db[rows] = gain, gain_db
             self.server[rows], self.members[rows] = server, members
+
+    @staticmethod
+    def _uniforms(rngs: list[np.random.Generator], size: int) -> np.ndarray:
+        """(len(rngs), size) uniform draws in [0, 1), one ``random`` call per copy."""
+        u = np.empty((len(rngs), size))
+        for j, rng in enumerate(rngs):
+            rng.random(out=u[j])
+        return u
 
     def members_of(self, server: np.ndarray) -> np.ndarray:
         """(B, M, max z_max) UD index in each ES place, ascending, −1 for empty places."""
@@ -258,46 +270,47 @@ class BatchCore:
         )
 
     # ------------------------------------------------------------------ observations
-    def ud_matrix(self) -> np.ndarray:
-        """(B, N, 2M + 7) float64 UD observations (before the float32 cast)."""
+    def _gain_part(self) -> np.ndarray:
+        """The gain columns of the UD observations (B, N, M), float64."""
         cfg = self.config
+        if not cfg.normalize_obs:
+            return self.gain
+        span = cfg.gain_db[1] - cfg.gain_db[0]
+        if span > 0:
+            return (self.gain_db - cfg.gain_db[0]) / span
+        return np.zeros(self.gain_db.shape)
+
+    def ud_matrix(self) -> np.ndarray:
+        """(B, N, 2M + 7) float32 UD observations: float64 values cast once."""
         b, n = self.bits.shape
-        m = cfg.n_servers
-        head = np.stack(
-            [
-                self.bits,
-                self.cycles_per_bit,
-                self.deadline_s,
-                self.prev_f,
-                self.prev_p,
-                self.battery,
-            ],
-            axis=2,
-        )
-        head *= self.head_scale
-        if cfg.normalize_obs:
-            span = cfg.gain_db[1] - cfg.gain_db[0]
-            gain = (
-                (self.gain_db - cfg.gain_db[0]) / span if span > 0 else np.zeros(self.gain_db.shape)
-            )
-        else:
-            gain = self.gain
-        col = np.where(self.server >= 0, self.server, m)
-        onehot = (col[..., None] == np.arange(m + 1)).astype(np.float64)
-        return np.concatenate([head, gain, onehot], axis=2)
+        m = self.config.n_servers
+        d = 2 * m + 7
+        ud = np.empty((b, n, d), dtype=np.float32)
+        head = (self.bits, self.cycles_per_bit, self.deadline_s, self.prev_f, self.prev_p,
+                self.battery)  # fmt: skip
+        for j, column in enumerate(head):  # products in float64, cast on writing
+            np.multiply(column, self.head_scale[j], out=ud[..., j])
+        ud[..., 6 : 6 + m] = self._gain_part()
+        onehot = ud[..., 6 + m :]
+        onehot.fill(0.0)
+        col = np.where(self.server >= 0, self.server, m).ravel()
+        ud.reshape(-1)[np.arange(b * n) * d + (6 + m) + col] = 1.0
+        return ud
 
     def es_loads(self) -> np.ndarray:
         """(B, M, 3) members/K, Σβ_members/D_m, members/U_m (float64)."""
         cfg = self.config
         b = self.server.shape[0]
         m = cfg.n_servers
-        bi, ni = np.nonzero(self.server >= 0)
-        group = bi * m + self.server[bi, ni]
-        count = np.bincount(group, minlength=b * m).reshape(b, m)
-        stored = np.bincount(group, self.bits[bi, ni], minlength=b * m).reshape(b, m)
-        return np.stack(
-            [count / cfg.subchannels, stored / cfg.storage_bits, count / cfg.n_cpus], axis=2
-        )
+        # unmatched UDs count in one extra bin; each bin sums its UDs in (copy, UD) order
+        group = np.where(self.server >= 0, self._rows[:, None] * m + self.server, b * m).ravel()
+        count = np.bincount(group, minlength=b * m + 1)[: b * m].reshape(b, m)
+        stored = np.bincount(group, self.bits.ravel(), minlength=b * m + 1)[: b * m]
+        loads = np.empty((b, m, 3))
+        loads[..., 0] = count / cfg.subchannels
+        loads[..., 1] = stored.reshape(b, m) / cfg.storage_bits
+        loads[..., 2] = count / cfg.n_cpus
+        return loads
 
     def observe(self, es: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """``(ud (B, N, 2M+7), es (B, M, 6 max z_max + 3) or None, loads (B, M, 3))``.
@@ -307,52 +320,56 @@ class BatchCore:
         its three load figures.
         """
         if self.kernels is not None:
-            cfg = self.config
-            if cfg.normalize_obs:
-                span = cfg.gain_db[1] - cfg.gain_db[0]
-                gain = (
-                    (self.gain_db - cfg.gain_db[0]) / span
-                    if span > 0
-                    else np.zeros(self.gain_db.shape)
-                )
-            else:
-                gain = self.gain
-            ud32, es_obs, loads = self.kernels.observe(
-                self.bits,
-                self.cycles_per_bit,
-                self.deadline_s,
-                self.prev_f,
-                self.prev_p,
-                self.battery,
-                gain,
-                self.server,
-                self.members,
-                self.head_scale,
-                cfg.subchannels,
-                cfg.storage_bits,
-                cfg.n_cpus,
-                es,
-            )
-            return ud32, (es_obs if es else None), loads
+            return self._observe_compiled(es)
         ud = self.ud_matrix()
         loads = self.es_loads()
-        ud32 = ud.astype(np.float32)
         if not es:
-            return ud32, None, loads
+            return ud, None, loads
+        return ud, self._es_matrix(ud, loads), loads
+
+    def _es_matrix(self, ud: np.ndarray, loads: np.ndarray) -> np.ndarray:
+        """(B, M, 6Z + 3) float32 ES observations from the UD observations and the loads."""
         b, n, d = ud.shape
         m, z = self.config.n_servers, self.z_cap
-        occupied = (self.members >= 0)[..., None]  # (B, M, Z, 1)
-        rows = (np.arange(b)[:, None, None] * n + np.maximum(self.members, 0)).ravel()
-        picked = np.take(ud.reshape(b * n, d), rows, axis=0).reshape(b, m, z, d)
-        places = np.empty((b, m, z, 6))
-        places[..., 0] = occupied[..., 0]
+        es = np.empty((b, m, 6 * z + 3), dtype=np.float32)
+        places = es[..., : 6 * z].reshape(b, m, z, 6)
+        occupied = self.members >= 0
+        # one zero row after the UDs for the empty places
+        table = np.zeros((b * n + 1, d), dtype=np.float32)
+        table[:-1] = ud.reshape(b * n, d)
+        rows = np.where(occupied, self._rows[:, None, None] * n + self.members, b * n)
+        picked = np.take(table, rows, axis=0)  # (B, M, Z, D)
+        places[..., 0] = occupied
         places[..., 1:4] = picked[..., :3]
-        gain_col = (6 + np.arange(m))[None, :, None, None]  # ES m reads its own gain column
-        places[..., 4] = np.take_along_axis(picked, gain_col, axis=3)[..., 0]
+        if m <= 16:  # ES m reads its own gain column
+            for j in range(m):
+                places[:, j, :, 4] = picked[:, j, :, 6 + j]
+        else:
+            gain_col = (6 + np.arange(m))[None, :, None, None]
+            places[..., 4] = np.take_along_axis(picked, gain_col, axis=3)[..., 0]
         places[..., 5] = picked[..., 5]
-        places = np.where(occupied, places, 0.0)
-        es_obs = np.concatenate([places.reshape(b, m, -1), loads], axis=2).astype(np.float32)
-        return ud32, es_obs, loads
+        es[..., 6 * z :] = loads
+        return es
+
+    def _observe_compiled(self, es: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        cfg = self.config
+        ud32, es_obs, loads = self.kernels.observe(
+            self.bits,
+            self.cycles_per_bit,
+            self.deadline_s,
+            self.prev_f,
+            self.prev_p,
+            self.battery,
+            self._gain_part(),
+            self.server,
+            self.members,
+            self.head_scale,
+            cfg.subchannels,
+            cfg.storage_bits,
+            cfg.n_cpus,
+            es,
+        )
+        return ud32, (es_obs if es else None), loads
 
     # ------------------------------------------------------------------ step
     def step(
@@ -380,12 +397,11 @@ class BatchCore:
             approved, priority = self._es_approvals(requested, pick(self.members), es_bits), tau_o
         else:
             approved, priority = self._rule_approvals(task, requested, f_hz, p_w, tau_o, tau_p, e_o)
-        # admission draws nothing: the copies' harvest draws keep their order
-        harvest = np.empty((rows.size, self.config.n_uds))
-        for j, r in enumerate(rows.tolist()):
-            harvest[j] = self.rngs[r].uniform(
-                0.0, 2.0 * self.config.harvest_mean_j, size=harvest.shape[1]
-            )
+        # admission draws nothing: each copy draws its harvest, uniform(0, 2d, N), and the
+        # next slot's random((N, 3 + M)) in one call (0 + 2d·u is uniform's own formula)
+        n = self.config.n_uds
+        u = self._uniforms([self.rngs[r] for r in rows.tolist()], n * (4 + self.config.n_servers))
+        harvest = u[:, :n] * (2.0 * self.config.harvest_mean_j)
         args = (task.bits, task.cpb, task.deadline, task.server, requested, approved, priority,
                 f_hz, tau_o, tau_p, e_o, task.battery, harvest)  # fmt: skip
         if self.kernels is not None:
@@ -410,7 +426,7 @@ class BatchCore:
             if self.kernels is not None:
                 out["reward"] = physics.reward(out["cost"], out["penalty"])
             values, es_reward = _slot_values(out, offloaded, n_req, n_adm, n_cut)
-        truncated = self._advance(idx, rows, out["battery_j"], f_hz, p_w)
+        truncated = self._advance(idx, rows, out["battery_j"], f_hz, p_w, u[:, n:])
         return StepOutput(
             out=out,
             requests=n_req,
@@ -490,7 +506,7 @@ class BatchCore:
         }
         return offloaded, out, n_req, n_adm, n_cut, values, es_reward
 
-    def _advance(self, idx, rows, battery_j, f_hz, p_w) -> np.ndarray:
+    def _advance(self, idx, rows, battery_j, f_hz, p_w, u) -> np.ndarray:
         """Carry the battery and the controls over, count the slot, draw the next slot of the
         played copies; returns their truncation flags."""
         cfg = self.config
@@ -502,7 +518,7 @@ class BatchCore:
             self.battery[rows], self.prev_f[rows], self.prev_p[rows] = (battery_j, f_hz, p_w)
             self.t[rows] += 1
             truncated = self.t[rows] >= cfg.n_slots
-        self.new_slot(idx)  # the next state; after the last slot it is never acted on
+        self.new_slot(idx, u)  # the next state; after the last slot it is never acted on
         return truncated
 
     def _resolve_numpy(
