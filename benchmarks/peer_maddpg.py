@@ -167,70 +167,16 @@ class PeerMADDPG:
         sigma_end: float = 0.05,
         anneal_env_steps: int = 40_000,
     ) -> None:
-        from tensordict.nn import TensorDictModule, TensorDictSequential
-        from torchrl.data import Bounded, LazyTensorStorage, RandomSampler, ReplayBuffer
-        from torchrl.modules import AdditiveGaussianModule, MultiAgentMLP, TanhModule
-        from torchrl.objectives import DDPGLoss, SoftUpdate, ValueEstimators
+        from tensordict.nn import TensorDictSequential
+        from torchrl.data import LazyTensorStorage, RandomSampler, ReplayBuffer
 
-        g = self.GROUP
         self.n_agents, self.obs_dim, self.act_dim = n_agents, obs_dim, act_dim
-        action_spec = Bounded(low=0.0, high=1.0, shape=(n_agents, act_dim))
-        actor_net = MultiAgentMLP(
-            n_agent_inputs=obs_dim,
-            n_agent_outputs=act_dim,
-            n_agents=n_agents,
-            centralised=False,
-            share_params=True,
-            depth=depth,
-            num_cells=hidden,
-            activation_class=torch.nn.ReLU,
-        )
-        self.actor = TensorDictSequential(
-            TensorDictModule(actor_net, in_keys=[(g, "observation")], out_keys=[(g, "param")]),
-            TanhModule(in_keys=[(g, "param")], out_keys=[(g, "action")], low=0.0, high=1.0),
-        )
-        self.noise = AdditiveGaussianModule(
-            spec=action_spec,
-            sigma_init=sigma_init,
-            sigma_end=sigma_end,
-            annealing_num_steps=anneal_env_steps,
-            action_key=(g, "action"),
-        )
+        # built in this order (actor, noise, critic, loss): torch's generator draws the weights
+        self.actor = self._make_actor(hidden, depth)
+        self.noise = self._make_noise(sigma_init, sigma_end, anneal_env_steps)
         self.explore = TensorDictSequential(self.actor, self.noise)
-        critic_net = MultiAgentMLP(
-            n_agent_inputs=obs_dim + act_dim,
-            n_agent_outputs=1,
-            n_agents=n_agents,
-            centralised=True,
-            share_params=True,
-            depth=depth,
-            num_cells=hidden,
-            activation_class=torch.nn.ReLU,
-        )
-        self.critic = TensorDictSequential(
-            TensorDictModule(
-                lambda obs, action: torch.cat([obs, action], dim=-1),
-                in_keys=[(g, "observation"), (g, "action")],
-                out_keys=[(g, "obs_action")],
-            ),
-            TensorDictModule(
-                critic_net, in_keys=[(g, "obs_action")], out_keys=[(g, "state_action_value")]
-            ),
-        )
-        self.loss = DDPGLoss(
-            actor_network=self.actor,
-            value_network=self.critic,
-            delay_value=True,
-            loss_function="l2",
-        )
-        self.loss.set_keys(
-            state_action_value=(g, "state_action_value"),
-            reward=(g, "reward"),
-            done=(g, "done"),
-            terminated=(g, "terminated"),
-        )
-        self.loss.make_value_estimator(ValueEstimators.TD0, gamma=gamma)
-        self.target_update = SoftUpdate(self.loss, tau=tau)
+        self.critic = self._make_critic(hidden, depth)
+        self.loss, self.target_update = self._make_loss(gamma, tau)
         self.optimisers = {
             "loss_actor": torch.optim.Adam(
                 self.loss.actor_network_params.flatten_keys().values(), lr=lr_actor
@@ -244,6 +190,88 @@ class PeerMADDPG:
             sampler=RandomSampler(),
             batch_size=batch_size,
         )
+
+    def _make_actor(self, hidden: int, depth: int) -> Any:
+        """A decentralised actor shared by the agents, squashed to [0, 1] by a tanh."""
+        from tensordict.nn import TensorDictModule, TensorDictSequential
+        from torchrl.modules import MultiAgentMLP, TanhModule
+
+        g = self.GROUP
+        actor_net = MultiAgentMLP(
+            n_agent_inputs=self.obs_dim,
+            n_agent_outputs=self.act_dim,
+            n_agents=self.n_agents,
+            centralised=False,
+            share_params=True,
+            depth=depth,
+            num_cells=hidden,
+            activation_class=torch.nn.ReLU,
+        )
+        return TensorDictSequential(
+            TensorDictModule(actor_net, in_keys=[(g, "observation")], out_keys=[(g, "param")]),
+            TanhModule(in_keys=[(g, "param")], out_keys=[(g, "action")], low=0.0, high=1.0),
+        )
+
+    def _make_noise(self, sigma_init: float, sigma_end: float, anneal_env_steps: int) -> Any:
+        """Additive Gaussian exploration noise, annealed over ``anneal_env_steps``."""
+        from torchrl.data import Bounded
+        from torchrl.modules import AdditiveGaussianModule
+
+        action_spec = Bounded(low=0.0, high=1.0, shape=(self.n_agents, self.act_dim))
+        return AdditiveGaussianModule(
+            spec=action_spec,
+            sigma_init=sigma_init,
+            sigma_end=sigma_end,
+            annealing_num_steps=anneal_env_steps,
+            action_key=(self.GROUP, "action"),
+        )
+
+    def _make_critic(self, hidden: int, depth: int) -> Any:
+        """A centralised critic over every agent's observation and action, shared."""
+        from tensordict.nn import TensorDictModule, TensorDictSequential
+        from torchrl.modules import MultiAgentMLP
+
+        g = self.GROUP
+        critic_net = MultiAgentMLP(
+            n_agent_inputs=self.obs_dim + self.act_dim,
+            n_agent_outputs=1,
+            n_agents=self.n_agents,
+            centralised=True,
+            share_params=True,
+            depth=depth,
+            num_cells=hidden,
+            activation_class=torch.nn.ReLU,
+        )
+        return TensorDictSequential(
+            TensorDictModule(
+                lambda obs, action: torch.cat([obs, action], dim=-1),
+                in_keys=[(g, "observation"), (g, "action")],
+                out_keys=[(g, "obs_action")],
+            ),
+            TensorDictModule(
+                critic_net, in_keys=[(g, "obs_action")], out_keys=[(g, "state_action_value")]
+            ),
+        )
+
+    def _make_loss(self, gamma: float, tau: float) -> tuple[Any, Any]:
+        """TorchRL's DDPG loss (TD(0) targets, delayed value network) and its soft update."""
+        from torchrl.objectives import DDPGLoss, SoftUpdate, ValueEstimators
+
+        g = self.GROUP
+        loss = DDPGLoss(
+            actor_network=self.actor,
+            value_network=self.critic,
+            delay_value=True,
+            loss_function="l2",
+        )
+        loss.set_keys(
+            state_action_value=(g, "state_action_value"),
+            reward=(g, "reward"),
+            done=(g, "done"),
+            terminated=(g, "terminated"),
+        )
+        loss.make_value_estimator(ValueEstimators.TD0, gamma=gamma)
+        return loss, SoftUpdate(loss, tau=tau)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
