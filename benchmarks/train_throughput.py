@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -162,6 +164,113 @@ class LoopMADDPG:
                     torch._foreach_lerp_(list(t.parameters()), list(m.parameters()), self.tau)
 
 
+ROWS = 1024  # fake transitions in each replay buffer the updates sample from
+SMALL_CRITIC = [64, 64]  # where per-call overhead rather than FLOPs rules
+
+
+def compose_paper(algo: str, n_uds: int) -> Any:
+    """The config of ``algo`` at the paper's budget (``experiment=paper``) with N = ``n_uds``."""
+    with initialize_config_module("ucms_marl.conf", version_base="1.3"):
+        return compose(
+            "config", overrides=[f"algo={algo}", "experiment=paper", f"env.n_uds={n_uds}"]
+        )
+
+
+@dataclass(frozen=True)
+class UpdateTimes:
+    """Seconds per update: batched vs the per-agent loop, at the config's critic and a small one."""
+
+    batched: float
+    loop: float
+    small_batched: float
+    small_loop: float
+
+
+@dataclass(frozen=True)
+class UCMSTimes:
+    """A full UCMS update against the MADDPG-only one, and the ES Q-network's size."""
+
+    ucms: float
+    maddpg: float
+    es_rows: int
+    es_hidden: list[int]
+    es_params: int
+
+
+@dataclass(frozen=True)
+class EpisodeTimes:
+    """Seconds per training episode (env + act + store) and per evaluation episode."""
+
+    train: float
+    eval: float
+    n_slots: int
+
+
+def time_updates(cfg: Any, learner: MADDPG, spec: Any, replay: ReplayBuffer, repeats: int):
+    """The batched update against :class:`LoopMADDPG`, measured alternately, with the config's
+    critic and with :data:`SMALL_CRITIC`."""
+    n, batch = spec.n_uds, learner.batch_size
+    actor_h = list(cfg.learner.actor_hidden)
+
+    def batched_vs_loop(learner, critic_h, repeats) -> tuple[float, float]:
+        loop = LoopMADDPG(n, spec.ud_obs_dim, spec.state_dim, actor_h, critic_h)
+
+        def loop_update():
+            sample = replay.sample(batch)
+            loop.update({k: torch.as_tensor(v) for k, v in sample.data.items()})
+
+        return timed_pair(lambda: learner.update(replay.sample(batch)), loop_update, repeats)
+
+    t_batched, t_loop = batched_vs_loop(learner, list(cfg.learner.critic_hidden), repeats)
+    t_batched = min(t_batched, timed(lambda: learner.update(replay.sample(batch)), repeats))
+    small_cfg = cfg.copy()
+    small_cfg.learner.critic_hidden = SMALL_CRITIC
+    small_learner, _, _ = build(small_cfg)
+    t_small_batched, t_small_loop = batched_vs_loop(small_learner, SMALL_CRITIC, repeats)
+    return UpdateTimes(t_batched, t_loop, t_small_batched, t_small_loop)
+
+
+def time_ucms(
+    n_uds: int, learner: MADDPG, replay: ReplayBuffer, rng: np.random.Generator, repeats: int
+) -> UCMSTimes:
+    """One full UCMS update (ES Q-network + the same UD learners) against the MADDPG-only one."""
+    ucms_cfg = compose_paper("ucms_maddpg", n_uds)
+    ucms, _, ucms_probe = build(ucms_cfg)
+    assert isinstance(ucms, UCMS) and ucms.es_q is not None
+    batch = learner.batch_size
+    ucms_replay = ReplayBuffer(4096, ucms.transition_spec(), rng)
+    ucms_replay.add(fake_transitions(ucms.transition_spec(), ROWS, rng, n_uds))
+    t_ucms, t_maddpg = timed_pair(
+        lambda: ucms.update(ucms_replay.sample(batch)),
+        lambda: learner.update(replay.sample(batch)),
+        repeats,
+    )
+    return UCMSTimes(
+        ucms=t_ucms,
+        maddpg=t_maddpg,
+        es_rows=batch * ucms_probe.spec.n_servers * ucms_probe.spec.z_cap,
+        es_hidden=list(ucms_cfg.learner.es_hidden),
+        es_params=sum(p.numel() for p in ucms.es_q.parameters()),
+    )
+
+
+def time_episodes(
+    cfg: Any, env_kwargs: dict, learner: MADDPG, replay: ReplayBuffer
+) -> EpisodeTimes:
+    """Environment + acting: real episodes of the default config, with exploration."""
+    envs = make_vector_env(env_kwargs, cfg.num_envs)
+    _, steps = play_episodes(envs, learner, [0] * cfg.num_envs, explore=True)  # warm-up
+    n_slots = steps // cfg.num_envs
+    episodes = 5
+    t0 = time.perf_counter()
+    for e in range(episodes):
+        play_episodes(envs, learner, [e + 1] * cfg.num_envs, explore=True, replay=replay)
+    t_episode = (time.perf_counter() - t0) / (episodes * cfg.num_envs)
+    t0 = time.perf_counter()
+    evaluate(envs, learner, 4, cfg.eval_seed)
+    return EpisodeTimes(train=t_episode, eval=(time.perf_counter() - t0) / 4, n_slots=n_slots)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -173,115 +282,57 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    with initialize_config_module("ucms_marl.conf", version_base="1.3"):
-        cfg = compose(
-            "config", overrides=["algo=maddpg", "experiment=paper", f"env.n_uds={args.n_uds}"]
-        )
+    cfg = compose_paper("maddpg", args.n_uds)
     learner, env_kwargs, probe = build(cfg)
     assert isinstance(learner, MADDPG)
     spec = probe.spec
-    n, batch = spec.n_uds, learner.batch_size
-    actor_h, critic_h = list(cfg.learner.actor_hidden), list(cfg.learner.critic_hidden)
-
     rng = np.random.default_rng(0)
     replay = ReplayBuffer(4096, learner.transition_spec(), rng)
-    rows = 1024
-    replay.add(fake_transitions(learner.transition_spec(), rows, rng, n))
-
-    def batched_vs_loop(learner, critic_h, repeats) -> tuple[float, float]:
-        loop = LoopMADDPG(n, spec.ud_obs_dim, spec.state_dim, actor_h, critic_h)
-
-        def loop_update():
-            sample = replay.sample(batch)
-            loop.update({k: torch.as_tensor(v) for k, v in sample.data.items()})
-
-        return timed_pair(lambda: learner.update(replay.sample(batch)), loop_update, repeats)
+    replay.add(fake_transitions(learner.transition_spec(), ROWS, rng, spec.n_uds))
 
     rate_before = matmul_rate()
-    t_batched, t_loop = batched_vs_loop(learner, critic_h, args.repeats)
-    t_batched = min(t_batched, timed(lambda: learner.update(replay.sample(batch)), args.repeats))
-    # the same comparison with small critics, where per-call overhead rather than FLOPs rules
-    small_h = [64, 64]
-    small_cfg = cfg.copy()
-    small_cfg.learner.critic_hidden = small_h
-    small_learner, _, _ = build(small_cfg)
-    t_small_batched, t_small_loop = batched_vs_loop(small_learner, small_h, args.repeats)
-    # one full UCMS update (ES Q-network + the same UD learners) against the MADDPG-only one
-    with initialize_config_module("ucms_marl.conf", version_base="1.3"):
-        ucms_cfg = compose(
-            "config", overrides=["algo=ucms_maddpg", "experiment=paper", f"env.n_uds={args.n_uds}"]
-        )
-    ucms, _, ucms_probe = build(ucms_cfg)
-    assert isinstance(ucms, UCMS) and ucms.es_q is not None
-    ucms_replay = ReplayBuffer(4096, ucms.transition_spec(), rng)
-    ucms_replay.add(fake_transitions(ucms.transition_spec(), rows, rng, n))
-    t_ucms, t_maddpg = timed_pair(
-        lambda: ucms.update(ucms_replay.sample(batch)),
-        lambda: learner.update(replay.sample(batch)),
-        args.repeats,
+    updates = time_updates(cfg, learner, spec, replay, args.repeats)
+    ucms = time_ucms(args.n_uds, learner, replay, rng, args.repeats)
+    actor_h, critic_h = list(cfg.learner.actor_hidden), list(cfg.learner.critic_hidden)
+    flops = update_flops(
+        spec.n_uds, learner.batch_size, spec.ud_obs_dim, spec.state_dim, actor_h, critic_h
     )
-    es_rows = batch * ucms_probe.spec.n_servers * ucms_probe.spec.z_cap
-    es_h = list(ucms_cfg.learner.es_hidden)
-    es_params = sum(p.numel() for p in ucms.es_q.parameters())
-
-    flops = update_flops(n, batch, spec.ud_obs_dim, spec.state_dim, actor_h, critic_h)
     rate = max(rate_before, matmul_rate())  # the machine's best: the floor must be a floor
-    floor = flops / rate
+    episodes = time_episodes(cfg, env_kwargs, learner, replay)
+    print_report(cfg, learner, spec, updates, ucms, flops, rate, episodes)
 
-    # environment + acting: real episodes of the default config, with exploration
-    envs = make_vector_env(env_kwargs, cfg.num_envs)
-    _, steps = play_episodes(envs, learner, [0] * cfg.num_envs, explore=True)  # warm-up
-    n_slots = steps // cfg.num_envs
-    episodes = 5
-    t0 = time.perf_counter()
-    for e in range(episodes):
-        play_episodes(envs, learner, [e + 1] * cfg.num_envs, explore=True, replay=replay)
-    t_episode = (time.perf_counter() - t0) / (episodes * cfg.num_envs)
-    t0 = time.perf_counter()
-    evaluate(envs, learner, 4, cfg.eval_seed)
-    t_eval_episode = (time.perf_counter() - t0) / 4
 
+def print_report(
+    cfg: Any,
+    learner: MADDPG,
+    spec: Any,
+    updates: UpdateTimes,
+    ucms: UCMSTimes,
+    flops: int,
+    rate: float,
+    episodes: EpisodeTimes,
+) -> None:
+    """The table, with the paper-scale projection for several ``updates_per_episode``."""
     n_eval = (
         cfg.episodes // cfg.eval_every * cfg.eval_episodes if cfg.eval_every else cfg.eval_episodes
     )
+    n_slots, t_batched = episodes.n_slots, updates.batched
 
     def projected(updates_per_episode: int) -> float:
         n_updates = updates_per_episode * max(0, cfg.episodes - cfg.learning_starts // n_slots)
-        return cfg.episodes * t_episode + n_eval * t_eval_episode + n_updates * t_batched
+        return cfg.episodes * episodes.train + n_eval * episodes.eval + n_updates * t_batched
 
+    actor_h, critic_h = list(cfg.learner.actor_hidden), list(cfg.learner.critic_hidden)
     print(
-        f"# MADDPG update throughput, N={n} UDs, M={spec.n_servers}, batch={batch}, "
-        f"state={spec.state_dim}, obs={spec.ud_obs_dim}, torch threads={torch.get_num_threads()}"
+        f"# MADDPG update throughput, N={spec.n_uds} UDs, M={spec.n_servers}, "
+        f"batch={learner.batch_size}, state={spec.state_dim}, obs={spec.ud_obs_dim}, "
+        f"torch threads={torch.get_num_threads()}"
     )
     print(
         f"# actor {actor_h}, critic {critic_h}, "
         f"{sum(p.numel() for p in learner.critic.parameters()) / 1e6:.1f} M critic params"
     )
-    rows_out = [
-        ("update, batched (ucms_marl)", f"{t_batched * 1e3:.1f} ms"),
-        ("update, per-agent Python loop", f"{t_loop * 1e3:.1f} ms"),
-        ("speed-up batched / loop", f"{t_loop / t_batched:.1f}x   (target >= 5x)"),
-        (
-            f"same with critic {small_h}: batched / loop",
-            f"{t_small_batched * 1e3:.1f} / {t_small_loop * 1e3:.1f} ms = "
-            f"{t_small_loop / t_small_batched:.1f}x",
-        ),
-        ("update matmul FLOPs", f"{flops / 1e9:.2f} GFLOP"),
-        ("measured matmul rate (2048^3 SGEMM, best)", f"{rate / 1e9:.1f} GFLOP/s"),
-        ("floor = FLOPs / rate", f"{floor * 1e3:.1f} ms"),
-        ("batched / floor", f"{t_batched / floor:.2f}x   (target <= 2x)"),
-        (
-            f"UCMS update (ES Q {es_h}, {es_rows} member places + UD learners)",
-            f"{t_ucms * 1e3:.1f} ms",
-        ),
-        ("MADDPG-only update, measured alternately", f"{t_maddpg * 1e3:.1f} ms"),
-        (
-            "UCMS / MADDPG-only update",
-            f"{t_ucms / t_maddpg:.2f}x   (ES Q-network {es_params / 1e3:.0f} k params)",
-        ),
-        ("training episode (10 slots, env + act + store)", f"{t_episode * 1e3:.1f} ms"),
-        ("evaluation episode", f"{t_eval_episode * 1e3:.1f} ms"),
-    ]
+    rows_out = _table_rows(updates, ucms, flops, rate, episodes)
     for ups in (1, 2, 4, 8):
         mark = "  <- default" if ups == cfg.updates_per_episode else ""
         rows_out.append(
@@ -297,6 +348,38 @@ def main() -> None:
         f"{cfg.learning_starts}, {n_eval} evaluation episodes, default updates_per_episode="
         f"{cfg.updates_per_episode}"
     )
+
+
+def _table_rows(
+    u: UpdateTimes, ucms: UCMSTimes, flops: int, rate: float, episodes: EpisodeTimes
+) -> list[tuple[str, str]]:
+    """The measured rows of the table (the projection rows follow)."""
+    floor = flops / rate
+    return [
+        ("update, batched (ucms_marl)", f"{u.batched * 1e3:.1f} ms"),
+        ("update, per-agent Python loop", f"{u.loop * 1e3:.1f} ms"),
+        ("speed-up batched / loop", f"{u.loop / u.batched:.1f}x   (target >= 5x)"),
+        (
+            f"same with critic {SMALL_CRITIC}: batched / loop",
+            f"{u.small_batched * 1e3:.1f} / {u.small_loop * 1e3:.1f} ms = "
+            f"{u.small_loop / u.small_batched:.1f}x",
+        ),
+        ("update matmul FLOPs", f"{flops / 1e9:.2f} GFLOP"),
+        ("measured matmul rate (2048^3 SGEMM, best)", f"{rate / 1e9:.1f} GFLOP/s"),
+        ("floor = FLOPs / rate", f"{floor * 1e3:.1f} ms"),
+        ("batched / floor", f"{u.batched / floor:.2f}x   (target <= 2x)"),
+        (
+            f"UCMS update (ES Q {ucms.es_hidden}, {ucms.es_rows} member places + UD learners)",
+            f"{ucms.ucms * 1e3:.1f} ms",
+        ),
+        ("MADDPG-only update, measured alternately", f"{ucms.maddpg * 1e3:.1f} ms"),
+        (
+            "UCMS / MADDPG-only update",
+            f"{ucms.ucms / ucms.maddpg:.2f}x   (ES Q-network {ucms.es_params / 1e3:.0f} k params)",
+        ),
+        ("training episode (10 slots, env + act + store)", f"{episodes.train * 1e3:.1f} ms"),
+        ("evaluation episode", f"{episodes.eval * 1e3:.1f} ms"),
+    ]
 
 
 if __name__ == "__main__":
