@@ -201,9 +201,12 @@ class BatchCore:
             u = self._uniforms(rngs, n * (3 + m))
         u = u.reshape(rows.size, n, 3 + m)
         low, span = self.draw_low, self.draw_span
-        # low + u·span per column, as one broadcast would give, into contiguous arrays
-        bits, cpb, dl = (low[j] + u[..., j] * span[j] for j in range(3))
-        gain_db = low[3:] + u[..., 3:] * span[3:]
+        if u.size <= 4096:  # a few copies: fewest numpy calls, the columns are views
+            draws = low + u * span
+            bits, cpb, dl, gain_db = draws[..., 0], draws[..., 1], draws[..., 2], draws[..., 3:]
+        else:  # low + u·span per column, as the broadcast gives it, into contiguous arrays
+            bits, cpb, dl = (low[j] + u[..., j] * span[j] for j in range(3))
+            gain_db = low[3:] + u[..., 3:] * span[3:]
         gain = 10.0 ** (gain_db / 10.0)
         battery = self.battery if idx is None else self.battery[rows]
         slots = SlotState(

@@ -168,8 +168,13 @@ SLOT_METRICS = (
     "admission_cuts",
 )
 SLOT_INFO_KEYS = tuple(f"slot_{k}" for k in SLOT_METRICS)
-# per-UD columns of ``last_step`` copied into the infos (one ``.tolist()`` each per step)
+# per-UD columns of ``last_step`` copied into the infos (one ``.tolist()`` each per step);
+# MECParallelEnv._ud_infos stores them by name, in this order
 _UD_COLUMNS = STEP_COLUMNS
+assert _UD_COLUMNS == (
+    "task_bytes", "cycles_per_bit", "deadline_s", "server", "requested", "offloaded", "f_hz",
+    "p_w", "delay_s", "energy_j", "cost", "penalty", "timed_out", "battery_j", "below_b_min",
+)  # fmt: skip
 #: Every UD's info keys, at reset and at every step, in this order.
 UD_INFO_KEYS = (*_UD_COLUMNS, "gain", *SLOT_INFO_KEYS)
 #: Every ES's info keys, at reset and at every step, in this order.
@@ -204,6 +209,7 @@ class MECParallelEnv(ParallelEnv):
         self.ud_agents = [f"ud_{i}" for i in range(cfg.n_uds)]
         self.es_agent_names = [f"es_{m}" for m in range(cfg.n_servers)] if cfg.es_agents else []
         self.possible_agents = self.ud_agents + self.es_agent_names
+        self._all_agents = frozenset(self.possible_agents)  # the live agents mid-episode
         self.agents: list[str] = []
         # one physics path: this env is the batched core with B = 1, dicts built at the edge
         self._core = BatchCore(cfg, 1, kernels)
@@ -358,7 +364,8 @@ class MECParallelEnv(ParallelEnv):
         cfg = self.config
         if not isinstance(actions, Mapping):
             raise ActionError(f"step() takes a dict agent -> action, got {type(actions).__name__}")
-        if len(actions) != len(self.agents) or any(a not in actions for a in self.agents):
+        full = len(self.agents) == len(self.possible_agents)
+        if actions.keys() != (self._all_agents if full else set(self.agents)):
             missing = [a for a in self.agents if a not in actions]
             extra = [a for a in actions if a not in self.agents]
             raise ActionError(
@@ -420,9 +427,9 @@ class MECParallelEnv(ParallelEnv):
         return ud, bits.astype(bool)
 
     def _check_range(self, arr: np.ndarray, names: list[str], allowed: str) -> np.ndarray:
-        bad = ~np.isfinite(arr) | (arr < 0.0) | (arr > 1.0)
-        if not bad.any():
+        if arr.min() >= 0.0 and arr.max() <= 1.0:  # False for NaN (min, max propagate it)
             return arr
+        bad = ~np.isfinite(arr) | (arr < 0.0) | (arr > 1.0)
         if self.config.clip_actions:
             return np.clip(np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
         i = int(np.flatnonzero(bad.any(axis=1))[0])
@@ -467,79 +474,52 @@ class MECParallelEnv(ParallelEnv):
     ) -> dict[str, dict]:
         """Flat per-agent infos, keys in the order of UD_INFO_KEYS / ES_INFO_KEYS.
 
-        Hot path: one ``.tolist()`` per column, then one dict display per agent (cheaper than
-        ``dict(zip(keys, row))``); no per-agent numpy call.
+        Hot path: one ``.tolist()`` per column; every agent's dict starts as a copy of a
+        template that holds the slot metrics (a dict copy is one block copy), then takes its
+        own values one store each: cheaper than a dict display or ``dict(zip(keys, row))``.
+        No per-agent numpy call.
         """
-        columns = [out[k].tolist() for k in _UD_COLUMNS]
-        columns.append(list(out["gain"].copy()))  # rows of a copy: the env's arrays stay private
-        mean_cost, timeout_rate, offload_rate, participation, below_battery, cuts = slot_values
-        infos = {
-            a: {
-                "task_bytes": task_bytes,
-                "cycles_per_bit": cycles_per_bit,
-                "deadline_s": deadline_s,
-                "server": server,
-                "requested": requested,
-                "offloaded": offloaded,
-                "f_hz": f_hz,
-                "p_w": p_w,
-                "delay_s": delay_s,
-                "energy_j": energy_j,
-                "cost": cost,
-                "penalty": penalty,
-                "timed_out": timed_out,
-                "battery_j": battery_j,
-                "below_b_min": below_b_min,
-                "gain": gain,
-                "slot_mean_cost": mean_cost,
-                "slot_timeout_rate": timeout_rate,
-                "slot_offload_rate": offload_rate,
-                "slot_participation_rate": participation,
-                "slot_below_battery_rate": below_battery,
-                "slot_admission_cuts": cuts,
-            }
-            for (
-                a,
-                task_bytes,
-                cycles_per_bit,
-                deadline_s,
-                server,
-                requested,
-                offloaded,
-                f_hz,
-                p_w,
-                delay_s,
-                energy_j,
-                cost,
-                penalty,
-                timed_out,
-                battery_j,
-                below_b_min,
-                gain,
-            ) in zip(self.ud_agents, *columns)
-        }
+        slot = dict(zip(SLOT_INFO_KEYS, slot_values))
+        infos = self._ud_infos(out, slot)
         if self.es_agent_names:
             members = self._core.members[0].copy()
-            for a, requests, admitted, es_cuts, z, m in zip(
-                self.es_agent_names,
-                n_req.tolist(),
-                n_adm.tolist(),
-                n_cut.tolist(),
-                self.config.z_max.tolist(),
-                range(len(self.es_agent_names)),
-            ):
-                infos[a] = {
-                    "requests": requests,
-                    "admitted": admitted,
-                    "cuts": es_cuts,
-                    "members": members[m, :z],
-                    "slot_mean_cost": mean_cost,
-                    "slot_timeout_rate": timeout_rate,
-                    "slot_offload_rate": offload_rate,
-                    "slot_participation_rate": participation,
-                    "slot_below_battery_rate": below_battery,
-                    "slot_admission_cuts": cuts,
-                }
+            rows = zip(n_req.tolist(), n_adm.tolist(), n_cut.tolist(), self.config.z_max.tolist())
+            for m, (a, (requests, admitted, cuts, z)) in enumerate(zip(self.es_agent_names, rows)):
+                info = {"requests": requests, "admitted": admitted, "cuts": cuts}
+                info["members"] = members[m, :z]
+                info.update(slot)
+                infos[a] = info
+        return infos
+
+    def _ud_infos(self, out: Mapping[str, np.ndarray], slot: dict) -> dict[str, dict]:
+        """The UD agents' infos (see :meth:`_infos`)."""
+        template = dict.fromkeys(_UD_COLUMNS)
+        template["gain"] = None
+        template.update(slot)
+        columns = [out[k].tolist() for k in _UD_COLUMNS]
+        columns.append(list(out["gain"].copy()))  # rows of a copy: the env's arrays stay private
+        infos = {}
+        for (a, task_bytes, cycles_per_bit, deadline_s, server, requested, offloaded, f_hz, p_w,
+             delay_s, energy_j, cost, penalty, timed_out, battery_j, below_b_min,
+             gain) in zip(self.ud_agents, *columns):  # fmt: skip
+            info = template.copy()
+            info["task_bytes"] = task_bytes
+            info["cycles_per_bit"] = cycles_per_bit
+            info["deadline_s"] = deadline_s
+            info["server"] = server
+            info["requested"] = requested
+            info["offloaded"] = offloaded
+            info["f_hz"] = f_hz
+            info["p_w"] = p_w
+            info["delay_s"] = delay_s
+            info["energy_j"] = energy_j
+            info["cost"] = cost
+            info["penalty"] = penalty
+            info["timed_out"] = timed_out
+            info["battery_j"] = battery_j
+            info["below_b_min"] = below_b_min
+            info["gain"] = gain
+            infos[a] = info
         return infos
 
     # ---------------------------------------------------------------- rendering
