@@ -5,12 +5,20 @@ A profile gives every sweep (``main``, ``nsweep``, ``energy``; see :mod:`experim
 a :class:`Budget`: seeds, training episodes, evaluation schedule and updates per episode, passed
 to ``ucms_marl.train`` as overrides. ``python -m experiments plan --profile <name>`` turns a
 profile into a job list and an estimated wall time from measured per-episode timings.
+
+A profile is a campaign (every figure's sweeps, seeds, N values, env substitutes); the
+trainer's ``experiment=`` group is one run's budget. Where the two share a name and a budget
+the profile reads the group (:func:`experiment_budget`: ``paper``); ``smoke`` and ``quick``
+are different budgets under the same names (docs/training.md, "Budgets").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import importlib.resources
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+import yaml
 
 # The paper's Fig. 6 axis: N from 12 to 57 UDs in steps of 9.
 PAPER_N_VALUES: tuple[int, ...] = (12, 21, 30, 39, 48, 57)
@@ -39,6 +47,18 @@ class Budget:
             f"checkpoint_every={self.checkpoint_every}",
             f"num_envs={self.num_envs}",
         ]
+
+
+def experiment_budget(name: str, *, seeds: int) -> Budget:
+    """The budget of one run of ``ucms-train experiment=<name>`` (``conf/config.yaml``'s keys,
+    ``conf/experiment/<name>.yaml``'s over them), for ``seeds`` seeds: the one definition of
+    a budget that a profile and the trainer's experiment group share."""
+    conf = importlib.resources.files("ucms_marl.conf")
+    keys = yaml.safe_load((conf / "config.yaml").read_text(encoding="utf-8"))
+    keys.update(yaml.safe_load((conf / "experiment" / f"{name}.yaml").read_text("utf-8")) or {})
+    return Budget(
+        seeds=seeds, **{f.name: keys[f.name] for f in fields(Budget) if f.name != "seeds"}
+    )
 
 
 @dataclass(frozen=True)
@@ -252,35 +272,10 @@ PROFILES: dict[str, Profile] = {
             description=(
                 "the paper's budget: 2000 episodes x 10 seeds (algorithms.md), meant for a cluster"
             ),
-            budgets={
-                "main": Budget(
-                    seeds=10,
-                    episodes=2000,
-                    eval_every=100,
-                    eval_episodes=20,
-                    updates_per_episode=2,
-                    learning_starts=320,
-                    checkpoint_every=100,
-                ),
-                "nsweep": Budget(
-                    seeds=10,
-                    episodes=2000,
-                    eval_every=100,
-                    eval_episodes=20,
-                    updates_per_episode=2,
-                    learning_starts=320,
-                    checkpoint_every=100,
-                ),
-                "energy": Budget(
-                    seeds=10,
-                    episodes=2000,
-                    eval_every=100,
-                    eval_episodes=20,
-                    updates_per_episode=2,
-                    learning_starts=320,
-                    checkpoint_every=100,
-                ),
-            },
+            # every sweep: 10 runs of `ucms-train experiment=paper` (2000 episodes)
+            budgets=dict.fromkeys(
+                ("main", "nsweep", "energy"), experiment_budget("paper", seeds=10)
+            ),
             n_jobs=-1,
             curve_points=20,
         ),
