@@ -28,8 +28,9 @@ from mec_env.env import (
     MECParallelEnv,
     slot_metrics,
 )
-from mec_env.matching import MATCHERS, SlotState, register_matcher
+from mec_env.matching import MATCHERS, register_matcher
 from mec_env.registry import Registry, UnknownNameError
+from mec_env.slot import SlotState
 from mec_env.vector import MECVectorEnv, vector_env
 
 __version__ = "0.1.0"

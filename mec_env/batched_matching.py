@@ -1,6 +1,6 @@
 """Batched user-server matching: B environment copies matched in one call.
 
-Every function here takes a :class:`~mec_env.matching.SlotState` whose arrays carry a leading
+Every function here takes a :class:`~mec_env.slot.SlotState` whose arrays carry a leading
 batch axis (``bits`` (B, N), ``gain`` (B, N, M), ...) and a list of B ``np.random.Generator``
 (one per copy), and returns ``server`` (B, N) int64 (−1 unmatched). Copy b's row equals what
 the per-copy matcher of :mod:`mec_env.matching` returns for that copy's slot and generator, and
@@ -33,11 +33,11 @@ from mec_env import physics
 from mec_env.matching import (
     BATCHED_MATCHERS,
     MATCHERS,
-    SlotState,
     co_selection,
     max_gain,
     random_matching,
 )
+from mec_env.slot import SlotState
 
 _PRUNE_K = 4  # as in mec_env.matching
 _F_MAX = np.finfo(np.float64).max

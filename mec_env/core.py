@@ -27,7 +27,7 @@ from mec_env import fast, physics, slot
 from mec_env.admission import ADMISSIONS, BATCHED_ADMISSIONS, AdmissionContext
 from mec_env.batched_matching import match
 from mec_env.config import EnvConfig
-from mec_env.matching import SlotState
+from mec_env.slot import SlotState
 
 # up to this many UDs numpy sums a row in one pairwise pass, which the kernels reproduce
 _KERNEL_MEAN_MAX = 8192

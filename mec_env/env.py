@@ -147,7 +147,7 @@ from pettingzoo import ParallelEnv
 
 from mec_env.config import DEFAULT_PRESET, EnvConfig, make_config
 from mec_env.core import STEP_COLUMNS, BatchCore
-from mec_env.matching import SlotState
+from mec_env.slot import SlotState
 
 
 class ActionError(ValueError):

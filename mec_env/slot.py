@@ -4,14 +4,54 @@ Arrays have shape (B, N): a leading batch axis of B independent environment copi
 candidate decisions of one slot, as the exact oracle uses it) and N UDs. Per-server
 parameters come from the :class:`~mec_env.config.EnvConfig` and have shape (M,).
 :class:`mec_env.env.MECParallelEnv` calls these with B = 1.
+
+:class:`SlotState` is what matchers and admission rules see of a slot (also importable from
+:mod:`mec_env.matching` and as ``mec_env.SlotState``).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from mec_env import physics
 from mec_env.config import EnvConfig
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """What the matcher and the admission rules see of a slot. Arrays in SI units.
+
+    ``bits`` β (N,) bits; ``cycles_per_bit`` c (N,); ``deadline_s`` φ (N,) s; ``gain`` g (N, M)
+    linear; ``battery_j`` b (N,) J at the start of the slot; ``config`` the :class:`EnvConfig`.
+    """
+
+    config: EnvConfig
+    bits: np.ndarray
+    cycles_per_bit: np.ndarray
+    deadline_s: np.ndarray
+    gain: np.ndarray
+    battery_j: np.ndarray
+
+    @property
+    def n_uds(self) -> int:
+        return self.bits.shape[0]
+
+    def offload_estimates(
+        self, p_w: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(τ^o, τ^p, e^o) of every UD at every server, each (N, M), at power ``p_w`` (W)."""
+        cfg = self.config
+        p = np.asarray(p_w, dtype=np.float64)
+        if p.ndim == 1:
+            p = p[:, None]
+        rate = physics.uplink_rate(cfg.subchannel_bw_hz, p, self.gain)
+        tau_o = physics.upload_delay(self.bits[:, None], rate)
+        tau_p = physics.processing_delay(
+            self.bits[:, None], self.cycles_per_bit[:, None], cfg.f_server_hz
+        )
+        return tau_o, tau_p, physics.offload_energy(p, tau_o)
 
 
 def ud_controls(
