@@ -25,6 +25,18 @@ def _insert_sorted(mem_ud, mem_arr, length, ud, arr):
     mem_ud[k] = ud
 
 
+@njit(cache=True, inline="always")
+def _earliest_cpu(free, cpus):
+    """The CPU that frees first (lowest index on ties) and its free time."""
+    cpu = 0
+    q = free[0]
+    for c in range(1, cpus):
+        if free[c] < q:
+            q = free[c]
+            cpu = c
+    return cpu, q
+
+
 @njit(cache=True)
 def _queue_cost(
     mem_ud,
@@ -63,12 +75,7 @@ def _queue_cost(
             j = k if (cand < 0 or k < place) else k - 1
             ud = mem_ud[j]
             arr, proc, energy = mem_arr[j], tau_p_col[ud], e_o_col[ud]
-        cpu = 0
-        q = free[0]
-        for c in range(1, cpus):
-            if free[c] < q:
-                q = free[c]
-                cpu = c
+        cpu, q = _earliest_cpu(free, cpus)
         done = proc + (arr if arr > q else q)
         free[cpu] = done
         acc += rho1 * done + rho2 * energy
@@ -105,6 +112,94 @@ def _accept(server, load, choice, prio, cand_list, n_cand, z_max, m):
 
 
 @njit(cache=True)
+def _candidates(server, cand_list):
+    """The unmatched UDs into ``cand_list``, in UD order; returns how many."""
+    n_cand = 0
+    for u in range(server.shape[0]):
+        if server[u] < 0:
+            cand_list[n_cand] = u
+            n_cand += 1
+    return n_cand
+
+
+@njit(cache=True)
+def _open_servers(load, z_max, n_cpus, is_open, queued):
+    """Open servers (room left) and queued ones (a newcomer would wait for a CPU), in place;
+    returns (number open, any queued)."""
+    n_open = 0
+    any_queued = False
+    for s in range(load.shape[0]):
+        is_open[s] = load[s] < z_max[s]
+        queued[s] = is_open[s] and load[s] + 1 > n_cpus[s]
+        if is_open[s]:
+            n_open += 1
+            any_queued = any_queued or queued[s]
+    return n_open, any_queued
+
+
+@njit(cache=True)
+def _member_queues(server, is_open, est, rho1, rho2, mem_ud, mem_arr, fill, base):
+    """Members of each open server in service order (one pass over the UDs), and S(Z_m)
+    with idle CPUs into ``base``. ``est``: the copy's (τ^o, τ^p, e^o), each (N, M)."""
+    to, tp, eo = est
+    for s in range(fill.shape[0]):
+        fill[s] = 0
+    for u in range(server.shape[0]):
+        s = server[u]
+        if s >= 0 and is_open[s]:
+            _insert_sorted(mem_ud[s], mem_arr[s], fill[s], u, to[u, s])
+            fill[s] += 1
+    for s in range(fill.shape[0]):
+        if is_open[s]:
+            acc = 0.0
+            for k in range(fill[s]):
+                u = mem_ud[s, k]
+                acc += rho1 * (mem_arr[s, k] + tp[u, s]) + rho2 * eo[u, s]
+            base[s] = acc
+
+
+@njit(cache=True, inline="always")
+def _pruned_scores(u, b, best, lower, alone_cost, queued, tau_o, tau_p, e_o, mem_ud, mem_arr,
+                   load, n_cpus, rho1, rho2, free, scores, own):  # fmt: skip
+    """Exact scores of the queued servers in ascending lower bound while the bound can still
+    win (``best``: the best score so far)."""
+    n_q = 0
+    for s in range(queued.shape[0]):
+        if queued[s]:
+            n_q += 1
+    qs = np.empty(n_q, dtype=np.int64)
+    lb = np.empty(n_q)
+    j = 0
+    for s in range(queued.shape[0]):
+        if queued[s]:
+            qs[j] = s
+            lb[j] = lower[s] + alone_cost[b, u, s]
+            j += 1
+    order = np.argsort(lb, kind="mergesort")
+    for j in range(n_q):
+        s = qs[order[j]]
+        if lb[order[j]] > best:
+            break
+        scores[s], own[s] = _queue_cost(mem_ud[s], mem_arr[s], load[s], tau_p[b, :, s],
+                                        e_o[b, :, s], n_cpus[s], rho1, rho2, free, u,
+                                        tau_o[b, u, s], tau_p[b, u, s], e_o[b, u, s])  # fmt: skip
+        if scores[s] < best:
+            best = scores[s]
+
+
+@njit(cache=True)
+def _first_lowest(scores, is_open):
+    """The open server of lowest score, the first on ties."""
+    col = -1
+    low = np.inf
+    for s in range(is_open.shape[0]):
+        if is_open[s] and (col < 0 or scores[s] < low):
+            col = s
+            low = scores[s]
+    return col
+
+
+@njit(cache=True)
 def co_selection(tau_o, tau_p, e_o, alone_tau_a, alone_cost, z_max, n_cpus, rho1, rho2, prune_k):
     """Co-selection for B copies: (B, N, M) estimates at p_max in, server (B, N) out."""
     batch, n, m = tau_o.shape
@@ -117,72 +212,28 @@ def co_selection(tau_o, tau_p, e_o, alone_tau_a, alone_cost, z_max, n_cpus, rho1
     mem_ud = np.empty((m, zcap + 1), dtype=np.int64)
     mem_arr = np.empty((m, zcap + 1))
     free = np.empty(ucap)
-    base = np.empty(m)
-    lower = np.empty(m)
-    scores = np.empty(m)
-    own = np.empty(m)
-    queued = np.zeros(m, dtype=np.bool_)
-    is_open = np.zeros(m, dtype=np.bool_)
-    choice = np.empty(n, dtype=np.int64)
-    prio = np.empty(n)
-    cand_list = np.empty(n, dtype=np.int64)
-    fill = np.zeros(m, dtype=np.int64)
+    base, lower, scores, own = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    is_open, queued = np.zeros(m, dtype=np.bool_), np.zeros(m, dtype=np.bool_)
+    choice, prio = np.empty(n, dtype=np.int64), np.empty(n)
+    cand_list, fill = np.empty(n, dtype=np.int64), np.zeros(m, dtype=np.int64)
     for b in range(batch):
         server = out[b]
         load = np.zeros(m, dtype=np.int64)
-        to, tp, eo = tau_o[b], tau_p[b], e_o[b]
+        est = (tau_o[b], tau_p[b], e_o[b])
         while True:
-            n_cand = 0
-            for u in range(n):
-                if server[u] < 0:
-                    cand_list[n_cand] = u
-                    n_cand += 1
-            n_open = 0
-            any_queued = False
-            for s in range(m):
-                is_open[s] = load[s] < z_max[s]
-                queued[s] = is_open[s] and load[s] + 1 > n_cpus[s]
-                if is_open[s]:
-                    n_open += 1
-                    any_queued = any_queued or queued[s]
+            n_cand = _candidates(server, cand_list)
+            n_open, any_queued = _open_servers(load, z_max, n_cpus, is_open, queued)
             if n_cand == 0 or n_open == 0:
                 break
-            # members of each open server in service order (one pass over the UDs), and
-            # S(Z_m) with idle CPUs
-            for s in range(m):
-                fill[s] = 0
-            for u in range(n):
-                s = server[u]
-                if s >= 0 and is_open[s]:
-                    _insert_sorted(mem_ud[s], mem_arr[s], fill[s], u, to[u, s])
-                    fill[s] += 1
-            for s in range(m):
-                if is_open[s]:
-                    acc = 0.0
-                    for k in range(fill[s]):
-                        u = mem_ud[s, k]
-                        acc += rho1 * (mem_arr[s, k] + tp[u, s]) + rho2 * eo[u, s]
-                    base[s] = acc
+            _member_queues(server, is_open, est, rho1, rho2, mem_ud, mem_arr, fill, base)
             prune = n_open > prune_k and any_queued
             if prune:  # exact S(Z_m) of queued servers: the lower bounds
                 for s in range(m):
                     if queued[s]:
-                        lower[s], _ = _queue_cost(
-                            mem_ud[s],
-                            mem_arr[s],
-                            load[s],
-                            tp[:, s],
-                            eo[:, s],
-                            n_cpus[s],
-                            rho1,
-                            rho2,
-                            free,
-                            -1,
-                            0.0,
-                            0.0,
-                            0.0,
-                        )
-            for i in range(n_cand):
+                        lower[s], _ = _queue_cost(mem_ud[s], mem_arr[s], load[s], tau_p[b, :, s],
+                                                  e_o[b, :, s], n_cpus[s], rho1, rho2, free, -1,
+                                                  0.0, 0.0, 0.0)  # fmt: skip
+            for i in range(n_cand):  # each candidate's proposal (inline: a call costs more)
                 u = cand_list[i]
                 best = np.inf
                 for s in range(m):
@@ -192,68 +243,18 @@ def co_selection(tau_o, tau_p, e_o, alone_tau_a, alone_cost, z_max, n_cpus, rho1
                         own[s] = alone_tau_a[b, u, s]
                         if scores[s] < best:
                             best = scores[s]
-                if not prune:
-                    for s in range(m):
-                        if queued[s]:
-                            scores[s], own[s] = _queue_cost(
-                                mem_ud[s],
-                                mem_arr[s],
-                                load[s],
-                                tp[:, s],
-                                eo[:, s],
-                                n_cpus[s],
-                                rho1,
-                                rho2,
-                                free,
-                                u,
-                                to[u, s],
-                                tp[u, s],
-                                eo[u, s],
-                            )
-                else:
-                    # exact scores in ascending lower bound while the bound can still win
-                    n_q = 0
-                    for s in range(m):
-                        if queued[s]:
-                            n_q += 1
-                    qs = np.empty(n_q, dtype=np.int64)
-                    lb = np.empty(n_q)
-                    j = 0
-                    for s in range(m):
-                        if queued[s]:
-                            qs[j] = s
-                            lb[j] = lower[s] + alone_cost[b, u, s]
-                            j += 1
-                    order = np.argsort(lb, kind="mergesort")
-                    for j in range(n_q):
-                        s = qs[order[j]]
-                        if lb[order[j]] > best:
-                            break
-                        scores[s], own[s] = _queue_cost(
-                            mem_ud[s],
-                            mem_arr[s],
-                            load[s],
-                            tp[:, s],
-                            eo[:, s],
-                            n_cpus[s],
-                            rho1,
-                            rho2,
-                            free,
-                            u,
-                            to[u, s],
-                            tp[u, s],
-                            eo[u, s],
-                        )
-                        if scores[s] < best:
-                            best = scores[s]
-                col = -1
-                low = np.inf
+                if prune:
+                    _pruned_scores(u, b, best, lower, alone_cost, queued, tau_o, tau_p, e_o,
+                                   mem_ud, mem_arr, load, n_cpus, rho1, rho2, free, scores,
+                                   own)  # fmt: skip
                 for s in range(m):
-                    if is_open[s] and (col < 0 or scores[s] < low):
-                        col = s
-                        low = scores[s]
-                choice[u] = col
-                prio[u] = own[col]
+                    if queued[s] and not prune:
+                        scores[s], own[s] = _queue_cost(mem_ud[s], mem_arr[s], load[s],
+                                                        tau_p[b, :, s], e_o[b, :, s], n_cpus[s],
+                                                        rho1, rho2, free, u, tau_o[b, u, s],
+                                                        tau_p[b, u, s], e_o[b, u, s])  # fmt: skip
+                choice[u] = _first_lowest(scores, is_open)
+                prio[u] = own[choice[u]]
             _accept(server, load, choice, prio, cand_list, n_cand, z_max, m)
     return out
 
@@ -269,11 +270,7 @@ def max_gain(gain, rank, z_max):
         server = out[b]
         load = np.zeros(m, dtype=np.int64)
         while True:
-            n_cand = 0
-            for u in range(n):
-                if server[u] < 0:
-                    cand_list[n_cand] = u
-                    n_cand += 1
+            n_cand = _candidates(server, cand_list)
             n_open = 0
             for s in range(m):
                 if load[s] < z_max[s]:
@@ -377,6 +374,114 @@ def members_of(server, n_servers, z_cap):
 
 
 @njit(cache=True)
+def _server_items(b, s, server, mask, key, items, keys):
+    """Copy b's UDs on server ``s`` with ``mask`` set into ``items``, their keys into
+    ``keys``; returns the stable order of the keys: ``items[order]`` is in ascending
+    (key, UD index)."""
+    cnt = 0
+    for u in range(server.shape[1]):
+        if server[b, u] == s and mask[b, u]:
+            items[cnt] = u
+            keys[cnt] = key[b, u]
+            cnt += 1
+    return np.argsort(keys[:cnt], kind="mergesort")
+
+
+@njit(cache=True)
+def _admit_and_queue(b, s, task, server, approved, priority, caps, items, keys, free, offloaded,
+                     delay):  # fmt: skip
+    """Server ``s`` of copy b: the approved requests in ascending (priority, UD index),
+    admitted while they fit in K and D_m (15i, 15j); then the admitted tasks in order of
+    arrival on the CPU that frees first (9). ``task``: (β, τ^o, τ^p); ``caps``: (K, D, U)."""
+    bits, tau_o, tau_p = task
+    subchannels, storage_bits, n_cpus = caps
+    used = 0
+    stored = 0.0
+    for i in _server_items(b, s, server, approved, priority, items, keys):
+        u = items[i]
+        if used < subchannels[s] and stored + bits[b, u] <= storage_bits[s]:
+            offloaded[b, u] = True
+            used += 1
+            stored += bits[b, u]
+    for c in range(n_cpus[s]):
+        free[c] = 0.0
+    for i in _server_items(b, s, server, offloaded, tau_o, items, keys):
+        u = items[i]
+        cpu, q = _earliest_cpu(free, n_cpus[s])
+        arr = tau_o[b, u]
+        done = tau_p[b, u] + (arr if arr > q else q)
+        free[cpu] = done
+        delay[b, u] = done
+
+
+@njit(cache=True)
+def _ud_outcomes(b, task, ud, params, offloaded, outs, counts):
+    """Copy b's energies, costs, batteries, penalties and flags (3, 4, 13, 14, 25) and its
+    per-ES request counts. ``task``: (β, c, φ, server, e^o, battery, harvest); ``ud``:
+    (requested, approved, f); ``params``: (κ, ρ1, ρ2, b_min, b_max)."""
+    bits, cycles_per_bit, deadline_s, server, e_o, battery_j, harvest_j = task
+    requested, approved, f_hz = ud
+    kappa, rho1, rho2, b_min, b_max = params
+    delay, energy, cost, battery_next, penalty, timed_out, below = outs
+    n_req, n_adm, n_cut = counts
+    for u in range(bits.shape[1]):
+        f = f_hz[b, u]
+        if offloaded[b, u]:
+            energy[b, u] = e_o[b, u]
+        else:
+            delay[b, u] = bits[b, u] * cycles_per_bit[b, u] / f
+            energy[b, u] = kappa * bits[b, u] * cycles_per_bit[b, u] * (f * f)
+        cost[b, u] = rho1 * delay[b, u] + rho2 * energy[b, u]
+        bn = battery_j[b, u] - energy[b, u] + harvest_j[b, u]
+        bn = max(bn, 0.0)
+        bn = min(bn, b_max)
+        battery_next[b, u] = bn
+        late = min(deadline_s[b, u] - delay[b, u], 0.0)
+        low = min(bn - b_min, 0.0)
+        penalty[b, u] = rho1 * late + rho2 * low
+        timed_out[b, u] = delay[b, u] > deadline_s[b, u]
+        below[b, u] = bn < b_min
+        s = server[b, u]
+        if s >= 0:
+            if requested[b, u]:
+                n_req[b, s] += 1
+            if offloaded[b, u]:
+                n_adm[b, s] += 1
+            elif approved[b, u]:
+                n_cut[b, s] += 1
+
+
+@njit(cache=True)
+def _slot_metrics(cost, penalty, timed_out, offloaded, below, n_req, n_adm, n_cut):
+    """The UD rewards (B, N), the slot metrics (B, 6) and the ES reward (B,), with numpy's
+    pairwise sums (identical means)."""
+    batch, n = cost.shape
+    reward = np.empty((batch, n))
+    values = np.zeros((batch, 6))
+    es_reward = np.empty(batch)
+    for b in range(batch):
+        mean_cost = pairwise_sum(cost[b], n) / n
+        for u in range(n):
+            reward[b, u] = -mean_cost + penalty[b, u]
+        es_reward[b] = pairwise_sum(reward[b], n) / n
+        late = 0
+        off = 0
+        low = 0
+        for u in range(n):
+            late += timed_out[b, u]
+            off += offloaded[b, u]
+            low += below[b, u]
+        req, adm, cut = n_req[b].sum(), n_adm[b].sum(), n_cut[b].sum()
+        values[b, 0] = mean_cost
+        values[b, 1] = late / n
+        values[b, 2] = off / n
+        values[b, 3] = adm / req if req > 0 else 0.0
+        values[b, 4] = low / n
+        values[b, 5] = cut
+    return reward, values, es_reward
+
+
+@njit(cache=True)
 def resolve(
     bits,
     cycles_per_bit,
@@ -402,136 +507,32 @@ def resolve(
 ):
     """Admission (15i, 15j), the ES CPU queue (9) and the slot's delays, energies, costs,
     penalties and batteries (3, 4, 13, 14, 25) for B copies, as :func:`mec_env.slot.admit`
-    and :func:`mec_env.slot.resolve` (without the reward, which needs numpy's mean)."""
+    and :func:`mec_env.slot.resolve`, then the rewards and the slot metrics."""
     batch, n = bits.shape
     m = subchannels.shape[0]
-    ucap = 1
-    for s in range(m):
-        ucap = max(ucap, n_cpus[s])
     offloaded = np.zeros((batch, n), dtype=np.bool_)
-    delay = np.empty((batch, n))
-    energy = np.empty((batch, n))
-    cost = np.empty((batch, n))
-    battery_next = np.empty((batch, n))
-    penalty = np.empty((batch, n))
-    timed_out = np.empty((batch, n), dtype=np.bool_)
-    below = np.empty((batch, n), dtype=np.bool_)
-    n_req = np.zeros((batch, m), dtype=np.int64)
-    n_adm = np.zeros((batch, m), dtype=np.int64)
-    n_cut = np.zeros((batch, m), dtype=np.int64)
-    items = np.empty(n, dtype=np.int64)
-    keys = np.empty(n)
-    free = np.empty(ucap)
+    outs = (np.empty((batch, n)), np.empty((batch, n)), np.empty((batch, n)),
+            np.empty((batch, n)), np.empty((batch, n)), np.empty((batch, n), dtype=np.bool_),
+            np.empty((batch, n), dtype=np.bool_))  # fmt: skip
+    delay, energy, cost, battery_next, penalty, timed_out, below = outs
+    counts = (np.zeros((batch, m), dtype=np.int64), np.zeros((batch, m), dtype=np.int64),
+              np.zeros((batch, m), dtype=np.int64))  # fmt: skip
+    items, keys = np.empty(n, dtype=np.int64), np.empty(n)
+    free = np.empty(max(1, n_cpus.max()))
+    queue_task, caps = (bits, tau_o, tau_p), (subchannels, storage_bits, n_cpus)
+    task = (bits, cycles_per_bit, deadline_s, server, e_o, battery_j, harvest_j)
+    params = (kappa, rho1, rho2, b_min, b_max)
     for b in range(batch):
         for s in range(m):
-            # approved requests in ascending (priority, UD index), admitted while they fit
-            cnt = 0
-            for u in range(n):
-                if server[b, u] == s and approved[b, u]:
-                    items[cnt] = u
-                    keys[cnt] = priority[b, u]
-                    cnt += 1
-            order = np.argsort(keys[:cnt], kind="mergesort")
-            used = 0
-            stored = 0.0
-            for i in range(cnt):
-                u = items[order[i]]
-                if used < subchannels[s] and stored + bits[b, u] <= storage_bits[s]:
-                    offloaded[b, u] = True
-                    used += 1
-                    stored += bits[b, u]
-            # the admitted tasks in order of arrival on the CPU that frees first
-            cnt = 0
-            for u in range(n):
-                if server[b, u] == s and offloaded[b, u]:
-                    items[cnt] = u
-                    keys[cnt] = tau_o[b, u]
-                    cnt += 1
-            order = np.argsort(keys[:cnt], kind="mergesort")
-            for c in range(n_cpus[s]):
-                free[c] = 0.0
-            for i in range(cnt):
-                u = items[order[i]]
-                cpu = 0
-                q = free[0]
-                for c in range(1, n_cpus[s]):
-                    if free[c] < q:
-                        q = free[c]
-                        cpu = c
-                arr = tau_o[b, u]
-                done = tau_p[b, u] + (arr if arr > q else q)
-                free[cpu] = done
-                delay[b, u] = done
-        for u in range(n):
-            f = f_hz[b, u]
-            if offloaded[b, u]:
-                energy[b, u] = e_o[b, u]
-            else:
-                delay[b, u] = bits[b, u] * cycles_per_bit[b, u] / f
-                energy[b, u] = kappa * bits[b, u] * cycles_per_bit[b, u] * (f * f)
-            cost[b, u] = rho1 * delay[b, u] + rho2 * energy[b, u]
-            bn = battery_j[b, u] - energy[b, u] + harvest_j[b, u]
-            bn = max(bn, 0.0)
-            bn = min(bn, b_max)
-            battery_next[b, u] = bn
-            late = min(deadline_s[b, u] - delay[b, u], 0.0)
-            low = min(bn - b_min, 0.0)
-            penalty[b, u] = rho1 * late + rho2 * low
-            timed_out[b, u] = delay[b, u] > deadline_s[b, u]
-            below[b, u] = bn < b_min
-            s = server[b, u]
-            if s >= 0:
-                if requested[b, u]:
-                    n_req[b, s] += 1
-                if offloaded[b, u]:
-                    n_adm[b, s] += 1
-                elif approved[b, u]:
-                    n_cut[b, s] += 1
-    # the reward and the slot metrics (numpy's pairwise sums: identical means)
-    reward = np.empty((batch, n))
-    values = np.zeros((batch, 6))
-    es_reward = np.empty(batch)
-    for b in range(batch):
-        mean_cost = pairwise_sum(cost[b], n) / n
-        for u in range(n):
-            reward[b, u] = -mean_cost + penalty[b, u]
-        es_reward[b] = pairwise_sum(reward[b], n) / n
-        late = 0
-        off = 0
-        low = 0
-        for u in range(n):
-            late += timed_out[b, u]
-            off += offloaded[b, u]
-            low += below[b, u]
-        req = 0
-        adm = 0
-        cut = 0
-        for s in range(m):
-            req += n_req[b, s]
-            adm += n_adm[b, s]
-            cut += n_cut[b, s]
-        values[b, 0] = mean_cost
-        values[b, 1] = late / n
-        values[b, 2] = off / n
-        values[b, 3] = adm / req if req > 0 else 0.0
-        values[b, 4] = low / n
-        values[b, 5] = cut
-    return (
-        offloaded,
-        delay,
-        energy,
-        cost,
-        battery_next,
-        penalty,
-        timed_out,
-        below,
-        n_req,
-        n_adm,
-        n_cut,
-        reward,
-        values,
-        es_reward,
+            _admit_and_queue(b, s, queue_task, server, approved, priority, caps, items, keys,
+                             free, offloaded, delay)  # fmt: skip
+        _ud_outcomes(b, task, (requested, approved, f_hz), params, offloaded, outs, counts)
+    n_req, n_adm, n_cut = counts
+    reward, values, es_reward = _slot_metrics(
+        cost, penalty, timed_out, offloaded, below, n_req, n_adm, n_cut
     )
+    return (offloaded, delay, energy, cost, battery_next, penalty, timed_out, below, n_req,
+            n_adm, n_cut, reward, values, es_reward)  # fmt: skip
 
 
 @njit(cache=True)
