@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -51,8 +52,7 @@ STEP_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class _Task:
+class _Task(NamedTuple):
     """The played copies' slot: tasks (bits, cycles per bit, deadline s), gains, servers and
     batteries (J), each with the copies on axis 0."""
 
@@ -135,6 +135,10 @@ class BatchCore:
         self.members = np.full((b, m, self.z_cap), -1, dtype=np.int64)
         self._rows = np.arange(b)
         self._bw = cfg.subchannel_bw_hz  # W/K per server, Hz
+        # the compiled resolve's constant arguments: capacities, then κ, ρ1, ρ2, b_min, b_max
+        self._resolve_params = (cfg.subchannels, cfg.storage_bits, cfg.n_cpus, float(cfg.kappa),
+                                float(cfg.rho_delay), float(cfg.rho_energy), float(cfg.b_min_j),
+                                float(cfg.b_max_j))  # fmt: skip
 
     def __getstate__(self) -> dict:
         # the kernel module does not pickle: keep which kernels, resolve them again on load
@@ -490,12 +494,10 @@ class BatchCore:
                           tau_o, tau_p, e_o, battery, harvest):  # fmt: skip
         """:meth:`_resolve_numpy` in the compiled kernels, plus the slot metrics and the ES
         reward: (offloaded, out, requests, admitted, cuts, slot values, ES reward)."""
-        cfg = self.config
         (offloaded, delay, energy, cost, battery_next, penalty, timed_out, below, n_req, n_adm,
          n_cut, reward, values, es_reward) = self.kernels.resolve(
             bits, cpb, dl, server, requested, approved, priority, f_hz, tau_o, tau_p, e_o,
-            battery, harvest, cfg.subchannels, cfg.storage_bits, cfg.n_cpus, float(cfg.kappa),
-            float(cfg.rho_delay), float(cfg.rho_energy), float(cfg.b_min_j), float(cfg.b_max_j),
+            battery, harvest, *self._resolve_params,
         )  # fmt: skip
         out = {
             "delay_s": delay,
