@@ -163,7 +163,7 @@ def _rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join([fmt(header), "-" * len(fmt(header)), *map(fmt, rows)])
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "--seconds", type=float, default=2.0, help="CPU seconds per configuration (default 2.0)"
@@ -172,22 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-scaling", action="store_true", help="skip table 3")
     parser.add_argument("--no-torchrl", action="store_true", help="skip table 4")
     parser.add_argument("--mpe", action="store_true", help="also time MPE simple_spread_v3")
-    args = parser.parse_args(argv)
-    seconds = 0.2 if args.quick else args.seconds
-    warnings.simplefilter("ignore")
-    fast = kernels_available()
-    modes = ["numpy", "numba"] if fast else ["numpy"]
-    print(
-        f"env throughput: python {platform.python_version()}, numpy {np.__version__}, "
-        f"{os.cpu_count()} CPUs (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}), "
-        f"load average {os.getloadavg()[0]:.1f}, {seconds:g} CPU-s per configuration, "
-        f"compiled kernels {'on (numba)' if fast else 'not installed'}",
-        flush=True,
-    )
+    return parser.parse_args(argv)
 
-    # 1. batched
-    rows = []
-    batched = {}
+
+def table_batched(modes: list[str], seconds: float) -> dict[str, float]:
+    """Table 1; returns UD-agent-steps/s per mode."""
+    rows, batched = [], {}
     for mode in modes:
         t = bench_batched(48, BATCH, mode, seconds, 3)
         batched[mode] = t.per_s * BATCH * 48
@@ -205,11 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         f"target >= 1,000,000 UD-agent-steps/s with numpy: {batched['numpy']:,.0f} "
         f"({'met' if batched['numpy'] >= 1e6 else 'not met'})"
     )
-    if fast:
+    if "numba" in batched:
         line += f"; compiled x{batched['numba'] / batched['numpy']:.2f} of numpy"
     print(line, flush=True)
+    return batched
 
-    # 2. single
+
+def table_single(modes: list[str], seconds: float, batched: dict[str, float]) -> None:
+    """Table 2: the single env, numpy and compiled, against the batched core."""
     rows, single = [], {}
     for mode in modes:
         t = bench_single(48, mode, seconds, 3)
@@ -227,70 +220,97 @@ def main(argv: list[str] | None = None) -> int:
     best = single.get("numba", single["numpy"])
     print(
         f"target >= 5,000 env-steps/s with the kernels: {best:,.0f} "
-        f"({'met' if fast and best >= 5000 else 'not met'}); numpy "
+        f"({'met' if 'numba' in single and best >= 5000 else 'not met'}); numpy "
         f"{single['numpy']:,.0f}; single vs batched per UD-step (numpy): "
         f"x{batched['numpy'] / (single['numpy'] * 48):.1f}",
         flush=True,
     )
 
-    # 3. scaling
+
+def table_scaling(modes: list[str], seconds: float) -> None:
+    """Table 3: µs per UD-step at N = 48, 480, 4800, batched and single."""
+    rows, ref = [], {}
+    for n in SCALING:
+        for mode in modes:
+            b = max(1, UDS_PER_CALL // n)
+            tb = bench_batched(n, b, mode, seconds, 2)
+            ts = bench_single(n, mode, seconds, 2)
+            us_b, us_s = 1e6 / (tb.per_s * b * n), 1e6 / (ts.per_s * n)
+            ref.setdefault(mode, (us_b, us_s))
+            rows.append(
+                (
+                    f"N={n} M={max(1, n // Z_MAX)} ({mode})",
+                    str(b),
+                    f"{us_b:.3f}",
+                    f"x{us_b / ref[mode][0]:.2f}",
+                    f"{us_s:.3f}",
+                    f"x{us_s / ref[mode][1]:.2f}",
+                )
+            )
+            print(f"  timed N={n} {mode}", file=sys.stderr, flush=True)
+    print("\n3. scaling, co_selection, ES agents on, M = N/16: µs per UD-step")
+    print(_rows(("", "B", "batched µs", "vs N=48", "single µs", "vs N=48"), rows), flush=True)
+
+
+def table_torchrl(seconds: float) -> None:
+    """Table 4: a TorchRL collector over the native adapter and over PettingZooWrapper."""
+    try:
+        rows = []
+        for preset in ("small", "paper_kb"):
+            native = bench_torchrl(True, preset, seconds)
+            wrapper = bench_torchrl(False, preset, seconds)
+            rows.append(
+                (
+                    preset,
+                    f"{native.per_s:,.0f}",
+                    f"{wrapper.per_s:,.0f}",
+                    f"x{native.per_s / wrapper.per_s:.1f}",
+                )
+            )
+        print("\n4. TorchRL collector, random policy: env-steps/s")
+        print(_rows(("preset", "native (B=16)", "PettingZooWrapper", "ratio"), rows))
+    except ImportError:
+        print("\n4. (torchrl not installed: pip install torchrl to time the collectors)")
+
+
+def table_mpe(seconds: float) -> None:
+    """PettingZoo MPE simple_spread_v3 with 48 agents, for reference."""
+    from mpe2 import simple_spread_v3
+
+    env = simple_spread_v3.parallel_env(N=48, max_cycles=25, continuous_actions=False)
+    env.reset(seed=0)
+    acts = {a: 0 for a in env.possible_agents}
+
+    def step(i: int) -> None:
+        if not env.agents:
+            env.reset()
+        env.step(acts)
+
+    t = _time(step, seconds, 3)
+    print(f"\nMPE simple_spread_v3, 48 agents: {t.per_s:,.1f} env-steps/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    seconds = 0.2 if args.quick else args.seconds
+    warnings.simplefilter("ignore")
+    fast = kernels_available()
+    modes = ["numpy", "numba"] if fast else ["numpy"]
+    print(
+        f"env throughput: python {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} CPUs (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}), "
+        f"load average {os.getloadavg()[0]:.1f}, {seconds:g} CPU-s per configuration, "
+        f"compiled kernels {'on (numba)' if fast else 'not installed'}",
+        flush=True,
+    )
+    batched = table_batched(modes, seconds)
+    table_single(modes, seconds, batched)
     if not args.no_scaling:
-        rows, ref = [], {}
-        for n in SCALING:
-            for mode in modes:
-                b = max(1, UDS_PER_CALL // n)
-                tb = bench_batched(n, b, mode, seconds, 2)
-                ts = bench_single(n, mode, seconds, 2)
-                us_b, us_s = 1e6 / (tb.per_s * b * n), 1e6 / (ts.per_s * n)
-                ref.setdefault(mode, (us_b, us_s))
-                rows.append(
-                    (
-                        f"N={n} M={max(1, n // Z_MAX)} ({mode})",
-                        str(b),
-                        f"{us_b:.3f}",
-                        f"x{us_b / ref[mode][0]:.2f}",
-                        f"{us_s:.3f}",
-                        f"x{us_s / ref[mode][1]:.2f}",
-                    )
-                )
-                print(f"  timed N={n} {mode}", file=sys.stderr, flush=True)
-        print("\n3. scaling, co_selection, ES agents on, M = N/16: µs per UD-step")
-        print(_rows(("", "B", "batched µs", "vs N=48", "single µs", "vs N=48"), rows), flush=True)
-
-    # 4. TorchRL
+        table_scaling(modes, seconds)
     if not args.no_torchrl:
-        try:
-            rows = []
-            for preset in ("small", "paper_kb"):
-                native = bench_torchrl(True, preset, seconds)
-                wrapper = bench_torchrl(False, preset, seconds)
-                rows.append(
-                    (
-                        preset,
-                        f"{native.per_s:,.0f}",
-                        f"{wrapper.per_s:,.0f}",
-                        f"x{native.per_s / wrapper.per_s:.1f}",
-                    )
-                )
-            print("\n4. TorchRL collector, random policy: env-steps/s")
-            print(_rows(("preset", "native (B=16)", "PettingZooWrapper", "ratio"), rows))
-        except ImportError:
-            print("\n4. (torchrl not installed: pip install torchrl to time the collectors)")
-
+        table_torchrl(seconds)
     if args.mpe:
-        from mpe2 import simple_spread_v3
-
-        env = simple_spread_v3.parallel_env(N=48, max_cycles=25, continuous_actions=False)
-        env.reset(seed=0)
-        acts = {a: 0 for a in env.possible_agents}
-
-        def step(i: int) -> None:
-            if not env.agents:
-                env.reset()
-            env.step(acts)
-
-        t = _time(step, seconds, 3)
-        print(f"\nMPE simple_spread_v3, 48 agents: {t.per_s:,.1f} env-steps/s")
+        table_mpe(seconds)
     return 0
 
 

@@ -561,14 +561,12 @@ class BatchCore:
             battery_j=battery,
             harvest_j=harvest,
         )
-        bi, ni = np.nonzero(server >= 0)
-        group = bi * m + server[bi, ni]
-        n_req = np.bincount(group, requested[bi, ni], minlength=b * m).astype(np.int64)
-        n_adm = np.bincount(group, offloaded[bi, ni], minlength=b * m).astype(np.int64)
-        n_cut = np.bincount(group, (approved & ~offloaded)[bi, ni], minlength=b * m).astype(
-            np.int64
+        # per (copy, ES) counts; every flag below implies a matched UD
+        group = (np.arange(b)[:, None] * m + server).ravel()
+        n_req, n_adm, n_cut = (
+            np.bincount(group[flag.ravel()], minlength=b * m).reshape(b, m)
+            for flag in (requested, offloaded, approved & ~offloaded)
         )
-        n_req, n_adm, n_cut = (x.reshape(b, m) for x in (n_req, n_adm, n_cut))
         return offloaded, out, n_req, n_adm, n_cut
 
 

@@ -128,7 +128,10 @@ def group_table(
         ks = key[o1]
         if (ks[1:] == ks[:-1]).any() or np.isnan(ks[-1]):
             o1 = np.argsort(key, kind="stable")
-        order = o1[np.argsort(group[o1] * n_items + np.arange(n_items))]
+        if n_groups <= 1 << 16:  # a stable sort of small ints is a radix sort
+            order = o1[np.argsort(group[o1].astype(np.uint16), kind="stable")]
+        else:
+            order = o1[np.argsort(group[o1] * n_items + np.arange(n_items))]
     else:
         order = np.lexsort((tiebreak, key, group))
     sorted_group = group[order]
