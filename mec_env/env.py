@@ -390,20 +390,34 @@ class MECParallelEnv(ParallelEnv):
         ud = self._check_range(ud, self.ud_agents, "[0, 1]")
         if not self.es_agent_names:
             return ud, None
+        return ud, self._es_bits(actions)
+
+    def _es_bits(self, actions: Mapping[str, Any]) -> np.ndarray:
+        """The ES approvals (M, max z_max) bool, checked (and clipped if ``clip_actions``)."""
+        cfg = self.config
         box = cfg.es_action_space == "box"
-        bits = np.zeros((cfg.n_servers, self._z_cap))
-        for m, a in enumerate(self.es_agent_names):
-            z = int(cfg.z_max[m])
+        bits = None
+        if self._homogeneous_es:  # one array for all ESs; the loop below names a bad one
             try:
-                arr = np.asarray(actions[a], dtype=np.float64)
-            except (TypeError, ValueError) as err:
-                raise ActionError(f"action of {a} is not numeric: {actions[a]!r}") from err
-            if arr.shape != (z,):
-                kind = f"Box(0, 1, ({z},)), one value" if box else f"MultiBinary({z}), one bit"
-                raise ActionError(
-                    f"action of {a} must be {kind} per member place, got shape {arr.shape}"
-                )
-            bits[m, :z] = arr
+                bits = np.asarray([actions[a] for a in self.es_agent_names], dtype=np.float64)
+            except (TypeError, ValueError):
+                bits = None
+            if bits is not None and bits.shape != (cfg.n_servers, self._z_cap):
+                bits = None
+        if bits is None:
+            bits = np.zeros((cfg.n_servers, self._z_cap))
+            for m, a in enumerate(self.es_agent_names):
+                z = int(cfg.z_max[m])
+                try:
+                    arr = np.asarray(actions[a], dtype=np.float64)
+                except (TypeError, ValueError) as err:
+                    raise ActionError(f"action of {a} is not numeric: {actions[a]!r}") from err
+                if arr.shape != (z,):
+                    kind = f"Box(0, 1, ({z},)), one value" if box else f"MultiBinary({z}), one bit"
+                    raise ActionError(
+                        f"action of {a} must be {kind} per member place, got shape {arr.shape}"
+                    )
+                bits[m, :z] = arr
         if box:  # approve iff >= 0.5
             bad = ~np.isfinite(bits) | (bits < 0.0) | (bits > 1.0)
             if bad.any() and not cfg.clip_actions:
@@ -413,7 +427,7 @@ class MECParallelEnv(ParallelEnv):
                     f"[0, 1], got {bits[m, : cfg.z_max[m]]} (pass "
                     f"clip_actions=True to clip instead)"
                 )
-            return ud, np.nan_to_num(bits, nan=0.0) >= 0.5
+            return np.nan_to_num(bits, nan=0.0) >= 0.5
         bad = ~((bits == 0) | (bits == 1))
         if bad.any():
             if not cfg.clip_actions:
@@ -424,7 +438,7 @@ class MECParallelEnv(ParallelEnv):
                     f"at 0.5)"
                 )
             bits = np.nan_to_num(bits, nan=0.0) >= 0.5
-        return ud, bits.astype(bool)
+        return bits.astype(bool)
 
     def _check_range(self, arr: np.ndarray, names: list[str], allowed: str) -> np.ndarray:
         if arr.min() >= 0.0 and arr.max() <= 1.0:  # False for NaN (min, max propagate it)
