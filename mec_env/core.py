@@ -187,6 +187,11 @@ class BatchCore:
         cfg = self.config
         sel = slice(None) if idx is None else idx
         self.t[sel] = 0
+        # new arrays, never writes into the old ones: a step hands them out as its outputs
+        # (battery_j, f_hz, p_w), and the caller may keep those
+        self.battery, self.prev_f, self.prev_p = (
+            x.copy() for x in (self.battery, self.prev_f, self.prev_p)
+        )
         self.battery[sel] = cfg.b_max_j
         self.prev_f[sel] = 0.0
         self.prev_p[sel] = 0.0
@@ -519,7 +524,10 @@ class BatchCore:
             self.battery, self.prev_f, self.prev_p = battery_j, f_hz, p_w
             self.t += 1
             truncated = self.t >= cfg.n_slots
-        else:
+        else:  # into copies: the old arrays may be a previous step's outputs (see reset)
+            self.battery, self.prev_f, self.prev_p = (
+                x.copy() for x in (self.battery, self.prev_f, self.prev_p)
+            )
             self.battery[rows], self.prev_f[rows], self.prev_p[rows] = (battery_j, f_hz, p_w)
             self.t[rows] += 1
             truncated = self.t[rows] >= cfg.n_slots

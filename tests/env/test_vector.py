@@ -450,3 +450,31 @@ def test_envs_deepcopy_and_pickle(kernels):
     vec = mec_env.vector_env(2, "small", kernels=kernels)
     vec.reset(seed=0)
     assert pickle.loads(pickle.dumps(vec)).num_envs == 2
+
+
+@pytest.mark.parametrize("lock_step", [True, False])
+def test_step_outputs_are_not_overwritten_by_later_steps(lock_step):
+    # a step's infos (battery_j, f_hz, p_w are the core's next state) stay as returned when
+    # later steps reset copies (auto-reset of all copies, or of some)
+    vec = mec_env.vector_env(3, "small", kernels="numpy")
+    vec.reset(seed=0)
+    if not lock_step:  # copy 0 one slot ahead: its auto-reset comes while the others play
+        vec.step(
+            {
+                "ud": np.full((3, vec.n_uds, 3), 0.7),
+                "es": np.ones((3, vec.n_servers, vec.z_cap), dtype=np.int8),
+            }
+        )
+        vec.reset(seed=[1, 2], options={"reset_mask": [False, True, True]})
+    rng = np.random.default_rng(0)
+    kept = []
+    for _ in range(2 * vec.config.n_slots + 2):
+        act = {
+            "ud": rng.random((3, vec.n_uds, 3)),
+            "es": rng.integers(0, 2, (3, vec.n_servers, vec.z_cap)),
+        }
+        infos = vec.step(act)[-1]
+        kept.append((infos, {k: np.copy(v) for k, v in infos.items()}))
+    for infos, copy in kept:
+        for k, v in copy.items():
+            assert_array_equal(infos[k], v, err_msg=k)
