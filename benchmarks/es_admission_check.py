@@ -41,16 +41,12 @@ class ESOnly(UCMS):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._policies: dict[int, object] = {}
-        self._envs: list[object] = []  # keep bound envs alive so their ids stay unique
+        self._policy = None  # all_offload is stateless: one for every copy
 
     def act(self, obs, *, explore: bool) -> Actions:
-        dicts = []
-        for env, raw in zip(obs.envs, obs.raw, strict=True):
-            if id(env) not in self._policies:
-                self._policies[id(env)] = make_policy("all_offload", env, seed=0)
-                self._envs.append(env)
-            dicts.append(self._policies[id(env)](raw))
+        if self._policy is None:
+            self._policy = make_policy("all_offload", config=obs.slots[0].config, seed=0)
+        dicts = [self._policy.act(view) for view in obs.slots]
         ud = _stack_actions(dicts, obs).ud
         return Actions(ud, self.act_es(obs, ud, explore=explore))
 

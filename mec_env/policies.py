@@ -14,8 +14,17 @@ matching; see :attr:`MECParallelEnv.current_slot`), so it works in a plain Petti
         observations, rewards, terms, truncs, infos = env.step(policy(observations))
 
 The returned dict holds an action for every live agent, ES agents included when the
-environment has them. ``policy.env_overrides`` is the environment config the policy is meant
-for (``greedy`` relies on the ``saving_first`` admission rule when ES agents are off).
+environment has them.
+
+A policy reads only :class:`SlotView`, a read-only view of the slot the next action
+applies to (the config, the agents, the tasks, gains and batteries, the matching and the ES
+places), which :func:`slot_view` takes from the environment's documented read-only state
+(``current_slot``, ``server``, ``members``). ``policy.act(view)`` decides from a view alone:
+a policy made with ``make_policy(name, config=cfg)`` is bound to no environment, and a
+trainer that steps many copies (``ucms_marl``) hands it one view per copy.
+
+``policy.env_overrides`` is the environment config the policy is meant for (``greedy``
+relies on the ``saving_first`` admission rule when ES agents are off).
 
 ========== ================================================================================
 name       decision
@@ -48,6 +57,7 @@ p = max(p_min, p^u p_max) give back f and p.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -57,6 +67,7 @@ from mec_env import physics, slot
 from mec_env.admission import ADMISSIONS, AdmissionContext
 from mec_env.config import EnvConfig
 from mec_env.registry import Registry
+from mec_env.slot import SlotState
 
 #: The reference policies by name: classes ``cls(env, seed)`` registered with the environment
 #: config each is meant for as metadata (``env_overrides``, applied by ``python -m mec_env``).
@@ -205,8 +216,46 @@ def _unwrap(env: Any) -> Any:
     return base
 
 
+@dataclass(frozen=True)
+class SlotView:
+    """What a reference policy reads: the slot the next action applies to, read-only.
+
+    ``current_slot`` holds the tasks (bits, cycles per bit, deadline s), the channel gains
+    (N, M) and the batteries (J); ``server`` (N,) the matched ES of each UD (−1 unmatched);
+    ``members`` (M, max z_max) the UD in each ES place (−1 empty); ``agents`` the live agents
+    (empty once the episode is over). The attribute names are the environment's own, so code
+    written against ``env.unwrapped`` reads a view unchanged.
+    """
+
+    config: EnvConfig
+    current_slot: SlotState
+    server: np.ndarray
+    members: np.ndarray
+    agents: tuple[str, ...]
+    ud_agents: tuple[str, ...]
+    es_agent_names: tuple[str, ...]
+
+
+def slot_view(env: Any) -> SlotView:
+    """The :class:`SlotView` of ``env`` (an MEC environment, possibly wrapped) now: read from
+    its documented read-only state, ``config``, ``agents``, ``current_slot``, ``server`` and
+    ``members``."""
+    base = _unwrap(env)
+    return SlotView(
+        config=base.config,
+        current_slot=base.current_slot,
+        server=base.server,
+        members=base.members,
+        agents=tuple(base.agents),
+        ud_agents=tuple(base.ud_agents),
+        es_agent_names=tuple(base.es_agent_names),
+    )
+
+
 class Policy:
-    """Base class: a callable ``policy(observations) -> actions`` bound to one environment.
+    """Base class: ``policy.act(view) -> actions`` from a :class:`SlotView`; bound to an
+    environment, also a callable ``policy(observations) -> actions`` that takes the view from
+    it (:func:`slot_view`).
 
     Subclasses implement :meth:`decide`, returning per-UD arrays (N,): ``request`` (bool),
     ``f_hz``, ``p_w`` and ``approve`` (bool, the ES approval of each UD's request, used only
@@ -217,25 +266,35 @@ class Policy:
     name = "policy"
     env_overrides: dict[str, Any] = {}
 
-    def __init__(self, env: Any, seed: int | None = None) -> None:
+    def __init__(
+        self, env: Any = None, seed: int | None = None, *, config: EnvConfig | None = None
+    ) -> None:
+        if env is None and config is None:
+            raise TypeError("a policy needs an environment to read or its config (config=...)")
         self.env = env
+        self.config = _unwrap(env).config if env is not None else config
         self.seed = seed
 
     @property
     def base(self) -> Any:
+        if self.env is None:
+            raise TypeError(f"{self!r} is bound to no environment: call policy.act(view)")
         return _unwrap(self.env)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, env_overrides={self.env_overrides})"
 
     def __call__(self, observations: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
-        base = self.base
-        if not base.agents:
-            return {}
-        request, f_hz, p_w, approve = self.decide(base)
-        return pack_actions(base, request, f_hz, p_w, approve)
+        return self.act(slot_view(self.base))
 
-    def decide(self, base: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def act(self, view: SlotView) -> dict[str, np.ndarray]:
+        """The action of every live agent of ``view``'s slot (``{}`` once it is over)."""
+        if not view.agents:
+            return {}
+        request, f_hz, p_w, approve = self.decide(view)
+        return pack_actions(view, request, f_hz, p_w, approve)
+
+    def decide(self, base: SlotView) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
 
 
@@ -327,12 +386,14 @@ class RandomPolicy(Policy):
     """Uniform samples of every agent's action space, from the policy's own generator
     (``seed``), so sampling never touches the environment's spaces or generator."""
 
-    def __init__(self, env: Any, seed: int | None = None) -> None:
-        super().__init__(env, seed)
+    def __init__(
+        self, env: Any = None, seed: int | None = None, *, config: EnvConfig | None = None
+    ) -> None:
+        super().__init__(env, seed, config=config)
         self.rng = np.random.default_rng(seed)
 
-    def __call__(self, observations=None):
-        base = self.base
+    def act(self, view: SlotView) -> dict[str, np.ndarray]:
+        base = view
         if not base.agents:
             return {}
         cfg = base.config
@@ -361,9 +422,11 @@ class Oracle(Policy):
     objective is kept in :attr:`last_objective`.
     """
 
-    def __init__(self, env: Any, seed: int | None = None) -> None:
-        super().__init__(env, seed)
-        n = self.base.config.n_uds
+    def __init__(
+        self, env: Any = None, seed: int | None = None, *, config: EnvConfig | None = None
+    ) -> None:
+        super().__init__(env, seed, config=config)
+        n = self.config.n_uds
         if n > ORACLE_MAX_UDS:
             raise ValueError(
                 f"the oracle enumerates 2^N offload sets and supports "
@@ -463,18 +526,23 @@ POLICY_ENV_OVERRIDES: Mapping[str, dict[str, Any]] = MappingProxyType(
 )
 
 
-def make_policy(name: str, env: Any, seed: int | None = None) -> Policy:
+def make_policy(
+    name: str, env: Any = None, seed: int | None = None, *, config: EnvConfig | None = None
+) -> Policy:
     """The reference policy ``name`` (registered in :data:`POLICIES`, or an import path or
     entry point) bound to ``env``; its ``name`` and ``env_overrides`` are the registration's.
 
     ``env`` is an MEC environment, possibly wrapped (``env.unwrapped`` is used). The policy
     reads the current slot from it at every call; ``seed`` seeds the ``random`` policy.
+    Without ``env``, give the environment's ``config``: the policy is bound to no
+    environment and decides from the :class:`SlotView` passed to ``policy.act(view)``.
     Build the environment with ``policy.env_overrides`` (or :func:`env_overrides_for`) to
     get the setting the policy is meant for.
     """
     cls = POLICIES.get(name)
-    _unwrap(env)
-    policy = cls(env, seed)
+    if env is not None:
+        _unwrap(env)
+    policy = cls(env, seed, config=config)
     policy.name = name
     policy.env_overrides = env_overrides_for(name)
     return policy
@@ -486,6 +554,7 @@ __all__ = [
     "POLICY_ENV_OVERRIDES",
     "POLICY_NAMES",
     "Policy",
+    "SlotView",
     "best_local_frequency",
     "best_offload_power",
     "encode_ud_actions",
@@ -493,4 +562,5 @@ __all__ = [
     "make_policy",
     "pack_actions",
     "slot_objective",
+    "slot_view",
 ]

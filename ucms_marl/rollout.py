@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import mec_env
+from mec_env.policies import SlotView, slot_view
 
 if TYPE_CHECKING:  # the learners and the replay import this module
     from ucms_marl.learners.base import Learner
@@ -82,8 +83,9 @@ class Observation:
     state: np.ndarray  # (E, state_dim) float32
     es_obs: np.ndarray | None  # (E, M, es_obs_dim) float32, zero-padded
     members: np.ndarray | None  # (E, M, z_cap) int64, UD index per ES action bit, -1 empty
-    raw: list[dict[str, np.ndarray]]  # per-copy observation dicts (for heuristic policies)
-    envs: Sequence[Any]  # the live env copies (heuristic policies read their slot)
+    # per copy, the slot the next action applies to (mec_env.policies.SlotView: tasks, gains,
+    # batteries, matching, ES places), built when read; what the reference policies decide on
+    slots: Sequence[SlotView] = ()
 
 
 @dataclass
@@ -172,7 +174,7 @@ class PerEnvVectorMECEnv:
                     mem = np.asarray(info[agent]["members"])
                     members[e, m, : mem.size] = mem
         return Observation(
-            ud_obs.astype(np.float32, copy=False), state, es_obs, members, raw, self.envs
+            ud_obs.astype(np.float32, copy=False), state, es_obs, members, _Slots(self.envs)
         )
 
     def reset(self, seeds: Sequence[int]) -> Observation:
@@ -239,8 +241,9 @@ class PerEnvVectorMECEnv:
 
 
 class _CopyView:
-    """Copy b of the batched core seen as an environment (what the heuristic policies read:
-    ``config``, the agents, ``current_slot``, ``server``, ``members``, ``last_step``)."""
+    """Copy b of the batched core seen as an environment, for what the trainer asks of an
+    env copy itself: its config, agents, spaces (seeded for random warm-up actions) and
+    state. Policies read :class:`~mec_env.policies.SlotView` (``Observation.slots``)."""
 
     def __init__(self, owner: VectorMECEnv, index: int) -> None:
         self._owner, self._index = owner, index
@@ -263,29 +266,6 @@ class _CopyView:
         playing = self._owner._started[self._index] and core.t[self._index] < self.config.n_slots
         return self.possible_agents[:] if playing else []
 
-    @property
-    def current_slot(self) -> Any:
-        return self._owner._core.slot_state(self._index)
-
-    @property
-    def server(self) -> np.ndarray:
-        return self._owner._core.server[self._index]
-
-    @property
-    def members(self) -> np.ndarray:
-        return self._owner._core.members[self._index]
-
-    @property
-    def battery_j(self) -> np.ndarray:
-        return self._owner._core.battery[self._index]
-
-    @property
-    def last_step(self) -> dict[str, np.ndarray] | None:
-        out = self._owner._shared["last_out"]
-        if out is None or self._index >= next(iter(out.values())).shape[0]:
-            return None
-        return {k: v[self._index] for k, v in out.items()}
-
     def _space_env(self) -> Any:
         if self._spaces is None:  # spaces of this copy's own, as a ParallelEnv has them
             self._spaces = self._owner._make_env()
@@ -304,25 +284,44 @@ class _CopyView:
         """Nothing to release."""
 
 
-class _LazyRaw(Sequence):
-    """Per-copy observation dicts ``{agent: obs}``, built only when read (heuristics)."""
+class _Slots(Sequence):
+    """Per-copy :class:`SlotView` of PettingZoo env copies, read when indexed (heuristics);
+    an environment without mec_env's read-only slot state fails there, with the reason."""
 
-    def __init__(self, owner: VectorMECEnv, ud: np.ndarray, es: np.ndarray | None) -> None:
-        self._owner, self._ud, self._es = owner, ud, es
+    def __init__(self, envs: Sequence[Any]) -> None:
+        self._envs = envs
 
     def __len__(self) -> int:
-        return self._ud.shape[0]
+        return len(self._envs)
 
-    def __getitem__(self, e: int) -> dict[str, np.ndarray]:
-        if not -len(self) <= e < len(self):
+    def __getitem__(self, e: int) -> SlotView:
+        return slot_view(self._envs[e])
+
+
+class _CoreSlots(Sequence):
+    """Per-copy :class:`SlotView` of the batched core's first ``k`` copies, read when indexed."""
+
+    def __init__(self, owner: VectorMECEnv, k: int) -> None:
+        self._owner, self._k = owner, k
+
+    def __len__(self) -> int:
+        return self._k
+
+    def __getitem__(self, e: int) -> SlotView:
+        if not -self._k <= e < self._k:
             raise IndexError(e)
-        t = self._owner._template
-        out = dict(zip(t.ud_agents, self._ud[e], strict=True))
-        if self._es is not None:
-            for m, a in enumerate(t.es_agent_names):
-                z = int(t.config.z_max[m])
-                out[a] = np.concatenate([self._es[e, m, : 6 * z], self._es[e, m, -3:]])
-        return out
+        e %= self._k
+        core, t = self._owner._core, self._owner._template
+        playing = self._owner._started[e] and core.t[e] < t.config.n_slots
+        return SlotView(
+            config=t.config,
+            current_slot=core.slot_state(e),
+            server=core.server[e],
+            members=core.members[e],
+            agents=tuple(t.possible_agents) if playing else (),
+            ud_agents=tuple(t.ud_agents),
+            es_agent_names=tuple(t.es_agent_names),
+        )
 
 
 class VectorMECEnv:
@@ -334,7 +333,7 @@ class VectorMECEnv:
     the batched core and the ParallelEnv are the same code. ``make_env`` must build a
     ``mec_env.parallel_env``; its preset and config are used. Observations are stacked per
     group (``ud_obs``: ``(E, N, obs)``, ``es_obs``: ``(E, M, obs)`` zero-padded to the largest
-    ES); ``Observation.envs`` are per-copy views and ``Observation.raw`` per-copy dicts, built
+    ES); ``Observation.slots`` are the copies' :class:`~mec_env.policies.SlotView`, built
     only when a heuristic policy reads them.
     """
 
@@ -362,7 +361,7 @@ class VectorMECEnv:
         self._active = int(num_envs)
         self._started = np.zeros(int(num_envs), dtype=bool)
         # shared by head() views: the last step's per-UD arrays and the last observation
-        self._shared: dict[str, Any] = {"last_out": None, "ud": None, "loads": None}
+        self._shared: dict[str, Any] = {"ud": None, "loads": None}
         self.ud_agents = list(template.ud_agents)
         self.es_agents = list(template.es_agent_names)
         self.envs = [_CopyView(self, b) for b in range(int(num_envs))]
@@ -424,14 +423,7 @@ class VectorMECEnv:
                 es_obs = np.zeros((k, spec.n_servers, spec.es_obs_dim), dtype=np.float32)
                 for m, cols in enumerate(self._es_cols):
                     es_obs[:, m, : cols.size] = es[:k, m, cols]
-        return Observation(
-            ud[:k],
-            self._state(),
-            es_obs,
-            members,
-            _LazyRaw(self, ud[:k], None if es is None else es[:k]),
-            self.envs[:k],
-        )
+        return Observation(ud[:k], self._state(), es_obs, members, _CoreSlots(self, k))
 
     def reset(self, seeds: Sequence[int]) -> Observation:
         if len(seeds) != self.num_envs:
@@ -440,7 +432,6 @@ class VectorMECEnv:
         self._core.seed([int(s) for s in seeds], idx)
         self._core.reset(idx)
         self._started[: self._active] = True
-        self._shared["last_out"] = None
         return self._observation()
 
     def action_dicts(self, actions: Actions) -> list[dict[str, np.ndarray]]:
@@ -463,7 +454,6 @@ class VectorMECEnv:
         ud, es_bits = self._vec.check_actions(act, k)
         res = self._core.step(ud, es_bits, self._idx())
         out = res.out
-        self._shared["last_out"] = out
         values = res.slot_values
         delay = out["delay_s"].mean(axis=1)
         energy = out["energy_j"].mean(axis=1)

@@ -175,9 +175,7 @@ def hand_made_es_observation(spec, members: np.ndarray) -> Observation:
                 es_obs[0, s, 6 * j : 6 * j + 6] = [1.0, 0.5, 0.5, 0.5, 0.5, 1.0]
         es_obs[0, s, 6 * z : 6 * z + 3] = [count / 2, 0.5 * count / 100, count / 2]
     ud_obs = np.random.default_rng(0).random((1, spec.n_uds, spec.ud_obs_dim), np.float32)
-    return Observation(
-        ud_obs, np.zeros((1, spec.state_dim), np.float32), es_obs, members, raw=[], envs=[]
-    )
+    return Observation(ud_obs, np.zeros((1, spec.state_dim), np.float32), es_obs, members)
 
 
 def test_es_head_never_approves_an_empty_place_or_a_ud_that_did_not_request():

@@ -37,11 +37,13 @@ def _assert_obs_equal(a, b):
     else:
         assert_array_equal(a.es_obs, b.es_obs)
         assert_array_equal(a.members, b.members)
-    assert len(a.raw) == len(b.raw)
-    for ra, rb in zip(a.raw, b.raw, strict=True):
-        assert ra.keys() == rb.keys()
-        for key in rb:
-            assert_array_equal(ra[key], rb[key])
+    assert len(a.slots) == len(b.slots)
+    for va, vb in zip(a.slots, b.slots, strict=True):
+        assert va.agents == vb.agents and va.es_agent_names == vb.es_agent_names
+        assert_array_equal(va.server, vb.server)
+        assert_array_equal(va.members, vb.members)
+        for field in ("bits", "cycles_per_bit", "deadline_s", "gain", "battery_j"):
+            assert_array_equal(getattr(va.current_slot, field), getattr(vb.current_slot, field))
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -87,24 +89,36 @@ def test_batched_rollout_equals_per_env_rollout(case):
 
 
 def test_heuristic_policies_see_the_same_copies():
-    """Heuristics read Observation.envs / .raw: the per-copy views act like the envs."""
+    """Heuristics decide from Observation.slots alone: the batched core's views give what the
+    PettingZoo copies' views give, and what a policy bound to the env itself does."""
 
     def make():
         return mec_env.parallel_env(preset="small")
 
     new, old = VectorMECEnv(make, 2), PerEnvVectorMECEnv(make, 2)
     a, b = new.reset([1, 2]), old.reset([1, 2])
-    for name in ("greedy", "all_offload", "random"):
-        pa = [make_policy(name, env, seed=0) for env in a.envs]
-        pb = [make_policy(name, env, seed=0) for env in b.envs]
+    for name in ("greedy", "all_offload", "random", "oracle"):
+        config = a.slots[0].config
+        pa = [make_policy(name, config=config, seed=0) for _ in range(2)]
+        pb = [make_policy(name, config=config, seed=0) for _ in range(2)]
+        bound = [make_policy(name, env, seed=0) for env in old.envs]
         for e in range(2):
-            da, db = pa[e](a.raw[e]), pb[e](b.raw[e])
-            assert da.keys() == db.keys()
+            da, db, dc = pa[e].act(a.slots[e]), pb[e].act(b.slots[e]), bound[e]()
+            assert da.keys() == db.keys() == dc.keys() == set(old.envs[e].agents)
             for key in db:
                 assert_array_equal(da[key], db[key])
-    view = a.envs[0]
-    assert view.unwrapped is view and view.agents == old.envs[0].agents
+                assert_array_equal(da[key], dc[key])
+    view = a.slots[0]
+    assert view.agents == tuple(old.envs[0].agents)
     assert_array_equal(view.current_slot.bits, old.envs[0].unwrapped.current_slot.bits)
+
+
+def test_an_unbound_policy_says_how_to_call_it():
+    policy = make_policy("greedy", config=mec_env.make_config("small"))
+    with pytest.raises(TypeError, match=r"bound to no environment: call policy.act\(view\)"):
+        policy({})
+    with pytest.raises(TypeError, match="needs an environment to read or its config"):
+        make_policy("greedy")
 
 
 def test_only_mec_envs():

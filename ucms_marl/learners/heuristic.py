@@ -1,9 +1,11 @@
 """A mec_env reference policy as a (non-learning) learner.
 
-``mec_env.policies.make_policy(name, env, seed)`` binds a policy to one environment (it reads
-that env's current slot), so this learner keeps one policy per env copy it is asked to act
-in, created on first use. Its ``env_overrides`` are the policy's own (e.g. ``greedy`` wants
-``es_agents=False, admission=saving_first``), read from a policy bound to a probe env.
+The policy decides from what the rollout hands every learner: each env copy's
+:class:`mec_env.policies.SlotView` (``Observation.slots``: the tasks, gains, batteries,
+matching and ES places of the slot about to be played), never from the env object. One
+policy per copy position, made on first use and bound to no environment (``make_policy(name,
+config=...)``); its ``env_overrides`` are the policy's registration metadata (e.g. ``greedy``
+wants ``es_agents=False, admission=saving_first``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-import mec_env
 from ucms_marl.learners.base import LEARNERS, Learner
 from ucms_marl.rollout import Actions, Observation
 
@@ -34,8 +35,7 @@ class HeuristicLearner(Learner):
         super().__init__(cfg, spec, device=device, seed=seed)
         self._check_name(cfg.policy)
         self.policy_name = str(cfg.policy)
-        self._policies: dict[int, Any] = {}  # id(env) -> policy bound to that env
-        self._envs: list[Any] = []  # keep bound envs alive so their ids stay unique
+        self._policies: list[Any] = []  # one per env copy position, made on first use
 
     @staticmethod
     def _check_name(name: str) -> None:
@@ -53,21 +53,20 @@ class HeuristicLearner(Learner):
     @classmethod
     def env_overrides(cls, cfg: Any, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
         cls._check_name(cfg.policy)
-        kwargs = dict(env_kwargs)
-        preset = kwargs.pop("preset")
-        probe = mec_env.parallel_env(preset=preset, **kwargs)
-        return dict(_policies_module().make_policy(cfg.policy, probe, seed=0).env_overrides)
-
-    def _policy_for(self, env: Any) -> Any:
-        key = id(env)
-        if key not in self._policies:
-            seed = self.seed * 1009 + len(self._policies)
-            self._policies[key] = _policies_module().make_policy(self.policy_name, env, seed=seed)
-            self._envs.append(env)
-        return self._policies[key]
+        return dict(_policies_module().env_overrides_for(cfg.policy))
 
     def act(self, obs: Observation, *, explore: bool) -> Actions:
-        dicts = [self._policy_for(env)(raw) for env, raw in zip(obs.envs, obs.raw, strict=True)]
+        if not len(obs.slots):
+            raise ValueError(
+                "learner=heuristic decides from each env copy's SlotView (Observation.slots), "
+                "which this rollout does not provide"
+            )
+        make_policy = _policies_module().make_policy
+        while len(self._policies) < len(obs.slots):  # copy i's policy seeded seed * 1009 + i
+            config = obs.slots[len(self._policies)].config
+            seed = self.seed * 1009 + len(self._policies)
+            self._policies.append(make_policy(self.policy_name, config=config, seed=seed))
+        dicts = [p.act(view) for p, view in zip(self._policies, obs.slots, strict=False)]
         return _stack_actions(dicts, obs)
 
     def hparams(self) -> dict[str, Any]:
