@@ -452,11 +452,11 @@ def _ud_outcomes(b, task, ud, params, offloaded, outs, counts):
 
 
 @njit(cache=True)
-def _slot_metrics(cost, penalty, timed_out, offloaded, below, n_req, n_adm, n_cut):
-    """The UD rewards (B, N), the slot metrics (B, 6) and the ES reward (B,), with numpy's
-    pairwise sums (identical means)."""
+def _slot_metrics(cost, penalty, flags, counts, reward):
+    """The UD rewards into ``reward`` (B, N); returns the slot metrics (B, 6) and the ES
+    reward (B,), with numpy's pairwise sums (identical means). ``flags``: (offloaded, timed
+    out, below b_min); ``counts``: (requests, admitted, cuts) per ES."""
     batch, n = cost.shape
-    reward = np.empty((batch, n))
     values = np.zeros((batch, 6))
     es_reward = np.empty(batch)
     for b in range(batch):
@@ -468,17 +468,17 @@ def _slot_metrics(cost, penalty, timed_out, offloaded, below, n_req, n_adm, n_cu
         off = 0
         low = 0
         for u in range(n):
-            late += timed_out[b, u]
-            off += offloaded[b, u]
-            low += below[b, u]
-        req, adm, cut = n_req[b].sum(), n_adm[b].sum(), n_cut[b].sum()
+            late += flags[1, b, u]
+            off += flags[0, b, u]
+            low += flags[2, b, u]
+        req, adm, cut = counts[0, b].sum(), counts[1, b].sum(), counts[2, b].sum()
         values[b, 0] = mean_cost
         values[b, 1] = late / n
         values[b, 2] = off / n
         values[b, 3] = adm / req if req > 0 else 0.0
         values[b, 4] = low / n
         values[b, 5] = cut
-    return reward, values, es_reward
+    return values, es_reward
 
 
 @njit(cache=True)
@@ -510,13 +510,12 @@ def resolve(
     and :func:`mec_env.slot.resolve`, then the rewards and the slot metrics."""
     batch, n = bits.shape
     m = subchannels.shape[0]
-    offloaded = np.zeros((batch, n), dtype=np.bool_)
-    outs = (np.empty((batch, n)), np.empty((batch, n)), np.empty((batch, n)),
-            np.empty((batch, n)), np.empty((batch, n)), np.empty((batch, n), dtype=np.bool_),
-            np.empty((batch, n), dtype=np.bool_))  # fmt: skip
-    delay, energy, cost, battery_next, penalty, timed_out, below = outs
-    counts = (np.zeros((batch, m), dtype=np.int64), np.zeros((batch, m), dtype=np.int64),
-              np.zeros((batch, m), dtype=np.int64))  # fmt: skip
+    # three blocks, fewer arrays to hand back to Python (each costs a boxing)
+    floats = np.empty((6, batch, n))  # delay, energy, cost, battery, penalty, reward
+    flags = np.zeros((3, batch, n), dtype=np.bool_)  # offloaded, timed out, below b_min
+    counts = np.zeros((3, batch, m), dtype=np.int64)  # requests, admitted, cuts per ES
+    offloaded, timed_out, below = flags[0], flags[1], flags[2]
+    outs = (floats[0], floats[1], floats[2], floats[3], floats[4], timed_out, below)
     items, keys = np.empty(n, dtype=np.int64), np.empty(n)
     free = np.empty(max(1, n_cpus.max()))
     queue_task, caps = (bits, tau_o, tau_p), (subchannels, storage_bits, n_cpus)
@@ -525,14 +524,11 @@ def resolve(
     for b in range(batch):
         for s in range(m):
             _admit_and_queue(b, s, queue_task, server, approved, priority, caps, items, keys,
-                             free, offloaded, delay)  # fmt: skip
-        _ud_outcomes(b, task, (requested, approved, f_hz), params, offloaded, outs, counts)
-    n_req, n_adm, n_cut = counts
-    reward, values, es_reward = _slot_metrics(
-        cost, penalty, timed_out, offloaded, below, n_req, n_adm, n_cut
-    )
-    return (offloaded, delay, energy, cost, battery_next, penalty, timed_out, below, n_req,
-            n_adm, n_cut, reward, values, es_reward)  # fmt: skip
+                             free, offloaded, floats[0])  # fmt: skip
+        _ud_outcomes(b, task, (requested, approved, f_hz), params, offloaded, outs,
+                     (counts[0], counts[1], counts[2]))  # fmt: skip
+    values, es_reward = _slot_metrics(floats[2], floats[4], flags, counts, floats[5])
+    return floats, flags, counts, values, es_reward
 
 
 @njit(cache=True)

@@ -499,21 +499,14 @@ class BatchCore:
                           tau_o, tau_p, e_o, battery, harvest):  # fmt: skip
         """:meth:`_resolve_numpy` in the compiled kernels, plus the slot metrics and the ES
         reward: (offloaded, out, requests, admitted, cuts, slot values, ES reward)."""
-        (offloaded, delay, energy, cost, battery_next, penalty, timed_out, below, n_req, n_adm,
-         n_cut, reward, values, es_reward) = self.kernels.resolve(
+        floats, flags, counts, values, es_reward = self.kernels.resolve(
             bits, cpb, dl, server, requested, approved, priority, f_hz, tau_o, tau_p, e_o,
             battery, harvest, *self._resolve_params,
         )  # fmt: skip
-        out = {
-            "delay_s": delay,
-            "energy_j": energy,
-            "cost": cost,
-            "battery_j": battery_next,
-            "penalty": penalty,
-            "reward": reward,
-            "timed_out": timed_out,
-            "below_b_min": below,
-        }
+        keys = ("delay_s", "energy_j", "cost", "battery_j", "penalty", "reward")
+        out = dict(zip(keys, floats))
+        offloaded, out["timed_out"], out["below_b_min"] = flags
+        n_req, n_adm, n_cut = counts
         return offloaded, out, n_req, n_adm, n_cut, values, es_reward
 
     def _advance(self, idx, rows, battery_j, f_hz, p_w, u) -> np.ndarray:
