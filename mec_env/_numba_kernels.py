@@ -609,9 +609,8 @@ def controls(ud_actions, server, gain, f_min, f_max, p_min, p_max):
     (the argument of the uplink rate's log2, which numpy takes: its log2 is the reference)."""
     batch, n = server.shape
     requested = np.empty((batch, n), dtype=np.bool_)
-    f_hz = np.empty((batch, n))
-    p_w = np.empty((batch, n))
-    arg = np.empty((batch, n))
+    floats = np.empty((3, batch, n))  # f, p, 1 + p g: one block, one array to hand back
+    f_hz, p_w, arg = floats[0], floats[1], floats[2]
     for b in range(batch):
         for u in range(n):
             s = server[b, u]
@@ -620,7 +619,7 @@ def controls(ud_actions, server, gain, f_min, f_max, p_min, p_max):
             p = max(p_min, ud_actions[b, u, 2] * p_max)
             p_w[b, u] = p
             arg[b, u] = 1.0 + p * gain[b, u, s if s >= 0 else 0]
-    return requested, f_hz, p_w, arg
+    return requested, floats
 
 
 @njit(cache=True)
@@ -628,9 +627,8 @@ def offload_terms(bits, cycles_per_bit, server, p_w, log2_arg, subchannel_bw_hz,
     """(τ^o, τ^p, e^o) at the matched server, eqs. (6)-(8), (10), as
     :func:`mec_env.slot.offload_terms`; 0 if unmatched. ``log2_arg`` is numpy's log2(1 + p g)."""
     batch, n = server.shape
-    tau_o = np.zeros((batch, n))
-    tau_p = np.zeros((batch, n))
-    e_o = np.empty((batch, n))
+    terms = np.zeros((3, batch, n))  # τ^o, τ^p, e^o: one block, one array to hand back
+    tau_o, tau_p, e_o = terms[0], terms[1], terms[2]
     for b in range(batch):
         for u in range(n):
             s = server[b, u]
@@ -639,7 +637,7 @@ def offload_terms(bits, cycles_per_bit, server, p_w, log2_arg, subchannel_bw_hz,
                 tau_o[b, u] = bits[b, u] / rate
                 tau_p[b, u] = bits[b, u] * cycles_per_bit[b, u] / f_server_hz[s]
             e_o[b, u] = p_w[b, u] * tau_o[b, u]
-    return tau_o, tau_p, e_o
+    return terms
 
 
 @njit(cache=True)

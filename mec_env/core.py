@@ -459,7 +459,7 @@ class BatchCore:
             )
             return requested, f_hz, p_w, tau_o, tau_p, e_o
         # the same maths, numpy's log2, the rest compiled
-        requested, f_hz, p_w, log2_arg = k.controls(
+        requested, (f_hz, p_w, log2_arg) = k.controls(
             ud_actions, task.server, task.gain, cfg.f_min_hz, cfg.f_max_hz, cfg.p_min_w, cfg.p_max_w
         )
         tau_o, tau_p, e_o = k.offload_terms(

@@ -138,6 +138,7 @@ keyed by ``SLOT_METRICS``. Info arrays are copies of the env's state.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from typing import Any
 
@@ -216,6 +217,7 @@ class MECParallelEnv(ParallelEnv):
         self.es_agent_names = [f"es_{m}" for m in range(cfg.n_servers)] if cfg.es_agents else []
         self.possible_agents = self.ud_agents + self.es_agent_names
         self._all_agents = frozenset(self.possible_agents)  # the live agents mid-episode
+        self._ud_getter = operator.itemgetter(*self.ud_agents)
         self.agents: list[str] = []
         # one physics path: this env is the batched core with B = 1, dicts built at the edge
         self._core = BatchCore(cfg, 1, kernels)
@@ -379,7 +381,8 @@ class MECParallelEnv(ParallelEnv):
                 f"{'...' if len(missing) > 5 else ''}, unexpected {extra[:5]}"
             )
         try:
-            ud = np.asarray([actions[a] for a in self.ud_agents], dtype=np.float64)
+            rows = self._ud_getter(actions)  # a tuple of the N actions (a lone one with N = 1)
+            ud = np.asarray(rows if cfg.n_uds > 1 else [rows], dtype=np.float64)
         except (TypeError, ValueError):
             ud = None
         if ud is None or ud.shape != (cfg.n_uds, 3):
