@@ -153,36 +153,6 @@ def _accept(server, load, ci, ni, col, prio, z_max) -> None:
     load += np.bincount(g_sorted[keep], minlength=batch * m).reshape(batch, m)
 
 
-def dense_group_order(
-    group: np.ndarray, key: np.ndarray, n_groups: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row of (A, N) arrays, the items sorted by (group, key, item index).
-
-    Returns ``order`` (A, N) item indices in that order, ``group`` in that order and each
-    sorted item's ``rank`` within its group (0 for the first). Items of one row that share a
-    group are ordered by ascending key, ties by index (as :func:`mec_env.physics.group_table`
-    orders them). Excluded items carry group ``n_groups`` (their order is not needed).
-    """
-    n = key.shape[1]
-    offset = np.arange(key.shape[0])[:, None] * n  # flat takes: cheaper than 2-D indexing
-    o1 = np.argsort(key, axis=1)
-    ks = np.take(key, o1 + offset)
-    gs = np.take(group, o1 + offset)
-    # Equal keys of real items: quicksort's order between them is arbitrary, sort stably.
-    # (In a run of equal keys with two real items some adjacent pair ends in a real one.)
-    if ((ks[:, 1:] == ks[:, :-1]) & (gs[:, 1:] < n_groups)).any():
-        o1 = np.argsort(key, axis=1, kind="stable")
-        gs = np.take(group, o1 + offset)
-    o2 = np.argsort(gs * n + np.arange(n), axis=1) + offset  # unique keys: any sort is stable
-    order = np.take(o1, o2)
-    g_sorted = np.take(gs, o2)
-    pos = np.arange(n)
-    change = np.ones(g_sorted.shape, dtype=bool)
-    change[:, 1:] = g_sorted[:, 1:] != g_sorted[:, :-1]
-    start = np.maximum.accumulate(np.where(change, pos, 0), axis=1)
-    return order, g_sorted, pos - start
-
-
 def max_gain_batched(slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.ndarray:
     """:func:`mec_env.matching.max_gain` for B copies (one permutation drawn per copy)."""
     batch, n = slots.bits.shape
@@ -292,6 +262,24 @@ def _pick(values: np.ndarray, col: np.ndarray) -> np.ndarray:
     return np.take(values, np.arange(col.size) * values.shape[1] + col)
 
 
+def _service_order(group: np.ndarray, key: np.ndarray, n_groups: int):
+    """Items (I,) given in (copy, UD) order, sorted by (group, key, given order).
+
+    Returns ``order`` (I,), each sorted item's ``group`` and its ``rank`` in its group: a
+    quicksort of the keys (a stable one if two items of one group tie), then a stable radix
+    sort of the small group ids."""
+    wide = np.uint16 if n_groups < 1 << 16 else np.int64
+    for kind in ("quicksort", "stable"):
+        order = np.argsort(key, kind=kind)
+        order = order[np.argsort(group[order].astype(wide), kind="stable")]
+        g_sorted = group[order]
+        k_sorted = key[order]
+        if not ((g_sorted[1:] == g_sorted[:-1]) & (k_sorted[1:] == k_sorted[:-1])).any():
+            break
+    counts = np.bincount(g_sorted, minlength=n_groups)
+    return order, g_sorted, np.arange(order.size) - (np.cumsum(counts) - counts)[g_sorted]
+
+
 class _MemberQueues:
     """The open servers' members in the copies that have candidates this round, in service
     order (arrival τ^o at p_max, then UD index).
@@ -312,24 +300,21 @@ class _MemberQueues:
         self.slot_of[act] = np.arange(act.size)
         srv, self.open_, act_load = server[act], open_[act], load[act]
         srv0 = np.maximum(srv, 0)
-        flat = (act[:, None] * n + np.arange(n)) * m + srv0  # own server's entry of (B, N, M)
-        member = (srv >= 0) & np.take_along_axis(self.open_, srv0, axis=1)
-        key = np.where(member, np.take(sc.tau_o, flat), np.inf)
-        order, gs, rank = dense_group_order(np.where(member, srv, m), key, m)
+        ai, ui = np.nonzero((srv >= 0) & np.take_along_axis(self.open_, srv0, axis=1))
+        si = srv[ai, ui]
+        src = (act[ai] * n + ui) * m + si  # each member's entry of (B, N, M) arrays
+        order, group, rank = _service_order(ai * m + si, np.take(sc.tau_o, src), act.size * m)
         self.width = width = int(np.where(self.open_, act_load, 0).max())
         g = act.size * m
         # arrival, processing, energy, UD index (float: exact) of each place
         self.table = table = np.zeros((4, width + 2, g))
         table[0] = np.inf
         table[3] = n
-        keep = gs < m
-        ai, _ = np.nonzero(keep)
-        ui, si = order[keep], gs[keep]
-        place = (1 + rank[keep]) * g + ai * m + si
-        src = (act[ai] * n + ui) * m + si
+        place = (1 + rank) * g + group
+        src = src[order]
         for j, values in enumerate((sc.tau_o, sc.tau_p, sc.e_o)):
             table[j].ravel()[place] = np.take(values, src)
-        table[3].ravel()[place] = ui
+        table[3].ravel()[place] = ui[order]
         self.queued = (act_load + 1 > sc.n_cpus) & self.open_
         self.any_queued = self.queued.any(axis=1)
         n_open = self.open_.sum(axis=1)

@@ -245,20 +245,17 @@ class BatchCore:
         if self.kernels is not None:
             return self.kernels.members_of(server, cfg.n_servers, self.z_cap)
         b, n = server.shape
-        m = cfg.n_servers
-        matched = server >= 0
-        # per copy, sort the UDs by (server, index): a unique integer key
-        order = np.argsort(np.where(matched, server, m) * n + np.arange(n), axis=1)
-        rows = np.arange(b)[:, None]
-        srv = server[rows, order]
-        pos = np.arange(n)
-        change = np.ones((b, n), dtype=bool)
-        change[:, 1:] = srv[:, 1:] != srv[:, :-1]
-        rank = pos - np.maximum.accumulate(np.where(change, pos, 0), axis=1)
-        keep = (srv >= 0) & (rank < self.z_cap)
-        members = np.full((b, m, self.z_cap), -1, dtype=np.int64)
-        bi, _ = np.nonzero(keep)
-        members[bi, srv[keep], rank[keep]] = order[keep]
+        m, z = cfg.n_servers, self.z_cap
+        # the matched UDs in (copy, UD) order, stably sorted by (copy, server): a radix sort
+        flat = np.flatnonzero(server.ravel() >= 0)
+        group = (flat // n) * m + server.ravel()[flat]
+        order = np.argsort(group.astype(np.uint16 if b * m < 1 << 16 else np.int64), kind="stable")
+        group, ud = group[order], flat[order] % n
+        counts = np.bincount(group, minlength=b * m)
+        rank = np.arange(group.size) - (np.cumsum(counts) - counts)[group]
+        keep = rank < z
+        members = np.full(b * m * z, -1, dtype=np.int64)
+        members[group[keep] * z + rank[keep]] = ud[keep]
         return members.reshape(b, m, self.z_cap)
 
     def slot_state(self, idx: int | None = None) -> SlotState:
