@@ -17,8 +17,10 @@ Prints four tables, every ratio measured in this run:
 Optionally (``--mpe``) PettingZoo MPE ``simple_spread_v3`` with 48 agents for reference.
 
 Times are CPU seconds of this process (``time.process_time``), so other load on the machine
-counts less; run with ``OMP_NUM_THREADS=1`` to keep to one core. Actions are random, drawn
-into a small pool before timing; auto-resets (every T = 10 slots) are inside the timed loop.
+counts less; run with ``OMP_NUM_THREADS=1`` to keep to one core. Each configuration is timed
+in five equal parts and its rate is the median part's, so that a burst of load on a shared
+machine moves it less. Actions are random, drawn into a small pool before timing;
+auto-resets (every T = 10 slots) are inside the timed loop.
 A UD-step is one UD's slot played; an env-step one slot of one copy.
 
     OMP_NUM_THREADS=1 python benchmarks/env_throughput.py            # ~1-2 minutes
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import time
 import warnings
@@ -50,22 +53,32 @@ UDS_PER_CALL = BATCH * 48  # batched scaling rows keep about this many UDs per c
 class Timing:
     steps: int  # calls timed
     seconds: float  # CPU seconds
+    part_rates: tuple[float, ...] = ()  # calls per CPU second in each part of the timed loop
 
     @property
     def per_s(self) -> float:
+        """The median part's rate (the overall rate without parts)."""
+        if self.part_rates:
+            return statistics.median(self.part_rates)
         return self.steps / self.seconds
 
 
-def _time(step: Callable[[int], None], seconds: float, min_steps: int) -> Timing:
-    """Calls ``step(i)`` for ``seconds`` CPU seconds (at least ``min_steps`` calls)."""
+def _time(step: Callable[[int], None], seconds: float, min_steps: int, parts: int = 5) -> Timing:
+    """Calls ``step(i)`` for ``seconds`` CPU seconds (at least ``min_steps`` calls), in
+    ``parts`` equal parts; the rate is the median part's, so that a burst of other load on
+    the machine moves it less (each part has whole episodes with their auto-resets when it
+    is at least T calls long)."""
     step(0)  # warm-up: first-call allocations, lazy imports, compiled-kernel loading
-    i, start = 0, time.process_time()
-    elapsed = 0.0
-    while i < min_steps or elapsed < seconds:
-        step(i)
-        i += 1
-        elapsed = time.process_time() - start
-    return Timing(i, elapsed)
+    i, rates, total = 0, [], 0.0
+    for _ in range(parts):
+        n, start, elapsed = 0, time.process_time(), 0.0
+        while n < max(1, -(-min_steps // parts)) or elapsed < seconds / parts:
+            step(i)
+            i, n = i + 1, n + 1
+            elapsed = time.process_time() - start
+        rates.append(n / elapsed)
+        total += elapsed
+    return Timing(i, total, tuple(rates))
 
 
 def kernels_available() -> bool:
