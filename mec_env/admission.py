@@ -58,30 +58,25 @@ class AdmissionContext:
 
 AdmissionRule = Callable[[AdmissionContext], np.ndarray]
 #: the rules by name (``parallel_env(admission=name)``); also resolves import paths and the
-#: ``mec_env.admissions`` entry points (:class:`mec_env.registry.Registry`)
+#: ``mec_env.admissions`` entry points (:class:`mec_env.registry.Registry`). Registration
+#: metadata ``batched=True``: the rule also accepts a batched context (every array with a
+#: leading batch axis B, the slot's too) and returns (B, N); others run once per copy.
 ADMISSIONS: Registry[AdmissionRule] = Registry(
     "admission rule", entry_point_group="mec_env.admissions"
 )
-#: rules that also accept a batched context (every array with a leading batch axis B, the
-#: slot's arrays too) and return (B, N); the batched core calls the others once per copy.
-#: Keyed by the function, as :data:`mec_env.matching.BATCHED_MATCHERS`.
-BATCHED_ADMISSIONS: set[AdmissionRule] = set()
 
 
 def register_admission(
     name: str, fn: AdmissionRule, *, overwrite: bool = False, batched: bool = False
 ) -> AdmissionRule:
     """Register ``fn`` as admission rule ``name`` (``parallel_env(admission=name)``):
-    ``ADMISSIONS.register(name, fn)``, plus the batched flag.
+    ``ADMISSIONS.register(name, fn, batched=batched)``.
 
     ``batched=True`` declares that ``fn`` works elementwise, so the batched core
     (:func:`mec_env.vector_env`) may call it once on (B, N) arrays (``ctx.slot.gain`` (B, N, M))
     and get (B, N) priorities; otherwise it is called once per copy.
     """
-    ADMISSIONS.register(name, fn, overwrite=overwrite)
-    if batched:
-        BATCHED_ADMISSIONS.add(fn)
-    return fn
+    return ADMISSIONS.register(name, fn, overwrite=overwrite, batched=bool(batched))
 
 
 def accept_all(ctx: AdmissionContext) -> np.ndarray:

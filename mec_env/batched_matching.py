@@ -31,7 +31,6 @@ import numpy as np
 
 from mec_env import physics
 from mec_env.matching import (
-    BATCHED_MATCHERS,
     MATCHERS,
     co_selection,
     max_gain,
@@ -45,7 +44,7 @@ _F_MAX = np.finfo(np.float64).max
 
 def batched_matcher(name: str) -> Callable | None:
     """The batched form of the matcher registered as ``name``, or None (run per copy)."""
-    return BATCHED_MATCHERS.get(MATCHERS[name])
+    return MATCHERS.metadata(name).get("batched")
 
 
 def offload_estimates(slots: SlotState, p_w: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -470,28 +469,30 @@ def max_gain_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
     return kernels.max_gain(np.ascontiguousarray(slots.gain), rank, slots.config.z_max)
 
 
-#: per-copy matcher function -> compiled form ``fn(slots, rngs, kernels)``
-COMPILED_MATCHERS: dict[Callable, Callable] = {
-    co_selection: co_selection_compiled,
-    max_gain: max_gain_compiled,
-}
-
-
 def match(
     name: str, slots: SlotState, rngs: Sequence[np.random.Generator], kernels=None
 ) -> np.ndarray:
     """Matcher ``name`` on B copies: compiled if ``kernels`` (a module from
     :func:`mec_env.fast.resolve`) has it, else its batched form, else per copy."""
-    fn = MATCHERS[name]
-    if kernels is not None and fn in COMPILED_MATCHERS:
-        return COMPILED_MATCHERS[fn](slots, rngs, kernels)
-    batched = BATCHED_MATCHERS.get(fn)
+    fn, forms = MATCHERS[name], MATCHERS.metadata(name)
+    if kernels is not None and "compiled" in forms:
+        return forms["compiled"](slots, rngs, kernels)
+    batched = forms.get("batched")
     if batched is None or slots.bits.shape[0] == 1:
         # one copy: the per-copy function (identical result, fewer numpy calls)
         return per_copy(name, fn, slots, rngs)
     return batched(slots, rngs)
 
 
-BATCHED_MATCHERS[co_selection] = co_selection_batched
-BATCHED_MATCHERS[max_gain] = max_gain_batched
-BATCHED_MATCHERS[random_matching] = random_batched
+# the built-in matchers again, with their batched and compiled forms as registration metadata
+MATCHERS.register(
+    "co_selection",
+    co_selection,
+    overwrite=True,
+    batched=co_selection_batched,
+    compiled=co_selection_compiled,
+)
+MATCHERS.register(
+    "max_gain", max_gain, overwrite=True, batched=max_gain_batched, compiled=max_gain_compiled
+)
+MATCHERS.register("random", random_matching, overwrite=True, batched=random_batched)

@@ -25,7 +25,7 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from mec_env import fast, physics, slot
-from mec_env.admission import ADMISSIONS, BATCHED_ADMISSIONS, AdmissionContext
+from mec_env.admission import ADMISSIONS, AdmissionContext
 from mec_env.batched_matching import match
 from mec_env.config import EnvConfig
 from mec_env.slot import SlotState
@@ -583,7 +583,7 @@ def admission_priority(
     (every built-in is), else one call per copy. Checks the shape, naming the copy."""
     fn = ADMISSIONS[cfg.admission]
     b, n = server.shape
-    if fn in BATCHED_ADMISSIONS:
+    if ADMISSIONS.metadata(cfg.admission).get("batched"):
         ctx = AdmissionContext(
             slot=slots,
             server=server,

@@ -37,21 +37,19 @@ from mec_env.slot import SlotState  # defined with the slot functions; re-export
 
 Matcher = Callable[[SlotState, np.random.Generator], np.ndarray]
 #: the matchers by name (``parallel_env(matcher=name)``); also resolves import paths and the
-#: ``mec_env.matchers`` entry points (:class:`mec_env.registry.Registry`)
+#: ``mec_env.matchers`` entry points (:class:`mec_env.registry.Registry`). Registration
+#: metadata ``batched``: the same matcher for B copies at once, ``fn(slots, rngs) -> server``
+#: (B, N) with ``slots`` a :class:`SlotState` with a leading batch axis on every array and
+#: ``rngs`` the B copies' generators (:mod:`mec_env.batched_matching`); ``compiled``: its
+#: numba form (built-ins only). A matcher without them runs once per copy in the batched core.
 MATCHERS: Registry[Matcher] = Registry("matcher", entry_point_group="mec_env.matchers")
-#: per-copy matcher function -> its batched form ``fn(slots, rngs) -> server (B, N)``, where
-#: ``slots`` is a :class:`SlotState` with a leading batch axis on every array and ``rngs`` the
-#: B copies' generators (see :mod:`mec_env.batched_matching`). A matcher without an entry
-#: runs once per copy in the batched core. Keyed by the function, not the name: a batched
-#: form belongs to the function whatever name it is registered under.
-BATCHED_MATCHERS: dict[Matcher, Callable] = {}
 
 
 def register_matcher(
     name: str, fn: Matcher, *, overwrite: bool = False, batched: Callable | None = None
 ) -> Matcher:
     """Register ``fn`` as matcher ``name`` (usable as ``parallel_env(matcher=name)``):
-    ``MATCHERS.register(name, fn)``, plus the batched form.
+    ``MATCHERS.register(name, fn, batched=batched)``.
 
     ``batched``, optional: the same matcher for B copies at once, ``batched(slots, rngs) ->
     server`` (B, N), used by the batched core (:func:`mec_env.vector_env`) instead of calling
@@ -60,10 +58,8 @@ def register_matcher(
     """
     if batched is not None and not callable(batched):
         raise TypeError(f"batched form of matcher {name!r} must be callable")
-    MATCHERS.register(name, fn, overwrite=overwrite)
-    if batched is not None:
-        BATCHED_MATCHERS[fn] = batched
-    return fn
+    forms = {} if batched is None else {"batched": batched}
+    return MATCHERS.register(name, fn, overwrite=overwrite, **forms)
 
 
 def propose_and_accept(

@@ -26,11 +26,13 @@ A lookup of a name that is not registered tries, in order:
 
 Otherwise it raises :class:`UnknownNameError` (a ``ValueError`` and a ``KeyError``) naming the
 kind, the name and the names allowed. The registry is also a mutable mapping (``dict(reg)``,
-``reg.clear()``, ``reg.update(...)``, ``name in reg``) over what is registered now.
+``reg.clear()``, ``reg.update(...)``, ``name in reg``) over what is registered now;
+``with reg.restored(): ...`` puts it back as it was, metadata included, after the block.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -152,6 +154,23 @@ class Registry(MutableMapping[str, T], Generic[T]):
     def clear(self) -> None:
         self._entries.clear()
         self._metadata.clear()
+
+    @contextlib.contextmanager
+    def restored(self) -> Iterator[Registry[T]]:
+        """Within the block, register, replace or remove freely; on leaving, the registry is
+        as it was, entries and metadata (for tests and examples)::
+
+            with MATCHERS.restored():
+                MATCHERS.register("mine", my_matcher)
+        """
+        entries, metadata = dict(self._entries), dict(self._metadata)
+        try:
+            yield self
+        finally:
+            self._entries.clear()
+            self._entries.update(entries)
+            self._metadata.clear()
+            self._metadata.update(metadata)
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {list(self._entries)})"

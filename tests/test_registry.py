@@ -56,6 +56,15 @@ def test_import_paths_resolve_in_every_registry():
         shapes.get("tests.nope:x")
 
 
+def test_batched_forms_are_registration_metadata():
+    from mec_env import batched_matching  # noqa: F401  (adds the built-ins' batched forms)
+
+    for name in ("co_selection", "max_gain", "random"):
+        assert callable(mec_env.MATCHERS.metadata(name)["batched"])
+    assert "compiled" in mec_env.MATCHERS.metadata("co_selection")
+    assert all(mec_env.ADMISSIONS.metadata(n)["batched"] for n in mec_env.ADMISSIONS.names())
+
+
 def test_every_pluggable_kind_is_one_registry_type():
     from mec_env.policies import POLICIES, POLICY_ENV_OVERRIDES, POLICY_NAMES, env_overrides_for
     from ucms_marl.config import GROUP_SCHEMAS
@@ -79,3 +88,16 @@ def test_every_pluggable_kind_is_one_registry_type():
     assert POLICIES.metadata("greedy")["env_overrides"] == env_overrides_for("greedy")
     assert POLICY_ENV_OVERRIDES["greedy"] == {"es_agents": False, "admission": "saving_first"}
     assert POLICY_NAMES == POLICIES.names()
+
+
+def test_restored_puts_entries_and_metadata_back():
+    def square():
+        return "square"
+
+    reg = Registry("shape")
+    reg.register("square", square, sides=4)
+    with reg.restored():
+        reg.clear()
+        reg.register("circle", square)
+        assert reg.names() == ("circle",)
+    assert reg.names() == ("square",) and dict(reg.metadata("square")) == {"sides": 4}

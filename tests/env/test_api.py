@@ -495,15 +495,9 @@ def test_docs_code_blocks_run(capsys):
     page = Path(__file__).resolve().parents[2] / "docs" / "environment.md"
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
     assert len(blocks) >= 2
-    matchers, admissions = dict(mec_env.MATCHERS), dict(mec_env.ADMISSIONS)
-    try:
+    with mec_env.MATCHERS.restored(), mec_env.ADMISSIONS.restored():
         for block in blocks:
             exec(compile(block, str(page), "exec"), {"__name__": "docs_example"})
-    finally:
-        mec_env.MATCHERS.clear()
-        mec_env.MATCHERS.update(matchers)
-        mec_env.ADMISSIONS.clear()
-        mec_env.ADMISSIONS.update(admissions)
     out = capsys.readouterr().out
     assert "mean cost per UD-slot" in out
     assert "[0 1 0 1 0 1]" in out

@@ -236,12 +236,8 @@ def test_random_matching_uses_the_rng():
 
 @pytest.fixture
 def clean_registries():
-    matchers, admissions = dict(mec_env.MATCHERS), dict(mec_env.ADMISSIONS)
-    yield
-    mec_env.MATCHERS.clear()
-    mec_env.MATCHERS.update(matchers)
-    mec_env.ADMISSIONS.clear()
-    mec_env.ADMISSIONS.update(admissions)
+    with mec_env.MATCHERS.restored(), mec_env.ADMISSIONS.restored():
+        yield
 
 
 def test_registered_matcher_is_used(clean_registries):

@@ -267,12 +267,8 @@ def test_batched_co_selection_ties():
 
 @pytest.fixture
 def clean_registries():
-    matchers, admissions = dict(mec_env.MATCHERS), dict(mec_env.ADMISSIONS)
-    yield
-    mec_env.MATCHERS.clear()
-    mec_env.MATCHERS.update(matchers)
-    mec_env.ADMISSIONS.clear()
-    mec_env.ADMISSIONS.update(admissions)
+    with mec_env.MATCHERS.restored(), mec_env.ADMISSIONS.restored():
+        yield
 
 
 def test_user_matcher_and_rule_run_per_copy(clean_registries):
