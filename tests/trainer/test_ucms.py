@@ -153,8 +153,8 @@ def test_approvals_fit_k_and_storage_and_only_requests_are_approved(explore, war
         ud = rng.random((2, envs.spec.n_uds, 3)).astype(np.float32)
         ud[:, :, 0] = np.where(rng.random((2, envs.spec.n_uds)) < 0.8, 1.0, 0.0)
         bits = learner.act_es(obs, ud, explore=explore)
-        for e, env in enumerate(envs.envs):
-            sizes = env.unwrapped.current_slot.bits
+        for e, view in enumerate(obs.slots):
+            sizes = view.current_slot.bits
             for m in range(cfg.n_servers):
                 members = obs.members[e, m]
                 requests = [u for u in members if u >= 0 and ud[e, u, 0] >= 0.5]
