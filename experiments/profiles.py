@@ -197,9 +197,9 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="medium",
             description=(
-                "this 2-core machine in about 60-90 minutes (`plan` shows the estimate): the "
-                "learners get the episodes they need to learn (hundreds, not the paper's 2000); "
-                "Fig. 6 at N = 12, 30, 48"
+                "this 2-core machine in about 90 minutes (`plan` shows the estimate): the "
+                "learners get the episodes they need to learn (1000 at N = 48, not the paper's "
+                "2000); Fig. 6 at N = 12, 30, 48"
             ),
             budgets={
                 # 3 seeds x 1000 episodes at N = 48: Figs 4, 5, 7, 8 (the budget of the 5-seed
