@@ -3,7 +3,7 @@
 Modules, in the order a figure passes through them:
 
 * :mod:`experiments.catalog`  - the algorithms (one list), sweeps and figures;
-* :mod:`experiments.profiles` - named budgets: smoke, quick, medium, paper;
+* :mod:`experiments.profiles` - named budgets: smoke, short, medium, paper;
 * :mod:`experiments.launch`   - job lists, Hydra command lines, launching, resuming;
 * :mod:`experiments.timing`   - measured per-episode costs and time estimates;
 * :mod:`experiments.aggregate` - metrics.jsonl -> means, 95% t-intervals, smoothing, verdicts;

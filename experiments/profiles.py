@@ -1,4 +1,4 @@
-"""Named budgets for the figures: ``smoke`` (CI), ``quick``, ``medium`` (this 2-core machine),
+"""Named budgets for the figures: ``smoke`` (CI), ``short``, ``medium`` (this 2-core machine),
 ``paper`` (the paper's 2000 episodes x 10 seeds, for a cluster).
 
 A profile gives every sweep (``main``, ``nsweep``, ``energy``; see :mod:`experiments.catalog`)
@@ -8,8 +8,9 @@ profile into a job list and an estimated wall time from measured per-episode tim
 
 A profile is a campaign (every figure's sweeps, seeds, N values, env substitutes); the
 trainer's ``experiment=`` group is one run's budget. Where the two share a name and a budget
-the profile reads the group (:func:`experiment_budget`: ``paper``); ``smoke`` and ``quick``
-are different budgets under the same names (docs/training.md, "Budgets").
+the profile reads the group (:func:`experiment_budget`: ``paper``, and ``smoke``'s main
+sweep); where they differ the names differ too (the ``short`` profile's 40-episode runs are
+not ``experiment=quick``'s 1000; docs/training.md, "Budgets").
 """
 
 from __future__ import annotations
@@ -120,15 +121,9 @@ PROFILES: dict[str, Profile] = {
                 "CI: seconds per sweep; every env replaced by `small` (N = 6, M = 2), 4 episodes"
             ),
             budgets={
-                "main": Budget(
-                    seeds=2,
-                    episodes=4,
-                    eval_every=2,
-                    eval_episodes=2,
-                    updates_per_episode=1,
-                    learning_starts=10,
-                    checkpoint_every=0,
-                ),
+                # the trainer's experiment=smoke, 2 seeds (2 env copies, a checkpoint every 2
+                # episodes: the campaign exercises the vector path and checkpoints too)
+                "main": experiment_budget("smoke", seeds=2),
                 "nsweep": Budget(
                     seeds=2,
                     episodes=4,
@@ -157,7 +152,7 @@ PROFILES: dict[str, Profile] = {
             curve_points=4,
         ),
         Profile(
-            name="quick",
+            name="short",
             description=(
                 "minutes: the real presets, 2 seeds, a few dozen episodes "
                 "(Fig. 6 at N = 12, 30, 48)"

@@ -81,7 +81,7 @@ def test_missing_algorithms_are_skipped_with_a_message(tmp_path, monkeypatch):
     monkeypatch.setattr(catalog, "algo_config_exists", lambda a: a != "maddpg")
     with pytest.warns(UserWarning, match="skipping maddpg"):
         plan = plan_sweep(catalog.SweepRequest("main", "paper_kb", ["maddpg", "deadline_maddpg"]),
-                          PROFILES["quick"], tmp_path)  # fmt: skip
+                          PROFILES["short"], tmp_path)  # fmt: skip
     assert plan.learners == ["deadline_maddpg"]
 
 

@@ -37,3 +37,12 @@ def test_the_paper_profile_runs_the_paper_experiment():
         learning_starts=320,
         checkpoint_every=100,
     )
+
+
+def test_a_shared_name_is_a_shared_budget():
+    """``smoke``'s main sweep is ``experiment=smoke``; the campaign of short runs has a name of
+    its own (``short``), since ``experiment=quick`` is 1000 episodes."""
+    assert PROFILES["smoke"].budgets["main"] == experiment_budget("smoke", seeds=2)
+    assert "quick" not in PROFILES
+    quick = experiment_budget("quick", seeds=1)
+    assert PROFILES["short"].budgets["main"].episodes < quick.episodes
