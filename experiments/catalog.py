@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mec_env.registry import Registry
+
 # --------------------------------------------------------------------------- algorithms
 # The paper's five algorithms (docs/algorithms.md), in the order of its legends.
 PAPER_ALGORITHMS: tuple[str, ...] = (
@@ -220,134 +222,131 @@ class FigureSpec:
 
 
 RETURN_LABEL = "Return per episode, Σ over T of mean UD reward (−cost)"
-FIGURES: dict[str, FigureSpec] = {
-    f.key: f
-    for f in (
-        FigureSpec(
-            key="fig4",
-            title="Fig. 4: training reward, UCMS vs RD_UCMS",
-            sweep="main",
-            algorithms=("ucms_maddpg", "rd_ucms_maddpg"),
-            metric="return",
-            phase="train",
-            kind="curve",
-            ylabel=RETURN_LABEL,
-            better="higher",
-            claim=Claim(
-                text="UCMS_MADDPG converges faster and to a higher training reward than "
-                "RD_UCMS_MADDPG",
-                kind="beats",
-                rival="rd_ucms_maddpg",
-            ),
-            smoothing="block",
+#: the figures by key, in the order of the paper (``FIGURES.register(spec.key, spec)`` adds one)
+FIGURES: Registry[FigureSpec] = Registry("figure", callables=False)
+for _spec in (
+    FigureSpec(
+        key="fig4",
+        title="Fig. 4: training reward, UCMS vs RD_UCMS",
+        sweep="main",
+        algorithms=("ucms_maddpg", "rd_ucms_maddpg"),
+        metric="return",
+        phase="train",
+        kind="curve",
+        ylabel=RETURN_LABEL,
+        better="higher",
+        claim=Claim(
+            text="UCMS_MADDPG converges faster and to a higher training reward than RD_UCMS_MADDPG",
+            kind="beats",
+            rival="rd_ucms_maddpg",
         ),
-        FigureSpec(
-            key="fig5",
-            title="Fig. 5: evaluation reward",
-            sweep="main",
-            algorithms=PAPER_ALGORITHMS + BEYOND_PAPER,
-            metric="return",
-            phase="eval",
-            kind="curve",
-            ylabel=RETURN_LABEL,
-            better="higher",
-            claim=Claim(
-                text="UCMS_MADDPG has the best evaluation reward of the five algorithms",
-                kind="best",
-            ),
-            envs=("paper_kb", "paper"),
+        smoothing="block",
+    ),
+    FigureSpec(
+        key="fig5",
+        title="Fig. 5: evaluation reward",
+        sweep="main",
+        algorithms=PAPER_ALGORITHMS + BEYOND_PAPER,
+        metric="return",
+        phase="eval",
+        kind="curve",
+        ylabel=RETURN_LABEL,
+        better="higher",
+        claim=Claim(
+            text="UCMS_MADDPG has the best evaluation reward of the five algorithms",
+            kind="best",
         ),
-        FigureSpec(
-            key="fig6",
-            title="Fig. 6: total system cost vs number of UDs",
-            sweep="nsweep",
-            algorithms=PAPER_ALGORITHMS + BEYOND_PAPER,
-            metric="cost",
-            phase="eval",
-            kind="vs_n",
-            ylabel="Total system cost per episode, Σ over UDs and slots (ρ1·s + ρ2·J)",
-            better="lower",
-            claim=Claim(
-                text="UCMS_MADDPG has the lowest total system cost for every N", kind="best_each_n"
-            ),
-            scale="total",
-            envs=("paper_kb", "paper"),
+        envs=("paper_kb", "paper"),
+    ),
+    FigureSpec(
+        key="fig6",
+        title="Fig. 6: total system cost vs number of UDs",
+        sweep="nsweep",
+        algorithms=PAPER_ALGORITHMS + BEYOND_PAPER,
+        metric="cost",
+        phase="eval",
+        kind="vs_n",
+        ylabel="Total system cost per episode, Σ over UDs and slots (ρ1·s + ρ2·J)",
+        better="lower",
+        claim=Claim(
+            text="UCMS_MADDPG has the lowest total system cost for every N", kind="best_each_n"
         ),
-        FigureSpec(
-            key="fig7",
-            title="Fig. 7: server participation rate over training",
-            sweep="main",
-            algorithms=PAPER_ALGORITHMS + BEYOND_PAPER,
-            metric="participation_rate",
-            phase="train",
-            kind="curve",
-            ylabel="Server participation rate, admitted / requested (%)",
-            better="higher",
-            claim=Claim(
-                text="UCMS_MADDPG keeps the highest server participation rate", kind="best"
-            ),
-            smoothing="savgol",
-            scale="percent",
+        scale="total",
+        envs=("paper_kb", "paper"),
+    ),
+    FigureSpec(
+        key="fig7",
+        title="Fig. 7: server participation rate over training",
+        sweep="main",
+        algorithms=PAPER_ALGORITHMS + BEYOND_PAPER,
+        metric="participation_rate",
+        phase="train",
+        kind="curve",
+        ylabel="Server participation rate, admitted / requested (%)",
+        better="higher",
+        claim=Claim(text="UCMS_MADDPG keeps the highest server participation rate", kind="best"),
+        smoothing="savgol",
+        scale="percent",
+    ),
+    FigureSpec(
+        key="fig8",
+        title="Fig. 8: task timeout rate",
+        sweep="main",
+        algorithms=PAPER_ALGORITHMS + BEYOND_PAPER,
+        metric="timeout_rate",
+        phase="eval",
+        kind="curve",
+        ylabel="Tasks timed out (% of UD-slots)",
+        better="lower",
+        claim=Claim(text="UCMS_MADDPG has the lowest task timeout rate", kind="best"),
+        scale="percent",
+    ),
+    FigureSpec(
+        key="fig9",
+        title="Fig. 9: evaluation reward, energy variant (T = 100)",
+        sweep="energy",
+        algorithms=PAPER_ALGORITHMS,
+        metric="return",
+        phase="eval",
+        kind="curve",
+        ylabel=RETURN_LABEL,
+        better="higher",
+        claim=Claim(
+            text="UCMS_MADDPG still has the best reward with T = 100, b_max = 1 J", kind="best"
         ),
-        FigureSpec(
-            key="fig8",
-            title="Fig. 8: task timeout rate",
-            sweep="main",
-            algorithms=PAPER_ALGORITHMS + BEYOND_PAPER,
-            metric="timeout_rate",
-            phase="eval",
-            kind="curve",
-            ylabel="Tasks timed out (% of UD-slots)",
-            better="lower",
-            claim=Claim(text="UCMS_MADDPG has the lowest task timeout rate", kind="best"),
-            scale="percent",
+    ),
+    FigureSpec(
+        key="fig10",
+        title="Fig. 10: task timeout rate, energy variant (T = 100)",
+        sweep="energy",
+        algorithms=PAPER_ALGORITHMS,
+        metric="timeout_rate",
+        phase="eval",
+        kind="curve",
+        ylabel="Tasks timed out (% of UD-slots)",
+        better="lower",
+        claim=Claim(text="UCMS_MADDPG has the lowest timeout rate with T = 100", kind="best"),
+        scale="percent",
+    ),
+    FigureSpec(
+        key="fig11",
+        title="Fig. 11: UDs below the battery threshold b_min, energy variant (T = 100)",
+        sweep="energy",
+        algorithms=PAPER_ALGORITHMS,
+        metric="below_battery_rate",
+        phase="eval",
+        kind="curve",
+        ylabel="UDs below b_min (% of UD-slots)",
+        better="lower",
+        claim=Claim(
+            text="UCMS_MADDPG performs similarly to the baselines on the share below b_min",
+            kind="similar",
+            margin=2.0,  # percentage points: smaller differences count as similar
         ),
-        FigureSpec(
-            key="fig9",
-            title="Fig. 9: evaluation reward, energy variant (T = 100)",
-            sweep="energy",
-            algorithms=PAPER_ALGORITHMS,
-            metric="return",
-            phase="eval",
-            kind="curve",
-            ylabel=RETURN_LABEL,
-            better="higher",
-            claim=Claim(
-                text="UCMS_MADDPG still has the best reward with T = 100, b_max = 1 J", kind="best"
-            ),
-        ),
-        FigureSpec(
-            key="fig10",
-            title="Fig. 10: task timeout rate, energy variant (T = 100)",
-            sweep="energy",
-            algorithms=PAPER_ALGORITHMS,
-            metric="timeout_rate",
-            phase="eval",
-            kind="curve",
-            ylabel="Tasks timed out (% of UD-slots)",
-            better="lower",
-            claim=Claim(text="UCMS_MADDPG has the lowest timeout rate with T = 100", kind="best"),
-            scale="percent",
-        ),
-        FigureSpec(
-            key="fig11",
-            title="Fig. 11: UDs below the battery threshold b_min, energy variant (T = 100)",
-            sweep="energy",
-            algorithms=PAPER_ALGORITHMS,
-            metric="below_battery_rate",
-            phase="eval",
-            kind="curve",
-            ylabel="UDs below b_min (% of UD-slots)",
-            better="lower",
-            claim=Claim(
-                text="UCMS_MADDPG performs similarly to the baselines on the share below b_min",
-                kind="similar",
-                margin=2.0,  # percentage points: smaller differences count as similar
-            ),
-            scale="percent",
-        ),
-    )
-}
+        scale="percent",
+    ),
+):
+    FIGURES.register(_spec.key, _spec)
 
 
 def figure(key: str) -> FigureSpec:

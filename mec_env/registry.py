@@ -1,8 +1,10 @@
 """One registry type for every pluggable kind: matchers, admission rules, reference policies,
-learners, replay buffers and the trainer's config schemas. Torch-free.
+learners, replay buffers, the trainer's config schemas and the figures of
+``python -m experiments``. Torch-free.
 
-A :class:`Registry` maps names to callables (functions or classes), each with optional
-metadata given at registration::
+A :class:`Registry` maps names to callables (functions or classes; with ``callables=False``,
+to any objects, e.g. figure specifications), each with optional metadata given at
+registration::
 
     from mec_env.registry import Registry
 
@@ -57,9 +59,12 @@ class Registry(MutableMapping[str, T], Generic[T]):
     metadata per name; out-of-tree entries come by import path or from the entry points of
     ``entry_point_group``. See the module docstring."""
 
-    def __init__(self, kind: str, *, entry_point_group: str | None = None) -> None:
+    def __init__(
+        self, kind: str, *, entry_point_group: str | None = None, callables: bool = True
+    ) -> None:
         self.kind = kind
         self.entry_point_group = entry_point_group
+        self.callables = callables  # False: entries are specifications (e.g. figures)
         self._entries: dict[str, T] = {}
         self._metadata: dict[str, dict[str, Any]] = {}
 
@@ -72,7 +77,7 @@ class Registry(MutableMapping[str, T], Generic[T]):
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
 
         def _add(value: T) -> T:
-            if not callable(value):
+            if self.callables and not callable(value):
                 raise TypeError(
                     f"{self.kind} {name!r} must be callable, got {type(value).__name__}"
                 )

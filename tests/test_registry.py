@@ -76,7 +76,10 @@ def test_every_pluggable_kind_is_one_registry_type():
     assert TrainerRegistry is Registry
     kinds = [mec_env.MATCHERS, mec_env.ADMISSIONS, POLICIES, LEARNERS, REPLAYS]
     kinds += list(GROUP_SCHEMAS.values())
-    assert all(type(r) is Registry for r in kinds)
+    from experiments.catalog import FIGURES
+
+    assert all(type(r) is Registry for r in [*kinds, FIGURES])
+    assert FIGURES.names()[:2] == ("fig4", "fig5") and not FIGURES.callables
     groups = [r.entry_point_group for r in kinds[:5]]
     assert groups == [
         "mec_env.matchers",
