@@ -98,11 +98,20 @@ def test_group_option_composes_to_its_dataclass(group, name):
 def test_extending_yaml_states_only_what_differs(group, name):
     base = {**VARIANTS.get(group, {}), **EXTENDS.get(group, {})}[name]
     data = yaml.safe_load((CONF / group / f"{name}.yaml").read_text())
+    # the shared fragments it includes (conf/<group>_parts/, not selectable themselves)
+    parts = [d.split("@")[0] for d in data["defaults"] if d.startswith(f"/{group}_parts/")]
+    defaults = [d for d in data["defaults"] if not d.startswith(f"/{group}_parts/")]
     if name in EXTENDS.get(group, {}):
-        assert data["defaults"] == [base, f"{name}_schema", "_self_"]
+        assert defaults == [base, f"{name}_schema", "_self_"]
     else:
-        assert data["defaults"] == [base, "_self_"]
+        assert defaults == [base, "_self_"]
         assert yaml_keys(CONF / group / f"{name}.yaml") <= fields(GROUP_SCHEMAS[group][base])
+    for part in parts:  # a fragment holds schema keys and restates none of the base's values
+        path = CONF / f"{part.lstrip('/')}.yaml"
+        assert yaml_keys(path) <= fields(GROUP_SCHEMAS[group][base])
+        base_values = OmegaConf.to_container(_compose_option(group, base))
+        fragment = yaml.safe_load(path.read_text())
+        assert [k for k in fragment if base_values.get(k) == fragment[k]] == [], path.name
     base_values = OmegaConf.to_container(_compose_option(group, base))
     same = [k for k in yaml_keys(CONF / group / f"{name}.yaml") if base_values.get(k) == data[k]]
     assert same == [], f"{name}.yaml restates {base}'s values"
