@@ -14,17 +14,9 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test
 
 import mec_env
 from mec_env.config import PRESETS
+from tests.env.helpers import HETEROGENEOUS
 
 PRESET_NAMES = ("paper", "paper_kb", "paper_energy", "small")
-HETEROGENEOUS = dict(
-    n_uds=9,
-    n_servers=3,
-    z_max=[2, 4, 3],
-    subchannels=[1, 3, 2],
-    n_cpus=[1, 2, 4],
-    storage_bytes=[60e3, 200e3, 400e3],
-    f_server_hz=[2e9, 4e9, 8e9],
-)
 VARIANTS = {
     "es_on": {},
     "es_off": {"es_agents": False},

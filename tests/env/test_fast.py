@@ -13,6 +13,7 @@ import mec_env
 from mec_env import batched_matching, fast
 from mec_env.config import make_config
 from mec_env.matching import SlotState
+from tests.env.helpers import HETEROGENEOUS
 
 
 def test_import_does_not_load_numba():
@@ -84,17 +85,6 @@ def test_compiled_co_selection_ties():
     assert_array_equal(
         batched_matching.match("co_selection", same, None, K), [[0, 0, 0, 0, 1, 1]] * 2
     )
-
-
-HETEROGENEOUS = dict(
-    n_uds=9,
-    n_servers=3,
-    z_max=[2, 4, 3],
-    subchannels=[1, 3, 2],
-    n_cpus=[1, 2, 4],
-    storage_bytes=[60e3, 200e3, 400e3],
-    f_server_hz=[2e9, 4e9, 8e9],
-)
 
 
 @pytest.mark.parametrize(

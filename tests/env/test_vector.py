@@ -13,18 +13,10 @@ from mec_env import batched_matching, matching
 from mec_env.config import make_config
 from mec_env.env import ES_INFO_KEYS, SLOT_INFO_KEYS, UD_INFO_KEYS
 from mec_env.matching import SlotState
+from tests.env.helpers import HETEROGENEOUS
 
 PRESETS = ("small", "paper_kb", "paper", "paper_energy")
 MATCHERS = ("co_selection", "max_gain", "random")
-HETEROGENEOUS = dict(
-    n_uds=9,
-    n_servers=3,
-    z_max=[2, 4, 3],
-    subchannels=[1, 3, 2],
-    n_cpus=[1, 2, 4],
-    storage_bytes=[60e3, 200e3, 400e3],
-    f_server_hz=[2e9, 4e9, 8e9],
-)
 
 
 def _compare(vec, single, obs, infos, result, b):
