@@ -484,15 +484,9 @@ def match(
     return batched(slots, rngs)
 
 
-# the built-in matchers again, with their batched and compiled forms as registration metadata
+# the built-in matchers (mec_env.matching), with their batched and compiled forms as metadata
 MATCHERS.register(
-    "co_selection",
-    co_selection,
-    overwrite=True,
-    batched=co_selection_batched,
-    compiled=co_selection_compiled,
+    "co_selection", co_selection, batched=co_selection_batched, compiled=co_selection_compiled
 )
-MATCHERS.register(
-    "max_gain", max_gain, overwrite=True, batched=max_gain_batched, compiled=max_gain_compiled
-)
-MATCHERS.register("random", random_matching, overwrite=True, batched=random_batched)
+MATCHERS.register("max_gain", max_gain, batched=max_gain_batched, compiled=max_gain_compiled)
+MATCHERS.register("random", random_matching, batched=random_batched)

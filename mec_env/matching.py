@@ -258,6 +258,5 @@ def random_matching(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
     )
 
 
-register_matcher("co_selection", co_selection)
-register_matcher("max_gain", max_gain)
-register_matcher("random", random_matching)
+# The built-in matchers are registered in mec_env.batched_matching, with their batched and
+# compiled forms as metadata (importing any mec_env module imports it).

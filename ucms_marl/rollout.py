@@ -312,13 +312,12 @@ class _CoreSlots(Sequence):
             raise IndexError(e)
         e %= self._k
         core, t = self._owner._core, self._owner._template
-        playing = self._owner._started[e] and core.t[e] < t.config.n_slots
         return SlotView(
             config=t.config,
             current_slot=core.slot_state(e),
             server=core.server[e],
             members=core.members[e],
-            agents=tuple(t.possible_agents) if playing else (),
+            agents=tuple(self._owner.envs[e].agents),
             ud_agents=tuple(t.ud_agents),
             es_agent_names=tuple(t.es_agent_names),
         )
