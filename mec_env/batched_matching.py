@@ -51,17 +51,27 @@ def offload_estimates(slots: SlotState, p_w: float) -> tuple[np.ndarray, np.ndar
     """(τ^o s, τ^p s, e^o J) of every UD at every server, each (B, N, M), at power ``p_w`` W.
 
     The formulas of :mod:`mec_env.physics` (eqs. 6-8, 10), evaluated in place where they
-    allow it: a (B, N, M) temporary is a fresh allocation, which costs page faults."""
+    allow it: a (B, N, M) temporary is a fresh allocation, which costs page faults. With few
+    servers the per-server factors are applied one server column at a time: numpy
+    broadcasts over a short last axis far slower than over a long one."""
     cfg = slots.config
     p = np.asarray(p_w, dtype=np.float64)
     tau_o = np.multiply(p, slots.gain)
     tau_o += 1.0
     np.log2(tau_o, out=tau_o)
-    np.multiply(cfg.subchannel_bw_hz, tau_o, out=tau_o)  # the uplink rate v (6)
-    np.divide(slots.bits[..., None], tau_o, out=tau_o)  # τ^o = β / v (7)
     work = slots.bits * slots.cycles_per_bit
-    tau_p = np.divide(work[..., None], cfg.f_server_hz)  # τ^p = β c / f_s (8)
-    return tau_o, tau_p, np.multiply(p, tau_o)  # e^o = p τ^o (10)
+    if tau_o.shape[-1] > 16:
+        np.multiply(cfg.subchannel_bw_hz, tau_o, out=tau_o)  # the uplink rate v (6)
+        np.divide(slots.bits[..., None], tau_o, out=tau_o)  # τ^o = β / v (7)
+        tau_p = np.divide(work[..., None], cfg.f_server_hz)  # τ^p = β c / f_s (8)
+        return tau_o, tau_p, np.multiply(p, tau_o)  # e^o = p τ^o (10)
+    tau_p = np.empty(tau_o.shape)
+    for j in range(tau_o.shape[-1]):
+        rate = tau_o[..., j]
+        np.multiply(cfg.subchannel_bw_hz[j], rate, out=rate)  # (6)
+        np.divide(slots.bits, rate, out=rate)  # (7)
+        np.divide(work, cfg.f_server_hz[j], out=tau_p[..., j])  # (8)
+    return tau_o, tau_p, np.multiply(p, tau_o)  # (10)
 
 
 def _row_sum(x: np.ndarray) -> np.ndarray:
@@ -94,12 +104,14 @@ def propose_and_accept_batched(
     load = np.zeros((batch, m), dtype=np.int64)
     while True:
         open_ = load < z_max
-        ci, ni = np.nonzero((server < 0) & open_.any(axis=1)[:, None])
-        if ci.size == 0:
+        flat = np.flatnonzero((server < 0) & open_.any(axis=1)[:, None])
+        if flat.size == 0:
             return server
+        ci = flat // n_uds
+        ni = flat - ci * n_uds
         scores, priority = scorer(ci, ni, server, load, open_)
         col = _proposals(scores, None if open_.all() else open_[ci])
-        _accept(server, load, ci, ni, col, priority(col), z_max)
+        _accept(server, load, flat, ci * m + col, col, priority(col), z_max)
 
 
 def _proposals(scores: np.ndarray, open_r: np.ndarray | None) -> np.ndarray:
@@ -119,37 +131,29 @@ def _proposals(scores: np.ndarray, open_r: np.ndarray | None) -> np.ndarray:
             column = masked[:, j]
             better = column < low
             np.minimum(low, column, out=low)
-            col[better] = j
+            # col < j so far: max(col, j·better) sets j where better, without a masked write
+            np.maximum(col, np.multiply(better, j), out=col)
     lost = low == np.inf
     if lost.any():
         col = np.where(lost, np.argmax(open_r, axis=1), col)
     return col
 
 
-def _accept(server, load, ci, ni, col, prio, z_max) -> None:
+def _accept(server, load, flat, group, col, prio, z_max) -> None:
     """Each (copy, server) keeps its proposers in ascending (priority, UD index) up to its
-    room; writes ``server`` and ``load`` in place."""
-    batch, m = load.shape
-    group = ci * m + col  # (R,) one group per (copy, server); candidates in (copy, UD) order
-    wide = np.int64 if batch * m >= 1 << 16 else np.uint16  # small ints sort by radix
-    order = np.argsort(prio)
-    order = order[np.argsort(group[order].astype(wide), kind="stable")]
-    g_sorted, p_sorted = group[order], prio[order]
-    same = g_sorted[1:] == g_sorted[:-1]
-    if (same & (p_sorted[1:] == p_sorted[:-1])).any() or np.isnan(p_sorted).any():
-        # equal priorities in one group: quicksort's order between them is arbitrary
-        order = np.argsort(prio, kind="stable")
-        order = order[np.argsort(group[order].astype(wide), kind="stable")]
-        g_sorted = group[order]
-        same = g_sorted[1:] == g_sorted[:-1]
-    pos = np.arange(order.size)
-    start = np.zeros(order.size, dtype=np.int64)
-    start[1:] = np.where(same, 0, pos[1:])
-    rank = pos - np.maximum.accumulate(start)
-    keep = rank < (z_max - load).ravel()[g_sorted]
-    kept = order[keep]
-    server[ci[kept], ni[kept]] = col[kept]
-    load += np.bincount(g_sorted[keep], minlength=batch * m).reshape(batch, m)
+    room; writes ``server`` and ``load`` in place.
+
+    ``flat`` (R,): the proposers' entries of ``server`` (B, N) flattened, in (copy, UD)
+    order; ``group`` (R,): copy·M + ``col``, their (copy, server); ``prio`` (R,) float64."""
+    n_groups = load.size
+    order, g_sorted = _group_order(group, prio, n_groups)
+    counts = np.bincount(g_sorted, minlength=n_groups)
+    room = (z_max - load).ravel()
+    # a proposer is kept if its rank in its group (place − group start) is below the room
+    end = np.cumsum(counts) - counts + room
+    kept = order[np.arange(order.size) < end[g_sorted]]
+    server.reshape(-1)[flat[kept]] = col[kept]
+    load += np.minimum(counts, room).reshape(load.shape)
 
 
 def max_gain_batched(slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.ndarray:
@@ -264,19 +268,45 @@ def _pick(values: np.ndarray, col: np.ndarray) -> np.ndarray:
 def _service_order(group: np.ndarray, key: np.ndarray, n_groups: int):
     """Items (I,) given in (copy, UD) order, sorted by (group, key, given order).
 
-    Returns ``order`` (I,), each sorted item's ``group`` and its ``rank`` in its group: a
-    quicksort of the keys (a stable one if two items of one group tie), then a stable radix
-    sort of the small group ids."""
+    Returns ``order`` (I,), each sorted item's ``group`` and its ``rank`` in its group."""
+    order, g_sorted = _group_order(group, key, n_groups)
+    counts = np.bincount(g_sorted, minlength=n_groups)
+    return order, g_sorted, np.arange(order.size) - (np.cumsum(counts) - counts)[g_sorted]
+
+
+_INF_BITS = np.array(np.inf).view(np.int64)  # the largest bit pattern of a float ≤ inf
+
+
+def _group_order(group: np.ndarray, key: np.ndarray, n_groups: int):
+    """The items (I,) sorted by (``group``, float64 ``key``, item index): ``order`` (I,) and
+    ``group[order]``.
+
+    Non-negative floats (not −0.0, not NaN) order as their bit patterns, so one sort of
+    int64 (group, the key's top bits, index) does it when no two items of a group share
+    their top key bits; else a quicksort of the keys (a stable one if two items of one group
+    tie), then a stable radix sort of the small group ids."""
+    size = group.size
+    idx_bits = max(size - 1, 1).bit_length()
+    top_bits = 63 - idx_bits - max(n_groups - 1, 1).bit_length()
+    bits = key.view(np.int64)
+    if size > 1 and top_bits >= 32 and bits.min() >= 0 and bits.max() <= _INF_BITS:
+        packed = group << (top_bits + idx_bits)
+        packed |= (bits >> (63 - top_bits)) << idx_bits
+        packed |= np.arange(size)
+        packed.sort()
+        head = packed >> idx_bits  # (group, top key bits)
+        if not (head[1:] == head[:-1]).any():
+            return packed & ((1 << idx_bits) - 1), packed >> (top_bits + idx_bits)
     wide = np.uint16 if n_groups < 1 << 16 else np.int64
     for kind in ("quicksort", "stable"):
         order = np.argsort(key, kind=kind)
         order = order[np.argsort(group[order].astype(wide), kind="stable")]
         g_sorted = group[order]
         k_sorted = key[order]
-        if not ((g_sorted[1:] == g_sorted[:-1]) & (k_sorted[1:] == k_sorted[:-1])).any():
+        tie = (g_sorted[1:] == g_sorted[:-1]) & (k_sorted[1:] == k_sorted[:-1])
+        if not (tie.any() or np.isnan(k_sorted[-1:]).any()):  # quicksort puts NaN last
             break
-    counts = np.bincount(g_sorted, minlength=n_groups)
-    return order, g_sorted, np.arange(order.size) - (np.cumsum(counts) - counts)[g_sorted]
+    return order, g_sorted
 
 
 class _MemberQueues:
