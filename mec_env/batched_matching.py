@@ -51,11 +51,17 @@ def offload_estimates(slots: SlotState, p_w: float) -> tuple[np.ndarray, np.ndar
     """(τ^o s, τ^p s, e^o J) of every UD at every server, each (B, N, M), at power ``p_w`` W.
 
     The formulas of :mod:`mec_env.physics` (eqs. 6-8, 10), evaluated in place where they
-    allow it: a (B, N, M) temporary is a fresh allocation, which costs page faults. With few
-    servers the per-server factors are applied one server column at a time: numpy
-    broadcasts over a short last axis far slower than over a long one."""
-    cfg = slots.config
+    allow it: a (B, N, M) temporary is a fresh allocation, which costs page faults."""
     p = np.asarray(p_w, dtype=np.float64)
+    tau_o, tau_p = _delays(slots, p)
+    return tau_o, tau_p, np.multiply(p, tau_o)  # e^o = p τ^o (10)
+
+
+def _delays(slots: SlotState, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(τ^o, τ^p) of :func:`offload_estimates`, in s. With few servers the per-server factors
+    are applied one server column at a time: numpy broadcasts over a short last axis far
+    slower than over a long one."""
+    cfg = slots.config
     tau_o = np.multiply(p, slots.gain)
     tau_o += 1.0
     np.log2(tau_o, out=tau_o)
@@ -63,15 +69,14 @@ def offload_estimates(slots: SlotState, p_w: float) -> tuple[np.ndarray, np.ndar
     if tau_o.shape[-1] > 16:
         np.multiply(cfg.subchannel_bw_hz, tau_o, out=tau_o)  # the uplink rate v (6)
         np.divide(slots.bits[..., None], tau_o, out=tau_o)  # τ^o = β / v (7)
-        tau_p = np.divide(work[..., None], cfg.f_server_hz)  # τ^p = β c / f_s (8)
-        return tau_o, tau_p, np.multiply(p, tau_o)  # e^o = p τ^o (10)
+        return tau_o, np.divide(work[..., None], cfg.f_server_hz)  # τ^p = β c / f_s (8)
     tau_p = np.empty(tau_o.shape)
     for j in range(tau_o.shape[-1]):
         rate = tau_o[..., j]
         np.multiply(cfg.subchannel_bw_hz[j], rate, out=rate)  # (6)
         np.divide(slots.bits, rate, out=rate)  # (7)
         np.divide(work, cfg.f_server_hz[j], out=tau_p[..., j])  # (8)
-    return tau_o, tau_p, np.multiply(p, tau_o)  # (10)
+    return tau_o, tau_p
 
 
 def _row_sum(x: np.ndarray) -> np.ndarray:
@@ -205,8 +210,11 @@ def co_selection_batched(
 
 
 class _CoSelectionScorer:
-    """The co-selection :data:`RoundScorer` of one slot of B copies: the estimates at p_max
-    (B, N, M) computed once, the member queues of the candidates' copies once per round."""
+    """The co-selection :data:`RoundScorer` of one slot of B copies: the delays at p_max
+    (B, N, M) computed once, the member queues of the candidates' copies once per round.
+
+    Energies e^o = p τ^o and τ^a alone = τ^o + τ^p are formed where they are read (the same
+    floats as :func:`offload_estimates` gives), not as (B, N, M) arrays."""
 
     def __init__(self, slots: SlotState) -> None:
         cfg = slots.config
@@ -214,19 +222,23 @@ class _CoSelectionScorer:
         self.m = cfg.n_servers
         self.n_cpus = cfg.n_cpus
         self.rho = (cfg.rho_delay, cfg.rho_energy)
-        self.tau_o, self.tau_p, self.e_o = offload_estimates(slots, cfg.p_max_w)
-        self.alone_tau_a = self.tau_o + self.tau_p
-        # ρ1 τ^a + ρ2 e^o (physics.cost), with one temporary
-        self.alone_cost = np.multiply(self.rho[0], self.alone_tau_a)
-        self.alone_cost += np.multiply(self.rho[1], self.e_o)
+        self.p = np.asarray(cfg.p_max_w, dtype=np.float64)
+        self.tau_o, self.tau_p = _delays(slots, self.p)
+        # the cost alone, ρ1 τ^a + ρ2 e^o (physics.cost), with one temporary
+        self.alone_cost = np.add(self.tau_o, self.tau_p)
+        self.alone_cost *= self.rho[0]
+        energy = np.multiply(self.p, self.tau_o)
+        energy *= self.rho[1]
+        self.alone_cost += energy
 
     def __call__(self, ci, ni, server, load, open_):
         m = self.m
         if ci.size == self.batch * self.n:  # first round: every UD proposes, every Z_m empty
-            tau_a = self.alone_tau_a.reshape(-1, m)
-            return self.alone_cost.reshape(-1, m), lambda col: _pick(tau_a, col)
+            flat_o, flat_p = self.tau_o.reshape(-1), self.tau_p.reshape(-1)
+            return self.alone_cost.reshape(-1, m), lambda col: _pick_sum(flat_o, flat_p, col, m)
         cand = ci * self.n + ni  # the candidates' rows of (B·N, M) arrays
-        tau_a = np.take(self.alone_tau_a.reshape(-1, m), cand, axis=0)
+        tau_a = np.take(self.tau_o.reshape(-1, m), cand, axis=0)
+        tau_a += np.take(self.tau_p.reshape(-1, m), cand, axis=0)
         queues = _MemberQueues(self, ci, server, load, open_)
         lower = queues.base[queues.slot_of[ci]] + np.take(
             self.alone_cost.reshape(-1, m), cand, axis=0
@@ -263,6 +275,12 @@ class _CoSelectionScorer:
 def _pick(values: np.ndarray, col: np.ndarray) -> np.ndarray:
     """``values[r, col[r]]`` of an (R, M) array, by a flat take."""
     return np.take(values, np.arange(col.size) * values.shape[1] + col)
+
+
+def _pick_sum(a: np.ndarray, b: np.ndarray, col: np.ndarray, m: int) -> np.ndarray:
+    """``a[r, col[r]] + b[r, col[r]]`` of two (R, M) arrays given flat (R·M,)."""
+    at = np.arange(col.size) * m + col
+    return np.take(a, at) + np.take(b, at)
 
 
 def _service_order(group: np.ndarray, key: np.ndarray, n_groups: int):
@@ -328,21 +346,26 @@ class _MemberQueues:
         self.slot_of = np.full(batch, -1, dtype=np.int64)
         self.slot_of[act] = np.arange(act.size)
         srv, self.open_, act_load = server[act], open_[act], load[act]
-        srv0 = np.maximum(srv, 0)
-        ai, ui = np.nonzero((srv >= 0) & np.take_along_axis(self.open_, srv0, axis=1))
-        si = srv[ai, ui]
-        src = (act[ai] * n + ui) * m + si  # each member's entry of (B, N, M) arrays
-        order, group, rank = _service_order(ai * m + si, np.take(sc.tau_o, src), act.size * m)
-        self.width = width = int(np.where(self.open_, act_load, 0).max())
+        # each member's (slot, server) row, or g for UDs unmatched or at a full server
         g = act.size * m
+        row = np.where(srv >= 0, np.arange(0, g, m)[:, None] + srv, g)
+        row = np.where(np.append(self.open_.ravel(), False)[row], row, g).ravel()
+        at = np.flatnonzero(row < g)  # the members, in (slot, UD) order
+        ai = at // n
+        ui = at - ai * n
+        src = (act[ai] * n + ui) * m + row[at] - ai * m  # each one's entry of (B, N, M) arrays
+        arrival = np.take(sc.tau_o, src)
+        order, group, rank = _service_order(row[at], arrival, g)
+        self.width = width = int(np.where(self.open_, act_load, 0).max())
         # arrival, processing, energy, UD index (float: exact) of each place
         self.table = table = np.zeros((4, width + 2, g))
         table[0] = np.inf
         table[3] = n
         place = (1 + rank) * g + group
-        src = src[order]
-        for j, values in enumerate((sc.tau_o, sc.tau_p, sc.e_o)):
-            table[j].ravel()[place] = np.take(values, src)
+        arrival = arrival[order]
+        table[0].ravel()[place] = arrival
+        table[1].ravel()[place] = np.take(sc.tau_p, src[order])
+        table[2].ravel()[place] = np.multiply(sc.p, arrival)  # e^o = p τ^o
         table[3].ravel()[place] = ui[order]
         self.queued = (act_load + 1 > sc.n_cpus) & self.open_
         self.any_queued = self.queued.any(axis=1)
@@ -366,21 +389,30 @@ class _MemberQueues:
     def evaluate(self, sc, mask, ci, ni, scores, tau_a) -> None:
         """Exact I_m (18) and the candidate's own τ^a (19) for the (candidate, server) pairs
         in ``mask`` (R, M), written into ``scores`` and ``tau_a``."""
-        ri, si = np.nonzero(mask)
-        if ri.size == 0:
+        at = np.flatnonzero(mask)
+        if at.size == 0:
             return
+        m, g = sc.m, self.table.shape[2]
+        ri = at // m
+        si = at - ri * m
         bi, ui = ci[ri], ni[ri]
-        src = (bi * sc.n + ui) * sc.m + si
-        cand = np.stack([np.take(v, src) for v in (sc.tau_o, sc.tau_p, sc.e_o)])  # (3, P)
-        rows = np.take(self.table, self.slot_of[bi] * sc.m + si, axis=2)  # (4, W + 2, P)
-        mem_arr, mem_ud = rows[0, 1:], rows[3, 1:]
-        # the candidate's place in the server's service order; one queue of W + 1 per pair
-        before = (mem_arr < cand[0]) | ((mem_arr == cand[0]) & (mem_ud < ui))
-        place = before.sum(axis=0)
-        k = np.arange(self.width + 1)[:, None]
-        queue = np.where(k < place, rows[:3, 1:], rows[:3, :-1])  # (3, W + 1, P)
-        pairs = np.arange(ri.size)
-        queue[:, place, pairs] = cand
+        src = (bi * sc.n + ui) * m + si
+        arr = np.take(sc.tau_o, src)
+        cand = (arr, np.take(sc.tau_p, src), np.multiply(sc.p, arr))
+        # the flat index of each pair's member places 0..W in a table (W + 2, G)
+        member = np.arange(g, (self.width + 2) * g, g)[:, None] + (self.slot_of[bi] * m + si)
+        mem_arr = np.take(self.table[0], member)
+        # the candidate's place in the server's service order (arrival, then UD index)
+        place = (mem_arr < arr).sum(axis=0)
+        tie = mem_arr == arr
+        if tie.any():
+            place += (tie & (np.take(self.table[3], member) < ui)).sum(axis=0)
+        # one queue of W + 1 per pair: members before the place, a slot, the others one later
+        member -= np.less_equal(place, np.arange(self.width + 1)[:, None]) * g
+        queue = np.take(self.table[:3].reshape(3, -1), member, axis=1)  # (3, W + 1, P)
+        pairs = np.arange(at.size)
+        for j in range(3):
+            queue[j, place, pairs] = cand[j]
         arrival, proc, energy = queue
         valid = np.isfinite(arrival)
         done = queue_done(arrival, proc, valid, sc.n_cpus[si])
