@@ -151,7 +151,7 @@ def _accept(server, load, flat, group, col, prio, z_max) -> None:
     ``flat`` (R,): the proposers' entries of ``server`` (B, N) flattened, in (copy, UD)
     order; ``group`` (R,): copy·M + ``col``, their (copy, server); ``prio`` (R,) float64."""
     n_groups = load.size
-    order, g_sorted = _group_order(group, prio, n_groups)
+    order, g_sorted = physics.group_order(group, prio, n_groups)
     counts = np.bincount(g_sorted, minlength=n_groups)
     room = (z_max - load).ravel()
     # a proposer is kept if its rank in its group (place − group start) is below the room
@@ -287,44 +287,9 @@ def _service_order(group: np.ndarray, key: np.ndarray, n_groups: int):
     """Items (I,) given in (copy, UD) order, sorted by (group, key, given order).
 
     Returns ``order`` (I,), each sorted item's ``group`` and its ``rank`` in its group."""
-    order, g_sorted = _group_order(group, key, n_groups)
+    order, g_sorted = physics.group_order(group, key, n_groups)
     counts = np.bincount(g_sorted, minlength=n_groups)
     return order, g_sorted, np.arange(order.size) - (np.cumsum(counts) - counts)[g_sorted]
-
-
-_INF_BITS = np.array(np.inf).view(np.int64)  # the largest bit pattern of a float ≤ inf
-
-
-def _group_order(group: np.ndarray, key: np.ndarray, n_groups: int):
-    """The items (I,) sorted by (``group``, float64 ``key``, item index): ``order`` (I,) and
-    ``group[order]``.
-
-    Non-negative floats (not −0.0, not NaN) order as their bit patterns, so one sort of
-    int64 (group, the key's top bits, index) does it when no two items of a group share
-    their top key bits; else a quicksort of the keys (a stable one if two items of one group
-    tie), then a stable radix sort of the small group ids."""
-    size = group.size
-    idx_bits = max(size - 1, 1).bit_length()
-    top_bits = 63 - idx_bits - max(n_groups - 1, 1).bit_length()
-    bits = key.view(np.int64)
-    if size > 1 and top_bits >= 32 and bits.min() >= 0 and bits.max() <= _INF_BITS:
-        packed = group << (top_bits + idx_bits)
-        packed |= (bits >> (63 - top_bits)) << idx_bits
-        packed |= np.arange(size)
-        packed.sort()
-        head = packed >> idx_bits  # (group, top key bits)
-        if not (head[1:] == head[:-1]).any():
-            return packed & ((1 << idx_bits) - 1), packed >> (top_bits + idx_bits)
-    wide = np.uint16 if n_groups < 1 << 16 else np.int64
-    for kind in ("quicksort", "stable"):
-        order = np.argsort(key, kind=kind)
-        order = order[np.argsort(group[order].astype(wide), kind="stable")]
-        g_sorted = group[order]
-        k_sorted = key[order]
-        tie = (g_sorted[1:] == g_sorted[:-1]) & (k_sorted[1:] == k_sorted[:-1])
-        if not (tie.any() or np.isnan(k_sorted[-1:]).any()):  # quicksort puts NaN last
-            break
-    return order, g_sorted
 
 
 class _MemberQueues:

@@ -108,6 +108,42 @@ def cost_optimal_f(
 # --------------------------------------------------------------------------------------------
 
 
+_INF_BITS = np.array(np.inf).view(np.int64)  # the largest bit pattern of a float ≤ inf
+
+
+def group_order(group: np.ndarray, key: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """The items (I,) sorted by (``group``, ``key``, item index): ``order`` (I,) and
+    ``group[order]``. ``group``: (I,) int in [0, n_groups); ``key``: (I,).
+
+    Non-negative float64 keys (not −0.0, not NaN) order as their bit patterns, so one sort
+    of int64 (group, the key's top bits, index) does it when no two items of a group share
+    their top key bits; else a quicksort of the keys (a stable one if two items of one group
+    tie), then a stable radix sort of the small group ids."""
+    size = group.size
+    idx_bits = max(size - 1, 1).bit_length()
+    top_bits = 63 - idx_bits - max(n_groups - 1, 1).bit_length()
+    fits = size > 1 and top_bits >= 32 and key.dtype == np.float64
+    bits = key.view(np.int64) if fits else None
+    if fits and bits.min() >= 0 and bits.max() <= _INF_BITS:
+        packed = group.astype(np.int64) << (top_bits + idx_bits)
+        packed |= (bits >> (63 - top_bits)) << idx_bits
+        packed |= np.arange(size)
+        packed.sort()
+        head = packed >> idx_bits  # (group, top key bits)
+        if not (head[1:] == head[:-1]).any():
+            return packed & ((1 << idx_bits) - 1), packed >> (top_bits + idx_bits)
+    wide = np.uint16 if n_groups < 1 << 16 else np.int64
+    for kind in ("quicksort", "stable"):  # a stable sort of small ints is a radix sort
+        order = np.argsort(key, kind=kind)
+        order = order[np.argsort(group[order].astype(wide), kind="stable")]
+        g_sorted = group[order]
+        k_sorted = key[order]
+        tie = (g_sorted[1:] == g_sorted[:-1]) & (k_sorted[1:] == k_sorted[:-1])
+        if not (tie.any() or np.isnan(k_sorted[-1:]).any()):  # quicksort puts NaN last
+            break
+    return order, g_sorted
+
+
 def group_table(
     group: np.ndarray, key: np.ndarray, n_groups: int, tiebreak: np.ndarray | None = None
 ) -> np.ndarray:
@@ -122,19 +158,11 @@ def group_table(
     if n_items == 0:
         return np.full((n_groups, 0), -1, dtype=np.int64)
     if tiebreak is None or n_items == 1 or bool(np.all(tiebreak[1:] > tiebreak[:-1])):
-        # items already in tiebreak order: sort by key (quicksort, unless keys tie), then by
-        # (group, position), a unique integer key; the same order as the lexsort below
-        o1 = np.argsort(key)
-        ks = key[o1]
-        if (ks[1:] == ks[:-1]).any() or np.isnan(ks[-1]):
-            o1 = np.argsort(key, kind="stable")
-        if n_groups <= 1 << 16:  # a stable sort of small ints is a radix sort
-            order = o1[np.argsort(group[o1].astype(np.uint16), kind="stable")]
-        else:
-            order = o1[np.argsort(group[o1] * n_items + np.arange(n_items))]
+        # items already in tiebreak order: by (group, key, index), as the lexsort below
+        order, sorted_group = group_order(group, key, n_groups)
     else:
         order = np.lexsort((tiebreak, key, group))
-    sorted_group = group[order]
+        sorted_group = group[order]
     counts = np.bincount(sorted_group, minlength=n_groups)
     starts = np.cumsum(counts) - counts
     rank = np.arange(n_items) - starts[sorted_group]
