@@ -378,12 +378,16 @@ class _MemberQueues:
         pairs = np.arange(at.size)
         for j in range(3):
             queue[j, place, pairs] = cand[j]
-        arrival, proc, energy = queue
-        valid = np.isfinite(arrival)
-        done = queue_done(arrival, proc, valid, sc.n_cpus[si])
-        item = physics.cost(sc.rho[0], sc.rho[1], done, energy)
-        scores[ri, si] = _row_sum(np.where(valid, item, 0.0))
+        done, proc, energy = queue
+        valid = np.isfinite(done)
+        _queue_done_into(done, proc, valid, sc.n_cpus[si])  # arrivals become τ^a
         tau_a[ri, si] = done[place, pairs]
+        # each place's cost ρ1 τ^a + ρ2 e^o (physics.cost) in place, 0 at padding
+        done *= sc.rho[0]
+        energy *= sc.rho[1]
+        done += energy
+        done[~valid] = 0.0
+        scores[ri, si] = _row_sum(done)
 
 
 def queue_done(
@@ -397,11 +401,20 @@ def queue_done(
     each group's CPUs are kept sorted (the values, not which CPU, decide the times), so the
     CPU that frees first is row 0 and a task's finish is merged in by two whole-array ops.
     """
-    done = arrival_s + processing_s
+    return _queue_done_into(np.array(arrival_s, dtype=np.float64), processing_s, valid, n_cpus)
+
+
+def _queue_done_into(
+    done: np.ndarray, processing_s: np.ndarray, valid: np.ndarray, n_cpus: np.ndarray
+) -> np.ndarray:
+    """:func:`queue_done` with the arrivals given in ``done`` (S, G), overwritten by τ^a
+    (each position is read before it is written); returns ``done``."""
     width = done.shape[0]
     u0 = int(n_cpus.min())
     if width <= u0:
+        done += processing_s
         return done
+    done[:u0] += processing_s[:u0]
     u_max = int(n_cpus.max())
     free = np.full((u_max + 1, done.shape[1]), np.inf)  # the last row stays inf
     free[:u0] = np.where(valid[:u0], done[:u0], 0.0)
@@ -409,8 +422,9 @@ def queue_done(
     free[:u_max].sort(axis=0)
     head = free[:u_max]
     for s in range(u0, width):
-        finish = processing_s[s] + np.maximum(arrival_s[s], head[0])
-        done[s] = finish
+        finish = done[s]  # the arrival, then τ^p + max(arrival, earliest free time)
+        np.maximum(finish, head[0], out=finish)
+        finish += processing_s[s]
         # drop the earliest free time (row 0), merge ``finish`` into the sorted rest
         merged = np.minimum(free[1:], finish)
         np.maximum(merged[1:], head[1:], out=head[1:])
