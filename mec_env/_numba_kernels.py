@@ -373,40 +373,76 @@ def members_of(server, n_servers, z_cap):
     return members
 
 
+# up to this many items an insertion sort orders a server's requests, else a merge sort
+_INSERTION_MAX = 64
+
+
 @njit(cache=True)
-def _server_items(b, s, server, mask, key, items, keys):
-    """Copy b's UDs on server ``s`` with ``mask`` set into ``items``, their keys into
-    ``keys``; returns the stable order of the keys: ``items[order]`` is in ascending
-    (key, UD index)."""
+def _server_items(b, bucket, mask, key, items, keys, order):
+    """Copy b's UDs of one server's ``bucket`` (ascending UD index) with ``mask`` set into
+    ``items``, their keys into ``keys``, and the stable order of the keys into ``order``:
+    ``items[order[:cnt]]`` is in ascending (key, UD index). Returns cnt."""
     cnt = 0
-    for u in range(server.shape[1]):
-        if server[b, u] == s and mask[b, u]:
+    sortable = True  # no NaN key: an insertion sort gives merge sort's order
+    for u in bucket:
+        if mask[b, u]:
             items[cnt] = u
             keys[cnt] = key[b, u]
+            sortable = sortable and keys[cnt] == keys[cnt]
             cnt += 1
-    return np.argsort(keys[:cnt], kind="mergesort")
+    if cnt > _INSERTION_MAX or not sortable:
+        order[:cnt] = np.argsort(keys[:cnt], kind="mergesort")
+        return cnt
+    for i in range(cnt):  # stable: an equal key stays behind the earlier one
+        k = keys[i]
+        j = i
+        while j > 0 and keys[order[j - 1]] > k:
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = i
+    return cnt
 
 
 @njit(cache=True)
-def _admit_and_queue(b, s, task, server, approved, priority, caps, items, keys, free, offloaded,
+def _buckets(b, server, m, start, by_server):
+    """Copy b's matched UDs grouped by server, ascending UD index in each group: server s
+    holds ``by_server[start[s]:start[s + 1]]`` (a counting sort)."""
+    start[:] = 0
+    for u in range(server.shape[1]):
+        if server[b, u] >= 0:
+            start[server[b, u] + 1] += 1
+    for s in range(m):
+        start[s + 1] += start[s]
+    fill = start[:m].copy()
+    for u in range(server.shape[1]):
+        s = server[b, u]
+        if s >= 0:
+            by_server[fill[s]] = u
+            fill[s] += 1
+
+
+@njit(cache=True)
+def _admit_and_queue(b, s, bucket, task, approved, priority, caps, scratch, free, offloaded,
                      delay):  # fmt: skip
-    """Server ``s`` of copy b: the approved requests in ascending (priority, UD index),
-    admitted while they fit in K and D_m (15i, 15j); then the admitted tasks in order of
-    arrival on the CPU that frees first (9). ``task``: (β, τ^o, τ^p); ``caps``: (K, D, U)."""
+    """Server ``s`` of copy b (its matched UDs ``bucket``): the approved requests in ascending
+    (priority, UD index), admitted while they fit in K and D_m (15i, 15j); then the admitted
+    tasks in order of arrival on the CPU that frees first (9). ``task``: (β, τ^o, τ^p);
+    ``caps``: (K, D, U); ``scratch``: (items, keys, order)."""
     bits, tau_o, tau_p = task
     subchannels, storage_bits, n_cpus = caps
+    items, keys, order = scratch
     used = 0
     stored = 0.0
-    for i in _server_items(b, s, server, approved, priority, items, keys):
-        u = items[i]
+    for i in range(_server_items(b, bucket, approved, priority, items, keys, order)):
+        u = items[order[i]]
         if used < subchannels[s] and stored + bits[b, u] <= storage_bits[s]:
             offloaded[b, u] = True
             used += 1
             stored += bits[b, u]
     for c in range(n_cpus[s]):
         free[c] = 0.0
-    for i in _server_items(b, s, server, offloaded, tau_o, items, keys):
-        u = items[i]
+    for i in range(_server_items(b, bucket, offloaded, tau_o, items, keys, order)):
+        u = items[order[i]]
         cpu, q = _earliest_cpu(free, n_cpus[s])
         arr = tau_o[b, u]
         done = tau_p[b, u] + (arr if arr > q else q)
@@ -452,18 +488,17 @@ def _ud_outcomes(b, task, ud, params, offloaded, outs, counts):
 
 
 @njit(cache=True)
-def _slot_metrics(cost, penalty, flags, counts, reward):
-    """The UD rewards into ``reward`` (B, N); returns the slot metrics (B, 6) and the ES
-    reward (B,), with numpy's pairwise sums (identical means). ``flags``: (offloaded, timed
-    out, below b_min); ``counts``: (requests, admitted, cuts) per ES."""
+def _slot_metrics(cost, penalty, flags, counts, reward, metrics):
+    """The UD rewards into ``reward`` (B, N), the slot metrics into ``metrics[:, :6]`` and the
+    ES reward into ``metrics[:, 6]`` (B, 7), with numpy's pairwise sums (identical means).
+    ``flags``: (offloaded, timed out, below b_min, ...); ``counts``: (requests, admitted,
+    cuts) per ES."""
     batch, n = cost.shape
-    values = np.zeros((batch, 6))
-    es_reward = np.empty(batch)
     for b in range(batch):
         mean_cost = pairwise_sum(cost[b], n) / n
         for u in range(n):
             reward[b, u] = -mean_cost + penalty[b, u]
-        es_reward[b] = pairwise_sum(reward[b], n) / n
+        metrics[b, 6] = pairwise_sum(reward[b], n) / n
         late = 0
         off = 0
         low = 0
@@ -472,13 +507,12 @@ def _slot_metrics(cost, penalty, flags, counts, reward):
             off += flags[0, b, u]
             low += flags[2, b, u]
         req, adm, cut = counts[0, b].sum(), counts[1, b].sum(), counts[2, b].sum()
-        values[b, 0] = mean_cost
-        values[b, 1] = late / n
-        values[b, 2] = off / n
-        values[b, 3] = adm / req if req > 0 else 0.0
-        values[b, 4] = low / n
-        values[b, 5] = cut
-    return values, es_reward
+        metrics[b, 0] = mean_cost
+        metrics[b, 1] = late / n
+        metrics[b, 2] = off / n
+        metrics[b, 3] = adm / req if req > 0 else 0.0
+        metrics[b, 4] = low / n
+        metrics[b, 5] = cut
 
 
 @njit(cache=True)
@@ -507,28 +541,48 @@ def resolve(
 ):
     """Admission (15i, 15j), the ES CPU queue (9) and the slot's delays, energies, costs,
     penalties and batteries (3, 4, 13, 14, 25) for B copies, as :func:`mec_env.slot.admit`
-    and :func:`mec_env.slot.resolve`, then the rewards and the slot metrics."""
+    and :func:`mec_env.slot.resolve`, then the rewards and the slot metrics.
+
+    Returns (floats (6, B, N): delay, energy, cost, battery, penalty, reward; flags (3, B, N):
+    offloaded, timed out, below b_min; counts (3, B, M): requests, admitted, cuts; metrics
+    (B, 7): the six slot metrics, then the ES reward)."""
     batch, n = bits.shape
     m = subchannels.shape[0]
-    # three blocks, fewer arrays to hand back to Python (each costs a boxing)
-    floats = np.empty((6, batch, n))  # delay, energy, cost, battery, penalty, reward
-    flags = np.zeros((3, batch, n), dtype=np.bool_)  # offloaded, timed out, below b_min
-    counts = np.zeros((3, batch, m), dtype=np.int64)  # requests, admitted, cuts per ES
+    # few blocks: fewer arrays to hand back to Python (each costs a boxing)
+    floats = np.empty((6, batch, n))
+    flags = np.zeros((3, batch, n), dtype=np.bool_)
+    counts = np.zeros((3, batch, m), dtype=np.int64)
+    metrics = np.empty((batch, 7))
+    _resolve_into(bits, cycles_per_bit, deadline_s, server, requested, approved, priority, f_hz,
+                  tau_o, tau_p, e_o, battery_j, harvest_j, (subchannels, storage_bits, n_cpus),
+                  (kappa, rho1, rho2, b_min, b_max), floats, flags, counts, metrics)  # fmt: skip
+    return floats, flags, counts, metrics
+
+
+@njit(cache=True)
+def _resolve_into(bits, cycles_per_bit, deadline_s, server, requested, approved, priority, f_hz,
+                  tau_o, tau_p, e_o, battery_j, harvest_j, caps, params, floats, flags, counts,
+                  metrics):  # fmt: skip
+    """:func:`resolve` into the given blocks (``flags`` and ``counts`` zeroed; rows of
+    ``floats`` and ``flags`` past resolve's are left alone). ``caps``: (K, D, U);
+    ``params``: (κ, ρ1, ρ2, b_min, b_max)."""
+    batch, n = bits.shape
+    m = caps[0].shape[0]
     offloaded, timed_out, below = flags[0], flags[1], flags[2]
     outs = (floats[0], floats[1], floats[2], floats[3], floats[4], timed_out, below)
-    items, keys = np.empty(n, dtype=np.int64), np.empty(n)
-    free = np.empty(max(1, n_cpus.max()))
-    queue_task, caps = (bits, tau_o, tau_p), (subchannels, storage_bits, n_cpus)
+    scratch = (np.empty(n, dtype=np.int64), np.empty(n), np.empty(n, dtype=np.int64))
+    start, by_server = np.empty(m + 1, dtype=np.int64), np.empty(n, dtype=np.int64)
+    free = np.empty(max(1, caps[2].max()))
+    queue_task = (bits, tau_o, tau_p)
     task = (bits, cycles_per_bit, deadline_s, server, e_o, battery_j, harvest_j)
-    params = (kappa, rho1, rho2, b_min, b_max)
     for b in range(batch):
+        _buckets(b, server, m, start, by_server)
         for s in range(m):
-            _admit_and_queue(b, s, queue_task, server, approved, priority, caps, items, keys,
-                             free, offloaded, floats[0])  # fmt: skip
+            _admit_and_queue(b, s, by_server[start[s] : start[s + 1]], queue_task, approved,
+                             priority, caps, scratch, free, offloaded, floats[0])  # fmt: skip
         _ud_outcomes(b, task, (requested, approved, f_hz), params, offloaded, outs,
                      (counts[0], counts[1], counts[2]))  # fmt: skip
-    values, es_reward = _slot_metrics(floats[2], floats[4], flags, counts, floats[5])
-    return floats, flags, counts, values, es_reward
+    _slot_metrics(floats[2], floats[4], flags, counts, floats[5], metrics)
 
 
 @njit(cache=True)
@@ -643,16 +697,21 @@ def offload_terms(bits, cycles_per_bit, server, p_w, log2_arg, subchannel_bw_hz,
 @njit(cache=True)
 def approvals(requested, members, es_bits):
     """ES approvals by member place mapped to the UDs, AND their requests."""
-    batch, n = requested.shape
-    m, z = members.shape[1], members.shape[2]
-    approved = np.zeros((batch, n), dtype=np.bool_)
+    approved = np.zeros(requested.shape, dtype=np.bool_)
+    _approvals_into(requested, members, es_bits, approved)
+    return approved
+
+
+@njit(cache=True)
+def _approvals_into(requested, members, es_bits, approved):
+    """:func:`approvals` into ``approved`` (zeroed)."""
+    batch, m, z = members.shape
     for b in range(batch):
         for s in range(m):
             for k in range(z):
                 u = members[b, s, k]
                 if u >= 0 and es_bits[b, s, k] and requested[b, u]:
                     approved[b, u] = True
-    return approved
 
 
 @njit(cache=True)
@@ -694,3 +753,98 @@ def co_selection_from_log(
     return co_selection(
         tau_o, tau_p, e_o, alone_tau_a, alone_cost, z_max, n_cpus, rho1, rho2, prune_k
     )
+
+
+@njit(cache=True)
+def play(
+    bits,
+    cycles_per_bit,
+    deadline_s,
+    server,
+    members,
+    es_bits,
+    requested,
+    f_hz,
+    p_w,
+    log2_arg,
+    battery_j,
+    u,
+    bw_hz,
+    f_server_hz,
+    caps,
+    params,
+    harvest_scale,
+    draw_low,
+    draw_span,
+    t,
+    n_slots,
+):
+    """One slot of all B copies after :func:`controls`, in one call: the offload terms
+    (:func:`offload_terms`), the ES agents' approvals (:func:`approvals`; priority τ^o),
+    :func:`resolve`, then the next slot's draws from the copies' uniforms ``u`` (B, N·(4 + M)):
+    the harvest ``u[:, :N]·2d`` (J) and the next tasks and gains ``low + u·span`` (bits,
+    cycles/bit, s, dB), as :meth:`mec_env.core.BatchCore.step` computes them with numpy.
+    ``caps``: (K, D, U); ``params``: (κ, ρ1, ρ2, b_min, b_max). Counts the slot in ``t`` (B,).
+
+    Returns (floats (11, B, N): resolve's six rows, the harvest, the next bits, cycles per
+    bit and deadlines, the played task in bytes; flags (4, B, N): resolve's three rows, then
+    approved; counts (3, B, M); metrics (B, 7); the next gains in dB (B, N, M); truncated (B,),
+    ``t >= n_slots`` after the slot)."""
+    batch, n = bits.shape
+    m = bw_hz.shape[0]
+    terms = offload_terms(bits, cycles_per_bit, server, p_w, log2_arg, bw_hz, f_server_hz)
+    floats = np.empty((11, batch, n))
+    truncated = np.empty(batch, dtype=np.bool_)
+    flags = np.zeros((4, batch, n), dtype=np.bool_)
+    counts = np.zeros((3, batch, m), dtype=np.int64)
+    metrics = np.empty((batch, 7))
+    gain_db = np.empty((batch, n, m))
+    approved = flags[3]
+    _approvals_into(requested, members, es_bits, approved)
+    for b in range(batch):
+        t[b] += 1
+        truncated[b] = t[b] >= n_slots
+        for i in range(n):
+            floats[10, b, i] = bits[b, i] / 8.0
+            floats[6, b, i] = u[b, i] * harvest_scale
+            row = n + i * (3 + m)
+            for j in range(3):
+                floats[7 + j, b, i] = draw_low[j] + u[b, row + j] * draw_span[j]
+            for s in range(m):
+                gain_db[b, i, s] = draw_low[3 + s] + u[b, row + 3 + s] * draw_span[3 + s]
+    _resolve_into(bits, cycles_per_bit, deadline_s, server, requested, approved, terms[0], f_hz,
+                  terms[0], terms[1], terms[2], battery_j, floats[6], caps, params, floats, flags,
+                  counts, metrics)  # fmt: skip
+    return floats, flags, counts, metrics, gain_db, truncated
+
+
+@njit(cache=True)
+def co_selection_members(
+    bits,
+    cycles_per_bit,
+    log2_arg,
+    subchannel_bw_hz,
+    f_server_hz,
+    p_max,
+    z_max,
+    n_cpus,
+    rho1,
+    rho2,
+    prune_k,
+    z_cap,
+):
+    """:func:`co_selection_from_log` and :func:`members_of` in one call: (server, members)."""
+    server = co_selection_from_log(
+        bits, cycles_per_bit, log2_arg, subchannel_bw_hz, f_server_hz, p_max, z_max, n_cpus,
+        rho1, rho2, prune_k,
+    )  # fmt: skip
+    return server, members_of(server, subchannel_bw_hz.shape[0], z_cap)
+
+
+@njit(cache=True)
+def in_unit(arr):
+    """Whether every value of ``arr`` is in [0, 1] (False for NaN): one pass, no temporaries."""
+    for x in arr.ravel():
+        if not (x >= 0 and x <= 1):
+            return False
+    return True

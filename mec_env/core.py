@@ -26,7 +26,7 @@ from gymnasium.utils import seeding
 
 from mec_env import fast, physics, slot
 from mec_env.admission import ADMISSIONS, AdmissionContext
-from mec_env.batched_matching import match
+from mec_env.batched_matching import _PRUNE_K, MATCHERS, co_selection_compiled, match
 from mec_env.config import EnvConfig
 from mec_env.slot import SlotState
 
@@ -50,6 +50,10 @@ STEP_COLUMNS = (
     "battery_j",
     "below_b_min",
 )
+
+
+# the float outputs of the compiled resolve, in its order
+_RESOLVE_KEYS = ("delay_s", "energy_j", "cost", "battery_j", "penalty", "reward")
 
 
 class _Task(NamedTuple):
@@ -139,6 +143,16 @@ class BatchCore:
         self._resolve_params = (cfg.subchannels, cfg.storage_bits, cfg.n_cpus, float(cfg.kappa),
                                 float(cfg.rho_delay), float(cfg.rho_energy), float(cfg.b_min_j),
                                 float(cfg.b_max_j))  # fmt: skip
+        # the compiled play's last arguments: capacities, (κ, ρ1, ρ2, b_min, b_max), the
+        # harvest's uniform scale 2d (J) and the draws' low and span
+        self._play_params = (self._resolve_params[:3], self._resolve_params[3:],
+                             2.0 * cfg.harvest_mean_j, self.draw_low, self.draw_span)  # fmt: skip
+        # the compiled co_selection's constant arguments (see co_selection_compiled)
+        self._p_max = np.asarray(cfg.p_max_w, dtype=np.float64)
+        self._co_selection_params = (cfg.subchannel_bw_hz, cfg.f_server_hz, float(cfg.p_max_w),
+                                     cfg.z_max, cfg.n_cpus, float(cfg.rho_delay),
+                                     float(cfg.rho_energy), _PRUNE_K, self.z_cap)  # fmt: skip
+        self._bind_kernels()
 
     def __getstate__(self) -> dict:
         # the kernel module does not pickle: keep which kernels, resolve them again on load
@@ -150,6 +164,16 @@ class BatchCore:
         kernels = state.pop("kernels")
         self.__dict__.update(state)
         self.kernels = fast.resolve("auto" if kernels else "numpy")
+        self._bind_kernels()
+
+    def _bind_kernels(self) -> None:
+        """Whether the matcher is the built-in co_selection with its compiled form, which
+        :meth:`step` then runs together with the members table in one compiled call (the
+        matcher's registration is looked up once, here)."""
+        self._compiled_co_selection = (
+            self.kernels is not None
+            and MATCHERS.metadata(self.config.matcher).get("compiled") is co_selection_compiled
+        )
 
     def _build_scales(self) -> None:
         cfg = self.config
@@ -221,8 +245,7 @@ class BatchCore:
         slots = SlotState(
             config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=dl, gain=gain, battery_j=battery
         )
-        server = match(cfg.matcher, slots, rngs, self.kernels)
-        members = self.members_of(server)
+        server, members = self._match(slots, rngs)
         if idx is None:
             self.bits, self.cycles_per_bit, self.deadline_s = bits, cpb, dl
             self.gain, self.gain_db, self.server, self.members = gain, gain_db, server, members
@@ -231,9 +254,31 @@ class BatchCore:
             self.gain[rows], self.gain_db[rows] = gain, gain_db
             self.server[rows], self.members[rows] = server, members
 
+    def _match(self, slots: SlotState, rngs: list[np.random.Generator]):
+        """(server (B', N), members (B', M, max z_max)) of the copies in ``slots``: the
+        matcher, then :meth:`members_of`; one compiled call for the built-in co_selection."""
+        if self._compiled_co_selection:
+            return self._co_selection_members(slots.gain, slots.bits, slots.cycles_per_bit)
+        server = match(self.config.matcher, slots, rngs, self.kernels)
+        return server, self.members_of(server)
+
+    def _co_selection_members(self, gain, bits=None, cycles_per_bit=None):
+        """The compiled co_selection and members of the slot with ``gain`` (default: the
+        core's slot), from the arguments co_selection_compiled gives it: numpy's
+        log2(1 + p_max g)."""
+        log2_arg = np.log2(1.0 + self._p_max * gain)
+        return self.kernels.co_selection_members(
+            self.bits if bits is None else bits,
+            self.cycles_per_bit if cycles_per_bit is None else cycles_per_bit,
+            log2_arg,
+            *self._co_selection_params,
+        )
+
     @staticmethod
     def _uniforms(rngs: list[np.random.Generator], size: int) -> np.ndarray:
         """(len(rngs), size) uniform draws in [0, 1), one ``random`` call per copy."""
+        if len(rngs) == 1:
+            return rngs[0].random(size)[None]
         u = np.empty((len(rngs), size))
         for j, rng in enumerate(rngs):
             rng.random(out=u[j])
@@ -390,6 +435,13 @@ class BatchCore:
         ``es_bits``: (B', M, max z_max) bool approvals by member place, or None to let the
         admission rule decide. Actions are not checked here.
         """
+        if (
+            idx is None
+            and es_bits is not None
+            and self.kernels is not None
+            and self.config.n_uds <= _KERNEL_MEAN_MAX
+        ):
+            return self._step_compiled(ud_actions, es_bits)
         full = idx is None
         rows = self._rows if full else np.asarray(idx)
         pick = (lambda x: x) if full else (lambda x: x[rows])
@@ -446,6 +498,64 @@ class BatchCore:
             truncated=truncated,
         )
 
+    def _step_compiled(self, ud_actions: np.ndarray, es_bits: np.ndarray) -> StepOutput:
+        """:meth:`step` of all copies with ES agents, in three compiled calls (the controls,
+        the slot with the next slot's draws, the matching): the same operations as the numpy
+        path, numpy's log2 and power in between (identical results, ``tests/env/test_fast.py``).
+        """
+        cfg, k = self.config, self.kernels
+        n = cfg.n_uds
+        requested, (f_hz, p_w, log2_arg) = k.controls(
+            ud_actions, self.server, self.gain, cfg.f_min_hz, cfg.f_max_hz, cfg.p_min_w, cfg.p_max_w
+        )
+        u = self._uniforms(self.rngs, n * (4 + cfg.n_servers))
+        bits, cpb, dl, server, gain = (self.bits, self.cycles_per_bit, self.deadline_s,
+                                       self.server, self.gain)  # fmt: skip
+        floats, flags, counts, metrics, gain_db, truncated = k.play(
+            bits, cpb, dl, server, self.members, es_bits, requested, f_hz, p_w,
+            np.log2(log2_arg), self.battery, u, self._bw, cfg.f_server_hz, *self._play_params,
+            self.t, cfg.n_slots,
+        )  # fmt: skip
+        out = {  # the order of the numpy path's keys
+            "delay_s": floats[0],
+            "energy_j": floats[1],
+            "cost": floats[2],
+            "battery_j": floats[3],
+            "penalty": floats[4],
+            "reward": floats[5],
+            "timed_out": flags[1],
+            "below_b_min": flags[2],
+            "task_bytes": floats[10],
+            "cycles_per_bit": cpb,
+            "deadline_s": dl,
+            "server": server,
+            "requested": requested,
+            "offloaded": flags[0],
+            "f_hz": f_hz,
+            "p_w": p_w,
+            "gain": gain,
+            "approved": flags[3],
+            "harvest_j": floats[6],
+        }
+        self.battery, self.prev_f, self.prev_p = floats[3], f_hz, p_w
+        # the next slot, as new_slot draws it from the same uniforms
+        self.bits, self.cycles_per_bit, self.deadline_s = floats[7], floats[8], floats[9]
+        self.gain_db = gain_db
+        self.gain = 10.0 ** (gain_db / 10.0)
+        if self._compiled_co_selection:
+            self.server, self.members = self._co_selection_members(self.gain)
+        else:
+            self.server, self.members = self._match(self.slot_state(), self.rngs)
+        return StepOutput(
+            out=out,
+            requests=counts[0],
+            admitted=counts[1],
+            cuts=counts[2],
+            slot_values=metrics[:, :6],
+            es_reward=metrics[:, 6],
+            truncated=truncated,
+        )
+
     def _controls(self, ud_actions: np.ndarray, task: _Task) -> tuple[np.ndarray, ...]:
         """(requested, f_hz, p_w, τ^o, τ^p, e^o) of the played copies from their actions."""
         cfg, k = self.config, self.kernels
@@ -496,12 +606,12 @@ class BatchCore:
                           tau_o, tau_p, e_o, battery, harvest):  # fmt: skip
         """:meth:`_resolve_numpy` in the compiled kernels, plus the slot metrics and the ES
         reward: (offloaded, out, requests, admitted, cuts, slot values, ES reward)."""
-        floats, flags, counts, values, es_reward = self.kernels.resolve(
+        floats, flags, counts, metrics = self.kernels.resolve(
             bits, cpb, dl, server, requested, approved, priority, f_hz, tau_o, tau_p, e_o,
             battery, harvest, *self._resolve_params,
         )  # fmt: skip
-        keys = ("delay_s", "energy_j", "cost", "battery_j", "penalty", "reward")
-        out = dict(zip(keys, floats))
+        values, es_reward = metrics[:, :6], metrics[:, 6]
+        out = dict(zip(_RESOLVE_KEYS, floats))
         offloaded, out["timed_out"], out["below_b_min"] = flags
         n_req, n_adm, n_cut = counts
         return offloaded, out, n_req, n_adm, n_cut, values, es_reward

@@ -226,7 +226,17 @@ class MECParallelEnv(ParallelEnv):
         self._build_scales()
         self._build_spaces()
         self.t = 0
-        self.last_step: dict[str, np.ndarray] | None = None
+        self._last_out: dict[str, np.ndarray] | None = None  # the core's (1, N) outputs
+        self._last_step: dict[str, np.ndarray] | None = None
+
+    @property
+    def last_step(self) -> dict[str, np.ndarray] | None:
+        """The slot just played as a dict of (N,) arrays (the UD info keys, ``reward``,
+        ``approved``, ``harvest_j``; ``gain`` (N, M)); None after ``reset``. Built on first
+        access."""
+        if self._last_step is None and self._last_out is not None:
+            self._last_step = {k: v[0] for k, v in self._last_out.items()}
+        return self._last_step
 
     @property
     def np_random(self) -> np.random.Generator:
@@ -317,18 +327,18 @@ class MECParallelEnv(ParallelEnv):
         cfg, core = self.config, self._core
         self.agents = self.possible_agents[:]
         self.t = 0
-        self.last_step = None
+        self._last_out = self._last_step = None
         core.reset()
         observations = self._observe()
         n = cfg.n_uds
         # No slot played yet: the new task and matching, and the documented defaults. Built by
         # the same code as a step's infos, so every key has the same type and shape.
-        no, zero = np.zeros(n, dtype=bool), np.zeros(n)
+        no, zero = np.zeros((1, n), dtype=bool), np.zeros((1, n))
         out = dict(
-            task_bytes=core.bits[0] / 8.0,
-            cycles_per_bit=core.cycles_per_bit[0],
-            deadline_s=core.deadline_s[0],
-            server=core.server[0],
+            task_bytes=core.bits / 8.0,
+            cycles_per_bit=core.cycles_per_bit,
+            deadline_s=core.deadline_s,
+            server=core.server,
             requested=no,
             offloaded=no,
             f_hz=zero,
@@ -338,9 +348,9 @@ class MECParallelEnv(ParallelEnv):
             cost=zero,
             penalty=zero,
             timed_out=no,
-            battery_j=core.battery[0],
+            battery_j=core.battery,
             below_b_min=no,
-            gain=core.gain[0],
+            gain=core.gain,
         )
         none = np.zeros(cfg.n_servers, dtype=np.int64)
         infos = self._infos(out, _SLOT_AT_RESET, none, none, none)
@@ -408,11 +418,16 @@ class MECParallelEnv(ParallelEnv):
         bits = None
         if self._homogeneous_es:  # one array for all ESs; the loop below names a bad one
             try:
-                bits = np.asarray([actions[a] for a in self.es_agent_names], dtype=np.float64)
+                bits = np.asarray([actions[a] for a in self.es_agent_names])
             except (TypeError, ValueError):
                 bits = None
             if bits is not None and bits.shape != (cfg.n_servers, self._z_cap):
                 bits = None
+            if bits is not None and bits.dtype.kind in "biu" and not box:  # integer bits
+                if bits.dtype.kind == "b" or self._in_unit(bits):
+                    return bits != 0
+            if bits is not None and bits.dtype.kind not in "biuf":
+                bits = None  # e.g. strings: the loop below names the agent
         if bits is None:
             bits = np.zeros((cfg.n_servers, self._z_cap))
             for m, a in enumerate(self.es_agent_names):
@@ -449,8 +464,14 @@ class MECParallelEnv(ParallelEnv):
             bits = np.nan_to_num(bits, nan=0.0) >= 0.5
         return bits.astype(bool)
 
+    def _in_unit(self, arr: np.ndarray) -> bool:
+        """Whether every value of ``arr`` is in [0, 1] (False for NaN)."""
+        if self._core.kernels is not None:
+            return self._core.kernels.in_unit(arr)
+        return bool(arr.min() >= 0.0 and arr.max() <= 1.0)  # min and max propagate NaN
+
     def _check_range(self, arr: np.ndarray, names: list[str], allowed: str) -> np.ndarray:
-        if arr.min() >= 0.0 and arr.max() <= 1.0:  # False for NaN (min, max propagate it)
+        if self._in_unit(arr):
             return arr
         bad = ~np.isfinite(arr) | (arr < 0.0) | (arr > 1.0)
         if self.config.clip_actions:
@@ -467,16 +488,15 @@ class MECParallelEnv(ParallelEnv):
             raise ActionError("step() called on a finished episode; call reset() first")
         ud, es_bits = self._parse_actions(actions)
         res = self._core.step(ud[None], None if es_bits is None else es_bits[None])
-        out = {k: v[0] for k, v in res.out.items()}
-        self.last_step = out
+        out = self._last_out = res.out  # (1, N) arrays
+        self._last_step = None
         v = res.slot_values[0].tolist()
         slot_values = (*v[:5], int(v[5]))  # in the order of SLOT_METRICS
         self.t += 1
         truncated = bool(res.truncated[0])
         observations = self._observe()
 
-        ud_reward = out["reward"]
-        rewards = dict(zip(self.ud_agents, ud_reward.tolist(), strict=True))
+        rewards = dict(zip(self.ud_agents, out["reward"].tolist()[0], strict=True))
         rewards.update(dict.fromkeys(self.es_agent_names, float(res.es_reward[0])))
         infos = self._infos(out, slot_values, res.requests[0], res.admitted[0], res.cuts[0])
         terminations = dict.fromkeys(self.agents, False)
@@ -495,7 +515,8 @@ class MECParallelEnv(ParallelEnv):
         n_adm: np.ndarray,
         n_cut: np.ndarray,
     ) -> dict[str, dict]:
-        """Flat per-agent infos, keys in the order of UD_INFO_KEYS / ES_INFO_KEYS.
+        """Flat per-agent infos, keys in the order of UD_INFO_KEYS / ES_INFO_KEYS, from the
+        core's (1, N) outputs ``out``.
 
         Hot path: one ``.tolist()`` per column; every agent's dict starts as a copy of a
         template that holds the slot metrics (a dict copy is one block copy), then takes its
@@ -517,8 +538,8 @@ class MECParallelEnv(ParallelEnv):
     def _ud_infos(self, out: Mapping[str, np.ndarray], slot: dict) -> dict[str, dict]:
         """The UD agents' infos (see :meth:`_infos`)."""
         s0, s1, s2, s3, s4, s5 = slot.values()  # in the order of SLOT_INFO_KEYS
-        columns = [out[k].tolist() for k in _UD_COLUMNS]
-        columns.append(list(out["gain"].copy()))  # rows of a copy: the env's arrays stay private
+        columns = [out[k].tolist()[0] for k in _UD_COLUMNS]
+        columns.append(list(out["gain"][0].copy()))  # rows of a copy: the env's arrays stay private
         infos = {}
         for (a, task_bytes, cycles_per_bit, deadline_s, server, requested, offloaded, f_hz, p_w,
              delay_s, energy_j, cost, penalty, timed_out, battery_j, below_b_min,
