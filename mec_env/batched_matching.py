@@ -297,10 +297,10 @@ class _MemberQueues:
     order (arrival τ^o at p_max, then UD index).
 
     The tables are laid out position-major, (1 + W + 1, G) for G = A·M rows (copy slot a,
-    server m) with W the longest open queue: row 0 is padding (so that ``[:-1]`` is the table
-    shifted by one place), then W positions and one padding position (arrival inf), so that a
-    candidate can always be placed last. ``base`` (A, M) is S(Z_m); ``slot_of`` maps a copy
-    to its slot a (−1 for copies without candidates).
+    server m) with W the longest open queue: row 0 is padding, then W positions and one
+    padding position (arrival inf), so that a candidate can always be placed last. ``base``
+    (A, M) is S(Z_m); ``slot_of`` maps a copy to its slot a (−1 for copies without
+    candidates).
     """
 
     def __init__(self, sc: _CoSelectionScorer, ci, server, load, open_) -> None:
@@ -311,16 +311,16 @@ class _MemberQueues:
         self.slot_of = np.full(batch, -1, dtype=np.int64)
         self.slot_of[act] = np.arange(act.size)
         srv, self.open_, act_load = server[act], open_[act], load[act]
-        # each member's (slot, server) row, or g for UDs unmatched or at a full server
+        # each UD's (slot, server) row, g if unmatched; members are those at an open server
         g = act.size * m
-        row = np.where(srv >= 0, np.arange(0, g, m)[:, None] + srv, g)
-        row = np.where(np.append(self.open_.ravel(), False)[row], row, g).ravel()
-        at = np.flatnonzero(row < g)  # the members, in (slot, UD) order
+        row = np.where(srv >= 0, np.arange(0, g, m)[:, None] + srv, g).ravel()
+        at = np.flatnonzero(np.append(self.open_.ravel(), False)[row])  # in (slot, UD) order
+        row = row[at]
         ai = at // n
         ui = at - ai * n
-        src = (act[ai] * n + ui) * m + row[at] - ai * m  # each one's entry of (B, N, M) arrays
+        src = (act[ai] * n + ui) * m + row - ai * m  # each one's entry of (B, N, M) arrays
         arrival = np.take(sc.tau_o, src)
-        order, group, rank = _service_order(row[at], arrival, g)
+        order, group, rank = _service_order(row, arrival, g)
         self.width = width = int(np.where(self.open_, act_load, 0).max())
         # arrival, processing, energy, UD index (float: exact) of each place
         self.table = table = np.zeros((4, width + 2, g))
@@ -328,28 +328,30 @@ class _MemberQueues:
         table[3] = n
         place = (1 + rank) * g + group
         arrival = arrival[order]
+        src = src[order]
         table[0].ravel()[place] = arrival
-        table[1].ravel()[place] = np.take(sc.tau_p, src[order])
+        table[1].ravel()[place] = np.take(sc.tau_p, src)
         table[2].ravel()[place] = np.multiply(sc.p, arrival)  # e^o = p τ^o
         table[3].ravel()[place] = ui[order]
         self.queued = (act_load + 1 > sc.n_cpus) & self.open_
         self.any_queued = self.queued.any(axis=1)
         n_open = self.open_.sum(axis=1)
         self.small = n_open <= _PRUNE_K
-        self.base = self._base(sc, ~self.small & self.any_queued).reshape(act.size, m)
+        # S(Z_m) with idle CPUs: the members' costs alone, summed in service order
+        alone = np.zeros(table.shape[1:])
+        alone.ravel()[place] = np.take(sc.alone_cost, src)
+        base = _row_sum(alone[1:])
+        exact = np.repeat(~self.small & self.any_queued, m)
+        if exact.any():
+            base = np.where(exact, self._queued_base(sc), base)
+        self.base = base.reshape(act.size, m)
 
-    def _base(self, sc: _CoSelectionScorer, exact: np.ndarray) -> np.ndarray:
-        """S(Z_m) per row: the idle-CPU sum, or the simulated queue's in copies ``exact``."""
+    def _queued_base(self, sc: _CoSelectionScorer) -> np.ndarray:
+        """S(Z_m) per row (G,) with the members' queue simulated."""
         arrival, proc, energy = self.table[0, 1:], self.table[1, 1:], self.table[2, 1:]
         valid = np.isfinite(arrival)
-        rho1, rho2 = sc.rho
-        base = _row_sum(np.where(valid, physics.cost(rho1, rho2, arrival + proc, energy), 0.0))
-        if exact.any():
-            n_cpus = np.tile(sc.n_cpus, exact.size)
-            done = queue_done(arrival, proc, valid, n_cpus)
-            full = _row_sum(np.where(valid, physics.cost(rho1, rho2, done, energy), 0.0))
-            base = np.where(np.repeat(exact, sc.m), full, base)
-        return base
+        done = queue_done(arrival, proc, valid, np.tile(sc.n_cpus, self.open_.shape[0]))
+        return _row_sum(np.where(valid, physics.cost(sc.rho[0], sc.rho[1], done, energy), 0.0))
 
     def evaluate(self, sc, mask, ci, ni, scores, tau_a) -> None:
         """Exact I_m (18) and the candidate's own τ^a (19) for the (candidate, server) pairs
