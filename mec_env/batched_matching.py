@@ -25,6 +25,8 @@ far slower than over an outer one.
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -77,6 +79,53 @@ def _delays(slots: SlotState, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.divide(slots.bits, rate, out=rate)  # (7)
         np.divide(work, cfg.f_server_hz[j], out=tau_p[..., j])  # (8)
     return tau_o, tau_p
+
+
+class _Scratch(threading.local):
+    """Float arrays reused from one call to the next, one set per thread.
+
+    A fresh array of a few hundred KiB is a fresh mapping whose pages fault in on first
+    touch (glibc hands large freed blocks back to the OS), which here costs as much as the
+    arithmetic on it. The co-selection scorer's (M, B·N) arrays and its queue tables never
+    leave :func:`co_selection_batched`, so each call reuses its thread's. One live use per
+    name; arrays over ``max_bytes`` are not kept."""
+
+    max_bytes = 8 << 20
+
+    def __init__(self) -> None:
+        self.flat: dict[str, np.ndarray] = {}
+
+    def array(self, name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
+        """An uninitialised array of ``shape``: scratch ``name``, overwriting it."""
+        size = math.prod(shape)
+        if size * np.dtype(dtype).itemsize > self.max_bytes:
+            return np.empty(shape, dtype)
+        buf = self.flat.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            buf = self.flat[name] = np.empty(size, dtype)
+        return buf[:size].reshape(shape)
+
+
+_SCRATCH = _Scratch()
+
+
+def _server_major_delays(slots: SlotState, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(τ^o, τ^p) of :func:`offload_estimates` in s, laid out server-major: (M, B·N), entry
+    (m, b·N + n). The per-server factors then broadcast over long rows; only the first
+    product reads the gains (B, N, M) across. Both are this thread's scratch arrays."""
+    cfg = slots.config
+    gain = slots.gain
+    m = gain.shape[-1]
+    tau_o = _SCRATCH.array("tau_o", (m,) + gain.shape[:-1])
+    np.multiply(p, np.moveaxis(gain, -1, 0), out=tau_o)
+    tau_o += 1.0
+    np.log2(tau_o, out=tau_o)
+    np.multiply(cfg.subchannel_bw_hz[:, None, None], tau_o, out=tau_o)  # the uplink rate v (6)
+    np.divide(slots.bits, tau_o, out=tau_o)  # τ^o = β / v (7)
+    work = slots.bits * slots.cycles_per_bit
+    tau_p = _SCRATCH.array("tau_p", tau_o.shape)
+    np.divide(work, cfg.f_server_hz[:, None, None], out=tau_p)  # τ^p = β c / f_s (8)
+    return tau_o.reshape(m, -1), tau_p.reshape(m, -1)
 
 
 def _row_sum(x: np.ndarray) -> np.ndarray:
@@ -211,10 +260,12 @@ def co_selection_batched(
 
 class _CoSelectionScorer:
     """The co-selection :data:`RoundScorer` of one slot of B copies: the delays at p_max
-    (B, N, M) computed once, the member queues of the candidates' copies once per round.
+    computed once, the member queues of the candidates' copies once per round.
 
+    ``tau_o``, ``tau_p`` and ``alone_cost`` are server-major (M, B·N) (see
+    :func:`_server_major_delays`): (UD n of copy b, server m) is entry m·B·N + b·N + n.
     Energies e^o = p τ^o and τ^a alone = τ^o + τ^p are formed where they are read (the same
-    floats as :func:`offload_estimates` gives), not as (B, N, M) arrays."""
+    floats as :func:`offload_estimates` gives), not as whole arrays."""
 
     def __init__(self, slots: SlotState) -> None:
         cfg = slots.config
@@ -223,26 +274,24 @@ class _CoSelectionScorer:
         self.n_cpus = cfg.n_cpus
         self.rho = (cfg.rho_delay, cfg.rho_energy)
         self.p = np.asarray(cfg.p_max_w, dtype=np.float64)
-        self.tau_o, self.tau_p = _delays(slots, self.p)
+        self.tau_o, self.tau_p = _server_major_delays(slots, self.p)
+        shape = self.tau_o.shape
         # the cost alone, ρ1 τ^a + ρ2 e^o (physics.cost), with one temporary
-        self.alone_cost = np.add(self.tau_o, self.tau_p)
+        self.alone_cost = np.add(self.tau_o, self.tau_p, out=_SCRATCH.array("alone", shape))
         self.alone_cost *= self.rho[0]
-        energy = np.multiply(self.p, self.tau_o)
+        energy = np.multiply(self.p, self.tau_o, out=_SCRATCH.array("energy", shape))
         energy *= self.rho[1]
         self.alone_cost += energy
 
     def __call__(self, ci, ni, server, load, open_):
-        m = self.m
         if ci.size == self.batch * self.n:  # first round: every UD proposes, every Z_m empty
-            flat_o, flat_p = self.tau_o.reshape(-1), self.tau_p.reshape(-1)
-            return self.alone_cost.reshape(-1, m), lambda col: _pick_sum(flat_o, flat_p, col, m)
-        cand = ci * self.n + ni  # the candidates' rows of (B·N, M) arrays
-        tau_a = np.take(self.tau_o.reshape(-1, m), cand, axis=0)
-        tau_a += np.take(self.tau_p.reshape(-1, m), cand, axis=0)
+            tau_o, tau_p = self.tau_o, self.tau_p
+            return self.alone_cost.T, lambda col: _pick_sum(tau_o, tau_p, col)
+        cand = ci * self.n + ni  # the candidates' columns of the (M, B·N) arrays
+        tau_a = _columns(self.tau_o, cand)
+        tau_a += _columns(self.tau_p, cand)
         queues = _MemberQueues(self, ci, server, load, open_)
-        lower = queues.base[queues.slot_of[ci]] + np.take(
-            self.alone_cost.reshape(-1, m), cand, axis=0
-        )
+        lower = queues.base[queues.slot_of[ci]] + _columns(self.alone_cost, cand)
         scores = self._exact_scores(queues, ci, ni, lower, tau_a)
         return scores, lambda col: _pick(tau_a, col)
 
@@ -277,10 +326,15 @@ def _pick(values: np.ndarray, col: np.ndarray) -> np.ndarray:
     return np.take(values, np.arange(col.size) * values.shape[1] + col)
 
 
-def _pick_sum(a: np.ndarray, b: np.ndarray, col: np.ndarray, m: int) -> np.ndarray:
-    """``a[r, col[r]] + b[r, col[r]]`` of two (R, M) arrays given flat (R·M,)."""
-    at = np.arange(col.size) * m + col
+def _pick_sum(a: np.ndarray, b: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """``a[col[r], r] + b[col[r], r]`` of two (M, R) arrays, by flat takes."""
+    at = col * a.shape[1] + np.arange(col.size)
     return np.take(a, at) + np.take(b, at)
+
+
+def _columns(a: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``a[:, cols].T`` of an (M, K) array as a C-contiguous (len(cols), M) array."""
+    return np.ascontiguousarray(np.take(a, cols, axis=1).T)
 
 
 def _service_order(group: np.ndarray, key: np.ndarray, n_groups: int):
@@ -318,7 +372,7 @@ class _MemberQueues:
         row = row[at]
         ai = at // n
         ui = at - ai * n
-        src = (act[ai] * n + ui) * m + row - ai * m  # each one's entry of (B, N, M) arrays
+        src = (row - ai * m) * (batch * n) + act[ai] * n + ui  # entries of (M, B·N) arrays
         arrival = np.take(sc.tau_o, src)
         order, group, rank = _service_order(row, arrival, g)
         self.width = width = int(np.where(self.open_, act_load, 0).max())
@@ -363,20 +417,24 @@ class _MemberQueues:
         ri = at // m
         si = at - ri * m
         bi, ui = ci[ri], ni[ri]
-        src = (bi * sc.n + ui) * m + si
+        src = si * (sc.batch * sc.n) + bi * sc.n + ui
         arr = np.take(sc.tau_o, src)
         cand = (arr, np.take(sc.tau_p, src), np.multiply(sc.p, arr))
+        shape = (self.width + 1, at.size)  # (W + 1, P); scratch arrays, indices in range
         # the flat index of each pair's member places 0..W in a table (W + 2, G)
-        member = np.arange(g, (self.width + 2) * g, g)[:, None] + (self.slot_of[bi] * m + si)
-        mem_arr = np.take(self.table[0], member)
+        member = _SCRATCH.array("member", shape, np.int64)
+        np.add(np.arange(g, (self.width + 2) * g, g)[:, None], self.slot_of[bi] * m + si, member)
+        mem_arr = np.take(self.table[0], member, mode="clip", out=_SCRATCH.array("arr", shape))
         # the candidate's place in the server's service order (arrival, then UD index)
         place = (mem_arr < arr).sum(axis=0)
         tie = mem_arr == arr
         if tie.any():
             place += (tie & (np.take(self.table[3], member) < ui)).sum(axis=0)
         # one queue of W + 1 per pair: members before the place, a slot, the others one later
-        member -= np.less_equal(place, np.arange(self.width + 1)[:, None]) * g
-        queue = np.take(self.table[:3].reshape(3, -1), member, axis=1)  # (3, W + 1, P)
+        later = np.less_equal(place, np.arange(self.width + 1)[:, None])
+        member -= np.multiply(later, g, out=_SCRATCH.array("shift", shape, np.int64))
+        queue = _SCRATCH.array("queue", (3, *shape))
+        np.take(self.table[:3].reshape(3, -1), member, axis=1, mode="clip", out=queue)
         pairs = np.arange(at.size)
         for j in range(3):
             queue[j, place, pairs] = cand[j]
