@@ -593,7 +593,10 @@ def observe(
     prev_f,
     prev_p,
     battery_j,
-    gain_part,
+    gain,
+    gain_db,
+    gain_lo_db,
+    gain_span_db,
     server,
     members,
     head_scale,
@@ -604,7 +607,9 @@ def observe(
 ):
     """UD observations (B, N, 2M+7) float32, ES observations (B, M, 6Z+3) float32 (empty
     without ES agents) and loads (B, M, 3) float64, as :meth:`BatchCore.observe` computes
-    them (float64 values, then one cast)."""
+    them (float64 values, then one cast). The gain columns: ``(gain_db - lo) / span`` if
+    ``gain_span_db`` > 0, zeros if it is 0, the linear ``gain`` if it is negative (raw
+    observations)."""
     batch, n = bits.shape
     m = subchannels.shape[0]
     z = members.shape[2]
@@ -625,7 +630,10 @@ def observe(
             row[4] = prev_p[b, u] * head_scale[4]
             row[5] = battery_j[b, u] * head_scale[5]
             for s in range(m):
-                row[6 + s] = gain_part[b, u, s]
+                if gain_span_db > 0:
+                    row[6 + s] = (gain_db[b, u, s] - gain_lo_db) / gain_span_db
+                elif gain_span_db < 0:
+                    row[6 + s] = gain[b, u, s]
             s = server[b, u]
             row[6 + m + (s if s >= 0 else m)] = 1.0
             if s >= 0:

@@ -152,6 +152,10 @@ class BatchCore:
         self._co_selection_params = (cfg.subchannel_bw_hz, cfg.f_server_hz, float(cfg.p_max_w),
                                      cfg.z_max, cfg.n_cpus, float(cfg.rho_delay),
                                      float(cfg.rho_energy), _PRUNE_K, self.z_cap)  # fmt: skip
+        # the compiled observation's gain columns: (gain_db − lo) / span; span 0: zeros;
+        # span −1: the linear gains (raw observations), as _gain_part
+        span = cfg.gain_db[1] - cfg.gain_db[0]
+        self._gain_scale = (float(cfg.gain_db[0]), float(span) if cfg.normalize_obs else -1.0)
         self._bind_kernels()
 
     def __getstate__(self) -> dict:
@@ -414,7 +418,9 @@ class BatchCore:
             self.prev_f,
             self.prev_p,
             self.battery,
-            self._gain_part(),
+            self.gain,
+            self.gain_db,
+            *self._gain_scale,
             self.server,
             self.members,
             self.head_scale,

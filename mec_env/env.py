@@ -218,6 +218,9 @@ class MECParallelEnv(ParallelEnv):
         self.possible_agents = self.ud_agents + self.es_agent_names
         self._all_agents = frozenset(self.possible_agents)  # the live agents mid-episode
         self._ud_getter = operator.itemgetter(*self.ud_agents)
+        # every agent -> False / True, copied as a step's terminations and truncations
+        self._all_false = dict.fromkeys(self.possible_agents, False)
+        self._all_true = dict.fromkeys(self.possible_agents, True)
         self.agents: list[str] = []
         # one physics path: this env is the batched core with B = 1, dicts built at the edge
         self._core = BatchCore(cfg, 1, kernels)
@@ -499,8 +502,12 @@ class MECParallelEnv(ParallelEnv):
         rewards = dict(zip(self.ud_agents, out["reward"].tolist()[0], strict=True))
         rewards.update(dict.fromkeys(self.es_agent_names, float(res.es_reward[0])))
         infos = self._infos(out, slot_values, res.requests[0], res.admitted[0], res.cuts[0])
-        terminations = dict.fromkeys(self.agents, False)
-        truncations = dict.fromkeys(self.agents, truncated)
+        if len(self.agents) == len(self.possible_agents):  # always here: all end together
+            terminations = self._all_false.copy()
+            truncations = (self._all_true if truncated else self._all_false).copy()
+        else:
+            terminations = dict.fromkeys(self.agents, False)
+            truncations = dict.fromkeys(self.agents, truncated)
         if truncated:
             self.agents = []
         if self.render_mode == "human":
