@@ -771,6 +771,7 @@ def play(
     server,
     members,
     es_bits,
+    rule,
     requested,
     f_hz,
     p_w,
@@ -788,11 +789,14 @@ def play(
     n_slots,
 ):
     """One slot of all B copies after :func:`controls`, in one call: the offload terms
-    (:func:`offload_terms`), the ES agents' approvals (:func:`approvals`; priority τ^o),
-    :func:`resolve`, then the next slot's draws from the copies' uniforms ``u`` (B, N·(4 + M)):
-    the harvest ``u[:, :N]·2d`` (J) and the next tasks and gains ``low + u·span`` (bits,
-    cycles/bit, s, dB), as :meth:`mec_env.core.BatchCore.step` computes them with numpy.
+    (:func:`offload_terms`), the approvals, :func:`resolve`, then the next slot's draws from
+    the copies' uniforms ``u`` (B, N·(4 + M)): the harvest ``u[:, :N]·2d`` (J) and the next
+    tasks and gains ``low + u·span`` (bits, cycles/bit, s, dB), as
+    :meth:`mec_env.core.BatchCore.step` computes them with numpy.
     ``caps``: (K, D, U); ``params``: (κ, ρ1, ρ2, b_min, b_max). Counts the slot in ``t`` (B,).
+
+    The approvals: the ES agents' bits ``es_bits`` (B, M, Z) (:func:`approvals`; priority τ^o)
+    if ``rule`` is None, else the admission rule's ``rule = (approved, priority)``, each (B, N).
 
     Returns (floats (11, B, N): resolve's six rows, the harvest, the next bits, cycles per
     bit and deadlines, the played task in bytes; flags (4, B, N): resolve's three rows, then
@@ -808,7 +812,12 @@ def play(
     metrics = np.empty((batch, 7))
     gain_db = np.empty((batch, n, m))
     approved = flags[3]
-    _approvals_into(requested, members, es_bits, approved)
+    if rule is None:
+        _approvals_into(requested, members, es_bits, approved)
+        priority = terms[0]
+    else:
+        approved[:] = rule[0]
+        priority = rule[1]
     for b in range(batch):
         t[b] += 1
         truncated[b] = t[b] >= n_slots
@@ -820,7 +829,7 @@ def play(
                 floats[7 + j, b, i] = draw_low[j] + u[b, row + j] * draw_span[j]
             for s in range(m):
                 gain_db[b, i, s] = draw_low[3 + s] + u[b, row + 3 + s] * draw_span[3 + s]
-    _resolve_into(bits, cycles_per_bit, deadline_s, server, requested, approved, terms[0], f_hz,
+    _resolve_into(bits, cycles_per_bit, deadline_s, server, requested, approved, priority, f_hz,
                   terms[0], terms[1], terms[2], battery_j, floats[6], caps, params, floats, flags,
                   counts, metrics)  # fmt: skip
     return floats, flags, counts, metrics, gain_db, truncated

@@ -156,6 +156,7 @@ class BatchCore:
         # span −1: the linear gains (raw observations), as _gain_part
         span = cfg.gain_db[1] - cfg.gain_db[0]
         self._gain_scale = (float(cfg.gain_db[0]), float(span) if cfg.normalize_obs else -1.0)
+        self._no_es_bits = np.zeros((b, m, self.z_cap), dtype=bool)  # play's, with a rule
         self._bind_kernels()
 
     def __getstate__(self) -> dict:
@@ -441,12 +442,7 @@ class BatchCore:
         ``es_bits``: (B', M, max z_max) bool approvals by member place, or None to let the
         admission rule decide. Actions are not checked here.
         """
-        if (
-            idx is None
-            and es_bits is not None
-            and self.kernels is not None
-            and self.config.n_uds <= _KERNEL_MEAN_MAX
-        ):
+        if idx is None and self.kernels is not None and self.config.n_uds <= _KERNEL_MEAN_MAX:
             return self._step_compiled(ud_actions, es_bits)
         full = idx is None
         rows = self._rows if full else np.asarray(idx)
@@ -504,11 +500,11 @@ class BatchCore:
             truncated=truncated,
         )
 
-    def _step_compiled(self, ud_actions: np.ndarray, es_bits: np.ndarray) -> StepOutput:
-        """:meth:`step` of all copies with ES agents, in three compiled calls (the controls,
-        the slot with the next slot's draws, the matching): the same operations as the numpy
-        path, numpy's log2 and power in between (identical results, ``tests/env/test_fast.py``).
-        """
+    def _step_compiled(self, ud_actions: np.ndarray, es_bits: np.ndarray | None) -> StepOutput:
+        """:meth:`step` of all copies in three compiled calls (the controls, the slot with the
+        next slot's draws, the matching; the admission rule's priorities in between without ES
+        agents): the same operations as the numpy path, numpy's log2 and power in between
+        (identical results, ``tests/env/test_fast.py``)."""
         cfg, k = self.config, self.kernels
         n = cfg.n_uds
         requested, (f_hz, p_w, log2_arg) = k.controls(
@@ -517,10 +513,16 @@ class BatchCore:
         u = self._uniforms(self.rngs, n * (4 + cfg.n_servers))
         bits, cpb, dl, server, gain = (self.bits, self.cycles_per_bit, self.deadline_s,
                                        self.server, self.gain)  # fmt: skip
+        log2_arg = np.log2(log2_arg)
+        rule = None
+        if es_bits is None:  # the admission rule decides, from the offload terms
+            task = _Task(bits, cpb, dl, gain, server, self.battery)
+            terms = k.offload_terms(bits, cpb, server, p_w, log2_arg, self._bw, cfg.f_server_hz)
+            rule = self._rule_approvals(task, requested, f_hz, p_w, *terms)
+            es_bits = self._no_es_bits
         floats, flags, counts, metrics, gain_db, truncated = k.play(
-            bits, cpb, dl, server, self.members, es_bits, requested, f_hz, p_w,
-            np.log2(log2_arg), self.battery, u, self._bw, cfg.f_server_hz, *self._play_params,
-            self.t, cfg.n_slots,
+            bits, cpb, dl, server, self.members, es_bits, rule, requested, f_hz, p_w, log2_arg,
+            self.battery, u, self._bw, cfg.f_server_hz, *self._play_params, self.t, cfg.n_slots,
         )  # fmt: skip
         out = {  # the order of the numpy path's keys
             "delay_s": floats[0],
