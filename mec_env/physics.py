@@ -108,7 +108,7 @@ def cost_optimal_f(
 # --------------------------------------------------------------------------------------------
 
 
-_INF_BITS = np.array(np.inf).view(np.int64)  # the largest bit pattern of a float ≤ inf
+_INF_BITS = int(np.array(np.inf).view(np.int64))  # the largest bit pattern of a float ≤ inf
 
 
 def group_order(group: np.ndarray, key: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
@@ -123,10 +123,10 @@ def group_order(group: np.ndarray, key: np.ndarray, n_groups: int) -> tuple[np.n
     idx_bits = max(size - 1, 1).bit_length()
     top_bits = 63 - idx_bits - max(n_groups - 1, 1).bit_length()
     fits = size > 1 and top_bits >= 32 and key.dtype == np.float64
-    bits = key.view(np.int64) if fits else None
-    if fits and bits.min() >= 0 and bits.max() <= _INF_BITS:
-        packed = group.astype(np.int64) << (top_bits + idx_bits)
-        packed |= (bits >> (63 - top_bits)) << idx_bits
+    # as unsigned ints, negative floats (and −0.0) and NaN all lie above inf
+    if fits and key.view(np.uint64).max() <= _INF_BITS:
+        packed = np.left_shift(group, top_bits + idx_bits, dtype=np.int64)
+        packed |= (key.view(np.int64) >> (63 - top_bits)) << idx_bits
         packed |= np.arange(size)
         packed.sort()
         head = packed >> idx_bits  # (group, top key bits)
@@ -198,10 +198,11 @@ def queue_finish_times(
         return tau_q, tau_a
     valid = table >= 0
     idx = np.where(valid, table, 0)
-    wait, done = queue_table(arrival_s[idx], processing_s[idx], valid, n_cpus)
-    items = table[valid]
-    tau_q[items] = wait[valid]
-    tau_a[items] = done[valid]
+    wait, done = queue_table(np.take(arrival_s, idx), np.take(processing_s, idx), valid, n_cpus)
+    at = np.flatnonzero(valid)  # the table's items, one mask pass for the three reads
+    items = np.take(table, at)
+    tau_q[items] = np.take(wait, at)
+    tau_a[items] = np.take(done, at)
     return tau_q, tau_a
 
 
@@ -255,7 +256,7 @@ def admit_within_capacity(
     if table.shape[1] == 0:
         return admitted
     valid = table >= 0
-    size = np.where(valid, bits[np.where(valid, table, 0)], 0.0)
+    size = np.where(valid, np.take(bits, np.where(valid, table, 0)), 0.0)
     within_k = valid & (np.arange(table.shape[1]) < subchannels[:, None])
     fits = np.cumsum(size, axis=1) <= storage_bits[:, None]
     if not np.any(within_k & ~fits):  # no storage cut: the prefix rule is exact

@@ -95,10 +95,12 @@ def offload_terms(
     return tau_o, tau_p, physics.offload_energy(p_w, tau_o)
 
 
-def _flat_groups(server: np.ndarray, n_servers: int) -> np.ndarray:
-    """Group id b*M + m of each (b, n) entry, flattened."""
-    batch = np.arange(server.shape[0])[:, None] if server.ndim == 2 else 0
-    return (batch * n_servers + server).ravel()
+def _flat_groups(server: np.ndarray, n_servers: int, flat: np.ndarray) -> np.ndarray:
+    """Group id b*M + m of the (b, n) entries at ``flat`` (indices into ``server.ravel()``)."""
+    groups = np.take(server, flat)
+    if server.ndim == 2:
+        groups += flat // server.shape[1] * n_servers
+    return groups
 
 
 def _per_group(per_server: np.ndarray, batch: int) -> np.ndarray:
@@ -113,7 +115,7 @@ def admit(
     approved = approved & (server >= 0)
     b = server.shape[0]
     flat = np.flatnonzero(approved.ravel())
-    groups = _flat_groups(server, cfg.n_servers)[flat]
+    groups = _flat_groups(server, cfg.n_servers, flat)
     ok = physics.admit_within_capacity(
         priority.ravel()[flat],
         groups,
@@ -153,7 +155,7 @@ def resolve(
     _, finish = physics.queue_finish_times(
         upload_s.ravel()[flat],
         processing_s.ravel()[flat],
-        _flat_groups(server, cfg.n_servers)[flat],
+        _flat_groups(server, cfg.n_servers, flat),
         _per_group(cfg.n_cpus, b),
         tiebreak=flat,
     )

@@ -20,7 +20,8 @@ def _keys(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
     if kind == "near":  # equal top bits, different low bits: the packed sort cannot tell
         return 0.5 + rng.integers(0, 1 << 20, size) * np.finfo(np.float64).eps
     if kind == "special":
-        return rng.choice([0.0, -0.0, np.inf, np.nan, 1.0, -2.0, 0.25], size)
+        snan = np.array([0x7FF0000000000001], dtype=np.uint64).view(np.float64)[0]
+        return rng.choice([0.0, -0.0, np.inf, np.nan, snan, 1.0, -2.0, 0.25], size)
     raise ValueError(kind)
 
 
