@@ -376,17 +376,16 @@ class _MemberQueues:
         arrival = np.take(sc.tau_o, src)
         order, group, rank = _service_order(row, arrival, g)
         self.width = width = int(np.where(self.open_, act_load, 0).max())
-        # arrival, processing, energy, UD index (float: exact) of each place
-        self.table = table = np.zeros((4, width + 2, g))
+        # arrival, processing and energy of each place
+        self.table = table = np.zeros((3, width + 2, g))
         table[0] = np.inf
-        table[3] = n
         place = (1 + rank) * g + group
         arrival = arrival[order]
         src = src[order]
         table[0].ravel()[place] = arrival
         table[1].ravel()[place] = np.take(sc.tau_p, src)
         table[2].ravel()[place] = np.multiply(sc.p, arrival)  # e^o = p τ^o
-        table[3].ravel()[place] = ui[order]
+        self._ud_places = (place, ui, order, n)  # for ud_table, read on ties only
         self.queued = (act_load + 1 > sc.n_cpus) & self.open_
         self.any_queued = self.queued.any(axis=1)
         n_open = self.open_.sum(axis=1)
@@ -399,6 +398,13 @@ class _MemberQueues:
         if exact.any():
             base = np.where(exact, self._queued_base(sc), base)
         self.base = base.reshape(act.size, m)
+
+    def ud_table(self) -> np.ndarray:
+        """The UD index of each place (W + 2, G) as float (exact), N at padding."""
+        place, ui, order, n = self._ud_places
+        table = np.full(self.table.shape[1:], float(n))
+        table.ravel()[place] = ui[order]
+        return table
 
     def _queued_base(self, sc: _CoSelectionScorer) -> np.ndarray:
         """S(Z_m) per row (G,) with the members' queue simulated."""
@@ -429,12 +435,12 @@ class _MemberQueues:
         place = (mem_arr < arr).sum(axis=0)
         tie = mem_arr == arr
         if tie.any():
-            place += (tie & (np.take(self.table[3], member) < ui)).sum(axis=0)
+            place += (tie & (np.take(self.ud_table(), member) < ui)).sum(axis=0)
         # one queue of W + 1 per pair: members before the place, a slot, the others one later
         later = np.less_equal(place, np.arange(self.width + 1)[:, None])
         member -= np.multiply(later, g, out=_SCRATCH.array("shift", shape, np.int64))
         queue = _SCRATCH.array("queue", (3, *shape))
-        np.take(self.table[:3].reshape(3, -1), member, axis=1, mode="clip", out=queue)
+        np.take(self.table.reshape(3, -1), member, axis=1, mode="clip", out=queue)
         pairs = np.arange(at.size)
         for j in range(3):
             queue[j, place, pairs] = cand[j]
