@@ -271,7 +271,7 @@ class _CoSelectionScorer:
         cfg = slots.config
         self.batch, self.n = slots.bits.shape
         self.m = cfg.n_servers
-        self.n_cpus = cfg.n_cpus
+        self.n_cpus, self.z_max = cfg.n_cpus, cfg.z_max
         self.rho = (cfg.rho_delay, cfg.rho_energy)
         self.p = np.asarray(cfg.p_max_w, dtype=np.float64)
         self.tau_o, self.tau_p = _server_major_delays(slots, self.p)
@@ -290,10 +290,24 @@ class _CoSelectionScorer:
         cand = ci * self.n + ni  # the candidates' columns of the (M, B·N) arrays
         tau_a = _columns(self.tau_o, cand)
         tau_a += _columns(self.tau_p, cand)
-        queues = _MemberQueues(self, ci, server, load, open_)
-        lower = queues.base[queues.slot_of[ci]] + _columns(self.alone_cost, cand)
-        scores = self._exact_scores(queues, ci, ni, lower, tau_a)
+        scores = _columns(self.alone_cost, cand)
+        at = np.flatnonzero(self._scores_matter(ci, load, open_)[ci])
+        if at.size:  # exact scores and τ^a of those candidates; the others keep these
+            ci_at, tau_at = ci[at], tau_a[at]
+            queues = _MemberQueues(self, ci_at, server, load, open_)
+            lower = queues.base[queues.slot_of[ci_at]] + scores[at]
+            scores[at] = self._exact_scores(queues, ci_at, ni[at], lower, tau_at)
+            tau_a[at] = tau_at
         return scores, lambda col: _pick(tau_a, col)
+
+    def _scores_matter(self, ci, load, open_) -> np.ndarray:
+        """(B,) bool: the copies whose candidates' scores and priorities can change the
+        round. A copy with one open server and room there for all its candidates sends
+        them all to it and it keeps them all, whatever they score (no draws to keep in
+        step: this scorer draws nothing)."""
+        n_open = open_.sum(axis=1)
+        room = np.where(open_, self.z_max - load, 0).sum(axis=1)
+        return (n_open > 1) | (np.bincount(ci, minlength=self.batch) > room)
 
     def _exact_scores(self, queues, ci, ni, lower, tau_a) -> np.ndarray:
         """The scores: the lower bounds, replaced by exact I_m where a queue forms, pruned
