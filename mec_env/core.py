@@ -244,7 +244,13 @@ class BatchCore:
             bits, cpb, dl, gain_db = draws[..., 0], draws[..., 1], draws[..., 2], draws[..., 3:]
         else:  # low + u·span per column, as the broadcast gives it, into contiguous arrays
             bits, cpb, dl = (low[j] + u[..., j] * span[j] for j in range(3))
-            gain_db = low[3:] + u[..., 3:] * span[3:]
+            if m <= 16:  # one server column at a time: faster than a short last axis
+                gain_db = np.empty(u.shape[:-1] + (m,))
+                for j in range(m):
+                    np.multiply(u[..., 3 + j], span[3 + j], out=gain_db[..., j])
+                    gain_db[..., j] += low[3 + j]
+            else:
+                gain_db = low[3:] + u[..., 3:] * span[3:]
         gain = 10.0 ** (gain_db / 10.0)
         battery = self.battery if idx is None else self.battery[rows]
         slots = SlotState(
@@ -588,10 +594,12 @@ class BatchCore:
         """Requests the ES agents approved: bit j of ES m approves its member place j."""
         if self.kernels is not None:
             return self.kernels.approvals(requested, members, es_bits)
-        approve = np.zeros(requested.shape, dtype=bool)
-        bi, mi, ji = np.nonzero(members >= 0)
-        approve[bi, members[bi, mi, ji]] = es_bits[bi, mi, ji]
-        return requested & approve
+        b, n = requested.shape
+        places = np.flatnonzero(members >= 0)  # flat (copy, ES, place) of the members
+        approve = np.zeros(b * n, dtype=bool)
+        per_copy = members.shape[1] * members.shape[2]
+        approve[(places // per_copy) * n + members.ravel()[places]] = es_bits.ravel()[places]
+        return requested & approve.reshape(b, n)
 
     def _rule_approvals(self, task: _Task, requested, f_hz, p_w, tau_o, tau_p, e_o):
         """(approved, priority) by the admission rule: a finite priority approves."""
