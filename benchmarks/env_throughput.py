@@ -15,6 +15,9 @@ Prints four tables, every ratio measured in this run:
    ``paper_kb``); needs torchrl.
 
 Optionally (``--mpe``) PettingZoo MPE ``simple_spread_v3`` with 48 agents for reference.
+Before and after the tables, two fixed reference workloads (1,000 Python dicts of 22 keys; a
+numpy call on 144 floats) say how fast the core was: on a shared virtual machine every
+figure moves with it.
 
 Times are CPU seconds of this process (``time.process_time``), so other load on the machine
 counts less; run with ``OMP_NUM_THREADS=1`` to keep to one core. Each configuration is timed
@@ -162,6 +165,28 @@ def bench_torchrl(native: bool, preset: str, seconds: float, copies: int = 16) -
     elapsed = time.process_time() - start
     collector.shutdown()
     return Timing(n * frames, elapsed)
+
+
+_KEYS = tuple(f"k{i}" for i in range(22))
+
+
+def _dicts(values: list[list[float]]) -> list[dict]:
+    """1,000 dicts of 22 keys, like a slot's per-agent infos."""
+    return [dict(zip(_KEYS, row)) for row in values]
+
+
+def machine_speed(seconds: float) -> str:
+    """Two fixed reference workloads timed now, as a line: µs to build 1,000 dicts of 22 keys
+    (Python) and µs per numpy call on 144 floats. On a shared virtual machine whose speed
+    moves between minutes, they say how fast the core was while the tables were timed."""
+    values = np.random.default_rng(0).random((1000, 22)).tolist()
+    small = np.linspace(1.0, 2.0, 144)
+    py = _time(lambda i: _dicts(values), seconds / 2, 3)
+    npy = _time(lambda i: np.log2(small), seconds / 2, 100)
+    return (
+        f"machine speed: {1e6 / py.per_s:.0f} µs per 1,000 dicts of 22 keys (Python), "
+        f"{1e6 / npy.per_s:.2f} µs per numpy call on 144 floats"
+    )
 
 
 def _rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -316,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         f"compiled kernels {'on (numba)' if fast else 'not installed'}",
         flush=True,
     )
+    print(machine_speed(seconds), "(at the start)", flush=True)
     batched = table_batched(modes, seconds)
     table_single(modes, seconds, batched)
     if not args.no_scaling:
@@ -324,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         table_torchrl(seconds)
     if args.mpe:
         table_mpe(seconds)
+    print("\n" + machine_speed(seconds), "(at the end)", flush=True)
     return 0
 
 
