@@ -564,21 +564,25 @@ def per_copy(
 def co_selection_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
     """:func:`co_selection_batched` with the matcher rounds in a compiled kernel (numpy
     takes the log2 of the uplink rate, the kernel the rest of the estimates at p_max)."""
-    cfg = slots.config
-    log2_arg = np.log2(1.0 + np.asarray(cfg.p_max_w, dtype=np.float64) * slots.gain)
     return kernels.co_selection_from_log(
-        slots.bits,
-        slots.cycles_per_bit,
-        log2_arg,
-        cfg.subchannel_bw_hz,
-        cfg.f_server_hz,
-        float(cfg.p_max_w),
-        cfg.z_max,
-        cfg.n_cpus,
-        float(cfg.rho_delay),
-        float(cfg.rho_energy),
-        _PRUNE_K,
+        *co_selection_log2_arguments(slots.config, slots.bits, slots.cycles_per_bit, slots.gain),
+        *co_selection_constants(slots.config),
     )
+
+
+def co_selection_log2_arguments(cfg, bits, cycles_per_bit, gain) -> tuple[np.ndarray, ...]:
+    """The per-slot arguments of the compiled co_selection: the tasks and numpy's
+    log2(1 + p_max g) (B, N, M), whose log2 is the reference."""
+    log2_arg = np.log2(1.0 + np.asarray(cfg.p_max_w, dtype=np.float64) * gain)
+    return bits, cycles_per_bit, log2_arg
+
+
+def co_selection_constants(cfg) -> tuple:
+    """The constant arguments of the compiled co_selection after the per-slot ones: the
+    servers' bandwidth per subchannel (Hz) and CPU rate (Hz), p_max (W), z_max, CPUs, ρ1, ρ2
+    and the pruning K."""
+    return (cfg.subchannel_bw_hz, cfg.f_server_hz, float(cfg.p_max_w), cfg.z_max, cfg.n_cpus,
+            float(cfg.rho_delay), float(cfg.rho_energy), _PRUNE_K)  # fmt: skip
 
 
 def max_gain_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:

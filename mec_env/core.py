@@ -26,7 +26,13 @@ from gymnasium.utils import seeding
 
 from mec_env import fast, physics, slot
 from mec_env.admission import ADMISSIONS, AdmissionContext
-from mec_env.batched_matching import _PRUNE_K, MATCHERS, co_selection_compiled, match
+from mec_env.batched_matching import (
+    MATCHERS,
+    co_selection_compiled,
+    co_selection_constants,
+    co_selection_log2_arguments,
+    match,
+)
 from mec_env.config import EnvConfig
 from mec_env.slot import SlotState
 
@@ -147,11 +153,8 @@ class BatchCore:
         # harvest's uniform scale 2d (J) and the draws' low and span
         self._play_params = (self._resolve_params[:3], self._resolve_params[3:],
                              2.0 * cfg.harvest_mean_j, self.draw_low, self.draw_span)  # fmt: skip
-        # the compiled co_selection's constant arguments (see co_selection_compiled)
-        self._p_max = np.asarray(cfg.p_max_w, dtype=np.float64)
-        self._co_selection_params = (cfg.subchannel_bw_hz, cfg.f_server_hz, float(cfg.p_max_w),
-                                     cfg.z_max, cfg.n_cpus, float(cfg.rho_delay),
-                                     float(cfg.rho_energy), _PRUNE_K, self.z_cap)  # fmt: skip
+        # the compiled co_selection's constant arguments, then the members table's width
+        self._co_selection_params = (*co_selection_constants(cfg), self.z_cap)
         # the compiled observation's gain columns: (gain_db − lo) / span; span 0: zeros;
         # span −1: the linear gains (raw observations), as _gain_part
         span = cfg.gain_db[1] - cfg.gain_db[0]
@@ -269,19 +272,15 @@ class BatchCore:
         """(server (B', N), members (B', M, max z_max)) of the copies in ``slots``: the
         matcher, then :meth:`members_of`; one compiled call for the built-in co_selection."""
         if self._compiled_co_selection:
-            return self._co_selection_members(slots.gain, slots.bits, slots.cycles_per_bit)
+            return self._co_selection_members(slots.bits, slots.cycles_per_bit, slots.gain)
         server = match(self.config.matcher, slots, rngs, self.kernels)
         return server, self.members_of(server)
 
-    def _co_selection_members(self, gain, bits=None, cycles_per_bit=None):
-        """The compiled co_selection and members of the slot with ``gain`` (default: the
-        core's slot), from the arguments co_selection_compiled gives it: numpy's
-        log2(1 + p_max g)."""
-        log2_arg = np.log2(1.0 + self._p_max * gain)
+    def _co_selection_members(self, bits, cycles_per_bit, gain):
+        """(server, members) of a slot by the compiled co_selection and members table, with
+        co_selection_compiled's arguments (numpy's log2(1 + p_max g))."""
         return self.kernels.co_selection_members(
-            self.bits if bits is None else bits,
-            self.cycles_per_bit if cycles_per_bit is None else cycles_per_bit,
-            log2_arg,
+            *co_selection_log2_arguments(self.config, bits, cycles_per_bit, gain),
             *self._co_selection_params,
         )
 
@@ -557,7 +556,9 @@ class BatchCore:
         self.gain_db = gain_db
         self.gain = 10.0 ** (gain_db / 10.0)
         if self._compiled_co_selection:
-            self.server, self.members = self._co_selection_members(self.gain)
+            self.server, self.members = self._co_selection_members(
+                self.bits, self.cycles_per_bit, self.gain
+            )
         else:
             self.server, self.members = self._match(self.slot_state(), self.rngs)
         return StepOutput(
