@@ -23,7 +23,7 @@ import numpy as np
 from mec_env.admission import AdmissionContext
 from mec_env.matching import SlotState, propose_and_accept
 from ucms_marl.learners.base import Learner
-from ucms_marl.rollout import Actions, Observation
+from ucms_marl.rollout_types import Actions, Observation
 
 
 def fastest_server(slot: SlotState, rng: np.random.Generator) -> np.ndarray:

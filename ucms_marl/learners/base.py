@@ -10,7 +10,7 @@ import torch
 
 from mec_env.registry import Registry
 from ucms_marl.replay import Sample, TransitionSpec
-from ucms_marl.rollout import Actions, EnvSpec, Observation
+from ucms_marl.rollout_types import Actions, EnvSpec, Observation
 
 #: the learners by name (``learner.name=``); also resolves import paths and the
 #: ``ucms_marl.learners`` entry points (:class:`mec_env.registry.Registry`)
@@ -27,7 +27,7 @@ class Learner:
     On-policy learners (``on_policy = True``, e.g. :mod:`.ppo`) get no replay buffer: each
     training iteration plays ``max(num_envs, rollout_episodes)`` episodes side by side, the
     trainer keeps every step's transition fields (below), plus the arrays the learner put in
-    :attr:`Actions.extras <ucms_marl.rollout.Actions>`, in a
+    :attr:`Actions.extras <ucms_marl.rollout_types.Actions>`, in a
     :class:`~ucms_marl.rollout.RolloutStore`, and then calls :meth:`update_rollout` once with
     them stacked to arrays of shape (T, E, ...) instead of :meth:`update`.
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ucms_marl.learners.base import LEARNERS, Learner
-from ucms_marl.rollout import Actions, Observation
+from ucms_marl.rollout_types import Actions, Observation
 
 
 def _policies_module():

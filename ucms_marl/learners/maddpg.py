@@ -77,7 +77,7 @@ import torch
 from ucms_marl.learners.base import LEARNERS, Learner, full_transition_spec
 from ucms_marl.networks import BatchedMLP, clip_grad_norm_per_agent_, soft_update_
 from ucms_marl.replay import Sample, TransitionSpec
-from ucms_marl.rollout import Actions, EnvSpec, Observation
+from ucms_marl.rollout_types import Actions, EnvSpec, Observation
 
 CRITICS = ("team", "per_agent", "decomposed", "factored")
 OFFLOAD_DECISIONS = ("threshold", "relaxed", "expected")

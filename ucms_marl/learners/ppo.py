@@ -54,7 +54,7 @@ from torch import nn
 
 from ucms_marl.learners.base import LEARNERS, Learner
 from ucms_marl.learners.ucms import es_input_dim, es_view, select_approvals
-from ucms_marl.rollout import Actions, EnvSpec, Observation
+from ucms_marl.rollout_types import Actions, EnvSpec, Observation
 
 CONTINUOUS_DISTS = ("beta", "squashed_gaussian")
 ACTIVATIONS = ("tanh", "relu")

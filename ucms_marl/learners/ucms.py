@@ -59,7 +59,7 @@ from ucms_marl.learners.base import LEARNERS, full_transition_spec
 from ucms_marl.learners.maddpg import MADDPG, MADDPG_FIELDS, _adam
 from ucms_marl.networks import BatchedMLP, soft_update_
 from ucms_marl.replay import Sample, TransitionSpec
-from ucms_marl.rollout import EnvSpec, Observation
+from ucms_marl.rollout_types import EnvSpec, Observation
 
 ES_FIELDS = (
     "es_obs", "next_es_obs", "es_action", "members", "next_members", "es_reward", "ud_requested",
