@@ -205,7 +205,6 @@ class FigureSpec:
     smoothing: str = "none"  # train curves: "block" (block means) or "savgol" (Savitzky-Golay)
     scale: str = "none"  # "percent" (x100) or "total" (per UD-slot mean x N x T)
     envs: tuple[str, ...] = ()  # envs the figure is meant for (first = default); () = sweep's
-    paper_note: str = ""
 
     @property
     def default_env(self) -> str:

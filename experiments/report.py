@@ -790,7 +790,6 @@ def write_report(
     results_root: Path,
     out_path: Path,
     runs_root: Path | None = None,
-    figures: Sequence[str] = (),
 ) -> Path:
     profile = PROFILES[profile_name]
     render(
