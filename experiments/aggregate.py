@@ -28,7 +28,7 @@ import csv
 import json
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,6 +299,79 @@ def smoothed_series(fig: FigureSpec, run: RunLog, every: int) -> tuple[np.ndarra
     return x, y
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """UCMS against one rival on one measure: the difference of the means across seeds, signed
+    so that positive is UCMS better, and Welch's p."""
+
+    rival: str
+    diff: float
+    p: float
+
+    @property
+    def significant(self) -> bool:
+        return not math.isnan(self.p) and self.p < SIGNIFICANCE
+
+    def describe(self, what: str) -> str:
+        """``<what>: better by 0.012 (Welch p = 0.003)``."""
+        word = "better" if self.diff > 0 else "worse" if self.diff < 0 else "equal"
+        p = "n/a" if math.isnan(self.p) else f"{self.p:.3g}"
+        return f"{what}: {word} by {abs(self.diff):.4g} (Welch p = {p})"
+
+
+def compare(values: dict[str, list[float]], rival: str, better: str) -> Comparison:
+    """UCMS's per-seed ``values`` against ``rival``'s (``better``: higher or lower)."""
+    sign = 1.0 if better == "higher" else -1.0
+    diff = sign * (np.mean(values[UCMS]) - np.mean(values[rival]))
+    return Comparison(rival, float(diff), welch_p(values[UCMS], values[rival]))
+
+
+def _dominance(rows: list[Comparison], text: str, margin: float) -> tuple[str, str]:
+    """``held`` if UCMS is significantly better on every row, ``not held`` if significantly
+    worse on one, else ``mixed``."""
+    if any(c.diff < 0 and c.significant for c in rows):
+        return "not held", text
+    if all(c.diff > 0 and c.significant for c in rows):
+        return "held", text
+    return "mixed", text
+
+
+def _similarity(rows: list[Comparison], text: str, margin: float) -> tuple[str, str]:
+    """``held`` unless a learner differs from UCMS significantly and by more than ``margin``."""
+    within = f"significantly and by more than {margin:g}" if margin else "significantly"
+    differ = [label(c.rival) for c in rows if c.significant and abs(c.diff) > margin]
+    if not differ:
+        return "held", f"no learner differs from UCMS {within}; {text}"
+    return "not held", f"{', '.join(differ)} differ {within}; {text}"
+
+
+@dataclass(frozen=True)
+class ClaimRule:
+    """How :func:`verdict` judges one kind of :class:`~experiments.catalog.Claim`: ``judge``
+    turns the comparisons with UCMS (and their text) into a verdict; ``one_rival``: only
+    against the claim's rival, on the final value and on the mean over training."""
+
+    judge: Callable[[list[Comparison], str, float], tuple[str, str]]
+    one_rival: bool = False
+
+
+#: the claim kinds (catalog.Claim.kind); any other kind is judged as ``best``
+CLAIM_RULES: dict[str, ClaimRule] = {
+    "best": ClaimRule(_dominance),
+    "best_each_n": ClaimRule(_dominance),  # per N (aggregate.combine_verdicts)
+    "beats": ClaimRule(_dominance, one_rival=True),
+    "similar": ClaimRule(_similarity),
+}
+
+
+def _rivals(rule: ClaimRule, finals: dict[str, list[float]], rival: str | None) -> list[str]:
+    """The algorithms with complete runs that ``rule`` compares UCMS with."""
+    others = [a for a in finals if a != UCMS and finals[a]]
+    if rule.one_rival:
+        return [rival] if rival in others else []
+    return others
+
+
 def verdict(
     claim_kind: str,
     better: str,
@@ -308,46 +381,20 @@ def verdict(
     means: dict[str, list[float]] | None = None,
     margin: float = 0.0,
 ) -> tuple[str, str]:
-    """``held`` / ``not held`` / ``mixed`` / ``not tested`` and a one-line reason."""
-    sign = 1.0 if better == "higher" else -1.0
+    """``held`` / ``not held`` / ``mixed`` / ``not tested`` and a one-line reason, by the
+    claim kind's rule in :data:`CLAIM_RULES`."""
+    rule = CLAIM_RULES.get(claim_kind, CLAIM_RULES["best"])
     if not finals.get(UCMS):
         return "not tested", f"no complete {label(UCMS)} run"
-    others = [a for a in finals if a != UCMS and finals[a]]
-    if claim_kind == "beats":
-        others = [rival] if rival in others else []
+    others = _rivals(rule, finals, rival)
     if not others:
         return "not tested", "no complete run of any algorithm to compare with"
-
-    def compare(values: dict[str, list[float]], other: str) -> tuple[float, float]:
-        diff = sign * (np.mean(values[UCMS]) - np.mean(values[other]))
-        return float(diff), welch_p(values[UCMS], values[other])
-
-    rows = {o: compare(finals, o) for o in others}
-    text = "; ".join(
-        f"vs {label(o)}: {'better' if d > 0 else 'worse' if d < 0 else 'equal'} by "
-        f"{abs(d):.4g} (Welch p = {'n/a' if math.isnan(p) else f'{p:.3g}'})"
-        for o, (d, p) in rows.items()
-    )
-    significant = {o: (not math.isnan(p)) and p < SIGNIFICANCE for o, (_, p) in rows.items()}
-    if claim_kind == "similar":
-        differ = [o for o in others if significant[o] and abs(rows[o][0]) > margin]
-        within = f"significantly and by more than {margin:g}" if margin else "significantly"
-        if not differ:
-            return "held", f"no learner differs from UCMS {within}; {text}"
-        return "not held", f"{', '.join(map(label, differ))} differ {within}; {text}"
-    if claim_kind == "beats" and means is not None and means.get(rival):
-        d_auc, p_auc = compare(means, rival)
-        text += (
-            f"; mean over training: {'better' if d_auc > 0 else 'worse'} by {abs(d_auc):.4g} "
-            f"(Welch p = {'n/a' if math.isnan(p_auc) else f'{p_auc:.3g}'})"
-        )
-        rows["__auc__"] = (d_auc, p_auc)
-        significant["__auc__"] = (not math.isnan(p_auc)) and p_auc < SIGNIFICANCE
-    if any(d < 0 and significant[o] for o, (d, _) in rows.items()):
-        return "not held", text
-    if all(d > 0 and significant[o] for o, (d, _) in rows.items()):
-        return "held", text
-    return "mixed", text
+    rows = [compare(finals, o, better) for o in others]
+    text = "; ".join(c.describe(f"vs {label(c.rival)}") for c in rows)
+    if rule.one_rival and means and means.get(rival):
+        rows.append(compare(means, rival, better))
+        text += f"; {rows[-1].describe('mean over training')}"
+    return rule.judge(rows, text, margin)
 
 
 def split_beyond(finals: dict[str, list[float]]) -> tuple[dict, dict]:
@@ -368,17 +415,13 @@ def beyond_detail(
     _, beyond = split_beyond(finals)
     if len(beyond) < 2 or not beyond.get(UCMS):
         return "", "", {}
-    sign = 1.0 if better == "higher" else -1.0
     groups: dict[str, list[str]] = {"better than": [], "worse than": [], "not separable from": []}
     for algo, values in beyond.items():
         if algo == UCMS or not values:
             continue
-        diff = sign * (np.mean(beyond[UCMS]) - np.mean(values))
-        p = welch_p(beyond[UCMS], values)
-        if math.isnan(p) or p >= SIGNIFICANCE:
-            groups["not separable from"].append(algo)
-        else:
-            groups["better than" if diff > 0 else "worse than"].append(algo)
+        c = compare(beyond, algo, better)
+        outcome = ("better than" if c.diff > 0 else "worse than") if c.significant else None
+        groups[outcome or "not separable from"].append(algo)
     short = "; ".join(f"{k} {', '.join(short_label(a) for a in v)}" for k, v in groups.items() if v)
     return f"UCMS_MADDPG {short}", verdict("best", better, beyond)[1], groups
 
