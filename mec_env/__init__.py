@@ -17,17 +17,16 @@ from typing import Any
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from mec_env.admission import ADMISSIONS, AdmissionContext, register_admission
-from mec_env.config import DEFAULT_PRESET, PRESETS, ConfigError, EnvConfig, make_config
+from mec_env.config import DEFAULT_PRESET, PRESETS, EnvConfig, make_config
 from mec_env.env import (
     ES_INFO_KEYS,
     SLOT_INFO_KEYS,
     SLOT_METRICS,
     UD_INFO_KEYS,
-    ActionError,
-    MatcherError,
     MECParallelEnv,
     slot_metrics,
 )
+from mec_env.errors import ActionError, ConfigError, MatcherError
 from mec_env.matching import MATCHERS, register_matcher
 from mec_env.registry import Registry, UnknownNameError
 from mec_env.slot import SlotState

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from mec_env import physics
+from mec_env.errors import MatcherError
 from mec_env.matching import (
     MATCHERS,
     co_selection,
@@ -516,8 +517,6 @@ def check_matching(
     name: str, server, n_uds: int, n_servers: int, z_max: np.ndarray, copy: int | None = None
 ) -> np.ndarray:
     """The single environment's matcher checks, naming the copy; returns int64 (N,)."""
-    from mec_env.env import MatcherError
-
     where = "" if copy is None else f" for copy {copy}"
     server = np.asarray(server)
     if server.shape != (n_uds,) or not np.issubdtype(server.dtype, np.integer):

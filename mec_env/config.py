@@ -44,30 +44,21 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
+from mec_env.admission import ADMISSIONS
+from mec_env.errors import ConfigError
+from mec_env.matching import MATCHERS
+from mec_env.registry import Registry, UnknownNameError
+from mec_env.sim.params import EnvConfig, db_to_linear, dbm_to_w
+
 BITS_PER_BYTE = 8
 MB = 10**6  # bytes
 KB = 10**3  # bytes
 MJ = 10**6  # joules
-
-
-def dbm_to_w(dbm: float | np.ndarray) -> float | np.ndarray:
-    """Power in dBm to watts: ``10**(dBm/10) / 1000``."""
-    return 10.0 ** (np.asarray(dbm, dtype=np.float64) / 10.0) / 1000.0
-
-
-def db_to_linear(db: float | np.ndarray) -> float | np.ndarray:
-    """A ratio in dB to linear scale: ``10**(dB/10)``."""
-    return 10.0 ** (np.asarray(db, dtype=np.float64) / 10.0)
-
-
-class ConfigError(ValueError):
-    """A bad environment configuration; the message names the key and the allowed range."""
 
 
 # Presets use the public config units (bytes, Hz, dBm, dB, J) so they read like the paper.
@@ -146,61 +137,6 @@ def preset(name: str) -> dict[str, Any]:
     return copy.deepcopy(PRESETS[name])
 
 
-@dataclass(frozen=True)
-class EnvConfig:
-    """A validated configuration in SI units. Per-server values are arrays of shape (M,).
-
-    Attributes are named with their unit: ``*_bits``, ``*_s``, ``*_hz``, ``*_w``, ``*_j``.
-    """
-
-    n_servers: int
-    n_uds: int
-    n_slots: int
-    task_bits: tuple[float, float]
-    cycles_per_bit: tuple[float, float]
-    deadline_s: tuple[float, float]
-    f_min_hz: float
-    f_max_hz: float
-    p_min_w: float
-    p_max_w: float
-    b_min_j: float
-    b_max_j: float
-    harvest_mean_j: float
-    z_max: np.ndarray  # (M,) int
-    subchannels: np.ndarray  # (M,) int, K
-    n_cpus: np.ndarray  # (M,) int, U_m
-    storage_bits: np.ndarray  # (M,) float, D_m
-    f_server_hz: np.ndarray  # (M,) float
-    gain_db: tuple[float, float]
-    kappa: float
-    bandwidth_hz: float
-    rho_delay: float
-    rho_energy: float
-    matcher: str
-    admission: str
-    es_agents: bool
-    es_action_space: str  # "multibinary" or "box"
-    normalize_obs: bool
-    clip_actions: bool
-    render_mode: str | None
-    raw: dict  # the merged config in public units, for logging and reprs
-
-    @property
-    def gain_lin(self) -> tuple[float, float]:
-        lo, hi = self.gain_db
-        return float(db_to_linear(lo)), float(db_to_linear(hi))
-
-    @property
-    def subchannel_bw_hz(self) -> np.ndarray:
-        """W/K per server, Hz."""
-        return self.bandwidth_hz / self.subchannels
-
-    @property
-    def capacity(self) -> int:
-        """Σ z_max: UDs that can be matched at once."""
-        return int(self.z_max.sum())
-
-
 def _fail(key: str, got: Any, allowed: str) -> ConfigError:
     return ConfigError(f"config key {key!r} got {got!r}; allowed: {allowed}")
 
@@ -259,11 +195,9 @@ def _flag(raw: dict, key: str) -> bool:
     return bool(v)
 
 
-def _component(raw: dict[str, Any], key: str, registry: Any) -> str:
+def _component(raw: dict[str, Any], key: str, registry: Registry) -> str:
     """The registered name of the matcher or admission rule ``raw[key]``; an import path or an
     entry point is loaded and registered on first use (:class:`mec_env.registry.Registry`)."""
-    from mec_env.registry import UnknownNameError
-
     name = raw[key]
     # isinstance first: an unhashable value (a list, a dict) must not escape as a TypeError
     if not isinstance(name, str):
@@ -313,9 +247,6 @@ def _scalars(raw: dict[str, Any]) -> tuple[float, float, float, float, float]:
 def _check_choices(raw: dict[str, Any]) -> None:
     """The flags, the matcher and admission rule (registered, or loaded by import path or
     entry point), the ES action space and the render mode."""
-    from mec_env.admission import ADMISSIONS
-    from mec_env.matching import MATCHERS
-
     for key in ("es_agents", "normalize_obs", "clip_actions"):
         _flag(raw, key)
     _component(raw, "matcher", MATCHERS)

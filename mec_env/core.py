@@ -33,7 +33,7 @@ from mec_env.batched_matching import (
     co_selection_log2_arguments,
     match,
 )
-from mec_env.config import EnvConfig
+from mec_env.sim.params import EnvConfig
 from mec_env.slot import SlotState
 
 # up to this many UDs numpy sums a row in one pairwise pass, which the kernels reproduce

@@ -148,16 +148,8 @@ from pettingzoo import ParallelEnv
 
 from mec_env.config import DEFAULT_PRESET, EnvConfig, make_config
 from mec_env.core import STEP_COLUMNS, BatchCore
+from mec_env.errors import ActionError
 from mec_env.slot import SlotState
-
-
-class ActionError(ValueError):
-    """An action dict the environment cannot execute; the message names the agent."""
-
-
-class MatcherError(RuntimeError):
-    """A registered matcher returned an invalid assignment."""
-
 
 #: The slot-level metrics, each repeated in every agent's info as ``"slot_" + name``.
 SLOT_METRICS = (

@@ -31,8 +31,8 @@ from collections.abc import Callable
 import numpy as np
 
 from mec_env import physics
-from mec_env.config import EnvConfig
 from mec_env.registry import Registry
+from mec_env.sim.params import EnvConfig
 from mec_env.slot import SlotState  # defined with the slot functions; re-exported here
 
 Matcher = Callable[[SlotState, np.random.Generator], np.ndarray]

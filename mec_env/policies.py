@@ -65,8 +65,8 @@ import numpy as np
 
 from mec_env import physics, slot
 from mec_env.admission import ADMISSIONS, AdmissionContext
-from mec_env.config import EnvConfig
 from mec_env.registry import Registry
+from mec_env.sim.params import EnvConfig
 from mec_env.slot import SlotState
 
 #: The reference policies by name: classes ``cls(env, seed)`` registered with the environment

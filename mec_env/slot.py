@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mec_env import physics
-from mec_env.config import EnvConfig
+from mec_env.sim.params import EnvConfig
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,75 @@
+"""The validated configuration of the simulator, in SI units (:class:`EnvConfig`), and the two
+unit conversions it needs. :mod:`mec_env.config` builds it from a preset and overrides (and
+re-exports it); the simulator, the matchers and the rules read it. Imports nothing of the
+package, so every layer can name it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def dbm_to_w(dbm: float | np.ndarray) -> float | np.ndarray:
+    """Power in dBm to watts: ``10**(dBm/10) / 1000``."""
+    return 10.0 ** (np.asarray(dbm, dtype=np.float64) / 10.0) / 1000.0
+
+
+def db_to_linear(db: float | np.ndarray) -> float | np.ndarray:
+    """A ratio in dB to linear scale: ``10**(dB/10)``."""
+    return 10.0 ** (np.asarray(db, dtype=np.float64) / 10.0)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """A validated configuration in SI units. Per-server values are arrays of shape (M,).
+
+    Attributes are named with their unit: ``*_bits``, ``*_s``, ``*_hz``, ``*_w``, ``*_j``.
+    """
+
+    n_servers: int
+    n_uds: int
+    n_slots: int
+    task_bits: tuple[float, float]
+    cycles_per_bit: tuple[float, float]
+    deadline_s: tuple[float, float]
+    f_min_hz: float
+    f_max_hz: float
+    p_min_w: float
+    p_max_w: float
+    b_min_j: float
+    b_max_j: float
+    harvest_mean_j: float
+    z_max: np.ndarray  # (M,) int
+    subchannels: np.ndarray  # (M,) int, K
+    n_cpus: np.ndarray  # (M,) int, U_m
+    storage_bits: np.ndarray  # (M,) float, D_m
+    f_server_hz: np.ndarray  # (M,) float
+    gain_db: tuple[float, float]
+    kappa: float
+    bandwidth_hz: float
+    rho_delay: float
+    rho_energy: float
+    matcher: str
+    admission: str
+    es_agents: bool
+    es_action_space: str  # "multibinary" or "box"
+    normalize_obs: bool
+    clip_actions: bool
+    render_mode: str | None
+    raw: dict  # the merged config in public units, for logging and reprs
+
+    @property
+    def gain_lin(self) -> tuple[float, float]:
+        lo, hi = self.gain_db
+        return float(db_to_linear(lo)), float(db_to_linear(hi))
+
+    @property
+    def subchannel_bw_hz(self) -> np.ndarray:
+        """W/K per server, Hz."""
+        return self.bandwidth_hz / self.subchannels
+
+    @property
+    def capacity(self) -> int:
+        """Σ z_max: UDs that can be matched at once."""
+        return int(self.z_max.sum())
