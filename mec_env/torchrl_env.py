@@ -24,8 +24,8 @@ for every agent of a copy, as in ``parallel_env``. ``infos=False`` leaves them o
 
 Resets follow TorchRL: ``reset()`` resets every copy, a ``"_reset"`` mask (B, 1) only those;
 ``set_seed(s)`` seeds copy b with ``s + b`` for the next reset. Import this module only when
-you use it: it imports torch and torchrl (``pip install torchrl``), which ``mec_env`` does not
-need otherwise.
+you use it: it imports torch, torchrl and tensordict (the ``torchrl`` extra,
+``pip install "mec-env[torchrl]"``), which ``mec_env`` does not need otherwise.
 """
 
 from __future__ import annotations
@@ -33,10 +33,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
-from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Binary, Bounded, Composite, Unbounded
-from torchrl.envs import EnvBase
+
+try:
+    import torch
+    from tensordict import TensorDict, TensorDictBase
+    from torchrl.data import Binary, Bounded, Composite, Unbounded
+    from torchrl.envs import EnvBase
+except ImportError as _err:  # torch, torchrl or tensordict missing
+    raise ImportError(
+        f"mec_env.torchrl_env needs torch, torchrl and tensordict ({_err}); install them "
+        f'with: pip install "mec-env[torchrl]"',
+        name=getattr(_err, "name", None),
+    ) from _err
 
 from mec_env.config import DEFAULT_PRESET
 from mec_env.env import ES_INFO_KEYS, SLOT_INFO_KEYS, UD_INFO_KEYS

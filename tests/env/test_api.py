@@ -506,3 +506,33 @@ def test_help_on_the_factories_shows_the_reference_page():
     for factory in (mec_env.env, mec_env.parallel_env):
         assert reference in factory.__doc__
         assert "MEC task offloading" in pydoc.render_doc(factory)
+
+
+# ------------------------------------------------------------------ packaging
+
+
+def test_torchrl_env_without_torchrl_names_the_extra():
+    """Without torchrl/tensordict, importing the native TorchRL env says which extra to
+    install (was: ``ModuleNotFoundError: No module named 'tensordict'``)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['tensordict'] = sys.modules['torchrl'] = None\n"
+        "try:\n"
+        "    from mec_env.torchrl_env import MECTorchRLEnv\n"
+        "except ImportError as err:\n"
+        "    print(err)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    assert 'pip install "mec-env[torchrl]"' in out, out
+
+
+def test_package_declares_its_types():
+    root = Path(__file__).resolve().parents[2]
+    assert (root / "mec_env" / "py.typed").is_file()
+    assert 'mec_env = ["py.typed"]' in (root / "pyproject.toml").read_text()
