@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mec_env.env import SLOT_METRICS as _METRICS
+from mec_env.spec import SLOT_METRICS as _METRICS
 
 _WORDS = {"true": True, "false": False, "none": None, "null": None}
 

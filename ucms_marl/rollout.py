@@ -285,13 +285,10 @@ class VectorMECEnv:
     def __init__(
         self, make_env: Callable[[], Any], num_envs: int, *, kernels: str | None = None
     ) -> None:
-        from mec_env.env import MECParallelEnv
-        from mec_env.vector import MECVectorEnv
-
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         template = getattr(make_env(), "unwrapped", None)
-        if not isinstance(template, MECParallelEnv):
+        if not isinstance(template, mec_env.MECParallelEnv):
             raise TypeError(
                 "VectorMECEnv needs make_env to build a mec_env.parallel_env; use "
                 "PerEnvVectorMECEnv for other PettingZoo environments"
@@ -299,7 +296,7 @@ class VectorMECEnv:
         self._make_env = make_env
         self._template = template
         raw = {k: v for k, v in template.config.raw.items() if k != "render_mode"}
-        self._vec = MECVectorEnv(
+        self._vec = mec_env.MECVectorEnv(
             int(num_envs), template.preset, autoreset=False, kernels=kernels, **raw
         )
         self._core = self._vec.core

@@ -11,8 +11,8 @@ from numpy.testing import assert_array_equal
 import mec_env
 from mec_env import batched_matching, matching
 from mec_env.config import make_config
-from mec_env.env import ES_INFO_KEYS, SLOT_INFO_KEYS, UD_INFO_KEYS
 from mec_env.matching import SlotState
+from mec_env.spec import ES_INFO_KEYS, SLOT_INFO_KEYS, UD_INFO_KEYS
 from tests.env.helpers import HETEROGENEOUS
 
 PRESETS = ("small", "paper_kb", "paper", "paper_energy")
@@ -276,7 +276,7 @@ def test_user_matcher_and_rule_run_per_copy(clean_registries):
 
     mec_env.register_matcher("last_first", last_first)
     mec_env.register_admission("smallest_first", smallest_first)
-    assert batched_matching.batched_matcher("last_first") is None
+    assert "batched" not in mec_env.MATCHERS.metadata("last_first")
     play_both(
         "small",
         num_envs=3,

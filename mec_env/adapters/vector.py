@@ -50,15 +50,17 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from mec_env.adapters.parallel import MECParallelEnv
 from mec_env.config import DEFAULT_PRESET, make_config
 from mec_env.core import STEP_COLUMNS, BatchCore, StepOutput
-from mec_env.env import SLOT_INFO_KEYS, ActionError
+from mec_env.errors import ActionError
+from mec_env.spec import SLOT_INFO_KEYS
 
 _ES_COUNTS = ("requests", "admitted", "cuts")
 
 
 class MECVectorEnv(VectorEnv):
-    """B copies of the MEC environment as arrays; see :mod:`mec_env.vector`."""
+    """B copies of the MEC environment as arrays; see :mod:`mec_env.adapters.vector`."""
 
     metadata = {"name": "mec_offloading_vector_v0", "autoreset_mode": AutoresetMode.NEXT_STEP}
 
@@ -92,8 +94,6 @@ class MECVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------ spaces
     def _build_spaces(self) -> None:
-        from mec_env.env import MECParallelEnv
-
         single = MECParallelEnv(  # for its spaces only
             self.preset,
             kernels="numpy",
@@ -304,7 +304,7 @@ class MECVectorEnv(VectorEnv):
     # ------------------------------------------------------------------ step
     def step(self, actions: Mapping[str, Any]):
         """Step every copy; returns ``(obs, rewards, terminated, truncated, infos)``, all
-        arrays with a leading batch axis (see :mod:`mec_env.vector`)."""
+        arrays with a leading batch axis (see :mod:`mec_env.adapters.vector`)."""
         if not self._started:
             raise ActionError("step() called before reset()")
         ud, es_bits = self._check_actions(actions)

@@ -147,44 +147,14 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from mec_env.config import DEFAULT_PRESET, EnvConfig, make_config
-from mec_env.core import STEP_COLUMNS, BatchCore
+from mec_env.core import BatchCore
 from mec_env.errors import ActionError
 from mec_env.slot import SlotState
-
-#: The slot-level metrics, each repeated in every agent's info as ``"slot_" + name``.
-SLOT_METRICS = (
-    "mean_cost",
-    "timeout_rate",
-    "offload_rate",
-    "participation_rate",
-    "below_battery_rate",
-    "admission_cuts",
-)
-SLOT_INFO_KEYS = tuple(f"slot_{k}" for k in SLOT_METRICS)
-# per-UD columns of ``last_step`` copied into the infos (one ``.tolist()`` each per step);
-# MECParallelEnv._ud_infos stores them by name, in this order
-_UD_COLUMNS = STEP_COLUMNS
-assert _UD_COLUMNS == (
-    "task_bytes", "cycles_per_bit", "deadline_s", "server", "requested", "offloaded", "f_hz",
-    "p_w", "delay_s", "energy_j", "cost", "penalty", "timed_out", "battery_j", "below_b_min",
-)  # fmt: skip
-#: Every UD's info keys, at reset and at every step, in this order.
-UD_INFO_KEYS = (*_UD_COLUMNS, "gain", *SLOT_INFO_KEYS)
+from mec_env.spec import SLOT_AT_RESET, SLOT_INFO_KEYS, UD_COLUMNS
 
 
 class _UDInfo:
     """Builds one UD's info: its ``__dict__`` (a plain dict) is the info."""
-
-
-#: Every ES's info keys, at reset and at every step, in this order.
-ES_INFO_KEYS = ("requests", "admitted", "cuts", "members", *SLOT_INFO_KEYS)
-# the slot metrics at reset (no slot played yet): float 0.0, and int 0 for admission_cuts
-_SLOT_AT_RESET = (0.0, 0.0, 0.0, 0.0, 0.0, 0)
-
-
-def slot_metrics(info: Mapping[str, Any]) -> dict[str, float | int]:
-    """The slot metrics of one agent's info as a dict ``{"mean_cost": ..., ...}``."""
-    return {k: info[key] for k, key in zip(SLOT_METRICS, SLOT_INFO_KEYS)}
 
 
 class MECParallelEnv(ParallelEnv):
@@ -348,7 +318,7 @@ class MECParallelEnv(ParallelEnv):
             gain=core.gain,
         )
         none = np.zeros(cfg.n_servers, dtype=np.int64)
-        infos = self._infos(out, _SLOT_AT_RESET, none, none, none)
+        infos = self._infos(out, SLOT_AT_RESET, none, none, none)
         if self.render_mode == "human":
             self.render()
         return observations, infos
@@ -537,7 +507,7 @@ class MECParallelEnv(ParallelEnv):
     def _ud_infos(self, out: Mapping[str, np.ndarray], slot: dict) -> dict[str, dict]:
         """The UD agents' infos (see :meth:`_infos`)."""
         s0, s1, s2, s3, s4, s5 = slot.values()  # in the order of SLOT_INFO_KEYS
-        columns = [out[k].tolist()[0] for k in _UD_COLUMNS]
+        columns = [out[k].tolist()[0] for k in UD_COLUMNS]
         columns.append(list(out["gain"][0].copy()))  # rows of a copy: the env's arrays stay private
         infos = {}
         for (a, task_bytes, cycles_per_bit, deadline_s, server, requested, offloaded, f_hz, p_w,
@@ -597,3 +567,15 @@ class MECParallelEnv(ParallelEnv):
             from mec_env import render as _render
 
             _render.close()
+
+
+def parallel_env(
+    preset: str = DEFAULT_PRESET, *, kernels: str | None = None, **overrides: Any
+) -> MECParallelEnv:
+    """The ParallelEnv for ``preset`` with config keys overridden (see :mod:`mec_env.config`);
+    ``kernels`` picks numpy or the optional compiled kernels (:mod:`mec_env.fast`)."""
+    return MECParallelEnv(preset, kernels=kernels, **overrides)
+
+
+# ``help(mec_env.parallel_env)`` shows the environment's reference page, this module's docstring
+parallel_env.__doc__ = f"{parallel_env.__doc__}\n\n{__doc__}"
