@@ -3,10 +3,10 @@
 An *algorithm* here is a name of an ``ucms_marl`` algorithm config (``conf/algo/<name>.yaml``).
 The five paper algorithms are listed once, in :data:`PAPER_ALGORITHMS`; learners beyond the
 paper (MAPPO, IPPO, UCMS_MAPPO) in :data:`BEYOND_PAPER`, drawn as extra rows of Figs 5-8 and
-left out of the paper's verdicts. A new one slots in by adding its name to one of them and a
-colour in :data:`COLOURS`. An algorithm
-whose config does not exist yet is skipped with a message (:func:`available_algorithms`),
-never a crash.
+left out of the paper's verdicts. A new one slots in by adding its name to one of them (its
+label and colour come with its learner's registration, :func:`label`, :func:`colour`). An
+algorithm whose config does not exist yet is skipped with a message
+(:func:`available_algorithms`), never a crash.
 
 A *sweep* is one Hydra multirun of ``ucms_marl.train`` over algorithms x seeds (x N): the
 figures that read the same runs share a sweep, so ``run fig5`` after ``run fig4`` only trains
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mec_env.registry import Registry
+from ucms_marl.learners import algorithms
 
 # --------------------------------------------------------------------------- algorithms
 # The paper's five algorithms (docs/algorithms.md), in the order of its legends.
@@ -45,52 +46,17 @@ ORACLE = "oracle"  # exact per-slot optimum by enumeration: only on these preset
 ORACLE_PRESETS: frozenset[str] = frozenset({"small"})
 ORACLE_ENV = "small"  # where `reproduce` compares every algorithm with the oracle
 
-LABELS: dict[str, str] = {
-    "ucms_maddpg": "UCMS_MADDPG",
-    "rd_ucms_maddpg": "RD_UCMS_MADDPG",
-    "maddpg": "MADDPG",
-    "offloadcost_maddpg": "OFFLOADCOST_MADDPG",
-    "deadline_maddpg": "DEADLINE_MADDPG",
-    "mappo": "MAPPO (beyond the paper)",
-    "ippo": "IPPO (beyond the paper)",
-    "ucms_mappo": "UCMS_MAPPO (beyond the paper)",
-    "greedy": "greedy (reference)",
-    "all_local": "all local (reference)",
-    "all_offload": "all offload (reference)",
-    "random": "random (reference)",
-    "oracle": "per-slot oracle",
-}
-# One colour per algorithm, the same in every figure (matplotlib's tab10 + greys for references).
-COLOURS: dict[str, str] = {
-    "ucms_maddpg": "#d62728",  # red: the proposal
-    "rd_ucms_maddpg": "#ff7f0e",  # orange
-    "maddpg": "#1f77b4",  # blue
-    "offloadcost_maddpg": "#2ca02c",  # green
-    "deadline_maddpg": "#9467bd",  # purple
-    "mappo": "#17becf",  # cyan
-    "ippo": "#8c6d31",  # olive brown
-    "ucms_mappo": "#e7969c",  # light red: UCMS's setting, learned on-policy
-    "greedy": "#000000",
-    "all_local": "#7f7f7f",
-    "all_offload": "#8c564b",
-    "random": "#e377c2",
-    "oracle": "#bcbd22",
-}
-LINESTYLES: dict[str, str] = {
-    "greedy": "--",
-    "all_local": ":",
-    "all_offload": "-.",
-    "random": (0, (1, 3)),  # type: ignore[dict-item]
-    "oracle": (0, (5, 1)),  # type: ignore[dict-item]
-}
+# Each algorithm's label, colour and line style come from the registration of the learner it
+# is built on (``algorithms=`` of ``ucms_marl.learners.LEARNERS.register``); an algorithm no
+# learner declares is shown by its name, in a colour derived from the name.
 _FALLBACK_COLOURS = ("#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94")
-
-
-BEYOND_PAPER_SUFFIX = " (beyond the paper)"  # how LABELS mark the learners beyond the paper
+BEYOND_PAPER_SUFFIX = " (beyond the paper)"  # how labels mark the learners beyond the paper
 
 
 def label(algo: str) -> str:
-    return LABELS.get(algo, algo)
+    """The algorithm's label in figures and reports, marked if it is beyond the paper."""
+    known = algorithms().get(algo)
+    return (known.label if known else algo) + (BEYOND_PAPER_SUFFIX if algo in BEYOND_PAPER else "")
 
 
 def short_label(algo: str) -> str:
@@ -100,9 +66,16 @@ def short_label(algo: str) -> str:
 
 def colour(algo: str) -> str:
     """The algorithm's colour; unknown names get a stable colour derived from the name."""
-    if algo in COLOURS:
-        return COLOURS[algo]
+    known = algorithms().get(algo)
+    if known:
+        return known.colour
     return _FALLBACK_COLOURS[sum(map(ord, algo)) % len(_FALLBACK_COLOURS)]
+
+
+def linestyle(algo: str) -> Any:
+    """The line style of the algorithm's reference line (dashed unless it says otherwise)."""
+    known = algorithms().get(algo)
+    return known.linestyle if known else "--"
 
 
 def algo_config_exists(algo: str) -> bool:

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from experiments.catalog import LINESTYLES, colour, label  # noqa: E402
+from experiments.catalog import colour, label, linestyle  # noqa: E402
 from experiments.records import FigureResult  # noqa: E402
 
 FIGSIZE = (8.6, 4.2)  # the legend sits right of the axes
@@ -121,7 +121,7 @@ def _plot_curves(ax: Any, result: FigureResult) -> None:
             continue
         centres.append(ref.value)
         ax.axhline(
-            ref.value, color=colour(algo), ls=LINESTYLES.get(algo, "--"), lw=1.2,
+            ref.value, color=colour(algo), ls=linestyle(algo), lw=1.2,
             label=label(algo),
         )  # fmt: skip
     _set_ylim(ax, result, centres, bands)
@@ -161,7 +161,7 @@ def _plot_vs_n(ax: Any, result: FigureResult) -> None:
         vals = np.array([ref_n[k] for k in keys], float)
         centres += vals.tolist()
         ax.plot(
-            ns, vals, color=colour(algo), ls=LINESTYLES.get(algo, "--"), marker="x", ms=4, lw=1.1,
+            ns, vals, color=colour(algo), ls=linestyle(algo), marker="x", ms=4, lw=1.1,
             label=label(algo),
         )  # fmt: skip
     if ns_all:

@@ -12,7 +12,7 @@ Layout of the composed config::
     seed, device, episodes, eval_*, num_envs, ...   trainer keys (TrainConfig, config.yaml)
     matcher, admission, es_agents                   the algorithm's env-side parts
     env:      EnvGroupConfig                        mec_env preset + overrides (env/)
-    learner:  MADDPGConfig | UCMSConfig | HeuristicConfig | MAPPOConfig
+    learner:  the learner's schema, e.g. MADDPGConfig (ucms_marl.learners.maddpg)
               (group ``learner/``; ucms extends maddpg, ippo and the *_paper files are
               variants that change some keys of another option)
     replay:   UniformReplayConfig | RewardTDPriorityReplayConfig   (group ``replay/``)
@@ -20,22 +20,26 @@ Layout of the composed config::
 The env group's keys are mec_env's own (:data:`ENV_KEYS`, from its presets); mec_env
 validates their values when the env is built, before anything runs.
 
-A new learner adds a dataclass with a ``name`` field, registers it with
-``register_schema("learner", "<name>", MyConfig)`` and a YAML file ``learner/<name>.yaml``
-whose defaults list starts with ``<name>_schema`` (or with the option it extends, then its
-schema, as ``learner/ucms.yaml`` does).
+A learner's schema lives in its module under ``ucms_marl/learners/`` and comes with its
+registration (``LEARNERS.register(name, schema=...)``); :func:`register_configs` stores the
+schema of every registered learner as ``learner/<name>_schema``, the first default of
+``learner/<name>.yaml`` (or the second, after the option it extends, as in
+``learner/ucms.yaml``).
 """
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import MISSING, OmegaConf
 
 from mec_env.config import DEFAULT_PRESET, PRESETS
 from mec_env.registry import Registry
+from ucms_marl.learners import LEARNERS
 
 # The env group is mec_env's own config (mec_env/config.py, docs/environment.md), read from it
 # rather than copied: every key of a preset except the algorithm-side keys (matcher, admission,
@@ -64,80 +68,6 @@ EnvGroupConfig = make_dataclass(
     + [(k, _env_key_type(PRESETS[DEFAULT_PRESET][k]), field(default=None)) for k in ENV_KEYS],
 )
 EnvGroupConfig.__module__ = __name__
-
-
-@dataclass
-class MADDPGConfig:
-    name: str = MISSING
-    actor_hidden: list[int] = MISSING
-    critic_hidden: list[int] = MISSING
-    lr_actor: float = MISSING
-    lr_critic: float = MISSING
-    gamma: float = MISSING
-    tau: float = MISSING
-    batch_size: int = MISSING
-    share_params: bool = MISSING
-    noise_std: float = MISSING
-    noise_std_min: float = MISSING
-    noise_decay: float = MISSING
-    max_grad_norm: float | None = MISSING
-    critic: str = MISSING
-    offload_decision: str = MISSING
-    gumbel_temperature: float = MISSING
-    reward_scale: float = MISSING
-    action_reg: float = MISSING
-    twin_critics: bool = MISSING
-
-
-@dataclass
-class UCMSConfig(MADDPGConfig):
-    """UCMS_MADDPG (``ucms_marl.learners.ucms``): the MADDPG UD learners plus the ES Q-network."""
-
-    es_hidden: list[int] = MISSING
-    lr_es: float = MISSING
-    es_epsilon: float = MISSING
-    es_epsilon_min: float = MISSING
-    es_epsilon_decay: float = MISSING
-    es_warmup_episodes: int = MISSING
-    ud_critic_target: str = MISSING
-
-
-@dataclass
-class HeuristicConfig:
-    name: str = MISSING
-    policy: str = MISSING
-
-
-@dataclass
-class MAPPOConfig:
-    """MAPPO (``ucms_marl.learners.ppo``): on-policy PPO, one UD actor shared by all UDs with a
-    Bernoulli offload decision and Beta (f, p); centralised values; a learned ES head when
-    the env has ES agents. ``learner/mappo.yaml`` documents every key."""
-
-    name: str = MISSING
-    centralised_value: bool = MISSING
-    agent_id: bool = MISSING
-    actor_hidden: list[int] = MISSING
-    critic_hidden: list[int] = MISSING
-    es_hidden: list[int] = MISSING
-    activation: str = MISSING
-    continuous_dist: str = MISSING
-    log_std_init: float = MISSING
-    lr_actor: float = MISSING
-    lr_critic: float = MISSING
-    gamma: float = MISSING
-    gae_lambda: float = MISSING
-    clip_ratio: float = MISSING
-    entropy_coef: float = MISSING
-    value_clip: float | None = MISSING
-    normalize_advantages: bool = MISSING
-    normalize_values: bool = MISSING
-    reward_scale: float = MISSING
-    ud_reward: str = MISSING
-    ppo_epochs: int = MISSING
-    num_minibatches: int = MISSING
-    max_grad_norm: float | None = MISSING
-    rollout_episodes: int = MISSING
 
 
 @dataclass
@@ -200,18 +130,34 @@ def register_schema(group: str, name: str, node: type) -> None:
     ConfigStore.instance().store(group=group, name=f"{name}_schema", node=node)
 
 
+HELP_INDENT = 19  # the column where config.yaml's help template starts each option list
+
+
+def group_options(group: str) -> str:
+    """The options of config group ``group`` that Hydra finds: the YAML files of every config
+    directory on the search path (``--config-dir`` included) and the ConfigStore's entries
+    other than schemas, wrapped for ``ucms-train --help`` (``${group_options:algo}`` in
+    config.yaml's help template), so a new option file is listed without editing it."""
+    options = GlobalHydra.instance().config_loader().get_group_options(group)
+    text = ", ".join(name for name in options if not name.endswith("_schema"))
+    indent = " " * HELP_INDENT
+    return textwrap.fill(text, width=97, initial_indent=indent, subsequent_indent=indent).lstrip()
+
+
 def register_configs() -> None:
-    """Store every schema in Hydra's ConfigStore, and the resolvers the YAML files use
-    (idempotent)."""
+    """Store every schema in Hydra's ConfigStore (the trainer's, the replays' and those of
+    the learners registered by now), and the resolvers the YAML files use (idempotent)."""
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
     # `${is_null:${admission}}`: algo/ucms_maddpg.yaml turns ES agents off when a rule is named
     if not OmegaConf.has_resolver("is_null"):
         OmegaConf.register_new_resolver("is_null", lambda value: value is None)
-    register_schema("learner", "maddpg", MADDPGConfig)
-    register_schema("learner", "ucms", UCMSConfig)
-    register_schema("learner", "heuristic", HeuristicConfig)
-    register_schema("learner", "mappo", MAPPOConfig)
-    register_schema("learner", "ippo", MAPPOConfig)  # learner/ippo.yaml: a variant of mappo
+    # `${group_options:algo}`: the option lists of config.yaml's help template
+    if not OmegaConf.has_resolver("group_options"):
+        OmegaConf.register_new_resolver("group_options", group_options)
+    for name in LEARNERS.names():  # each learner's schema comes with its registration
+        schema = LEARNERS.metadata(name).get("schema")
+        if schema is not None:
+            register_schema("learner", name, schema)
     register_schema("replay", "uniform", UniformReplayConfig)
     register_schema("replay", "reward_td_priority", RewardTDPriorityReplayConfig)
 

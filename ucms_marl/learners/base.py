@@ -1,8 +1,26 @@
-"""The learner interface the trainer drives, and the learner registry."""
+"""The learner interface the trainer drives, the learner registry and what a learner's
+registration says about it.
+
+A learner module registers its class with its config schema and the algorithms built on it::
+
+    @LEARNERS.register(
+        "maddpg",
+        schema=MADDPGConfig,  # the dataclass that types learner/maddpg.yaml
+        algorithms={"maddpg": Algorithm("MADDPG", "#1f77b4")},  # conf/algo/<name>.yaml
+    )
+    class MADDPG(Learner):
+        is_learning = True  # capability flags: class attributes of Learner
+        ...
+
+``ucms_marl.config`` stores every registered ``schema`` in Hydra's ConfigStore as
+``learner/<name>_schema``; the figures of ``python -m experiments`` take each algorithm's
+label, colour and line style from :func:`algorithms`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,8 +31,29 @@ from ucms_marl.replay import Sample, TransitionSpec
 from ucms_marl.rollout_types import Actions, EnvSpec, Observation
 
 #: the learners by name (``learner.name=``); also resolves import paths and the
-#: ``ucms_marl.learners`` entry points (:class:`mec_env.registry.Registry`)
+#: ``ucms_marl.learners`` entry points (:class:`mec_env.registry.Registry`). Metadata:
+#: ``schema`` (the config dataclass) and ``algorithms`` (name -> :class:`Algorithm`)
 LEARNERS: Registry[type[Learner]] = Registry("learner", entry_point_group="ucms_marl.learners")
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """How figures and reports show an algorithm (``conf/algo/<name>.yaml``) built on a
+    learner: its label, its colour, and its line style (for reference lines)."""
+
+    label: str
+    colour: str
+    linestyle: str | tuple[int, tuple[int, ...]] = "--"
+
+
+def algorithms() -> dict[str, Algorithm]:
+    """Every algorithm the registered learners declare (their ``algorithms`` metadata), in
+    registration order."""
+    return {
+        name: algo
+        for learner in LEARNERS.names()
+        for name, algo in LEARNERS.metadata(learner).get("algorithms", {}).items()
+    }
 
 
 class Learner:

@@ -11,23 +11,37 @@ wants ``es_agents=False, admission=saving_first``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from omegaconf import MISSING
 
-from ucms_marl.learners.base import LEARNERS, Learner
+from mec_env.policies import POLICIES, env_overrides_for, make_policy
+from mec_env.registry import UnknownNameError
+from ucms_marl.learners.base import LEARNERS, Algorithm, Learner
 from ucms_marl.rollout_types import Actions, Observation
 
 
-def _policies_module():
-    try:
-        from mec_env import policies
-    except ImportError as exc:  # pragma: no cover - only if mec_env lacks its policies
-        raise ImportError("learner=heuristic needs mec_env.policies") from exc
-    return policies
+@dataclass
+class HeuristicConfig:
+    """The keys of ``learner/heuristic.yaml``: the learner's name and the policy it runs."""
+
+    name: str = MISSING
+    policy: str = MISSING
 
 
-@LEARNERS.register("heuristic")
+@LEARNERS.register(
+    "heuristic",
+    schema=HeuristicConfig,
+    algorithms={  # the reference lines of the figures: greys and black, dashed
+        "greedy": Algorithm("greedy (reference)", "#000000", "--"),
+        "all_local": Algorithm("all local (reference)", "#7f7f7f", ":"),
+        "all_offload": Algorithm("all offload (reference)", "#8c564b", "-."),
+        "random": Algorithm("random (reference)", "#e377c2", (0, (1, 3))),
+        "oracle": Algorithm("per-slot oracle", "#bcbd22", (0, (5, 1))),
+    },
+)
 class HeuristicLearner(Learner):
     is_learning = False
 
@@ -39,21 +53,18 @@ class HeuristicLearner(Learner):
 
     @staticmethod
     def _check_name(name: str) -> None:
-        from mec_env.registry import UnknownNameError
-
-        policies = _policies_module().POLICIES
         try:
-            policies.get(name)
+            POLICIES.get(name)
         except UnknownNameError:
             raise ValueError(
                 f"learner.policy={name!r} is not a mec_env policy; choose one of "
-                f"{policies.available()}"
+                f"{POLICIES.available()}"
             ) from None
 
     @classmethod
     def env_overrides(cls, cfg: Any, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
         cls._check_name(cfg.policy)
-        return dict(_policies_module().env_overrides_for(cfg.policy))
+        return dict(env_overrides_for(cfg.policy))
 
     def act(self, obs: Observation, *, explore: bool) -> Actions:
         if not len(obs.slots):
@@ -61,7 +72,6 @@ class HeuristicLearner(Learner):
                 "learner=heuristic decides from each env copy's SlotView (Observation.slots), "
                 "which this rollout does not provide"
             )
-        make_policy = _policies_module().make_policy
         while len(self._policies) < len(obs.slots):  # copy i's policy seeded seed * 1009 + i
             config = obs.slots[len(self._policies)].config
             seed = self.seed * 1009 + len(self._policies)

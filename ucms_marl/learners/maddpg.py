@@ -69,12 +69,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import MISSING
 
-from ucms_marl.learners.base import LEARNERS, Learner, full_transition_spec
+from ucms_marl.learners.base import LEARNERS, Algorithm, Learner, full_transition_spec
 from ucms_marl.networks import BatchedMLP, clip_grad_norm_per_agent_, soft_update_
 from ucms_marl.replay import Sample, TransitionSpec
 from ucms_marl.rollout_types import Actions, EnvSpec, Observation
@@ -95,7 +97,40 @@ def _adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr)
 
 
-@LEARNERS.register("maddpg")
+@dataclass
+class MADDPGConfig:
+    """The keys of ``learner/maddpg.yaml``, which documents each; the values are the YAML's."""
+
+    name: str = MISSING
+    actor_hidden: list[int] = MISSING
+    critic_hidden: list[int] = MISSING
+    lr_actor: float = MISSING
+    lr_critic: float = MISSING
+    gamma: float = MISSING
+    tau: float = MISSING
+    batch_size: int = MISSING
+    share_params: bool = MISSING
+    noise_std: float = MISSING
+    noise_std_min: float = MISSING
+    noise_decay: float = MISSING
+    max_grad_norm: float | None = MISSING
+    critic: str = MISSING
+    offload_decision: str = MISSING
+    gumbel_temperature: float = MISSING
+    reward_scale: float = MISSING
+    action_reg: float = MISSING
+    twin_critics: bool = MISSING
+
+
+@LEARNERS.register(
+    "maddpg",
+    schema=MADDPGConfig,
+    algorithms={  # the paper's MADDPG baselines (conf/algo/), by their admission rule
+        "maddpg": Algorithm("MADDPG", "#1f77b4"),  # blue
+        "offloadcost_maddpg": Algorithm("OFFLOADCOST_MADDPG", "#2ca02c"),  # green
+        "deadline_maddpg": Algorithm("DEADLINE_MADDPG", "#9467bd"),  # purple
+    },
+)
 class MADDPG(Learner):
     is_learning = True
 

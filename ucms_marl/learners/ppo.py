@@ -45,14 +45,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from omegaconf import MISSING
 from torch import nn
 
-from ucms_marl.learners.base import LEARNERS, Learner
+from ucms_marl.learners.base import LEARNERS, Algorithm, Learner
 from ucms_marl.learners.ucms import es_input_dim, es_view, select_approvals
 from ucms_marl.rollout_types import Actions, EnvSpec, Observation
 
@@ -280,6 +282,52 @@ def gae(
     return adv, adv + value
 
 
+@dataclass
+class MAPPOConfig:
+    """The keys of ``learner/mappo.yaml`` (and of its variant ``learner/ippo.yaml``), which
+    documents every key: on-policy PPO, one UD actor shared by all UDs with a Bernoulli
+    offload decision and Beta (f, p); centralised values; a learned ES head when the env has
+    ES agents."""
+
+    name: str = MISSING
+    centralised_value: bool = MISSING
+    agent_id: bool = MISSING
+    actor_hidden: list[int] = MISSING
+    critic_hidden: list[int] = MISSING
+    es_hidden: list[int] = MISSING
+    activation: str = MISSING
+    continuous_dist: str = MISSING
+    log_std_init: float = MISSING
+    lr_actor: float = MISSING
+    lr_critic: float = MISSING
+    gamma: float = MISSING
+    gae_lambda: float = MISSING
+    clip_ratio: float = MISSING
+    entropy_coef: float = MISSING
+    value_clip: float | None = MISSING
+    normalize_advantages: bool = MISSING
+    normalize_values: bool = MISSING
+    reward_scale: float = MISSING
+    ud_reward: str = MISSING
+    ppo_epochs: int = MISSING
+    num_minibatches: int = MISSING
+    max_grad_norm: float | None = MISSING
+    rollout_episodes: int = MISSING
+
+
+@LEARNERS.register(  # applied second: registered after mappo
+    "ippo",  # learner/ippo.yaml: learner/mappo.yaml with centralised_value=false
+    schema=MAPPOConfig,
+    algorithms={"ippo": Algorithm("IPPO", "#8c6d31")},  # olive brown
+)
+@LEARNERS.register(
+    "mappo",
+    schema=MAPPOConfig,
+    algorithms={
+        "mappo": Algorithm("MAPPO", "#17becf"),  # cyan
+        "ucms_mappo": Algorithm("UCMS_MAPPO", "#e7969c"),  # light red: UCMS's setting
+    },
+)
 class PPO(Learner):
     """MAPPO (``centralised_value=true``) / IPPO; see the module docstring."""
 
@@ -652,10 +700,6 @@ class PPO(Learner):
             f"{name}_params": sum(p.numel() for p in module.parameters())
             for name, module in self.nets.items()
         }
-
-
-LEARNERS.register("mappo", PPO)
-LEARNERS.register("ippo", PPO)
 
 
 def _validate(cfg: Any) -> None:

@@ -54,9 +54,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from omegaconf import MISSING
 
-from ucms_marl.learners.base import LEARNERS, full_transition_spec
-from ucms_marl.learners.maddpg import MADDPG, MADDPG_FIELDS, _adam
+from ucms_marl.learners.base import LEARNERS, Algorithm, full_transition_spec
+from ucms_marl.learners.maddpg import MADDPG, MADDPG_FIELDS, MADDPGConfig, _adam
 from ucms_marl.networks import BatchedMLP, soft_update_
 from ucms_marl.replay import Sample, TransitionSpec
 from ucms_marl.rollout_types import EnvSpec, Observation
@@ -194,7 +195,27 @@ def team_value(q: torch.Tensor, approve: torch.Tensor, occupied: torch.Tensor) -
 
 
 # ---------------------------------------------------------------------- the learner
-@LEARNERS.register("ucms")
+@dataclass
+class UCMSConfig(MADDPGConfig):
+    """The keys of ``learner/ucms.yaml``: the MADDPG UD learners' plus the ES Q-network's."""
+
+    es_hidden: list[int] = MISSING
+    lr_es: float = MISSING
+    es_epsilon: float = MISSING
+    es_epsilon_min: float = MISSING
+    es_epsilon_decay: float = MISSING
+    es_warmup_episodes: int = MISSING
+    ud_critic_target: str = MISSING
+
+
+@LEARNERS.register(
+    "ucms",
+    schema=UCMSConfig,
+    algorithms={
+        "ucms_maddpg": Algorithm("UCMS_MADDPG", "#d62728"),  # red: the paper's proposal
+        "rd_ucms_maddpg": Algorithm("RD_UCMS_MADDPG", "#ff7f0e"),  # orange
+    },
+)
 class UCMS(MADDPG):
     def __init__(self, cfg: Any, spec: EnvSpec, *, device: torch.device, seed: int) -> None:
         super().__init__(cfg, spec, device=device, seed=seed)
