@@ -5,7 +5,7 @@ returning a float array of shape (N,): requests are approved in ascending priori
 index); ``np.inf`` (or NaN) rejects a request outright. Entries of UDs that did not request
 are ignored. Whatever the rule, the environment then enforces (15i) at most K offloads per ES
 and (15j) Σβ ≤ D_m by walking the approved requests in that order and admitting each that still
-fits (:func:`mec_env.physics.admit_within_capacity`); the others compute locally.
+fits (:func:`mec_env.sim.capacity.admit_within_capacity`); the others compute locally.
 
 Register your own without editing the library::
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mec_env import physics
-from mec_env.matching import SlotState
 from mec_env.registry import Registry
+from mec_env.sim.compute import best_local, cost, late_penalty_cost
+from mec_env.sim.state import SlotState
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class AdmissionContext:
     def offload_cost_estimate(self) -> np.ndarray:
         """ρ1 (τ^p + τ^o) + ρ2 e^o: the offload cost if the ES queue were empty."""
         cfg = self.slot.config
-        return physics.cost(
+        return cost(
             cfg.rho_delay, cfg.rho_energy, self.processing_s + self.upload_s, self.offload_energy_j
         )
 
@@ -100,7 +100,7 @@ def saving_first(ctx: AdmissionContext) -> np.ndarray:
     would save nothing are rejected."""
     cfg = ctx.slot.config
     s = ctx.slot
-    _, local = physics.best_local(
+    _, local = best_local(
         s.bits,
         s.cycles_per_bit,
         s.deadline_s,
@@ -110,7 +110,7 @@ def saving_first(ctx: AdmissionContext) -> np.ndarray:
         cfg.f_min_hz,
         cfg.f_max_hz,
     )
-    offload = physics.late_penalty_cost(
+    offload = late_penalty_cost(
         cfg.rho_delay,
         cfg.rho_energy,
         ctx.processing_s + ctx.upload_s,

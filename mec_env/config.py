@@ -51,8 +51,8 @@ import numpy as np
 
 from mec_env.admission import ADMISSIONS
 from mec_env.errors import ConfigError
-from mec_env.matching import MATCHERS
 from mec_env.registry import Registry, UnknownNameError
+from mec_env.sim.matchers import MATCHERS
 from mec_env.sim.params import EnvConfig, db_to_linear, dbm_to_w
 
 BITS_PER_BYTE = 8

@@ -26,12 +26,12 @@ from gymnasium.utils import seeding
 
 from mec_env import fast, physics, slot
 from mec_env.admission import ADMISSIONS, AdmissionContext
-from mec_env.batched_matching import (
-    MATCHERS,
+from mec_env.sim.matchers import MATCHERS
+from mec_env.sim.matchers.base import match
+from mec_env.sim.matchers.co_selection import (
     co_selection_compiled,
     co_selection_constants,
     co_selection_log2_arguments,
-    match,
 )
 from mec_env.sim.params import EnvConfig
 from mec_env.slot import SlotState

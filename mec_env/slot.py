@@ -11,47 +11,28 @@ parameters come from the :class:`~mec_env.config.EnvConfig` and have shape (M,).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from mec_env import physics
+from mec_env.sim.battery import battery_update
+from mec_env.sim.capacity import admit_within_capacity
+from mec_env.sim.channel import uplink_rate, upload_delay
+from mec_env.sim.compute import (
+    cost,
+    local_delay,
+    local_energy,
+    local_frequency,
+    offload_energy,
+    penalty,
+    processing_delay,
+    requests,
+    reward,
+    transmit_power,
+)
 from mec_env.sim.params import EnvConfig
+from mec_env.sim.queue import queue_finish_times
+from mec_env.sim.state import SlotState
 
-
-@dataclass(frozen=True)
-class SlotState:
-    """What the matcher and the admission rules see of a slot. Arrays in SI units.
-
-    ``bits`` β (N,) bits; ``cycles_per_bit`` c (N,); ``deadline_s`` φ (N,) s; ``gain`` g (N, M)
-    linear; ``battery_j`` b (N,) J at the start of the slot; ``config`` the :class:`EnvConfig`.
-    """
-
-    config: EnvConfig
-    bits: np.ndarray
-    cycles_per_bit: np.ndarray
-    deadline_s: np.ndarray
-    gain: np.ndarray
-    battery_j: np.ndarray
-
-    @property
-    def n_uds(self) -> int:
-        return self.bits.shape[0]
-
-    def offload_estimates(
-        self, p_w: np.ndarray | float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(τ^o, τ^p, e^o) of every UD at every server, each (N, M), at power ``p_w`` (W)."""
-        cfg = self.config
-        p = np.asarray(p_w, dtype=np.float64)
-        if p.ndim == 1:
-            p = p[:, None]
-        rate = physics.uplink_rate(cfg.subchannel_bw_hz, p, self.gain)
-        tau_o = physics.upload_delay(self.bits[:, None], rate)
-        tau_p = physics.processing_delay(
-            self.bits[:, None], self.cycles_per_bit[:, None], cfg.f_server_hz
-        )
-        return tau_o, tau_p, physics.offload_energy(p, tau_o)
+__all__ = ["SlotState", "admit", "offload_terms", "resolve", "ud_controls"]
 
 
 def ud_controls(
@@ -62,9 +43,9 @@ def ud_controls(
     A UD requests offloading iff x^u ≥ 0.5 and it is matched; f = max(f_min, f^u f_max);
     **[decision]** p = max(p_min, p^u p_max) with both bounds in watts.
     """
-    requested = (ud_actions[..., 0] >= 0.5) & (server >= 0)
-    f_hz = np.maximum(cfg.f_min_hz, ud_actions[..., 1] * cfg.f_max_hz)
-    p_w = np.maximum(cfg.p_min_w, ud_actions[..., 2] * cfg.p_max_w)
+    requested = requests(ud_actions[..., 0], server)
+    f_hz = local_frequency(ud_actions[..., 1], cfg.f_min_hz, cfg.f_max_hz)
+    p_w = transmit_power(ud_actions[..., 2], cfg.p_min_w, cfg.p_max_w)
     return requested, f_hz, p_w
 
 
@@ -87,12 +68,10 @@ def offload_terms(
         g = np.take(gain, np.arange(0, srv.size * m, m) + srv.ravel()).reshape(srv.shape)
     else:
         g = np.take_along_axis(gain, srv[..., None], axis=-1)[..., 0]
-    rate = physics.uplink_rate(cfg.subchannel_bw_hz[srv], p_w, g)
-    tau_o = np.where(matched, physics.upload_delay(bits, rate), 0.0)
-    tau_p = np.where(
-        matched, physics.processing_delay(bits, cycles_per_bit, cfg.f_server_hz[srv]), 0.0
-    )
-    return tau_o, tau_p, physics.offload_energy(p_w, tau_o)
+    rate = uplink_rate(cfg.subchannel_bw_hz[srv], p_w, g)
+    tau_o = np.where(matched, upload_delay(bits, rate), 0.0)
+    tau_p = np.where(matched, processing_delay(bits, cycles_per_bit, cfg.f_server_hz[srv]), 0.0)
+    return tau_o, tau_p, offload_energy(p_w, tau_o)
 
 
 def _flat_groups(server: np.ndarray, n_servers: int, flat: np.ndarray) -> np.ndarray:
@@ -116,7 +95,7 @@ def admit(
     b = server.shape[0]
     flat = np.flatnonzero(approved.ravel())
     groups = _flat_groups(server, cfg.n_servers, flat)
-    ok = physics.admit_within_capacity(
+    ok = admit_within_capacity(
         priority.ravel()[flat],
         groups,
         bits.ravel()[flat],
@@ -152,30 +131,28 @@ def resolve(
     """
     b = server.shape[0]
     flat = np.flatnonzero(offloaded.ravel())
-    _, finish = physics.queue_finish_times(
+    _, finish = queue_finish_times(
         upload_s.ravel()[flat],
         processing_s.ravel()[flat],
         _flat_groups(server, cfg.n_servers, flat),
         _per_group(cfg.n_cpus, b),
         tiebreak=flat,
     )
-    delay = physics.local_delay(bits, cycles_per_bit, f_hz).ravel()
-    energy = physics.local_energy(bits, cycles_per_bit, f_hz, cfg.kappa).ravel()
+    delay = local_delay(bits, cycles_per_bit, f_hz).ravel()
+    energy = local_energy(bits, cycles_per_bit, f_hz, cfg.kappa).ravel()
     delay[flat] = finish
     energy[flat] = offload_energy_j.ravel()[flat]
     delay, energy = delay.reshape(server.shape), energy.reshape(server.shape)
-    costs = physics.cost(cfg.rho_delay, cfg.rho_energy, delay, energy)
-    battery_next = physics.battery_update(battery_j, energy, harvest_j, cfg.b_max_j)
-    pen = physics.penalty(
-        cfg.rho_delay, cfg.rho_energy, deadline_s, delay, battery_next, cfg.b_min_j
-    )
+    costs = cost(cfg.rho_delay, cfg.rho_energy, delay, energy)
+    battery_next = battery_update(battery_j, energy, harvest_j, cfg.b_max_j)
+    pen = penalty(cfg.rho_delay, cfg.rho_energy, deadline_s, delay, battery_next, cfg.b_min_j)
     return {
         "delay_s": delay,
         "energy_j": energy,
         "cost": costs,
         "battery_j": battery_next,
         "penalty": pen,
-        "reward": physics.reward(costs, pen),
+        "reward": reward(costs, pen),
         "timed_out": delay > deadline_s,
         "below_b_min": battery_next < cfg.b_min_j,
     }

@@ -1,5 +1,5 @@
 """The batched co_selection reuses per-thread scratch arrays between calls
-(mec_env.batched_matching._Scratch): results must not depend on what a previous call of
+(mec_env.sim.matchers.co_selection._Scratch): results must not depend on what a previous call of
 another shape left there, nor on other threads matching at the same time."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The grouped sorts of the batched matchers (mec_env.batched_matching): the one-sort path of
-packed int64 keys and its fallbacks (ties, NaN, −0.0, negative keys) order items exactly as a
-lexicographic sort by (group, key, item index)."""
+"""The grouped sorts of the batched matchers (mec_env.sim.matchers.co_selection): the one-sort
+path of packed int64 keys and its fallbacks (ties, NaN, −0.0, negative keys) order items
+exactly as a lexicographic sort by (group, key, item index)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from mec_env import batched_matching as bm
 from mec_env import physics
+from mec_env.sim.matchers import co_selection as bm
 
 
 def _keys(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:

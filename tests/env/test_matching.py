@@ -10,6 +10,7 @@ import mec_env
 from mec_env import matching, physics
 from mec_env.config import make_config
 from mec_env.matching import MATCHERS, SlotState
+from mec_env.sim.matchers import co_selection as co_selection_module
 
 BUILTIN = ("co_selection", "random", "max_gain")
 
@@ -119,7 +120,7 @@ def test_co_selection_terminates_in_at_most_one_round_per_matched_ud(monkeypatch
 
         return original(z_max, n_uds, counted, es_priority)
 
-    monkeypatch.setattr(matching, "propose_and_accept", counting)
+    monkeypatch.setattr(co_selection_module, "propose_and_accept", counting)
     rng = np.random.default_rng(2)
     for n_uds in (1, 5, 8, 13):
         rounds.clear()

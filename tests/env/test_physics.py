@@ -375,17 +375,7 @@ def test_late_penalty_cost():
     assert_allclose(physics.late_penalty_cost(0.5, 0.5, 0.04, 0.2, 0.05), 0.12)
 
 
-# ------------------------------------------------------------------ best_local, cost_optimal_f
-
-
-def test_cost_optimal_f():
-    # (ρ1 / (2 ρ2 κ))^(1/3) = (0.5 / (2 · 0.5 · 5e-27))^(1/3) = (1e26)^(1/3) = 4.6416e8 Hz
-    assert_allclose(physics.cost_optimal_f(0.5, 0.5, KAPPA, 0.4e9, 1.5e9), 4.641588833612779e8)
-    # energy variant: (1 / (2 · 5 · 5e-27))^(1/3) = (2e25)^(1/3) = 2.714e8 < f_min → 0.4 GHz
-    assert physics.cost_optimal_f(1.0, 5.0, KAPPA, 0.4e9, 1.5e9) == 0.4e9
-    # delay only: as fast as allowed; energy only: as slow as allowed
-    assert physics.cost_optimal_f(1.0, 0.0, KAPPA, 0.4e9, 1.5e9) == 1.5e9
-    assert physics.cost_optimal_f(0.0, 1.0, KAPPA, 0.4e9, 1.5e9) == 0.4e9
+# ------------------------------------------------------------------ best_local
 
 
 def test_best_local_loose_deadline():

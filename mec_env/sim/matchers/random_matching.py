@@ -1,0 +1,46 @@
+"""The random matcher (**[decision]** 9 of docs/environment.md), per copy and batched,
+registered here as ``"random"``: every unmatched UD proposes to a uniformly random open server
+and an oversubscribed server keeps a uniformly random subset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from mec_env.sim.matchers.base import MATCHERS, propose_and_accept, propose_and_accept_batched
+from mec_env.sim.state import SlotState
+
+
+def random_matching(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
+    """Each UD proposes to a uniformly random open server; an oversubscribed server keeps a
+    uniformly random subset (RD_UCMS_MADDPG's matching)."""
+    return propose_and_accept(
+        slot.config.z_max,
+        slot.n_uds,
+        lambda cand, open_servers, server: rng.random((cand.size, open_servers.size)),
+        lambda cand, col: rng.random(cand.size),
+    )
+
+
+def random_batched(slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+    """:func:`mec_env.matching.random_matching` for B copies: each copy's generator draws
+    what the per-copy matcher draws, round by round."""
+    batch, n = slots.bits.shape
+    m = slots.config.n_servers
+
+    def scorer(ci, ni, server, load, open_):
+        scores = np.zeros((ci.size, m))
+        prio = np.zeros(ci.size)
+        copies, starts = np.unique(ci, return_index=True)
+        ends = np.append(starts[1:], ci.size)
+        for b, lo, hi in zip(copies.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            cols = np.flatnonzero(open_[b])
+            scores[lo:hi, cols] = rngs[b].random((hi - lo, cols.size))
+            prio[lo:hi] = rngs[b].random(hi - lo)
+        return scores, lambda col: prio
+
+    return propose_and_accept_batched(slots.config.z_max, batch, n, scorer)
+
+
+MATCHERS.register("random", random_matching, batched=random_batched)
