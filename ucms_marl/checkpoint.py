@@ -15,10 +15,16 @@ Both load with ``torch.load(..., weights_only=True)``: nothing in them is execut
 received from someone else is safe to open. Numpy arrays (replay storage, the numpy RNG state)
 are stored as tensors tagged with their dtype and restored on load; everything else is plain
 Python (dicts, lists, tuples, numbers, strings) or tensors.
+
+Each file carries a SHA-256 checksum of its content (every key, value and tensor byte), checked
+on load: a truncated, bit-flipped or foreign file is refused with a
+:class:`CheckpointError` (a :class:`~ucms_marl.errors.UsageError`: one line naming the file
+and what to do), never loaded into a run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -31,8 +37,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from ucms_marl.errors import UsageError
+
 POLICY_FORMAT = "ucms_marl.policy/1"  # the "format" entry of a policy file
+CHECKSUM_KEY = "sha256"  # the payload's checksum, over everything else in it (:func:`digest`)
 _NDARRAY = "__ndarray__"  # marks an encoded numpy array: {_NDARRAY: tensor, "dtype": "<f4"}
+CHECKPOINT_KEYS = ("config", "algo", "env_kwargs", "episode", "updates", "wall_time_s",
+                   "learner", "replay", "rng")  # fmt: skip
+
+
+class CheckpointError(UsageError):
+    """A checkpoint or policy file that cannot be used: missing, unreadable, corrupt, foreign."""
 
 
 def rng_states() -> dict[str, Any]:
@@ -84,6 +99,46 @@ def save_atomic(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     return path
 
 
+def remove_stale_temp_files(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of :func:`save_atomic` writes that were killed
+    (``.checkpoint.pt.*.tmp``, ``.policy.pt.*.tmp``) in ``run_dir``; returns them."""
+    stale = sorted(Path(run_dir).glob(".*.pt.*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def _digest_into(h: Any, obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        flat = obj.detach().cpu().contiguous().reshape(-1)
+        h.update(f"T{flat.dtype}{tuple(obj.shape)}".encode())
+        h.update(flat.view(torch.uint8).numpy().data)
+    elif isinstance(obj, Mapping):
+        h.update(f"D{len(obj)}".encode())
+        for key, value in obj.items():
+            h.update(repr(key).encode())
+            _digest_into(h, value)
+    elif isinstance(obj, list | tuple):
+        h.update(f"{type(obj).__name__[0]}{len(obj)}".encode())
+        for value in obj:
+            _digest_into(h, value)
+    else:
+        h.update(f"{type(obj).__name__}:{obj!r}".encode())
+
+
+def digest(payload: Mapping[str, Any]) -> str:
+    """SHA-256 of an encoded payload's content, its checksum entry left out: every key, every
+    scalar and every tensor's dtype, shape and bytes, in order."""
+    h = hashlib.sha256()
+    _digest_into(h, {k: v for k, v in payload.items() if k != CHECKSUM_KEY})
+    return h.hexdigest()
+
+
+def sealed(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with its checksum (:func:`digest`), as written to a file."""
+    return {**payload, CHECKSUM_KEY: digest(payload)}
+
+
 def encode(obj: Any) -> Any:
     """``obj`` with every numpy array turned into a tagged tensor and numpy scalars into Python
     numbers, so that ``torch.load(weights_only=True)`` can read it back (:func:`decode`)."""
@@ -115,26 +170,64 @@ def decode(obj: Any) -> Any:
     return obj
 
 
-def _load_safe(path: Path, map_location: str | torch.device, what: str) -> Any:
+_FIX = "use an intact copy, or train the run again"
+
+
+def _load_safe(path: Path, map_location: str | torch.device, what: str) -> dict[str, Any]:
+    """The payload of ``path`` read with ``weights_only=True``, its checksum verified; any
+    failure is a :class:`CheckpointError` naming the file."""
     if not path.is_file():
-        raise FileNotFoundError(f"no {what} at {path}")
+        raise CheckpointError(f"no {what} at {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes; a write was cut short?): {_FIX}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise ValueError(
-            f"{path} is not a {what} this version of ucms_marl writes (it would need full "
-            "unpickling, which can run code; files written before checkpoints became "
-            "weights_only-safe need `torch.load(path, weights_only=False)`, only if you trust "
-            f"the file): {str(exc).splitlines()[0]}"
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        raise CheckpointError(
+            f"{path} is not a {what} ucms_marl can read: {_why(path, exc)}"
         ) from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} holds a {type(data).__name__}, not a {what}: {_FIX}")
+    if CHECKSUM_KEY in data and data[CHECKSUM_KEY] != digest(data):
+        raise CheckpointError(
+            f"{path} fails its checksum (the file was changed or damaged after it was "
+            f"written): {_FIX}"
+        )
+    return data
+
+
+def _why(path: Path, exc: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, and what to do, in a few words."""
+    with path.open("rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"  # torch.save writes a zip archive
+    if not is_zip:
+        return f"it is not a file torch.save wrote (random data, text, or a damaged start): {_FIX}"
+    if isinstance(exc, pickle.UnpicklingError):
+        return (
+            "it holds Python objects that loading would have to run, which ucms_marl never "
+            "writes; open it with torch.load(weights_only=False) only if you wrote it yourself"
+        )
+    return f"the archive is truncated or damaged (a copy or a write was cut short?): {_FIX}"
+
+
+def _check_checkpoint(data: dict[str, Any], path: Path) -> None:
+    missing = [k for k in CHECKPOINT_KEYS if k not in data]
+    if missing:
+        raise CheckpointError(
+            f"{path} is not a ucms-train checkpoint (it lacks {', '.join(missing)}): {_FIX}"
+        )
 
 
 def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """A ``checkpoint.pt``, read with ``weights_only=True`` (no code runs)."""
+    """A ``checkpoint.pt``, read with ``weights_only=True`` (no code runs) and checked."""
     data = _load_safe(Path(path), map_location, "checkpoint")
     if _is_policy(data):
-        raise ValueError(f"{path} is a policy file (actors only), not a resumable checkpoint")
-    return decode(data)
+        raise CheckpointError(
+            f"{path} is a policy file (actors only), not a resumable checkpoint; resume from "
+            f"the run's checkpoint.pt"
+        )
+    _check_checkpoint(data, Path(path))
+    return decode({k: v for k, v in data.items() if k != CHECKSUM_KEY})
 
 
 def checkpoint_payload(
@@ -149,18 +242,20 @@ def checkpoint_payload(
     replay_state: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """What ``checkpoint.pt`` holds, encoded for :func:`save_atomic`."""
-    return encode(
-        {
-            "config": config,
-            "algo": algo,
-            "env_kwargs": env_kwargs,
-            "episode": episode,
-            "updates": updates,
-            "wall_time_s": wall_time_s,
-            "learner": learner_state,
-            "replay": replay_state,
-            "rng": rng_states(),
-        }
+    return sealed(
+        encode(
+            {
+                "config": config,
+                "algo": algo,
+                "env_kwargs": env_kwargs,
+                "episode": episode,
+                "updates": updates,
+                "wall_time_s": wall_time_s,
+                "learner": learner_state,
+                "replay": replay_state,
+                "rng": rng_states(),
+            }
+        )
     )
 
 
@@ -174,27 +269,33 @@ def policy_payload(
 ) -> dict[str, Any]:
     """What ``policy.pt`` holds: the acting weights (tensors) and the rest as one JSON string."""
     meta = {"algo": algo, "config": config, "env_kwargs": env_kwargs, "episode": episode}
-    return {
-        "format": POLICY_FORMAT,
-        "meta": json.dumps(meta, default=str),
-        "weights": encode(dict(weights)),
-    }
+    return sealed(
+        {
+            "format": POLICY_FORMAT,
+            "meta": json.dumps(meta, default=str),
+            "weights": encode(dict(weights)),
+        }
+    )
 
 
 def _is_policy(data: Any) -> bool:
     return isinstance(data, dict) and data.get("format") == POLICY_FORMAT
 
 
-def _policy(data: dict) -> dict:
-    return {**json.loads(data["meta"]), "weights": decode(data["weights"])}
+def _policy(data: dict, path: Path) -> dict:
+    try:
+        meta = json.loads(data["meta"])
+        return {**meta, "config": dict(meta["config"]), "weights": decode(dict(data["weights"]))}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is a damaged policy file ({exc!r}): {_FIX}") from None
 
 
 def load_policy(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """A ``policy.pt``: ``{"algo", "config", "env_kwargs", "episode", "weights"}``."""
     data = _load_safe(Path(path), map_location, "policy file")
     if not _is_policy(data):
-        raise ValueError(f"{path} is not a policy file (no format {POLICY_FORMAT!r})")
-    return _policy(data)
+        raise CheckpointError(f"{path} is not a policy file (no format {POLICY_FORMAT!r})")
+    return _policy(data, Path(path))
 
 
 def load_any(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -202,5 +303,6 @@ def load_any(path: str | os.PathLike, map_location: str | torch.device = "cpu") 
     (``checkpoint``: the keys of :func:`checkpoint_payload`; ``policy``: of :func:`load_policy`)."""
     data = _load_safe(Path(path), map_location, "checkpoint or policy file")
     if _is_policy(data):
-        return {**_policy(data), "kind": "policy"}
-    return {**decode(data), "kind": "checkpoint"}
+        return {**_policy(data, Path(path)), "kind": "policy"}
+    _check_checkpoint(data, Path(path))
+    return {**decode({k: v for k, v in data.items() if k != CHECKSUM_KEY}), "kind": "checkpoint"}

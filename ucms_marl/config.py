@@ -40,6 +40,7 @@ from omegaconf import MISSING, OmegaConf
 from mec_env.config import DEFAULT_PRESET, PRESETS
 from mec_env.registry import Registry
 from ucms_marl.learners import LEARNERS
+from ucms_marl.paths import settings_suffix
 
 # The env group is mec_env's own config (mec_env/config.py, docs/environment.md), read from it
 # rather than copied: every key of a preset except the algorithm-side keys (matcher, admission,
@@ -99,7 +100,7 @@ class TrainConfig:
     learning_starts: int = MISSING
     checkpoint_every: int = MISSING
     save_replay: bool = MISSING
-    resume: bool = MISSING
+    resume: Any = MISSING  # true, false or "auto" (checked by ucms_marl.train.validate)
     progress_bar: bool = MISSING
     references: bool = MISSING
     torch_threads: int = MISSING
@@ -154,6 +155,9 @@ def register_configs() -> None:
     # `${group_options:algo}`: the option lists of config.yaml's help template
     if not OmegaConf.has_resolver("group_options"):
         OmegaConf.register_new_resolver("group_options", group_options)
+    # `${settings_suffix:${hydra:overrides.task}}`: config.yaml's run folder names env overrides
+    if not OmegaConf.has_resolver("settings_suffix"):
+        OmegaConf.register_new_resolver("settings_suffix", settings_suffix)
     for name in LEARNERS.names():  # each learner's schema comes with its registration
         schema = LEARNERS.metadata(name).get("schema")
         if schema is not None:

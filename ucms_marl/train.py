@@ -26,25 +26,36 @@ evaluation and checkpoint, :func:`write_summary`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
-import os
 import random
+import shlex
+import signal
 import sys
+import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import hydra
+from ucms_marl.errors import UsageError, debug_requested, exit_with, require_train_extra
+
+try:
+    import hydra
+    import torch
+except ModuleNotFoundError:  # a core-only install (``pip install mec-env``)
+    require_train_extra("ucms-train", cli=__name__ == "__main__")
+    raise
+
 import numpy as np
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from ucms_marl import checkpoint as ckpt
-from ucms_marl.config import ENV_KEYS, register_configs
+from ucms_marl.config import ENV_KEYS, GROUP_SCHEMAS, TrainConfig, register_configs
 from ucms_marl.learners import LEARNERS, Learner
 from ucms_marl.metrics import RunLogger
 from ucms_marl.paths import CHECKPOINT_NAME, CONFIG_FILE, POLICY_NAME, SUMMARY_FILE
@@ -62,6 +73,9 @@ from ucms_marl.rollout import (
 log = logging.getLogger(__name__)
 register_configs()
 
+# resume=: false (a new run; refuse an existing one), true (continue; refuse if there is
+# nothing to continue), auto (continue if there is a checkpoint, else start: SLURM requeues)
+RESUME_MODES = (False, True, "auto")
 # keys that may change between a run and its resumption (budgets and logistics only)
 RESUMABLE_KEYS = (
     "episodes", "eval_every", "eval_episodes", "checkpoint_every", "save_replay", "resume",
@@ -92,7 +106,10 @@ def resolve_device(name: str) -> torch.device:
 
 def env_kwargs_for(cfg: DictConfig, learner_cls: type[Learner]) -> dict[str, Any]:
     """mec_env.parallel_env kwargs: env group, then the algorithm's matcher/admission/ES
-    choice, then whatever the learner requires (a heuristic policy's ``env_overrides``)."""
+    choice, then the learner's ``env_overrides``. A learning learner requires them (they win,
+    with a warning if the config said otherwise); a heuristic policy's are the settings it is
+    meant for, used where the config names none, so any combination of policy, matcher and
+    admission can be run (``algo=all_offload admission=saving_first``)."""
     kwargs: dict[str, Any] = {"preset": cfg.env.preset}
     for key in ENV_KEYS:
         value = cfg.env.get(key)
@@ -103,6 +120,8 @@ def env_kwargs_for(cfg: DictConfig, learner_cls: type[Learner]) -> dict[str, Any
             kwargs[key] = cfg[key]
     required = learner_cls.env_overrides(cfg.learner, kwargs)
     for key, value in required.items():
+        if not learner_cls.is_learning and cfg.get(key) is not None:
+            continue  # a heuristic's preference; the config's choice stands
         if cfg.get(key) is not None and cfg[key] != value:
             log.warning(
                 "learner %s requires %s=%r (config says %r)", cfg.learner.name, key, value, cfg[key]
@@ -121,6 +140,7 @@ def validate(cfg: DictConfig) -> None:
         "learning_starts": (cfg.learning_starts >= 0, ">= 0"),
         "checkpoint_every": (cfg.checkpoint_every >= 0, ">= 0 (0 = only at the end)"),
         "torch_threads": (cfg.torch_threads >= 0, ">= 0 (0 = torch default)"),
+        "resume": (cfg.resume in RESUME_MODES, "true, false or auto"),
     }
     for key, (ok, allowed) in rules.items():
         if not ok:
@@ -141,16 +161,30 @@ def _config_container(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
 
 
-def _check_resumable(saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:
-    differ = sorted(
-        k
-        for k in set(saved) | set(current)
+def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _check_resumable(saved: Mapping[str, Any], current: Mapping[str, Any], path: Path) -> None:
+    """Refuse to resume the checkpoint at ``path`` with a config that differs in anything but
+    the budget and logistics keys, naming each key with both values."""
+    saved, current = _flat(saved), _flat(current)
+    differ = [
+        f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
+        for k in sorted(set(saved) | set(current))
         if k not in RESUMABLE_KEYS and saved.get(k) != current.get(k)
-    )
+    ]
     if differ:
-        raise ValueError(
-            f"resume=true but the config differs from the checkpoint's in {differ}; only "
-            f"{list(RESUMABLE_KEYS)} may change. Use another run directory for a new run."
+        raise UsageError(
+            f"resume: the config differs from {path}'s in {'; '.join(differ)}; only "
+            f"{', '.join(RESUMABLE_KEYS)} may change: drop those overrides to continue the run, "
+            f"or start a new one in another directory (run_root=... or hydra.run.dir=...)"
         )
 
 
@@ -218,21 +252,30 @@ def setup(cfg: DictConfig, run_dir: Path, algo: str) -> Session:
 
 
 def resume(session: Session) -> Progress:
-    """A fresh :class:`Progress`, or the checkpoint's when ``resume=true`` finds one (learner,
-    replay, RNG states and counters restored); refuses to overwrite a run otherwise."""
+    """A fresh :class:`Progress`, or the checkpoint's when ``resume`` is true or auto and
+    finds one (learner, replay, RNG states and counters restored). Refuses to overwrite a run
+    (resume=false) or to resume nothing (resume=true); removes the temporary files of a
+    checkpoint write that was killed."""
     cfg, run_dir = session.cfg, session.run_dir
     ckpt_path = run_dir / CHECKPOINT_NAME
-    if ckpt_path.exists() and not cfg.resume:
-        raise FileExistsError(
-            f"{ckpt_path} exists: pass resume=true to continue that run, or choose a new "
-            f"directory (another seed, run_root=..., or hydra.run.dir=...)"
+    for stale in ckpt.remove_stale_temp_files(run_dir):
+        log.info("removed %s, left by a checkpoint write that was killed", stale)
+    if ckpt_path.exists() and cfg.resume is False:
+        raise UsageError(
+            f"{ckpt_path} exists: continue that run with resume=true (add episodes=... to "
+            f"extend it), or start another in a new directory (seed=..., run_root=... or "
+            f"hydra.run.dir=...)"
         )
     if not ckpt_path.exists():
-        if cfg.resume:
-            log.warning("resume=true but %s has no checkpoint: starting a new run", run_dir)
+        if cfg.resume is True:
+            raise UsageError(
+                f"resume=true but {run_dir} has no {CHECKPOINT_NAME}: nothing to resume; drop "
+                f"resume=true to start this run, or use resume=auto (continue if there is a "
+                f"checkpoint, else start)"
+            )
         return Progress()
     state = ckpt.load(ckpt_path, map_location=session.learner.device)
-    _check_resumable(state["config"], session.config)
+    _check_resumable(state["config"], session.config, ckpt_path)
     session.learner.load_state_dict(state["learner"])
     if session.replay is not None and state.get("replay") is not None:
         session.replay.load_state_dict(state["replay"])
@@ -411,16 +454,56 @@ def write_summary(session: Session, progress: Progress) -> dict[str, Any]:
     return summary
 
 
+class Interrupted(Exception):
+    """Ctrl-C stopped the run at ``episode`` (a checkpoint of that episode was written)."""
+
+    def __init__(self, episode: int, total: int, checkpoint: Path) -> None:
+        super().__init__(f"interrupted at episode {episode} of {total}; saved {checkpoint}")
+        self.episode, self.total, self.checkpoint = episode, total, checkpoint
+
+
+class StopRequest:
+    """SIGINT (Ctrl-C) during the training loop: the first stops the run after the iteration
+    in flight, at an episode boundary, where the checkpoint resumes exactly; a second one
+    raises ``KeyboardInterrupt`` at once. Outside the main thread it changes nothing."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nucms-train: Ctrl-C: stopping after this iteration to save a checkpoint "
+              "(Ctrl-C again to stop now)", file=sys.stderr, flush=True)  # fmt: skip
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[str, Any]:
-    """Train (or play) ``cfg`` in ``run_dir``; returns the summary also written to summary.json."""
+    """Train (or play) ``cfg`` in ``run_dir``; returns the summary also written to summary.json.
+    Ctrl-C stops after the iteration in flight, writes a checkpoint there and raises
+    :class:`Interrupted`."""
     validate(cfg)
     session = setup(cfg, Path(run_dir), algo)
     progress = resume(session)
     open_log(session, progress)
     session.t_start = time.perf_counter()
     try:
-        while progress.episode < cfg.episodes:
-            train_iteration(session, progress)
+        with StopRequest() as stop:
+            while progress.episode < cfg.episodes and not stop.requested:
+                train_iteration(session, progress)
+        if stop.requested and progress.episode < cfg.episodes:
+            save_checkpoint(session, progress)
+            raise Interrupted(progress.episode, cfg.episodes, session.run_dir / CHECKPOINT_NAME)
         if progress.last_eval_episode != progress.episode and cfg.eval_episodes > 0:
             evaluate_and_log(session, progress)
         save_checkpoint(session, progress)
@@ -434,19 +517,110 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
     return summary
 
 
-def check_config_or_exit(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig) -> None:
     """Validate the trainer keys, the env config and the learner's options before anything
-    runs; a bad value stops ``ucms-train`` with one line naming the key and what is allowed
-    (exit status 2), and with the whole traceback when ``HYDRA_FULL_ERROR=1``."""
+    runs, and let a heuristic policy decide one slot (the oracle refuses large N there); a
+    bad value raises :class:`UsageError` naming the key and what is allowed."""
     try:
         validate(cfg)
-        build(cfg)[2].close()
+        learner, _, probe = build(cfg)
+        if not learner.is_learning:
+            learner.act(probe.reset([int(cfg.eval_seed)]), explore=False)
+        probe.close()
     except (ValueError, KeyError) as exc:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"ucms-train: error: {message}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise UsageError(message) from exc
+
+
+# config groups of conf/ that a top-level override may name
+CONFIG_GROUPS = ("algo", "env", "experiment", "learner", "replay")
+
+
+def _unknown_key(item: str, key: str, known: Sequence[str]) -> UsageError:
+    prefix, _, name = key.rpartition(".")
+    close = difflib.get_close_matches(name, [k for k in known if k != name], n=1, cutoff=0.6)
+    hint = f"did you mean {prefix + '.' if prefix else ''}{close[0]}? " if close else ""
+    return UsageError(
+        f"override {item!r}: {key!r} is not a config key ({hint}`ucms-train --help` lists the keys)"
+    )
+
+
+def known_keys(section: str) -> set[str] | None:
+    """The keys the schema allows in ``section`` ("" = top level, ``env``, ``learner``,
+    ``replay``: any registered learner or replay schema's), or None if there is none."""
+    if section == "":
+        return {f.name for f in fields(TrainConfig)} | set(CONFIG_GROUPS)
+    if section == "env":
+        return {"preset", *ENV_KEYS}
+    schemas = GROUP_SCHEMAS[section].values() if section in GROUP_SCHEMAS else ()
+    return {f.name for schema in schemas for f in fields(schema)} or None
+
+
+def _parsed(overrides: Sequence[str]) -> list[tuple[str, Any]]:
+    """(text, parsed override) of the overrides of the run's config (not ``hydra.*``,
+    deletions or ``group@package`` ones); a syntax error is left for Hydra to report."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    out = []
+    for item in overrides:
+        try:
+            (override,) = parser.parse_overrides([item])
+        except HydraException:
+            continue
+        key = override.key_or_group
+        if not (key.startswith("hydra") or override.is_delete() or override.package is not None):
+            out.append((item, override))
+    return out
+
+
+def check_override_keys(overrides: Sequence[str]) -> None:
+    """Before Hydra composes anything: every ``key=value`` and ``+key=value`` override names a
+    key of the schema (top level, ``env.*``, a registered learner or replay schema's); an
+    unknown one raises :class:`UsageError` suggesting the nearest key."""
+    for item, override in _parsed(overrides):
+        key = override.key_or_group
+        section, _, name = key.partition(".")
+        if "/" in key:
+            continue  # a nested config group (e.g. hydra/launcher)
+        if not name or section not in ("env", *GROUP_SCHEMAS):
+            section, name = "", section
+        known = known_keys(section)
+        if known is not None and name.split(".")[0] not in known:
+            bad = f"{section}.{name.split('.')[0]}" if section else name.split(".")[0]
+            raise _unknown_key(item, bad, sorted(known))
+
+
+def check_added_keys(cfg: DictConfig, overrides: Sequence[str], groups: Sequence[str]) -> None:
+    """After composition: ``+key=value`` only ever adds a key the composed config lacks (Hydra
+    refuses it for an existing key), so for anything but a config group it names a key the
+    schema does not know: refuse it, suggesting the nearest key of its section."""
+    for item, override in _parsed(overrides):
+        key = override.key_or_group
+        if override.is_add() and key not in groups:
+            parent = key.rpartition(".")[0]
+            node = OmegaConf.select(cfg, parent) if parent else cfg
+            known = [str(k) for k in node.keys()] if isinstance(node, DictConfig) else []
+            raise _unknown_key(item, key, known)
+
+
+@contextmanager
+def one_line_errors(prog: str) -> Iterator[None]:
+    """Report a :class:`UsageError` as one line with exit status 2 (the traceback with
+    ``HYDRA_FULL_ERROR=1``)."""
+    try:
+        yield
+    except UsageError as exc:
+        if debug_requested():
+            raise
+        exit_with(prog, exc)
+
+
+def resume_command(overrides: Sequence[str]) -> str:
+    """The ``ucms-train`` command line that continues a run started with ``overrides``."""
+    kept = [o for o in overrides if o.lstrip("+").split("=")[0] != "resume"]
+    return shlex.join(["ucms-train", *kept, "resume=true"])
 
 
 def report_against_references(cfg: DictConfig, summary: dict[str, Any]) -> None:
@@ -466,16 +640,41 @@ def report_against_references(cfg: DictConfig, summary: dict[str, Any]) -> None:
     print(text, flush=True)
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def train_job(cfg: DictConfig) -> float | None:
+    """One Hydra job: check, train, summarise. A user error ends it with one line (exit
+    status 2), Ctrl-C with the command that continues it (exit status 130)."""
     hc = HydraConfig.get()
-    check_config_or_exit(cfg)
-    summary = run(cfg, hc.runtime.output_dir, algo=hc.runtime.choices.get("algo", "custom"))
+    overrides = list(hc.overrides.task)
+    with one_line_errors("ucms-train"):
+        check_added_keys(cfg, overrides, list(hc.runtime.choices))
+        check_config(cfg)
+        try:
+            summary = run(cfg, hc.runtime.output_dir, algo=hc.runtime.choices.get("algo", "custom"))
+        except (Interrupted, KeyboardInterrupt) as exc:
+            where = (
+                exc if isinstance(exc, Interrupted) else "interrupted; it keeps its last checkpoint"
+            )
+            print(f"ucms-train: {where}; continue with: {resume_command(overrides)}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            raise SystemExit(130) from None
     log.info("summary: %s", json.dumps(summary))
     if cfg.references and summary["eval"] is not None:
         report_against_references(cfg, summary)
     # the return value is what a Hydra sweeper would optimise: the final evaluation cost
     return summary["eval"]["cost"] if summary["eval"] else None
+
+
+_hydra_app = hydra.main(version_base="1.3", config_path="conf", config_name="config")(train_job)
+
+
+def main() -> float | None:
+    """Console script ``ucms-train``: check the overrides' keys, then run the Hydra app."""
+    from hydra._internal.utils import get_args_parser
+
+    args, _ = get_args_parser().parse_known_args(sys.argv[1:])
+    with one_line_errors("ucms-train"):
+        check_override_keys(args.overrides)
+    return _hydra_app()
 
 
 if __name__ == "__main__":

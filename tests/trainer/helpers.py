@@ -49,6 +49,22 @@ def run_cli(args: list[str], cwd: Path, module: str = "ucms_marl.train", timeout
     return proc
 
 
+def eval_error(argv: list[str], capsys) -> str:
+    """The one line ``ucms-eval argv`` prints on stderr when it stops with exit status 2."""
+    import pytest
+
+    from ucms_marl import evaluate
+
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(SystemExit) as exit_info:
+        mp.delenv("HYDRA_FULL_ERROR", raising=False)
+        evaluate.run_evaluation(argv)
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
 def eval_cost(cfg) -> float:
     """Mean evaluation cost of ``cfg``'s learner as built (untrained, or a heuristic), on the
     fixed evaluation episodes."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import ucms_marl.conf
-from tests.trainer.helpers import REPO, TINY, algo_overrides, compose_cfg, run_cli
+from tests.trainer.helpers import REPO, TINY, algo_overrides, compose_cfg, eval_error, run_cli
 from ucms_marl.config import GROUP_SCHEMAS
 from ucms_marl.metrics import MEC_KEYS
 from ucms_marl.rollout import EPISODE_METRICS
@@ -106,7 +106,7 @@ def test_cli_run_directory_and_evaluate(tmp_path):
     assert heuristic["metrics"]["cost"]["mean"] < result["metrics"]["cost"]["mean"] * 2
 
 
-def test_evaluate_is_reproducible_and_needs_a_checkpoint_for_learners(tmp_path):
+def test_evaluate_is_reproducible_and_needs_a_checkpoint_for_learners(tmp_path, capsys):
     from ucms_marl import evaluate
 
     a = evaluate.run_evaluation(
@@ -116,8 +116,7 @@ def test_evaluate_is_reproducible_and_needs_a_checkpoint_for_learners(tmp_path):
         ["algo=all_local", "env=small", "--episodes", "2", "--json", str(tmp_path / "b.json")]
     )
     assert a["per_episode"] == b["per_episode"]
-    with pytest.raises(SystemExit, match="pass --checkpoint"):
-        evaluate.run_evaluation(["algo=maddpg", "env=small"])
+    assert "pass --checkpoint" in eval_error(["algo=maddpg", "env=small"], capsys)
 
 
 def test_multirun_with_the_joblib_launcher(tmp_path):
@@ -195,7 +194,7 @@ def test_bad_values_stop_the_cli_with_one_line(override, line, tmp_path):
     assert not list(tmp_path.rglob("metrics.jsonl"))  # nothing was started
 
 
-def test_evaluate_checkpoint_overrides_are_typed_and_checked(tmp_path):
+def test_evaluate_checkpoint_overrides_are_typed_and_checked(tmp_path, capsys):
     from ucms_marl import evaluate
 
     run(compose_cfg(["algo=maddpg", *TINY]), tmp_path, algo="maddpg")
@@ -220,8 +219,7 @@ def test_evaluate_checkpoint_overrides_are_typed_and_checked(tmp_path):
         ("env=paper", "'env' is a section of the checkpoint's config"),
         ("+seed=3", "key 'seed' already exists"),
     ):
-        with pytest.raises(SystemExit, match=match):
-            evaluate.run_evaluation(["--checkpoint", ckpt, bad])
+        assert match in eval_error(["--checkpoint", ckpt, bad], capsys)
 
 
 def test_evaluate_heuristic_writes_under_the_run_root(tmp_path, capsys):

@@ -192,12 +192,12 @@ def test_bad_types_and_unknown_keys_fail_at_composition(override):
 
 
 def test_bad_env_values_are_reported_by_mec_env_in_one_line(capsys, monkeypatch):
-    from ucms_marl.train import check_config_or_exit
+    from ucms_marl.train import check_config, one_line_errors
 
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     cfg = compose_cfg(["algo=maddpg", "env=small", "env.n_uds=many"])
-    with pytest.raises(SystemExit) as exit_info:
-        check_config_or_exit(cfg)
+    with pytest.raises(SystemExit) as exit_info, one_line_errors("ucms-train"):
+        check_config(cfg)
     assert exit_info.value.code == 2
     line = "ucms-train: error: config key 'n_uds' got 'many'; allowed: an integer >= 1"
     assert capsys.readouterr().err.strip().splitlines() == [line]

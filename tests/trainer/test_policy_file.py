@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import pytest
 import torch
 
-from tests.trainer.helpers import algo_overrides, compose_cfg
+from tests.trainer.helpers import algo_overrides, compose_cfg, eval_error
 from ucms_marl import checkpoint as ckpt
 from ucms_marl import evaluate
 from ucms_marl.train import run
@@ -73,7 +74,7 @@ def test_checkpoint_round_trips_numpy_state(tmp_path):
     assert back["gen"] == state["gen"] and back["scalar"] == 0.5
 
 
-def test_unsafe_or_wrong_files_are_refused_with_one_line(tmp_path):
+def test_unsafe_or_wrong_files_are_refused_with_one_line(tmp_path, capsys):
     class Evil:
         def __reduce__(self):
             return (print, ("this would run",))
@@ -83,7 +84,7 @@ def test_unsafe_or_wrong_files_are_refused_with_one_line(tmp_path):
         pickle.dump({"config": Evil()}, f)
     torch.save({"learner": Evil()}, tmp_path / "evil2.pt")
     for path in (bad, tmp_path / "evil2.pt"):
-        with pytest.raises(SystemExit, match=r"ucms-eval: error: .* not a checkpoint or policy"):
-            evaluate.run_evaluation(["--checkpoint", str(path)])
-    with pytest.raises(SystemExit, match="ucms-eval: error: no checkpoint or policy file at"):
-        evaluate.run_evaluation(["--checkpoint", str(tmp_path / "missing.pt")])
+        line = eval_error(["--checkpoint", str(path)], capsys)
+        assert re.match(r"ucms-eval: error: .* not a checkpoint or policy", line)
+    line = eval_error(["--checkpoint", str(tmp_path / "missing.pt")], capsys)
+    assert line.startswith("ucms-eval: error: no checkpoint or policy file at")

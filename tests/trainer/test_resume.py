@@ -14,6 +14,7 @@ import torch
 
 from tests.trainer.helpers import REPO, TINY, compose_cfg
 from ucms_marl import checkpoint as ckpt
+from ucms_marl.errors import UsageError
 from ucms_marl.learners.maddpg import MADDPG
 from ucms_marl.train import run
 
@@ -64,9 +65,9 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path, monkeyp
 
 def test_resume_refuses_a_changed_config_and_fresh_runs_refuse_to_overwrite(tmp_path):
     run(compose_cfg(["algo=maddpg", *TINY]), tmp_path, algo="maddpg")
-    with pytest.raises(FileExistsError, match="pass resume=true"):
+    with pytest.raises(UsageError, match="exists: continue that run with resume=true"):
         run(compose_cfg(["algo=maddpg", *TINY]), tmp_path, algo="maddpg")
-    with pytest.raises(ValueError, match=r"differs from the checkpoint's in \['learner'\]"):
+    with pytest.raises(UsageError, match=r"checkpoint.pt's in learner.lr_actor: 0.0003 -> 0.1;"):
         run(compose_cfg(["algo=maddpg", *TINY, "resume=true", "learner.lr_actor=0.1"]), tmp_path)
     # a longer budget is allowed: the run continues from episode 4 to 6
     summary = run(compose_cfg(["algo=maddpg", *TINY, "resume=true", "episodes=6"]), tmp_path)
