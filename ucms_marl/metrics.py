@@ -80,9 +80,10 @@ class RunLogger:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            # purge_step drops events a killed run wrote past its last checkpoint
+            # purge_step drops the events a killed run wrote past its last checkpoint: those
+            # of the episodes after start_episode (the checkpoint's own are kept)
             tb_dir = str(self.run_dir / TENSORBOARD_DIR)
-            self.writer = SummaryWriter(tb_dir, purge_step=start_episode or None)
+            self.writer = SummaryWriter(tb_dir, purge_step=start_episode + 1)
             if start_episode == 0:
                 rows = "\n".join(f"|{k}|{v}|" for k, v in sorted(self.hparams.items()))
                 self.writer.add_text("hparams", f"|param|value|\n|-|-|\n{rows}")

@@ -6,6 +6,12 @@ observations and actions, per-UD rewards, ...). Fields and shapes are given once
 ``{name: (shape, dtype)}`` spec, so a new learner (e.g. the UCMS ES Q-network) adds fields
 without touching the buffers.
 
+A checkpoint (:meth:`ReplayBuffer.state_dict`) stores each observation once: a row's
+``next_state`` (``next_ud_obs``, ...) is, within an episode, the ``state`` of the row the same
+copy wrote one step later, so it is stored as that row's index, checked byte for byte; only
+an episode's last step keeps its own. This halves the observations' share of the file and
+restores the buffer exactly.
+
 ``uniform``
     Samples rows uniformly with replacement.
 ``reward_td_priority``
@@ -127,6 +133,7 @@ class ReplayBuffer:
         }
         self._pos = 0
         self._size = 0
+        self._stride = 1  # rows per add (env copies): the row one step later is this far on
 
     def __len__(self) -> int:
         return self._size
@@ -150,6 +157,7 @@ class ReplayBuffer:
         indices = (self._pos + np.arange(n_rows)) % self.capacity
         for key in self.spec:
             self._storage[key][indices] = transitions[key]
+        self._stride = max(self._stride, int(n_rows))
         self._pos = int((self._pos + n_rows) % self.capacity)
         self._size = int(min(self._size + n_rows, self.capacity))
         self._on_add(indices, transitions)
@@ -170,13 +178,33 @@ class ReplayBuffer:
     def update_priorities(self, indices: np.ndarray, td_abs: np.ndarray) -> None:
         """Hook for prioritised buffers; uniform replay ignores TD errors."""
 
+    def _linked_pairs(self) -> list[tuple[str, str]]:
+        """(field, next_field) pairs of the spec: ``next_x`` of a row is usually ``x`` of the
+        row stored one step later (same copy, same episode)."""
+        return [(k, f"next_{k}") for k in self.spec if self.spec.get(f"next_{k}") == self.spec[k]]
+
     def state_dict(self) -> dict:
-        return {
-            "storage": {k: v[: self._size].copy() for k, v in self._storage.items()},
-            "pos": self._pos,
-            "size": self._size,
-            "rng": self.rng.bit_generator.state,
-        }
+        """The stored rows, each observation once: a ``next_x`` row equal (byte for byte) to
+        the ``x`` row written ``_stride`` rows later is stored as that row's index; only the
+        others (an episode's last step, rows whose successor was overwritten) are kept."""
+        storage = {k: v[: self._size].copy() for k, v in self._storage.items()}
+        linked, successors = {}, self._successors()
+        for key, next_key in self._linked_pairs():
+            same = _rows_equal(storage[next_key], storage[key][np.maximum(successors, 0)])
+            source = np.where(same & (successors >= 0), successors, -1)
+            linked[next_key] = {
+                "from": key,
+                "source": source,
+                "rest": storage.pop(next_key)[source < 0],
+            }
+        return {"storage": storage, "linked": linked, "stride": self._stride, "pos": self._pos,
+                "size": self._size, "rng": self.rng.bit_generator.state}  # fmt: skip
+
+    def _successors(self) -> np.ndarray:
+        """For each stored row, the row written ``_stride`` rows after it (-1 if none yet)."""
+        rows = np.arange(self._size)
+        age = (self._pos - 1 - rows) % self.capacity  # 0 = the newest row
+        return np.where(age >= self._stride, (rows + self._stride) % self.capacity, -1)
 
     def load_state_dict(self, state: dict) -> None:
         size = int(state["size"])
@@ -186,8 +214,25 @@ class ReplayBuffer:
             if key not in self._storage:
                 raise KeyError(f"checkpointed replay field {key!r} is not in this buffer's spec")
             self._storage[key][:size] = value
+        for next_key, link in state.get("linked", {}).items():
+            source, values = (
+                link["source"],
+                self._storage[link["from"]][np.maximum(link["source"], 0)],
+            )
+            values[source < 0] = link["rest"]
+            self._storage[next_key][:size] = values
         self._pos, self._size = int(state["pos"]), size
+        self._stride = int(state.get("stride", 1))
         self.rng.bit_generator.state = state["rng"]
+
+
+def _rows_equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row (leading axis): whether ``a`` and ``b`` hold the same bytes."""
+    n = a.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    a_bytes = np.ascontiguousarray(a).view(np.uint8).reshape(n, -1)
+    return (a_bytes == np.ascontiguousarray(b).view(np.uint8).reshape(n, -1)).all(axis=1)
 
 
 REPLAYS.register("uniform", ReplayBuffer)

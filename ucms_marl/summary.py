@@ -22,6 +22,8 @@ from omegaconf import OmegaConf
 from ucms_marl.paths import CHECKPOINT_NAME, METRICS_FILE, POLICY_NAME, SUMMARY_FILE
 
 REFERENCES = ("greedy", "all_offload", "all_local")
+#: costs closer than this (relative) are "equal to" in the summary's comparisons and trend
+RELATIVE_TOLERANCE = 1e-4
 
 
 def reference_costs(
@@ -63,8 +65,22 @@ def eval_curve(run_dir: str | Path) -> list[tuple[int, float]]:
     return curve
 
 
+def _same(a: float, b: float) -> bool:
+    return bool(np.isclose(a, b, rtol=RELATIVE_TOLERANCE, atol=1e-12))
+
+
+def _verdict(first: float, last: float, best: float) -> str:
+    at_best = _same(first, best)  # e.g. a heuristic, or a learner that starts at the optimum
+    if _same(last, first):
+        return "stayed at its best from the first evaluation" if at_best else "ended where it began"
+    if last < first:
+        return "went down"
+    return "went up from its best at the first evaluation" if at_best else "went up"
+
+
 def trend(curve: Sequence[tuple[int, float]]) -> str:
-    """A one-line description of an evaluation curve (lower cost is better)."""
+    """A one-line description of an evaluation curve (lower cost is better); costs within
+    :data:`RELATIVE_TOLERANCE` of each other count as equal."""
     if not curve:
         return "no evaluation was run"
     costs = np.array([c for _, c in curve])
@@ -74,11 +90,25 @@ def trend(curve: Sequence[tuple[int, float]]) -> str:
     more = "... " if len(costs) > 8 else ""
     if len(costs) == 1:
         return f"one evaluation: {last:.4f}"
-    verdict = "went down" if last < first else "did not go down"
     return (
-        f"{verdict}: {first:.4f} at episode {curve[0][0]} -> {last:.4f} at episode "
-        f"{curve[-1][0]} (best {best:.4f} at episode {best_episode}; curve {more}{points})"
+        f"{_verdict(first, last, best)}: {first:.4f} at episode {curve[0][0]} -> {last:.4f} at "
+        f"episode {curve[-1][0]} (best {best:.4f} at episode {best_episode}; curve "
+        f"{more}{points})"
     )
+
+
+def comparison(cost: float, references: Mapping[str, Mapping[str, Any]]) -> str:
+    """The line under the cost table: which references the run is below, equal to (within
+    :data:`RELATIVE_TOLERANCE`) or above."""
+    groups: dict[str, list[str]] = {"below": [], "equal to": [], "above": []}
+    for name, ref in references.items():
+        where = (
+            "equal to" if _same(cost, ref["cost"]) else "below" if cost < ref["cost"] else "above"
+        )
+        groups[where].append(name)
+    if not groups["below"] and not groups["equal to"]:
+        return "  -> above every reference policy"
+    return "  -> " + "; ".join(f"{k} {', '.join(v)}" for k, v in groups.items() if v)
 
 
 def _shown(path: Path) -> Path:
@@ -114,10 +144,7 @@ def format_summary(
         width = max(len(r[0]) for r in rows)
         for name, cost, note in sorted(rows, key=lambda r: r[1]):
             lines.append(f"  {name:<{width}}  {cost:.4f}  {note}")
-        beaten = [n for n, ref in references.items() if final["cost"] < ref["cost"]]
-        lines.append(
-            f"  -> below {', '.join(beaten)}" if beaten else "  -> above every reference policy"
-        )
+        lines.append(comparison(final["cost"], references))
     lines.append(f"trend: {trend(curve)}")
     lines.append(f"run directory: {run_dir}")
     lines.append(f"  metrics: {run_dir / METRICS_FILE}, summary: {run_dir / SUMMARY_FILE}")
