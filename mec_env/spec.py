@@ -8,10 +8,14 @@ and this spec; none computes a space or a key of its own.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from mec_env.core import STEP_COLUMNS
+from mec_env.errors import ActionError
 
 #: The slot-level metrics, each repeated in every agent's info as ``"slot_" + name``.
 SLOT_METRICS = (
@@ -43,3 +47,30 @@ SLOT_AT_RESET = (0.0, 0.0, 0.0, 0.0, 0.0, 0)
 def slot_metrics(info: Mapping[str, Any]) -> dict[str, float | int]:
     """The slot metrics of one agent's info as a dict ``{"mean_cost": ..., ...}``."""
     return {k: info[key] for k, key in zip(SLOT_METRICS, SLOT_INFO_KEYS)}
+
+
+# ---------------------------------------------------------------------- action arrays
+#: numpy kinds of real numbers: bool, signed and unsigned int, float
+REAL_KINDS = frozenset("biuf")
+
+
+def real_array(value: Any, what: str) -> np.ndarray:
+    """``value`` as a float64 array, or :class:`ActionError` naming ``what`` when it does not
+    hold real numbers (bool, int or float): strings (also numeric ones such as ``"0.5"``),
+    complex numbers, dicts, ragged rows. ``None`` becomes NaN (a shape or range error later)."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as err:  # e.g. ragged rows
+        raise ActionError(f"{what} is not numeric: {value!r}"[:300]) from err
+    if arr.dtype.kind in REAL_KINDS:
+        return arr.astype(np.float64, copy=False)
+    if arr.dtype.kind == "O" and all(
+        x is None or (isinstance(x, numbers.Real) and not isinstance(x, complex))
+        for x in arr.ravel().tolist()
+    ):
+        return arr.astype(np.float64)
+    shown = repr(value)[:200] if arr.size <= 8 else f"an array of shape {arr.shape}"
+    raise ActionError(
+        f"{what} is not numeric: {shown} has dtype {arr.dtype}, where bool, int or float "
+        f"is expected"
+    )

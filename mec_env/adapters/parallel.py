@@ -54,7 +54,8 @@ sorted ascending, −1 for an empty place). Bits of empty places and of UDs that
 request are ignored. The environment then admits the approved requests in order of arrival
 τ^o while they fit in K subchannels and D_m bits.
 
-Actions outside [0, 1], non-finite, of the wrong shape, or missing for a live agent raise
+Actions outside [0, 1], non-finite, not numeric (anything but bool, int or float: strings,
+numeric strings, complex numbers), of the wrong shape, or missing for a live agent raise
 ``ActionError`` (a ``ValueError``) naming the agent (ES: bits other than 0/1, or with the box
 outside [0, 1]); with ``clip_actions=True`` they are clipped instead (NaN → 0, ES actions
 thresholded at 0.5).
@@ -144,13 +145,14 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from pettingzoo import ParallelEnv
 
 from mec_env.config import DEFAULT_PRESET, EnvConfig, make_config
 from mec_env.core import BatchCore
 from mec_env.errors import ActionError
 from mec_env.slot import SlotState
-from mec_env.spec import SLOT_AT_RESET, SLOT_INFO_KEYS, UD_COLUMNS
+from mec_env.spec import REAL_KINDS, SLOT_AT_RESET, SLOT_INFO_KEYS, UD_COLUMNS, real_array
 
 
 class _UDInfo:
@@ -191,6 +193,7 @@ class MECParallelEnv(ParallelEnv):
         self._build_scales()
         self._build_spaces()
         self.t = 0
+        self._ud_obs: np.ndarray | None = None  # the last observation (None before reset)
         self._last_out: dict[str, np.ndarray] | None = None  # the core's (1, N) outputs
         self._last_step: dict[str, np.ndarray] | None = None
 
@@ -340,6 +343,8 @@ class MECParallelEnv(ParallelEnv):
 
     def state(self) -> np.ndarray:
         """The global state: all UD observations, then every ES's load figures (float32)."""
+        if self._ud_obs is None:
+            raise ResetNeeded("state() called before reset(): call reset() first")
         return np.concatenate([self._ud_obs.ravel(), self._loads.ravel().astype(np.float32)])
 
     # ---------------------------------------------------------------- actions
@@ -357,24 +362,28 @@ class MECParallelEnv(ParallelEnv):
             )
         try:
             rows = self._ud_getter(actions)  # a tuple of the N actions (a lone one with N = 1)
-            ud = np.asarray(rows if cfg.n_uds > 1 else [rows], dtype=np.float64)
+            ud = np.asarray(rows if cfg.n_uds > 1 else [rows])
         except (TypeError, ValueError):
             ud = None
-        if ud is None or ud.shape != (cfg.n_uds, 3):
-            for a in self.ud_agents:
-                try:
-                    shape = np.asarray(actions[a], dtype=np.float64).shape
-                except (TypeError, ValueError) as err:
-                    raise ActionError(f"action of {a} is not numeric: {actions[a]!r}") from err
-                if shape != (3,):
-                    raise ActionError(
-                        f"action of {a} must have shape (3,) = (x^u, f^u, p^u) "
-                        f"in [0, 1], got shape {shape}"
-                    )
-        ud = self._check_range(ud, self.ud_agents, "[0, 1]")
+        if ud is None or ud.shape != (cfg.n_uds, 3) or ud.dtype.kind not in REAL_KINDS:
+            ud = self._ud_rows(actions)  # raises, naming the agent, unless each row is good
+        ud = self._check_range(ud.astype(np.float64, copy=False), self.ud_agents, "[0, 1]")
         if not self.es_agent_names:
             return ud, None
         return ud, self._es_bits(actions)
+
+    def _ud_rows(self, actions: Mapping[str, Any]) -> np.ndarray:
+        """The UD actions (N, 3) float64, checked agent by agent (the error names it)."""
+        rows = []
+        for a in self.ud_agents:
+            row = real_array(actions[a], f"action of {a}")
+            if row.shape != (3,):
+                raise ActionError(
+                    f"action of {a} must have shape (3,) = (x^u, f^u, p^u) "
+                    f"in [0, 1], got shape {row.shape}"
+                )
+            rows.append(row)
+        return np.stack(rows)
 
     def _es_bits(self, actions: Mapping[str, Any]) -> np.ndarray:
         """The ES approvals (M, max z_max) bool, checked (and clipped if ``clip_actions``)."""
@@ -391,16 +400,13 @@ class MECParallelEnv(ParallelEnv):
             if bits is not None and bits.dtype.kind in "biu" and not box:  # integer bits
                 if bits.dtype.kind == "b" or self._in_unit(bits):
                     return bits != 0
-            if bits is not None and bits.dtype.kind not in "biuf":
+            if bits is not None and bits.dtype.kind not in REAL_KINDS:
                 bits = None  # e.g. strings: the loop below names the agent
         if bits is None:
             bits = np.zeros((cfg.n_servers, self._z_cap))
             for m, a in enumerate(self.es_agent_names):
                 z = int(cfg.z_max[m])
-                try:
-                    arr = np.asarray(actions[a], dtype=np.float64)
-                except (TypeError, ValueError) as err:
-                    raise ActionError(f"action of {a} is not numeric: {actions[a]!r}") from err
+                arr = real_array(actions[a], f"action of {a}")
                 if arr.shape != (z,):
                     kind = f"Box(0, 1, ({z},)), one value" if box else f"MultiBinary({z}), one bit"
                     raise ActionError(
@@ -450,6 +456,8 @@ class MECParallelEnv(ParallelEnv):
     # ---------------------------------------------------------------- step
     def step(self, actions: dict[str, Any]):
         if not self.agents:
+            if self._ud_obs is None:
+                raise ActionError("step() called before reset(): call reset() first")
             raise ActionError("step() called on a finished episode; call reset() first")
         ud, es_bits = self._parse_actions(actions)
         res = self._core.step(ud[None], None if es_bits is None else es_bits[None])

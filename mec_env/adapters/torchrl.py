@@ -48,6 +48,7 @@ except ImportError as _err:  # torch, torchrl or tensordict missing
 
 from mec_env.adapters.vector import MECVectorEnv
 from mec_env.config import DEFAULT_PRESET
+from mec_env.errors import ActionError
 from mec_env.spec import ES_INFO_KEYS, SLOT_INFO_KEYS, UD_INFO_KEYS
 
 _TORCH_DTYPE = {
@@ -200,9 +201,7 @@ class MECTorchRLEnv(EnvBase):
 
     def _step(self, tensordict: TensorDictBase) -> TensorDict:
         v = self.vec
-        actions = {"ud": tensordict.get(("ud", "action")).detach().cpu().numpy()}
-        if v.es_agents:
-            actions["es"] = tensordict.get(("es", "action")).detach().cpu().numpy()
+        actions = {g: self._action(tensordict, g) for g in v.groups}
         obs, rewards, terminated, truncated, infos = v.step(actions)
         td = self._td(obs, infos)
         td.set(("ud", "reward"), torch.from_numpy(rewards["ud"].astype(np.float32)[..., None]))
@@ -212,6 +211,16 @@ class MECTorchRLEnv(EnvBase):
         trunc = torch.from_numpy(truncated[:, None])
         td.update({"done": term | trunc, "terminated": term, "truncated": trunc})
         return td
+
+    def _action(self, tensordict: TensorDictBase, group: str) -> np.ndarray:
+        value = tensordict.get((group, "action"), None)
+        if value is None:
+            keys = ", ".join(repr((g, "action")) for g in self.vec.groups)
+            raise ActionError(
+                f"step() needs the actions under {keys} (see env.action_keys); the "
+                f"tensordict has no {(group, 'action')!r}"
+            )
+        return value.detach().cpu().numpy()
 
     def _set_seed(self, seed: int | None) -> None:
         self._seed = seed

@@ -48,13 +48,14 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from mec_env.adapters.parallel import MECParallelEnv
 from mec_env.config import DEFAULT_PRESET, make_config
 from mec_env.core import STEP_COLUMNS, BatchCore, StepOutput
 from mec_env.errors import ActionError
-from mec_env.spec import SLOT_INFO_KEYS
+from mec_env.spec import SLOT_INFO_KEYS, real_array
 
 _ES_COUNTS = ("requests", "admitted", "cuts")
 
@@ -89,6 +90,7 @@ class MECVectorEnv(VectorEnv):
         self._build_spaces()
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._started = False
+        self._ud_obs: np.ndarray | None = None  # the last observation (None before reset)
         # ES places past an ES's own z_max: ignored in actions
         self._es_place = np.arange(self.z_cap) < cfg.z_max[:, None]  # (M, Z)
 
@@ -151,7 +153,8 @@ class MECVectorEnv(VectorEnv):
         None (continue each copy's generator). Returns ``(obs, infos)``.
 
         ``options={"reset_mask": mask}`` with a (B,) bool mask resets only those copies
-        (gymnasium's partial reset; seeds, if given, apply to them); the others keep their
+        (gymnasium's partial reset; seeds, if given, apply to them: an int seeds copy b with
+        ``seed + b``, a list gives one seed per reset copy); the others keep their
         state, and their observations are returned unchanged. The infos are reset-style
         (the slot each copy's next action applies to, zeros for what was not played).
         """
@@ -166,7 +169,7 @@ class MECVectorEnv(VectorEnv):
             idx = np.flatnonzero(mask)
             if seed is not None:
                 if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-                    seed = [int(seed) + i for i in range(idx.size)]
+                    seed = [int(seed) + b for b in idx.tolist()]  # copy b gets seed + b
                 self.core.seed(list(seed), idx)
             self.core.reset(idx)
             self._needs_reset[idx] = False
@@ -196,6 +199,8 @@ class MECVectorEnv(VectorEnv):
 
     def state(self) -> np.ndarray:
         """(B, N·D + 3M) float32: every copy's ``parallel_env.state()``."""
+        if self._ud_obs is None:
+            raise ResetNeeded("state() called before reset(): call reset() first")
         b = self.num_envs
         return np.concatenate(
             [self._ud_obs.reshape(b, -1), self._loads.reshape(b, -1).astype(np.float32)], axis=1
@@ -382,10 +387,7 @@ class MECVectorEnv(VectorEnv):
 
 
 def _numeric(value: Any, group: str) -> np.ndarray:
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ActionError(f"actions[{group!r}] is not a numeric array: {value!r}"[:300]) from err
+    return real_array(value, f"actions[{group!r}]")
 
 
 def vector_env(

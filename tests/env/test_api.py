@@ -536,3 +536,51 @@ def test_package_declares_its_types():
     root = Path(__file__).resolve().parents[2]
     assert (root / "mec_env" / "py.typed").is_file()
     assert 'mec_env = ["py.typed"]' in (root / "pyproject.toml").read_text()
+
+
+# ------------------------------------------------------------------ the package's names
+
+
+def test_raw_env_is_the_aec_class():
+    """PettingZoo's convention: ``raw_env`` is the AEC class, ``env`` it wrapped (was: an alias
+    of ``parallel_env``)."""
+    from pettingzoo import AECEnv
+    from pettingzoo.utils.wrappers import OrderEnforcingWrapper
+
+    raw = mec_env.raw_env("small", n_slots=3)
+    assert isinstance(mec_env.raw_env, type) and isinstance(raw, AECEnv)
+    assert isinstance(raw.env, mec_env.MECParallelEnv)
+    wrapped = mec_env.env("small")
+    assert isinstance(wrapped, OrderEnforcingWrapper) and isinstance(wrapped.env, mec_env.raw_env)
+    api_test(mec_env.raw_env("small"), num_cycles=5)
+
+
+def test_mec_env_env_is_the_factory_only():
+    """No module hides behind the factory's name (was: ``import mec_env.env`` gave the factory
+    and ``sys.modules["mec_env.env"]`` the module); the page lives in mec_env.adapters.parallel."""
+    import importlib.util
+
+    assert importlib.util.find_spec("mec_env.env") is None
+    assert callable(mec_env.env) and callable(mec_env.parallel_env)
+    with pytest.raises(ModuleNotFoundError, match="No module named 'mec_env.env'"):
+        importlib.import_module("mec_env.env")
+
+
+def test_dir_shows_the_public_names_only():
+    """(was: ``sys``, ``Any``, ``annotations``, ``parallel_to_aec`` among them)"""
+    import types
+
+    names = dir(mec_env)
+    assert set(mec_env.__all__) <= set(names)
+    extra = [
+        n
+        for n in names
+        if n not in mec_env.__all__
+        and n != "__version__"
+        and not isinstance(getattr(mec_env, n), types.ModuleType)
+    ]
+    assert extra == []
+    for name in ("sys", "Any", "annotations", "parallel_to_aec"):
+        assert name not in names
+    for name in mec_env.__all__:
+        assert getattr(mec_env, name) is not None

@@ -207,6 +207,12 @@ BAD_ACTIONS = {
     "es_nan": ("es_0", np.array([1, np.nan, 0, 1]), "0/1"),
     "es_wrong_length": ("es_0", np.ones(3, np.int8), "MultiBinary"),
     "es_non_numeric": ("es_0", ["a"] * 4, "numeric"),
+    # numeric strings and complex numbers are not actions (were: parsed, or the imaginary
+    # part dropped with a ComplexWarning)
+    "numeric_strings": ("ud_5", np.array(["0.5", "0.5", "0.5"]), "not numeric.*dtype <U3"),
+    "complex": ("ud_5", np.array([0.5, 0.5, 0.5], complex), "not numeric.*complex128"),
+    "es_numeric_strings": ("es_0", np.array(["1", "0", "1", "1"]), "not numeric.*dtype <U1"),
+    "es_complex": ("es_1", np.ones(4, complex), "not numeric.*complex128"),
 }
 
 
@@ -272,8 +278,25 @@ def test_step_after_episode_end():
 
 def test_step_before_reset():
     env = mec_env.parallel_env("small")
-    with pytest.raises(mec_env.ActionError, match="reset"):
+    with pytest.raises(mec_env.ActionError, match=r"before reset\(\)"):
         env.step({})
+
+
+def test_state_before_reset_says_so():
+    """(was: ``AttributeError: 'MECParallelEnv' object has no attribute '_ud_obs'``)"""
+    from gymnasium.error import ResetNeeded
+
+    with pytest.raises(ResetNeeded, match=r"state\(\) called before reset\(\)"):
+        mec_env.parallel_env("small").state()
+
+
+@pytest.mark.parametrize("es_action_space", ["multibinary", "box"])
+def test_es_strings_and_complex_rejected_with_every_es_space(es_action_space):
+    env = mec_env.parallel_env("small", es_action_space=es_action_space)
+    env.reset(seed=0)
+    for bad in (np.array(["1"] * 4), np.ones(4, complex)):
+        with pytest.raises(mec_env.ActionError, match="es_0 is not numeric"):
+            env.step(with_change(env, "es_0", bad))
 
 
 # ------------------------------------------------------------------ clip_actions=True

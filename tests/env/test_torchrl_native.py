@@ -103,3 +103,13 @@ def test_collector_over_the_native_env():
     # episodes of 10 slots: each copy was truncated (and reset) at steps 10 and 20
     assert batch["next", "truncated"][0, :, 0].nonzero().flatten().tolist() == [9, 19]
     assert batch["next", "ud", "reward"].abs().sum() > 0
+
+
+@pytest.mark.parametrize("missing", ["ud", "es"])
+def test_step_without_an_action_says_which_key(missing):
+    """(was: ``AttributeError: 'NoneType' object has no attribute 'detach'``)"""
+    env = MECTorchRLEnv(2, "small")
+    td = env.rand_action(env.reset())
+    del td[missing, "action"]
+    with pytest.raises(mec_env.ActionError, match=rf"has no \('{missing}', 'action'\)"):
+        env.step(td)

@@ -339,7 +339,11 @@ def good(v, value=0.5):
         (lambda a: a.update(ud=a["ud"][:2]), r"shape \(num_envs, N, 3\) = \(3, 6, 3\)"),
         (lambda a: a.update(ud=a["ud"][..., :2]), r"got \(3, 6, 2\)"),
         (lambda a: a.update(es=a["es"][:, :1]), r"actions\['es'\] must have shape"),
-        (lambda a: a.update(ud="fast"), "not a numeric array"),
+        (lambda a: a.update(ud="fast"), "not numeric"),
+        (lambda a: a.update(ud=a["ud"].astype(complex)), "dtype complex128"),
+        (lambda a: a.update(ud=a["ud"].astype(str)), r"actions\['ud'\] is not numeric"),
+        (lambda a: a.update(es=a["es"].astype(str)), r"actions\['es'\] is not numeric"),
+        (lambda a: a.update(es=a["es"].astype(complex)), r"actions\['es'\] is not numeric"),
         (lambda a: a["ud"].__setitem__((1, 4, 2), np.nan), "copy 1, agent ud_4"),
         (lambda a: a["ud"].__setitem__((2, 0, 0), 1.5), "copy 2, agent ud_0"),
         (lambda a: a["ud"].__setitem__((0, 5, 1), -0.1), "copy 0, agent ud_5"),
@@ -466,3 +470,22 @@ def test_step_outputs_are_not_overwritten_by_later_steps(lock_step):
     for infos, copy in kept:
         for k, v in copy.items():
             assert_array_equal(infos[k], v, err_msg=k)
+
+
+def test_partial_reset_with_an_int_seed_gives_copy_b_seed_plus_b():
+    """``reset(seed=s, options={"reset_mask": mask})`` seeds each reset copy b with s + b, as
+    the docs say (was: the k-th reset copy got s + k, so copy 2 here got 500)."""
+    vec = mec_env.vector_env(4, "small")
+    vec.reset(seed=0)
+    obs, _ = vec.reset(seed=500, options={"reset_mask": [False, False, True, True]})
+    for b in (2, 3):
+        single = mec_env.parallel_env("small")
+        o, _ = single.reset(seed=500 + b)
+        assert_array_equal(obs["ud"][b], np.stack([o[a] for a in single.ud_agents]))
+
+
+def test_state_before_reset_says_so():
+    from gymnasium.error import ResetNeeded
+
+    with pytest.raises(ResetNeeded, match=r"state\(\) called before reset\(\)"):
+        mec_env.vector_env(2, "small").state()
