@@ -61,6 +61,7 @@ from experiments.records import (
     Smoothing,
     clean,
 )
+from mec_env.config import make_config
 from ucms_marl.paths import CONFIG_FILE, METRICS_FILE, SUMMARY_FILE
 
 # Final evaluation metrics stored beside every figure's own, to explain it (rates in %).
@@ -201,8 +202,6 @@ def _env_shape(config: dict[str, Any]) -> tuple[str, int, int]:
     kwargs = dict(config.get("env_kwargs") or {})
     preset = kwargs.pop("preset", None) or config.get("env", {}).get("preset", "?")
     try:
-        from mec_env.config import make_config
-
         cfg = make_config(preset, **kwargs)
         return preset, int(cfg.n_uds), int(cfg.n_slots)
     except Exception:  # noqa: BLE001 - fall back on what the config states

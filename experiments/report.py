@@ -41,6 +41,7 @@ from experiments.launch import REFERENCE_EPISODES_CAP
 from experiments.profiles import PAPER_N_VALUES, PROFILES, Profile
 from experiments.records import AlgorithmResult, FigureResult, Interval, ReferenceResult
 from experiments.timing import TIMINGS_FILE, estimate
+from mec_env.config import make_config
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "results.md.tmpl"
 PAPER_PROFILE = "paper"  # the profile whose cost the page estimates, and compares budgets with
@@ -592,8 +593,6 @@ def _oracle_section(
 ) -> list[str]:
     """Every algorithm against the exact per-slot oracle on the preset where it is tractable:
     the first of ``ORACLE_FIGURES`` gives the cost table, the others their picture and claim."""
-    from mec_env.config import make_config
-
     env, cfg = ORACLE_ENV, make_config(ORACLE_ENV)
     head = block("oracle_head", env=env, oracle=ORACLE, n_uds=cfg.n_uds, n_servers=cfg.n_servers)
     out = [head, ""]
@@ -665,8 +664,6 @@ def _oracle_table(res: FigureResult) -> str:
 
 # --------------------------------------------------------------------------- verbatim units
 def _verbatim_section(results: Results) -> list[str]:
-    from mec_env.config import make_config
-
     kb = _result(results, FINAL_EVALUATION_FIGURE, "paper_kb")
     paper = _result(results, FINAL_EVALUATION_FIGURE, "paper")
     cfg = make_config("paper")

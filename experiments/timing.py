@@ -41,6 +41,7 @@ from experiments.launch import (
     plan_sweep,
 )
 from experiments.profiles import Profile
+from mec_env.config import make_config
 from ucms_marl.paths import CHECKPOINT_NAME, SUMMARY_FILE
 
 TIMINGS_FILE = "timings.json"  # under the results root: what `time` measured
@@ -56,8 +57,6 @@ def _key(env: str, algo: str, n: int) -> str:
 
 def _env_size(plan: SweepPlan) -> tuple[int, int]:
     """(N, T) of the plan's env under its profile."""
-    from mec_env.config import make_config
-
     choice = plan.profile.env_choice(plan.env)
     cfg = make_config(choice.preset, **choice.overrides)
     return int(cfg.n_uds), int(cfg.n_slots)

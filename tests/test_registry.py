@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import mec_env
+import ucms_marl.conf
 from mec_env.registry import Registry, UnknownNameError
 
 
@@ -103,3 +106,19 @@ def test_restored_puts_entries_and_metadata_back():
         reg.register("circle", square)
         assert reg.names() == ("circle",)
     assert reg.names() == ("square",) and dict(reg.metadata("square")) == {"sides": 4}
+
+
+def test_every_algorithm_is_declared_by_its_learner():
+    """Each conf/algo file's learner registration gives the algorithm its label and colour
+    (the figures' legend), and each learner's schema is the one Hydra types its YAML with."""
+    from tests.trainer.helpers import compose_cfg
+    from ucms_marl.config import GROUP_SCHEMAS
+    from ucms_marl.learners import LEARNERS, algorithms
+
+    conf = Path(ucms_marl.conf.__file__).parent
+    for path in sorted((conf / "algo").glob("*.yaml")):
+        learner = compose_cfg([f"algo={path.stem}"]).learner.name
+        metadata = LEARNERS.metadata(learner)
+        assert path.stem in metadata["algorithms"], path.stem
+        assert GROUP_SCHEMAS["learner"][learner] is metadata["schema"]
+    assert set(algorithms()) == {p.stem for p in (conf / "algo").glob("*.yaml")}
