@@ -1,16 +1,45 @@
-"""Compiled (numba) kernels of the batched core; imported only through :mod:`mec_env.fast`.
+"""Compiled (numba) kernels of the batched core: the compiled backend
+(:class:`mec_env.sim.backend.CompiledBackend`); imported only through :mod:`mec_env.fast`.
 
-Each kernel loops over the B copies and does in compiled code what the numpy reference of
-:mod:`mec_env.batched_matching` does with whole-array calls, on inputs the numpy code computed
-(τ^o, τ^p, e^o, the gains), with the same operations in the same order: sums in service order,
-the CPU that frees first (lowest index on ties), ties between proposers broken by UD index. So
-the results are identical to the numpy reference (``tests/env/test_fast.py``). No fastmath.
+The physics is not written here: every formula is a rule of :mod:`mec_env.sim` (channel,
+compute, battery, queue, capacity) compiled below with ``numba.njit`` for scalars, the same
+function the numpy backend evaluates on arrays. The kernels are the loops: over the B copies,
+over a server's queue, over the proposal rounds, doing what the numpy reference does with
+whole-array calls, with the same operations in the same order: sums in service order, the CPU
+that frees first (lowest index on ties), ties between proposers broken by UD index. Logarithms
+and powers are numpy's, taken between kernels. So the results are identical to the numpy
+reference (``tests/env/test_fast.py``). No fastmath.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from mec_env.sim import battery, capacity, channel, compute, queue
+
+
+def _rule(fn):
+    """A rule of :mod:`mec_env.sim` compiled for scalars, inlined where it is called."""
+    return njit(cache=True, inline="always")(fn)
+
+
+_snr_term = _rule(channel.snr_term)
+_rate_from_log2 = _rule(channel.rate_from_log2)
+_upload_delay = _rule(channel.upload_delay)
+_requests = _rule(compute.requests)
+_local_frequency = _rule(compute.local_frequency)
+_transmit_power = _rule(compute.transmit_power)
+_local_delay = _rule(compute.local_delay)
+_local_energy = _rule(compute.local_energy)
+_processing_delay = _rule(compute.processing_delay)
+_offload_energy = _rule(compute.offload_energy)
+_cost = _rule(compute.cost)
+_penalty = _rule(compute.penalty)
+_battery_update = _rule(battery.battery_update)
+_finish_time = _rule(queue.finish_time)
+_earliest_cpu = _rule(queue.earliest_cpu)
+_fits = _rule(capacity.fits)
 
 
 @njit(cache=True)
@@ -23,18 +52,6 @@ def _insert_sorted(mem_ud, mem_arr, length, ud, arr):
         k -= 1
     mem_arr[k] = arr
     mem_ud[k] = ud
-
-
-@njit(cache=True, inline="always")
-def _earliest_cpu(free, cpus):
-    """The CPU that frees first (lowest index on ties) and its free time."""
-    cpu = 0
-    q = free[0]
-    for c in range(1, cpus):
-        if free[c] < q:
-            q = free[c]
-            cpu = c
-    return cpu, q
 
 
 @njit(cache=True)
@@ -76,9 +93,9 @@ def _queue_cost(
             ud = mem_ud[j]
             arr, proc, energy = mem_arr[j], tau_p_col[ud], e_o_col[ud]
         cpu, q = _earliest_cpu(free, cpus)
-        done = proc + (arr if arr > q else q)
+        done = _finish_time(arr, proc, q)
         free[cpu] = done
-        acc += rho1 * done + rho2 * energy
+        acc += _cost(rho1, rho2, done, energy)
         if k == place:
             own = done
     return acc, own
@@ -154,7 +171,7 @@ def _member_queues(server, is_open, est, rho1, rho2, mem_ud, mem_arr, fill, base
             acc = 0.0
             for k in range(fill[s]):
                 u = mem_ud[s, k]
-                acc += rho1 * (mem_arr[s, k] + tp[u, s]) + rho2 * eo[u, s]
+                acc += _cost(rho1, rho2, mem_arr[s, k] + tp[u, s], eo[u, s])
             base[s] = acc
 
 
@@ -435,7 +452,7 @@ def _admit_and_queue(b, s, bucket, task, approved, priority, caps, scratch, free
     stored = 0.0
     for i in range(_server_items(b, bucket, approved, priority, items, keys, order)):
         u = items[order[i]]
-        if used < subchannels[s] and stored + bits[b, u] <= storage_bits[s]:
+        if _fits(used, stored, bits[b, u], subchannels[s], storage_bits[s]):
             offloaded[b, u] = True
             used += 1
             stored += bits[b, u]
@@ -444,8 +461,7 @@ def _admit_and_queue(b, s, bucket, task, approved, priority, caps, scratch, free
     for i in range(_server_items(b, bucket, offloaded, tau_o, items, keys, order)):
         u = items[order[i]]
         cpu, q = _earliest_cpu(free, n_cpus[s])
-        arr = tau_o[b, u]
-        done = tau_p[b, u] + (arr if arr > q else q)
+        done = _finish_time(tau_o[b, u], tau_p[b, u], q)
         free[cpu] = done
         delay[b, u] = done
 
@@ -465,16 +481,12 @@ def _ud_outcomes(b, task, ud, params, offloaded, outs, counts):
         if offloaded[b, u]:
             energy[b, u] = e_o[b, u]
         else:
-            delay[b, u] = bits[b, u] * cycles_per_bit[b, u] / f
-            energy[b, u] = kappa * bits[b, u] * cycles_per_bit[b, u] * (f * f)
-        cost[b, u] = rho1 * delay[b, u] + rho2 * energy[b, u]
-        bn = battery_j[b, u] - energy[b, u] + harvest_j[b, u]
-        bn = max(bn, 0.0)
-        bn = min(bn, b_max)
+            delay[b, u] = _local_delay(bits[b, u], cycles_per_bit[b, u], f)
+            energy[b, u] = _local_energy(bits[b, u], cycles_per_bit[b, u], f, kappa)
+        cost[b, u] = _cost(rho1, rho2, delay[b, u], energy[b, u])
+        bn = _battery_update(battery_j[b, u], energy[b, u], harvest_j[b, u], b_max)
         battery_next[b, u] = bn
-        late = min(deadline_s[b, u] - delay[b, u], 0.0)
-        low = min(bn - b_min, 0.0)
-        penalty[b, u] = rho1 * late + rho2 * low
+        penalty[b, u] = _penalty(rho1, rho2, deadline_s[b, u], delay[b, u], bn, b_min)
         timed_out[b, u] = delay[b, u] > deadline_s[b, u]
         below[b, u] = bn < b_min
         s = server[b, u]
@@ -676,11 +688,11 @@ def controls(ud_actions, server, gain, f_min, f_max, p_min, p_max):
     for b in range(batch):
         for u in range(n):
             s = server[b, u]
-            requested[b, u] = ud_actions[b, u, 0] >= 0.5 and s >= 0
-            f_hz[b, u] = max(f_min, ud_actions[b, u, 1] * f_max)
-            p = max(p_min, ud_actions[b, u, 2] * p_max)
+            requested[b, u] = _requests(ud_actions[b, u, 0], s)
+            f_hz[b, u] = _local_frequency(ud_actions[b, u, 1], f_min, f_max)
+            p = _transmit_power(ud_actions[b, u, 2], p_min, p_max)
             p_w[b, u] = p
-            arg[b, u] = 1.0 + p * gain[b, u, s if s >= 0 else 0]
+            arg[b, u] = _snr_term(p, gain[b, u, s if s >= 0 else 0])
     return requested, floats
 
 
@@ -695,10 +707,10 @@ def offload_terms(bits, cycles_per_bit, server, p_w, log2_arg, subchannel_bw_hz,
         for u in range(n):
             s = server[b, u]
             if s >= 0:
-                rate = subchannel_bw_hz[s] * log2_arg[b, u]
-                tau_o[b, u] = bits[b, u] / rate
-                tau_p[b, u] = bits[b, u] * cycles_per_bit[b, u] / f_server_hz[s]
-            e_o[b, u] = p_w[b, u] * tau_o[b, u]
+                rate = _rate_from_log2(subchannel_bw_hz[s], log2_arg[b, u])
+                tau_o[b, u] = _upload_delay(bits[b, u], rate)
+                tau_p[b, u] = _processing_delay(bits[b, u], cycles_per_bit[b, u], f_server_hz[s])
+            e_o[b, u] = _offload_energy(p_w[b, u], tau_o[b, u])
     return terms
 
 
@@ -737,7 +749,7 @@ def co_selection_from_log(
     prune_k,
 ):
     """:func:`co_selection` with the estimates at p_max computed here as
-    :func:`mec_env.batched_matching.offload_estimates` computes them, from numpy's
+    :meth:`mec_env.sim.state.SlotState.offload_estimates` computes them, from numpy's
     log2(1 + p_max g) (B, N, M)."""
     batch, n, m = log2_arg.shape
     tau_o = np.empty((batch, n, m))
@@ -748,16 +760,16 @@ def co_selection_from_log(
     for b in range(batch):
         for u in range(n):
             for s in range(m):
-                rate = subchannel_bw_hz[s] * log2_arg[b, u, s]
-                to = bits[b, u] / rate
-                tp = bits[b, u] * cycles_per_bit[b, u] / f_server_hz[s]
-                eo = p_max * to
+                rate = _rate_from_log2(subchannel_bw_hz[s], log2_arg[b, u, s])
+                to = _upload_delay(bits[b, u], rate)
+                tp = _processing_delay(bits[b, u], cycles_per_bit[b, u], f_server_hz[s])
+                eo = _offload_energy(p_max, to)
                 tau_o[b, u, s] = to
                 tau_p[b, u, s] = tp
                 e_o[b, u, s] = eo
-                ta = to + tp
+                ta = to + tp  # τ^a with an idle CPU
                 alone_tau_a[b, u, s] = ta
-                alone_cost[b, u, s] = rho1 * ta + rho2 * eo
+                alone_cost[b, u, s] = _cost(rho1, rho2, ta, eo)
     return co_selection(
         tau_o, tau_p, e_o, alone_tau_a, alone_cost, z_max, n_cpus, rho1, rho2, prune_k
     )

@@ -19,25 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 from gymnasium.utils import seeding
 
-from mec_env import fast, physics, slot
 from mec_env.admission import ADMISSIONS, AdmissionContext
-from mec_env.sim.matchers import MATCHERS
-from mec_env.sim.matchers.base import match
-from mec_env.sim.matchers.co_selection import (
-    co_selection_compiled,
-    co_selection_constants,
-    co_selection_log2_arguments,
-)
+from mec_env.sim.backend import Task, make_backend
 from mec_env.sim.params import EnvConfig
-from mec_env.slot import SlotState
+from mec_env.sim.state import SlotState
 
-# up to this many UDs numpy sums a row in one pairwise pass, which the kernels reproduce
-_KERNEL_MEAN_MAX = 8192
 #: per-UD output columns of a step, each (B, N)
 STEP_COLUMNS = (
     "task_bytes",
@@ -56,36 +46,6 @@ STEP_COLUMNS = (
     "battery_j",
     "below_b_min",
 )
-
-
-# the float outputs of the compiled resolve, in its order
-_RESOLVE_KEYS = ("delay_s", "energy_j", "cost", "battery_j", "penalty", "reward")
-
-
-class _Task(NamedTuple):
-    """The played copies' slot: tasks (bits, cycles per bit, deadline s), gains, servers and
-    batteries (J), each with the copies on axis 0."""
-
-    bits: np.ndarray
-    cpb: np.ndarray
-    deadline: np.ndarray
-    gain: np.ndarray
-    server: np.ndarray
-    battery: np.ndarray
-
-
-def _slot_values(out, offloaded, n_req, n_adm, n_cut) -> tuple[np.ndarray, np.ndarray]:
-    """The slot metrics (B, 6) in the order of SLOT_METRICS and the ES reward (B,), numpy's
-    means."""
-    total_req = n_req.sum(axis=1)
-    values = np.empty((offloaded.shape[0], 6))
-    values[:, 0] = out["cost"].mean(axis=1)
-    values[:, 1] = out["timed_out"].mean(axis=1)
-    values[:, 2] = offloaded.mean(axis=1)
-    values[:, 3] = np.where(total_req > 0, n_adm.sum(axis=1) / np.maximum(total_req, 1), 0.0)
-    values[:, 4] = out["below_b_min"].mean(axis=1)
-    values[:, 5] = n_cut.sum(axis=1)
-    return values, out["reward"].mean(axis=1)
 
 
 @dataclass
@@ -119,7 +79,7 @@ class BatchCore:
         ):
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         self.config = cfg
-        self.kernels = fast.resolve(kernels)  # compiled kernels, or None for numpy
+        self.backend = make_backend(cfg, kernels)  # numpy, or the compiled kernels
         self.num_envs = b = int(num_envs)
         n, m = cfg.n_uds, cfg.n_servers
         self.z_cap = int(cfg.z_max.max())
@@ -144,44 +104,11 @@ class BatchCore:
         self.server = np.full((b, n), -1, dtype=np.int64)
         self.members = np.full((b, m, self.z_cap), -1, dtype=np.int64)
         self._rows = np.arange(b)
-        self._bw = cfg.subchannel_bw_hz  # W/K per server, Hz
-        # the compiled resolve's constant arguments: capacities, then κ, ρ1, ρ2, b_min, b_max
-        self._resolve_params = (cfg.subchannels, cfg.storage_bits, cfg.n_cpus, float(cfg.kappa),
-                                float(cfg.rho_delay), float(cfg.rho_energy), float(cfg.b_min_j),
-                                float(cfg.b_max_j))  # fmt: skip
-        # the compiled play's last arguments: capacities, (κ, ρ1, ρ2, b_min, b_max), the
-        # harvest's uniform scale 2d (J) and the draws' low and span
-        self._play_params = (self._resolve_params[:3], self._resolve_params[3:],
-                             2.0 * cfg.harvest_mean_j, self.draw_low, self.draw_span)  # fmt: skip
-        # the compiled co_selection's constant arguments, then the members table's width
-        self._co_selection_params = (*co_selection_constants(cfg), self.z_cap)
-        # the compiled observation's gain columns: (gain_db − lo) / span; span 0: zeros;
-        # span −1: the linear gains (raw observations), as _gain_part
-        span = cfg.gain_db[1] - cfg.gain_db[0]
-        self._gain_scale = (float(cfg.gain_db[0]), float(span) if cfg.normalize_obs else -1.0)
-        self._no_es_bits = np.zeros((b, m, self.z_cap), dtype=bool)  # play's, with a rule
-        self._bind_kernels()
 
-    def __getstate__(self) -> dict:
-        # the kernel module does not pickle: keep which kernels, resolve them again on load
-        state = self.__dict__.copy()
-        state["kernels"] = None if self.kernels is None else "numba"
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        kernels = state.pop("kernels")
-        self.__dict__.update(state)
-        self.kernels = fast.resolve("auto" if kernels else "numpy")
-        self._bind_kernels()
-
-    def _bind_kernels(self) -> None:
-        """Whether the matcher is the built-in co_selection with its compiled form, which
-        :meth:`step` then runs together with the members table in one compiled call (the
-        matcher's registration is looked up once, here)."""
-        self._compiled_co_selection = (
-            self.kernels is not None
-            and MATCHERS.metadata(self.config.matcher).get("compiled") is co_selection_compiled
-        )
+    @property
+    def kernels(self):
+        """The compiled kernel module of the backend, or None for numpy."""
+        return self.backend.kernels
 
     def _build_scales(self) -> None:
         cfg = self.config
@@ -239,7 +166,7 @@ class BatchCore:
         rows = self._rows if idx is None else np.asarray(idx)
         rngs = [self.rngs[b] for b in rows.tolist()]
         if u is None:
-            u = self._uniforms(rngs, n * (3 + m))
+            u = self.uniforms(rngs, n * (3 + m))
         u = u.reshape(rows.size, n, 3 + m)
         low, span = self.draw_low, self.draw_span
         if u.size <= 4096:  # a few copies: fewest numpy calls, the columns are views
@@ -259,7 +186,7 @@ class BatchCore:
         slots = SlotState(
             config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=dl, gain=gain, battery_j=battery
         )
-        server, members = self._match(slots, rngs)
+        server, members = self.backend.match(slots, rngs)
         if idx is None:
             self.bits, self.cycles_per_bit, self.deadline_s = bits, cpb, dl
             self.gain, self.gain_db, self.server, self.members = gain, gain_db, server, members
@@ -268,24 +195,8 @@ class BatchCore:
             self.gain[rows], self.gain_db[rows] = gain, gain_db
             self.server[rows], self.members[rows] = server, members
 
-    def _match(self, slots: SlotState, rngs: list[np.random.Generator]):
-        """(server (B', N), members (B', M, max z_max)) of the copies in ``slots``: the
-        matcher, then :meth:`members_of`; one compiled call for the built-in co_selection."""
-        if self._compiled_co_selection:
-            return self._co_selection_members(slots.bits, slots.cycles_per_bit, slots.gain)
-        server = match(self.config.matcher, slots, rngs, self.kernels)
-        return server, self.members_of(server)
-
-    def _co_selection_members(self, bits, cycles_per_bit, gain):
-        """(server, members) of a slot by the compiled co_selection and members table, with
-        co_selection_compiled's arguments (numpy's log2(1 + p_max g))."""
-        return self.kernels.co_selection_members(
-            *co_selection_log2_arguments(self.config, bits, cycles_per_bit, gain),
-            *self._co_selection_params,
-        )
-
     @staticmethod
-    def _uniforms(rngs: list[np.random.Generator], size: int) -> np.ndarray:
+    def uniforms(rngs: list[np.random.Generator], size: int) -> np.ndarray:
         """(len(rngs), size) uniform draws in [0, 1), one ``random`` call per copy."""
         if len(rngs) == 1:
             return rngs[0].random(size)[None]
@@ -296,22 +207,7 @@ class BatchCore:
 
     def members_of(self, server: np.ndarray) -> np.ndarray:
         """(B, M, max z_max) UD index in each ES place, ascending, −1 for empty places."""
-        cfg = self.config
-        if self.kernels is not None:
-            return self.kernels.members_of(server, cfg.n_servers, self.z_cap)
-        b, n = server.shape
-        m, z = cfg.n_servers, self.z_cap
-        # the matched UDs in (copy, UD) order, stably sorted by (copy, server): a radix sort
-        flat = np.flatnonzero(server.ravel() >= 0)
-        group = (flat // n) * m + server.ravel()[flat]
-        order = np.argsort(group.astype(np.uint16 if b * m < 1 << 16 else np.int64), kind="stable")
-        group, ud = group[order], flat[order] % n
-        counts = np.bincount(group, minlength=b * m)
-        rank = np.arange(group.size) - (np.cumsum(counts) - counts)[group]
-        keep = rank < z
-        members = np.full(b * m * z, -1, dtype=np.int64)
-        members[group[keep] * z + rank[keep]] = ud[keep]
-        return members.reshape(b, m, self.z_cap)
+        return self.backend.members_of(server)
 
     def slot_state(self, idx: int | None = None) -> SlotState:
         """The slot the next action applies to: batched (B, N) arrays, or copy ``idx``'s."""
@@ -383,15 +279,9 @@ class BatchCore:
         (occupied, β, c, φ, g, b scaled) for max z_max places (zeros past its own z_max), then
         its three load figures.
         """
-        if self.kernels is not None:
-            return self._observe_compiled(es)
-        ud = self.ud_matrix()
-        loads = self.es_loads()
-        if not es:
-            return ud, None, loads
-        return ud, self._es_matrix(ud, loads), loads
+        return self.backend.observe(self, es)
 
-    def _es_matrix(self, ud: np.ndarray, loads: np.ndarray) -> np.ndarray:
+    def es_matrix(self, ud: np.ndarray, loads: np.ndarray) -> np.ndarray:
         """(B, M, 6Z + 3) float32 ES observations from the UD observations and the loads."""
         b, n, d = ud.shape
         m, z = self.config.n_servers, self.z_cap
@@ -415,28 +305,6 @@ class BatchCore:
         es[..., 6 * z :] = loads
         return es
 
-    def _observe_compiled(self, es: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        cfg = self.config
-        ud32, es_obs, loads = self.kernels.observe(
-            self.bits,
-            self.cycles_per_bit,
-            self.deadline_s,
-            self.prev_f,
-            self.prev_p,
-            self.battery,
-            self.gain,
-            self.gain_db,
-            *self._gain_scale,
-            self.server,
-            self.members,
-            self.head_scale,
-            cfg.subchannels,
-            cfg.storage_bits,
-            cfg.n_cpus,
-            es,
-        )
-        return ud32, (es_obs if es else None), loads
-
     # ------------------------------------------------------------------ step
     def step(
         self, ud_actions: np.ndarray, es_bits: np.ndarray | None, idx: np.ndarray | None = None
@@ -447,162 +315,53 @@ class BatchCore:
         ``es_bits``: (B', M, max z_max) bool approvals by member place, or None to let the
         admission rule decide. Actions are not checked here.
         """
-        if idx is None and self.kernels is not None and self.config.n_uds <= _KERNEL_MEAN_MAX:
-            return self._step_compiled(ud_actions, es_bits)
-        full = idx is None
-        rows = self._rows if full else np.asarray(idx)
-        pick = (lambda x: x) if full else (lambda x: x[rows])
-        task = _Task(
-            bits=pick(self.bits),
-            cpb=pick(self.cycles_per_bit),
-            deadline=pick(self.deadline_s),
-            gain=pick(self.gain),
-            server=pick(self.server),
-            battery=pick(self.battery),
-        )
-        requested, f_hz, p_w, tau_o, tau_p, e_o = self._controls(ud_actions, task)
+        if idx is None and self.backend.plays_whole_slot:
+            out, counts, metrics, truncated = self.backend.play(
+                self, ud_actions, es_bits, self._rule_approvals
+            )
+            return StepOutput(out, *counts, metrics[:, :6], metrics[:, 6], truncated)
+        rows = self._rows if idx is None else np.asarray(idx)
+        task = self._task(idx, rows)
+        requested, f_hz, p_w, *terms = self.backend.controls(ud_actions, task)
         if es_bits is not None:
-            approved, priority = self._es_approvals(requested, pick(self.members), es_bits), tau_o
+            members = self.members if idx is None else self.members[rows]
+            approved = self.backend.approvals(requested, members, es_bits)
+            priority = terms[0]  # in order of arrival τ^o
         else:
-            approved, priority = self._rule_approvals(task, requested, f_hz, p_w, tau_o, tau_p, e_o)
+            approved, priority = self._rule_approvals(task, requested, f_hz, p_w, *terms)
         # admission draws nothing: each copy draws its harvest, uniform(0, 2d, N), and the
         # next slot's random((N, 3 + M)) in one call (0 + 2d·u is uniform's own formula)
         n = self.config.n_uds
-        u = self._uniforms([self.rngs[r] for r in rows.tolist()], n * (4 + self.config.n_servers))
+        u = self.uniforms([self.rngs[r] for r in rows.tolist()], n * (4 + self.config.n_servers))
         harvest = u[:, :n] * (2.0 * self.config.harvest_mean_j)
-        args = (task.bits, task.cpb, task.deadline, task.server, requested, approved, priority,
-                f_hz, tau_o, tau_p, e_o, task.battery, harvest)  # fmt: skip
-        if self.kernels is not None:
-            offloaded, out, n_req, n_adm, n_cut, values, es_reward = self._resolve_compiled(*args)
-        else:
-            offloaded, out, n_req, n_adm, n_cut = self._resolve_numpy(*args)
-            values = es_reward = None
+        res = self.backend.resolve(task, requested, approved, priority, f_hz, terms, harvest)
+        out = res.out
         out.update(
             task_bytes=task.bits / 8.0,
             cycles_per_bit=task.cpb,
             deadline_s=task.deadline,
             server=task.server,
             requested=requested,
-            offloaded=offloaded,
+            offloaded=res.offloaded,
             f_hz=f_hz,
             p_w=p_w,
             gain=task.gain,
             approved=approved,
             harvest_j=harvest,
         )
-        if self.kernels is None or self.config.n_uds > _KERNEL_MEAN_MAX:  # numpy's means
-            if self.kernels is not None:
-                out["reward"] = physics.reward(out["cost"], out["penalty"])
-            values, es_reward = _slot_values(out, offloaded, n_req, n_adm, n_cut)
         truncated = self._advance(idx, rows, out["battery_j"], f_hz, p_w, u[:, n:])
-        return StepOutput(
-            out=out,
-            requests=n_req,
-            admitted=n_adm,
-            cuts=n_cut,
-            slot_values=values,
-            es_reward=es_reward,
-            truncated=truncated,
-        )
+        return StepOutput(out, res.requests, res.admitted, res.cuts, res.values, res.es_reward,
+                          truncated)  # fmt: skip
 
-    def _step_compiled(self, ud_actions: np.ndarray, es_bits: np.ndarray | None) -> StepOutput:
-        """:meth:`step` of all copies in three compiled calls (the controls, the slot with the
-        next slot's draws, the matching; the admission rule's priorities in between without ES
-        agents): the same operations as the numpy path, numpy's log2 and power in between
-        (identical results, ``tests/env/test_fast.py``)."""
-        cfg, k = self.config, self.kernels
-        n = cfg.n_uds
-        requested, (f_hz, p_w, log2_arg) = k.controls(
-            ud_actions, self.server, self.gain, cfg.f_min_hz, cfg.f_max_hz, cfg.p_min_w, cfg.p_max_w
-        )
-        u = self._uniforms(self.rngs, n * (4 + cfg.n_servers))
-        bits, cpb, dl, server, gain = (self.bits, self.cycles_per_bit, self.deadline_s,
-                                       self.server, self.gain)  # fmt: skip
-        log2_arg = np.log2(log2_arg)
-        rule = None
-        if es_bits is None:  # the admission rule decides, from the offload terms
-            task = _Task(bits, cpb, dl, gain, server, self.battery)
-            terms = k.offload_terms(bits, cpb, server, p_w, log2_arg, self._bw, cfg.f_server_hz)
-            rule = self._rule_approvals(task, requested, f_hz, p_w, *terms)
-            es_bits = self._no_es_bits
-        floats, flags, counts, metrics, gain_db, truncated = k.play(
-            bits, cpb, dl, server, self.members, es_bits, rule, requested, f_hz, p_w, log2_arg,
-            self.battery, u, self._bw, cfg.f_server_hz, *self._play_params, self.t, cfg.n_slots,
-        )  # fmt: skip
-        out = {  # the order of the numpy path's keys
-            "delay_s": floats[0],
-            "energy_j": floats[1],
-            "cost": floats[2],
-            "battery_j": floats[3],
-            "penalty": floats[4],
-            "reward": floats[5],
-            "timed_out": flags[1],
-            "below_b_min": flags[2],
-            "task_bytes": floats[10],
-            "cycles_per_bit": cpb,
-            "deadline_s": dl,
-            "server": server,
-            "requested": requested,
-            "offloaded": flags[0],
-            "f_hz": f_hz,
-            "p_w": p_w,
-            "gain": gain,
-            "approved": flags[3],
-            "harvest_j": floats[6],
-        }
-        self.battery, self.prev_f, self.prev_p = floats[3], f_hz, p_w
-        # the next slot, as new_slot draws it from the same uniforms
-        self.bits, self.cycles_per_bit, self.deadline_s = floats[7], floats[8], floats[9]
-        self.gain_db = gain_db
-        self.gain = 10.0 ** (gain_db / 10.0)
-        if self._compiled_co_selection:
-            self.server, self.members = self._co_selection_members(
-                self.bits, self.cycles_per_bit, self.gain
-            )
-        else:
-            self.server, self.members = self._match(self.slot_state(), self.rngs)
-        return StepOutput(
-            out=out,
-            requests=counts[0],
-            admitted=counts[1],
-            cuts=counts[2],
-            slot_values=metrics[:, :6],
-            es_reward=metrics[:, 6],
-            truncated=truncated,
-        )
+    def _task(self, idx: np.ndarray | None, rows: np.ndarray) -> Task:
+        """The slot of the played copies (all if ``idx`` is None, then no copies)."""
+        if idx is None:
+            return Task(self.bits, self.cycles_per_bit, self.deadline_s, self.gain, self.server,
+                        self.battery)  # fmt: skip
+        return Task(self.bits[rows], self.cycles_per_bit[rows], self.deadline_s[rows],
+                    self.gain[rows], self.server[rows], self.battery[rows])  # fmt: skip
 
-    def _controls(self, ud_actions: np.ndarray, task: _Task) -> tuple[np.ndarray, ...]:
-        """(requested, f_hz, p_w, τ^o, τ^p, e^o) of the played copies from their actions."""
-        cfg, k = self.config, self.kernels
-        if k is None:
-            requested, f_hz, p_w = slot.ud_controls(cfg, ud_actions, task.server)
-            tau_o, tau_p, e_o = slot.offload_terms(
-                cfg, task.bits, task.cpb, task.gain, task.server, p_w
-            )
-            return requested, f_hz, p_w, tau_o, tau_p, e_o
-        # the same maths, numpy's log2, the rest compiled
-        requested, (f_hz, p_w, log2_arg) = k.controls(
-            ud_actions, task.server, task.gain, cfg.f_min_hz, cfg.f_max_hz, cfg.p_min_w, cfg.p_max_w
-        )
-        tau_o, tau_p, e_o = k.offload_terms(
-            task.bits, task.cpb, task.server, p_w, np.log2(log2_arg), self._bw, cfg.f_server_hz
-        )
-        return requested, f_hz, p_w, tau_o, tau_p, e_o
-
-    def _es_approvals(
-        self, requested: np.ndarray, members: np.ndarray, es_bits: np.ndarray
-    ) -> np.ndarray:
-        """Requests the ES agents approved: bit j of ES m approves its member place j."""
-        if self.kernels is not None:
-            return self.kernels.approvals(requested, members, es_bits)
-        b, n = requested.shape
-        places = np.flatnonzero(members >= 0)  # flat (copy, ES, place) of the members
-        approve = np.zeros(b * n, dtype=bool)
-        per_copy = members.shape[1] * members.shape[2]
-        approve[(places // per_copy) * n + members.ravel()[places]] = es_bits.ravel()[places]
-        return requested & approve.reshape(b, n)
-
-    def _rule_approvals(self, task: _Task, requested, f_hz, p_w, tau_o, tau_p, e_o):
+    def _rule_approvals(self, task: Task, requested, f_hz, p_w, tau_o, tau_p, e_o):
         """(approved, priority) by the admission rule: a finite priority approves."""
         cfg = self.config
         slots = SlotState(
@@ -618,20 +377,6 @@ class BatchCore:
         )
         approved = requested & np.isfinite(priority)
         return approved, np.where(approved, priority, 0.0)
-
-    def _resolve_compiled(self, bits, cpb, dl, server, requested, approved, priority, f_hz,
-                          tau_o, tau_p, e_o, battery, harvest):  # fmt: skip
-        """:meth:`_resolve_numpy` in the compiled kernels, plus the slot metrics and the ES
-        reward: (offloaded, out, requests, admitted, cuts, slot values, ES reward)."""
-        floats, flags, counts, metrics = self.kernels.resolve(
-            bits, cpb, dl, server, requested, approved, priority, f_hz, tau_o, tau_p, e_o,
-            battery, harvest, *self._resolve_params,
-        )  # fmt: skip
-        values, es_reward = metrics[:, :6], metrics[:, 6]
-        out = dict(zip(_RESOLVE_KEYS, floats))
-        offloaded, out["timed_out"], out["below_b_min"] = flags
-        n_req, n_adm, n_cut = counts
-        return offloaded, out, n_req, n_adm, n_cut, values, es_reward
 
     def _advance(self, idx, rows, battery_j, f_hz, p_w, u) -> np.ndarray:
         """Carry the battery and the controls over, count the slot, draw the next slot of the
@@ -650,49 +395,6 @@ class BatchCore:
             truncated = self.t[rows] >= cfg.n_slots
         self.new_slot(idx, u)  # the next state; after the last slot it is never acted on
         return truncated
-
-    def _resolve_numpy(
-        self,
-        bits,
-        cpb,
-        dl,
-        server,
-        requested,
-        approved,
-        priority,
-        f_hz,
-        tau_o,
-        tau_p,
-        e_o,
-        battery,
-        harvest,
-    ):
-        """Admission, queue and slot outcome with the numpy slot functions (the reference)."""
-        cfg = self.config
-        b, n = server.shape
-        m = cfg.n_servers
-        offloaded = slot.admit(cfg, approved, priority, server, bits)
-        out = slot.resolve(
-            cfg,
-            bits=bits,
-            cycles_per_bit=cpb,
-            deadline_s=dl,
-            server=server,
-            offloaded=offloaded,
-            f_hz=f_hz,
-            upload_s=tau_o,
-            processing_s=tau_p,
-            offload_energy_j=e_o,
-            battery_j=battery,
-            harvest_j=harvest,
-        )
-        # per (copy, ES) counts; every flag below implies a matched UD
-        group = (np.arange(b)[:, None] * m + server).ravel()
-        n_req, n_adm, n_cut = (
-            np.bincount(group[flag.ravel()], minlength=b * m).reshape(b, m)
-            for flag in (requested, offloaded, approved & ~offloaded)
-        )
-        return offloaded, out, n_req, n_adm, n_cut
 
 
 def admission_priority(

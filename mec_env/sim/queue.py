@@ -1,6 +1,6 @@
 """The ES CPU queue (eq. 9 with the **[decision]** of docs/environment.md, decision 4), written
 once: a task's finish is :func:`finish_time`, τ^a = τ^p + max(τ^o, τ^q), on the CPU that frees
-first (:func:`serve`). Every walker of a queue uses these two.
+first. Every walker of a queue uses :func:`finish_time`.
 
 Three walkers exist because each caller needs a different layout, and they sit here side by
 side with agreement tests (``tests/env/test_sim_rules.py``):
@@ -8,8 +8,9 @@ side with agreement tests (``tests/env/test_sim_rules.py``):
 - :func:`queue_table` (numpy, one row per group) and :func:`queue_finish_times` on flat items;
 - :func:`queue_done` (numpy, position-major, the CPUs' free times kept sorted: the batched
   co-selection scorer);
-- :func:`serve` with :func:`earliest_cpu` (a plain loop over one queue's CPUs, which the
-  compiled backend compiles with ``numba.njit``).
+- the compiled backend's loops (:mod:`mec_env._numba_kernels`: one queue at a time, each task
+  on :func:`earliest_cpu`, a plain loop it compiles with ``numba.njit``, finishing at
+  :func:`finish_time`).
 
 Plus the grouped sort they share (:func:`group_order`, :func:`group_table`). SI units.
 """
@@ -34,14 +35,6 @@ def earliest_cpu(free, cpus):
             q = free[c]
             cpu = c
     return cpu, q
-
-
-def serve(free, cpus, arrival_s, processing_s):
-    """One task on the CPU that frees first: updates ``free`` and returns (τ^q, τ^a)."""
-    cpu, q = earliest_cpu(free, cpus)
-    done = finish_time(arrival_s, processing_s, q)
-    free[cpu] = done
-    return q, done
 
 
 _INF_BITS = int(np.array(np.inf).view(np.int64))  # the largest bit pattern of a float ≤ inf
