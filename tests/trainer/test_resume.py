@@ -111,3 +111,48 @@ def test_sigkill_loses_at_most_one_checkpoint_interval(tmp_path):
     assert summary["episodes"] == 24
     train = [json.loads(x)["episode"] for x in lines(tmp_path / "metrics.jsonl") if '"train"' in x]
     assert train == list(range(1, 25))  # no episode lost or logged twice
+
+
+def test_resume_true_needs_a_checkpoint_and_auto_starts_fresh(tmp_path):
+    with pytest.raises(UsageError, match="resume=true but .* has no checkpoint.pt: nothing to"):
+        run(compose_cfg(["algo=maddpg", *TINY, "resume=true"]), tmp_path)
+    assert not (tmp_path / "metrics.jsonl").exists()  # nothing was started
+    stale = tmp_path / ".checkpoint.pt.x1y2.tmp"  # left by a write that was killed
+    stale.write_bytes(b"\0" * 10)
+    fresh = run(compose_cfg(["algo=maddpg", *TINY, "resume=auto"]), tmp_path)
+    assert fresh["episodes"] == 4 and not stale.exists()
+    longer = run(compose_cfg(["algo=maddpg", *TINY, "resume=auto", "episodes=6"]), tmp_path)
+    assert longer["episodes"] == 6 and longer["updates"] > fresh["updates"]
+
+
+def test_tensorboard_keeps_every_point_after_resume(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    every = [*TINY, "eval_every=1", "eval_episodes=1", "checkpoint_every=2", "num_envs=1"]
+    run(compose_cfg(["algo=maddpg", *every, "episodes=4"]), tmp_path)
+    run(compose_cfg(["algo=maddpg", *every, "episodes=8", "resume=true"]), tmp_path)
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("eval/cost")] == list(range(1, 9))
+
+
+def test_ctrl_c_saves_a_checkpoint_at_the_iteration_boundary(tmp_path, monkeypatch):
+    from ucms_marl import train
+
+    real_iteration = train.train_iteration
+
+    def interrupted_iteration(session, progress):
+        real_iteration(session, progress)
+        if progress.episode == 4:  # Ctrl-C arrives as this iteration ends
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(train, "train_iteration", interrupted_iteration)
+    budget = [*TINY, "episodes=8", "checkpoint_every=0"]
+    with pytest.raises(train.Interrupted, match="interrupted at episode 4 of 8; saved"):
+        run(compose_cfg(["algo=maddpg", *budget]), tmp_path)
+    assert ckpt.load(tmp_path / "checkpoint.pt")["episode"] == 4
+    monkeypatch.setattr(train, "train_iteration", real_iteration)
+    assert run(compose_cfg(["algo=maddpg", *budget, "resume=true"]), tmp_path)["episodes"] == 8
+    assert train.resume_command(["algo=maddpg", "resume=false", "env.n_uds=[3, 4]"]) == (
+        "ucms-train algo=maddpg 'env.n_uds=[3, 4]' resume=true"
+    )
