@@ -16,13 +16,13 @@ but they cannot serve the trainer:
   (for exact resume and a fixed evaluation set).
 
 So :class:`VectorMECEnv` steps ``num_envs`` copies (all episodes have ``n_slots`` steps,
-so the copies stay in lock step) through mec_env's batched core, the code every
-``parallel_env`` runs on (docs/vector.md): one call per slot for all copies, arrays in and out
-(``ud_obs``: ``(E, N, obs)``, ``es_obs``: ``(E, M, obs)`` zero-padded to the largest ES, the
-state and the documented info fields), each episode seeded by the trainer. Its results are
-those of the ParallelEnvs stepped one by one through the PettingZoo API, bit for bit;
-:class:`PerEnvVectorMECEnv` is that previous rollout, kept for other PettingZoo environments
-and as the reference (``tests/trainer/test_rollout_batched.py``).
+so the copies stay in lock step) through :func:`mec_env.vector_env`'s public API, over the
+batched core every ``parallel_env`` runs on (docs/vector.md): one call per slot for all
+copies, arrays in and out (``ud_obs``: ``(E, N, obs)``, ``es_obs``: ``(E, M, obs)``
+zero-padded to the largest ES, the state and the documented info fields), each episode seeded
+by the trainer. Its results are those of the ParallelEnvs stepped one by one through the
+PettingZoo API, bit for bit (``tests/trainer/test_rollout_batched.py``, against that previous
+rollout, now ``tests/trainer/per_env_rollout.py``).
 
 Playing episodes on it (used by the trainer, ``ucms-eval`` and the benchmarks):
 :func:`play_episodes` (one seeded episode per copy, every step to a replay buffer or a
@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import mec_env
-from mec_env.policies import SlotView, slot_view
+from mec_env.policies import SlotView
 from ucms_marl.rollout_types import Actions, EnvSpec, Observation, StepResult
 
 if TYPE_CHECKING:  # type hints only: importing the learners imports torch
@@ -56,151 +57,21 @@ EPISODE_METRICS = (
 )  # fmt: skip
 
 
-class PerEnvVectorMECEnv:
-    """``num_envs`` ParallelEnvs stepped one after the other through the PettingZoo API (the
-    trainer's previous rollout; kept for any PettingZoo env with mec_env's agents and as the
-    reference the batched :class:`VectorMECEnv` is tested against)."""
-
-    def __init__(self, make_env: Callable[[], Any], num_envs: int) -> None:
-        if int(num_envs) < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        self.envs = [make_env() for _ in range(int(num_envs))]
-        env = self.envs[0]
-        agents = list(env.possible_agents)
-        self.ud_agents = [a for a in agents if a.startswith("ud_")]
-        self.es_agents = [a for a in agents if a.startswith("es_")]
-        other = set(agents) - set(self.ud_agents) - set(self.es_agents)
-        if other or not self.ud_agents:
-            raise ValueError(f"expected agents ud_* and es_*, got {agents}")
-        es_dims = [int(np.prod(env.observation_space(a).shape)) for a in self.es_agents]
-        z_max = [int(env.action_space(a).shape[0]) for a in self.es_agents]
-        ud_obs_dim = int(np.prod(env.observation_space(self.ud_agents[0]).shape))
-        # without ES agents, M comes from the UD observation's documented size 2M + 7
-        n_servers = len(self.es_agents) or (ud_obs_dim - 7) // 2
-        self.spec = EnvSpec(
-            n_uds=len(self.ud_agents),
-            n_servers=n_servers,
-            ud_obs_dim=ud_obs_dim,
-            state_dim=int(np.prod(env.state_space.shape)),
-            es_agents=bool(self.es_agents),
-            es_obs_dim=max(es_dims, default=0),
-            z_max=tuple(z_max),
-        )
-
-    @property
-    def num_envs(self) -> int:
-        return len(self.envs)
-
-    def head(self, k: int) -> PerEnvVectorMECEnv:
-        """A view on the first ``k`` copies (for a last, partial batch of episodes)."""
-        if not 1 <= k <= self.num_envs:
-            raise ValueError(f"head({k}) of {self.num_envs} env copies")
-        view = copy.copy(self)
-        view.envs = self.envs[:k]
-        return view
-
-    def seed_action_spaces(self, seed: int) -> None:
-        for i, env in enumerate(self.envs):
-            for j, agent in enumerate(env.possible_agents):
-                env.action_space(agent).seed(int(seed) + 1000 * i + j)
-
-    # ---------------------------------------------------------------- stacking
-    def _observation(self, raw: list[dict], infos: list[dict]) -> Observation:
-        spec = self.spec
-        ud_obs = np.stack([np.stack([o[a] for a in self.ud_agents]) for o in raw])
-        state = np.stack([env.state() for env in self.envs]).astype(np.float32, copy=False)
-        es_obs = members = None
-        if spec.es_agents:
-            es_obs = np.zeros((len(raw), spec.n_servers, spec.es_obs_dim), dtype=np.float32)
-            members = np.full((len(raw), spec.n_servers, spec.z_cap), -1, dtype=np.int64)
-            for e, (o, info) in enumerate(zip(raw, infos, strict=True)):
-                for m, agent in enumerate(self.es_agents):
-                    obs_m = np.asarray(o[agent]).ravel()
-                    es_obs[e, m, : obs_m.size] = obs_m
-                    mem = np.asarray(info[agent]["members"])
-                    members[e, m, : mem.size] = mem
-        return Observation(
-            ud_obs.astype(np.float32, copy=False), state, es_obs, members, _Slots(self.envs)
-        )
-
-    def reset(self, seeds: Sequence[int]) -> Observation:
-        if len(seeds) != self.num_envs:
-            raise ValueError(f"need one seed per env copy ({self.num_envs}), got {len(seeds)}")
-        raw, infos = [], []
-        for env, seed in zip(self.envs, seeds, strict=True):
-            obs, info = env.reset(seed=int(seed))
-            raw.append(obs)
-            infos.append(info)
-        return self._observation(raw, infos)
-
-    def action_dicts(self, actions: Actions) -> list[dict[str, np.ndarray]]:
-        spec = self.spec
-        if actions.ud.shape != (self.num_envs, spec.n_uds, spec.ud_action_dim):
-            raise ValueError(
-                f"UD actions must have shape {(self.num_envs, spec.n_uds, spec.ud_action_dim)}, "
-                f"got {actions.ud.shape}"
-            )
-        if spec.es_agents and actions.es is None:
-            raise ValueError("this environment has ES agents: the learner must return ES actions")
-        out = []
-        for e in range(self.num_envs):
-            d = {a: actions.ud[e, n].astype(np.float32) for n, a in enumerate(self.ud_agents)}
-            for m, agent in enumerate(self.es_agents):
-                d[agent] = actions.es[e, m, : spec.z_max[m]].astype(np.int8)
-            out.append(d)
-        return out
-
-    def step(self, actions: Actions) -> StepResult:
-        raw, infos, ud_r, es_r, term, trunc, req, off, share, slots = ([] for _ in range(10))
-        for env, act in zip(self.envs, self.action_dicts(actions), strict=True):
-            obs, rew, te, tr, info = env.step(act)
-            raw.append(obs)
-            infos.append(info)
-            ud_r.append([rew[a] for a in self.ud_agents])
-            es_r.append([rew[a] for a in self.es_agents])
-            term.append(any(te[a] for a in self.ud_agents))
-            trunc.append(any(tr[a] for a in self.ud_agents))
-            ud_info = [info[a] for a in self.ud_agents]
-            req.append([bool(i["requested"]) for i in ud_info])
-            off.append([bool(i["offloaded"]) for i in ud_info])
-            share.append([i["penalty"] - i["cost"] for i in ud_info])
-            ud0 = info[self.ud_agents[0]]
-            slot = {k: float(ud0["slot_" + k]) for k in SLOT_METRICS}
-            slot["delay_s"] = float(np.mean([i["delay_s"] for i in ud_info]))
-            slot["energy_j"] = float(np.mean([i["energy_j"] for i in ud_info]))
-            slots.append(slot)
-        return StepResult(
-            next_obs=self._observation(raw, infos),
-            ud_reward=np.asarray(ud_r, dtype=np.float32),
-            es_reward=np.asarray(es_r, dtype=np.float32) if self.es_agents else None,
-            terminated=np.asarray(term),
-            truncated=np.asarray(trunc),
-            ud_requested=np.asarray(req),
-            ud_offloaded=np.asarray(off),
-            ud_share=np.asarray(share, dtype=np.float32),
-            slot=slots,
-        )
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-
-
 class _CopyView:
-    """Copy b of the batched core seen as an environment, for what the trainer asks of an
-    env copy itself: its config, agents, spaces (seeded for random warm-up actions) and
-    state. Policies read :class:`~mec_env.policies.SlotView` (``Observation.slots``)."""
+    """Copy b of the vector env seen as an environment, for what the trainer asks of an env
+    copy itself: its config, agents, spaces (seeded for random warm-up actions) and state.
+    Policies read :class:`~mec_env.policies.SlotView` (``Observation.slots``)."""
 
     def __init__(self, owner: VectorMECEnv, index: int) -> None:
         self._owner, self._index = owner, index
         self._spaces: Any = None
-        template = owner._template
-        self.config = template.config
-        self.preset = template.preset
-        self.n_uds, self.n_servers = template.n_uds, template.n_servers
-        self.ud_agents = template.ud_agents
-        self.es_agent_names = template.es_agent_names
-        self.possible_agents = template.possible_agents
+        vec = owner._vec
+        self.config = vec.config
+        self.preset = vec.preset
+        self.n_uds, self.n_servers = vec.n_uds, vec.n_servers
+        self.ud_agents = vec.ud_agents
+        self.es_agent_names = vec.es_agent_names
+        self.possible_agents = vec.mec_spec.possible_agents
 
     @property
     def unwrapped(self) -> _CopyView:
@@ -208,44 +79,29 @@ class _CopyView:
 
     @property
     def agents(self) -> list[str]:
-        core = self._owner._core
-        playing = self._owner._started[self._index] and core.t[self._index] < self.config.n_slots
+        playing = self._owner._started[self._index] and self._owner._vec.playing[self._index]
         return self.possible_agents[:] if playing else []
 
-    def _space_env(self) -> Any:
-        if self._spaces is None:  # spaces of this copy's own, as a ParallelEnv has them
-            self._spaces = self._owner._make_env()
+    def _agent_spaces(self) -> Any:
+        if self._spaces is None:  # this copy's own spaces, as a ParallelEnv holds them
+            self._spaces = self._owner._vec.mec_spec.agent_spaces()
         return self._spaces
 
     def observation_space(self, agent: str) -> Any:
-        return self._space_env().observation_space(agent)
+        return self._agent_spaces()[0][agent]
 
     def action_space(self, agent: str) -> Any:
-        return self._space_env().action_space(agent)
+        return self._agent_spaces()[1][agent]
 
     def state(self) -> np.ndarray:
-        return self._owner._state()[self._index]
+        return self._owner._vec.state()[self._index]
 
     def close(self) -> None:
         """Nothing to release."""
 
 
-class _Slots(Sequence):
-    """Per-copy :class:`SlotView` of PettingZoo env copies, read when indexed (heuristics);
-    an environment without mec_env's read-only slot state fails there, with the reason."""
-
-    def __init__(self, envs: Sequence[Any]) -> None:
-        self._envs = envs
-
-    def __len__(self) -> int:
-        return len(self._envs)
-
-    def __getitem__(self, e: int) -> SlotView:
-        return slot_view(self._envs[e])
-
-
-class _CoreSlots(Sequence):
-    """Per-copy :class:`SlotView` of the batched core's first ``k`` copies, read when indexed."""
+class _CopySlots(Sequence):
+    """Per-copy :class:`SlotView` of the vector env's first ``k`` copies, read when indexed."""
 
     def __init__(self, owner: VectorMECEnv, k: int) -> None:
         self._owner, self._k = owner, k
@@ -257,29 +113,22 @@ class _CoreSlots(Sequence):
         if not -self._k <= e < self._k:
             raise IndexError(e)
         e %= self._k
-        core, t = self._owner._core, self._owner._template
-        return SlotView(
-            config=t.config,
-            current_slot=core.slot_state(e),
-            server=core.server[e],
-            members=core.members[e],
-            agents=tuple(self._owner.envs[e].agents),
-            ud_agents=tuple(t.ud_agents),
-            es_agent_names=tuple(t.es_agent_names),
-        )
+        view = self._owner._vec.slot_view(e)
+        return replace(view, agents=tuple(self._owner.envs[e].agents))
 
 
 class VectorMECEnv:
-    """``num_envs`` copies of the MEC environment in lock step over mec_env's batched core
-    (:func:`mec_env.vector_env`): one call steps every copy, nothing loops over agents.
+    """``num_envs`` copies of the MEC environment in lock step over :func:`mec_env.vector_env`
+    (its public API only): one call steps every copy, nothing loops over agents.
 
-    The results are those of ``num_envs`` ParallelEnvs stepped through the PettingZoo API
-    (:class:`PerEnvVectorMECEnv`), bit for bit (``tests/trainer/test_rollout_batched.py``):
-    the batched core and the ParallelEnv are the same code. ``make_env`` must build a
-    ``mec_env.parallel_env``; its preset and config are used. Observations are stacked per
-    group (``ud_obs``: ``(E, N, obs)``, ``es_obs``: ``(E, M, obs)`` zero-padded to the largest
-    ES); ``Observation.slots`` are the copies' :class:`~mec_env.policies.SlotView`, built
-    only when a heuristic policy reads them.
+    The results are those of ``num_envs`` ParallelEnvs stepped through the PettingZoo API, bit
+    for bit (``tests/trainer/test_rollout_batched.py`` checks it against that rollout,
+    ``tests/trainer/per_env_rollout.py``). ``make_env`` must build a ``mec_env.parallel_env``;
+    its preset and config are used (:func:`make_vector_env` builds the vector env directly:
+    one config and one core). Observations are stacked per group (``ud_obs``: ``(E, N,
+    obs)``, ``es_obs``: ``(E, M, obs)`` zero-padded to the largest ES); ``Observation.slots``
+    are the copies' :class:`~mec_env.policies.SlotView`, built only when a heuristic policy
+    reads them.
     """
 
     def __init__(
@@ -290,38 +139,44 @@ class VectorMECEnv:
         template = getattr(make_env(), "unwrapped", None)
         if not isinstance(template, mec_env.MECParallelEnv):
             raise TypeError(
-                "VectorMECEnv needs make_env to build a mec_env.parallel_env; use "
-                "PerEnvVectorMECEnv for other PettingZoo environments"
+                "VectorMECEnv needs make_env to build a mec_env.parallel_env; for other "
+                "PettingZoo environments see PerEnvVectorMECEnv in tests/trainer/per_env_rollout.py"
             )
-        self._make_env = make_env
-        self._template = template
         raw = {k: v for k, v in template.config.raw.items() if k != "render_mode"}
-        self._vec = mec_env.MECVectorEnv(
+        vec = mec_env.vector_env(
             int(num_envs), template.preset, autoreset=False, kernels=kernels, **raw
         )
-        self._core = self._vec.core
-        self._active = int(num_envs)
-        self._started = np.zeros(int(num_envs), dtype=bool)
-        # shared by head() views: the last step's per-UD arrays and the last observation
-        self._shared: dict[str, Any] = {"ud": None, "loads": None}
-        self.ud_agents = list(template.ud_agents)
-        self.es_agents = list(template.es_agent_names)
-        self.envs = [_CopyView(self, b) for b in range(int(num_envs))]
-        cfg = template.config
-        es_dims = [int(np.prod(template.observation_space(a).shape)) for a in self.es_agents]
+        self._setup(vec)
+
+    @classmethod
+    def from_vector_env(cls, vec: mec_env.MECVectorEnv) -> VectorMECEnv:
+        """The trainer's view of ``vec`` (made with ``autoreset=False``)."""
+        if vec.autoreset:
+            raise ValueError("VectorMECEnv needs a vector_env(..., autoreset=False)")
+        self = cls.__new__(cls)
+        self._setup(vec)
+        return self
+
+    def _setup(self, vec: mec_env.MECVectorEnv) -> None:
+        self._vec = vec
+        b = vec.num_envs
+        self._active = b
+        self._started = np.zeros(b, dtype=bool)
+        self.ud_agents = list(vec.ud_agents)
+        self.es_agents = list(vec.es_agent_names)
+        self.envs = [_CopyView(self, i) for i in range(b)]
+        spec = vec.mec_spec
         self.spec = EnvSpec(
-            n_uds=cfg.n_uds,
-            n_servers=cfg.n_servers,
-            ud_obs_dim=int(np.prod(template.observation_space(self.ud_agents[0]).shape)),
-            state_dim=int(np.prod(template.state_space.shape)),
-            es_agents=bool(self.es_agents),
-            es_obs_dim=max(es_dims, default=0),
-            z_max=tuple(int(z) for z in cfg.z_max) if self.es_agents else (),
+            n_uds=spec.n_uds,
+            n_servers=spec.n_servers,
+            ud_obs_dim=int(spec.ud_high.size),
+            state_dim=int(np.prod(spec.state_space.shape)),
+            es_agents=spec.es_agents,
+            es_obs_dim=max((h.size for h in spec.es_obs_highs), default=0) if spec.es_agents else 0,
+            z_max=spec.z_max if spec.es_agents else (),
         )
-        # ES rows of the core (Z places, then loads) -> the ParallelEnv's (own places, loads)
-        z = self._core.z_cap
-        cols = [np.r_[0 : 6 * int(zm), 6 * z : 6 * z + 3] for zm in cfg.z_max]
-        self._es_cols = cols if self.es_agents and len({c.size for c in cols}) > 1 else None
+        # ES rows of the vector env (Z places, then loads) -> each ES's own (places, loads)
+        self._es_cols = spec.es_columns if spec.es_agents else None
 
     @property
     def num_envs(self) -> int:
@@ -336,49 +191,53 @@ class VectorMECEnv:
         view.envs = self.envs[:k]
         return view
 
-    def _idx(self) -> np.ndarray | None:
-        return None if self._active == self._core.num_envs else np.arange(self._active)
-
     def seed_action_spaces(self, seed: int) -> None:
         for i, env in enumerate(self.envs):
             for j, agent in enumerate(env.possible_agents):
                 env.action_space(agent).seed(int(seed) + 1000 * i + j)
 
     # ---------------------------------------------------------------- stacking
-    def _state(self) -> np.ndarray:
-        k = self._active
-        ud, loads = self._shared["ud"], self._shared["loads"]
-        return np.concatenate(
-            [ud[:k].reshape(k, -1), loads[:k].reshape(k, -1).astype(np.float32)], axis=1
-        )
-
-    def _observation(self) -> Observation:
+    def _observation(self, obs: Mapping[str, np.ndarray], members: np.ndarray | None):
+        """The trainer's :class:`Observation` of the first k copies from the vector env's
+        arrays (``obs`` and ``members`` with at least k rows)."""
         spec, k = self.spec, self._active
-        ud, es, loads = self._core.observe(spec.es_agents)
-        self._shared["ud"], self._shared["loads"] = ud, loads
-        es_obs = members = None
+        es_obs = None
         if spec.es_agents:
-            members = self._core.members[:k].copy()
+            es = obs["es"]
             if self._es_cols is None:
                 es_obs = es[:k]
             else:
                 es_obs = np.zeros((k, spec.n_servers, spec.es_obs_dim), dtype=np.float32)
                 for m, cols in enumerate(self._es_cols):
                     es_obs[:, m, : cols.size] = es[:k, m, cols]
-        return Observation(ud[:k], self._state(), es_obs, members, _CoreSlots(self, k))
+            members = members[:k]
+        state = self._vec.state()[:k]
+        return Observation(obs["ud"][:k], state, es_obs, members, _CopySlots(self, k))
 
     def reset(self, seeds: Sequence[int]) -> Observation:
         if len(seeds) != self.num_envs:
             raise ValueError(f"need one seed per env copy ({self.num_envs}), got {len(seeds)}")
-        idx = self._idx()
-        self._core.seed([int(s) for s in seeds], idx)
-        self._core.reset(idx)
-        self._started[: self._active] = True
-        return self._observation()
+        vec, k = self._vec, self._active
+        seeds = [int(s) for s in seeds]
+        if k == vec.num_envs or not self._started.any():
+            # every copy (the waiting ones, on a first reset, from fresh generators)
+            obs, infos = vec.reset(seed=seeds + [None] * (vec.num_envs - k))
+        else:
+            mask = np.arange(vec.num_envs) < k
+            obs, infos = vec.reset(seed=seeds, options={"reset_mask": mask})
+        self._started[:k] = True
+        return self._observation(obs, infos.get("members"))
 
     def action_dicts(self, actions: Actions) -> list[dict[str, np.ndarray]]:
         """The per-agent action dicts a ParallelEnv copy would be stepped with."""
-        return PerEnvVectorMECEnv.action_dicts(self, actions)  # type: ignore[arg-type]
+        spec = self.spec
+        out = []
+        for e in range(self.num_envs):
+            d = {a: actions.ud[e, n].astype(np.float32) for n, a in enumerate(self.ud_agents)}
+            for m, agent in enumerate(self.es_agents):
+                d[agent] = actions.es[e, m, : spec.z_max[m]].astype(np.int8)
+            out.append(d)
+        return out
 
     def step(self, actions: Actions) -> StepResult:
         spec, k = self.spec, self._active
@@ -389,34 +248,30 @@ class VectorMECEnv:
             )
         if spec.es_agents and actions.es is None:
             raise ValueError("this environment has ES agents: the learner must return ES actions")
-        # as PerEnvVectorMECEnv hands them to the env: UD actions as float32, ES bits as int8
+        # as a ParallelEnv copy is handed them: UD actions as float32, ES bits as int8
         act = {"ud": actions.ud.astype(np.float32)}
         if spec.es_agents:
             act["es"] = actions.es.astype(np.int8)
-        ud, es_bits = self._vec.check_actions(act, k)
-        res = self._core.step(ud, es_bits, self._idx())
-        out = res.out
-        values = res.slot_values
-        delay = out["delay_s"].mean(axis=1)
-        energy = out["energy_j"].mean(axis=1)
+        obs, rewards, terminated, truncated, infos = self._vec.step_copies(act, np.arange(k))
+        delay = infos["delay_s"].mean(axis=1)
+        energy = infos["energy_j"].mean(axis=1)
+        metrics = [infos[f"slot_{name}"] for name in SLOT_METRICS]
         slots = []
         for e in range(k):
-            slot = {name: float(values[e, j]) for j, name in enumerate(SLOT_METRICS)}
+            slot = {name: float(v[e]) for name, v in zip(SLOT_METRICS, metrics, strict=True)}
             slot["delay_s"] = float(delay[e])
             slot["energy_j"] = float(energy[e])
             slots.append(slot)
-        es_reward = None
-        if spec.es_agents:
-            es_reward = np.repeat(res.es_reward[:, None], spec.n_servers, axis=1).astype(np.float32)
+        es_reward = rewards["es"].astype(np.float32) if spec.es_agents else None
         return StepResult(
-            next_obs=self._observation(),
-            ud_reward=out["reward"].astype(np.float32),
+            next_obs=self._observation(obs, infos.get("members")),
+            ud_reward=rewards["ud"].astype(np.float32),
             es_reward=es_reward,
-            terminated=np.zeros(k, dtype=bool),
-            truncated=res.truncated.copy(),
-            ud_requested=out["requested"].copy(),
-            ud_offloaded=out["offloaded"].copy(),
-            ud_share=(out["penalty"] - out["cost"]).astype(np.float32),
+            terminated=terminated,
+            truncated=truncated.copy(),
+            ud_requested=infos["requested"].copy(),
+            ud_offloaded=infos["offloaded"].copy(),
+            ud_share=(infos["penalty"] - infos["cost"]).astype(np.float32),
             slot=slots,
         )
 
@@ -476,10 +331,12 @@ def eval_seeds(eval_seed: int, n: int) -> list[int]:
 
 
 def make_vector_env(env_kwargs: Mapping[str, Any], num_envs: int) -> VectorMECEnv:
-    """``num_envs`` copies of ``mec_env.parallel_env(**env_kwargs)`` (``preset`` included)."""
-    kwargs = dict(env_kwargs)
+    """``num_envs`` copies of ``mec_env.parallel_env(**env_kwargs)`` (``preset`` included):
+    one :func:`mec_env.vector_env` (one config, one core)."""
+    kwargs = {k: v for k, v in env_kwargs.items() if k != "render_mode"}
     preset = kwargs.pop("preset")
-    return VectorMECEnv(lambda: mec_env.parallel_env(preset=preset, **kwargs), num_envs)
+    vec = mec_env.vector_env(int(num_envs), preset, autoreset=False, **kwargs)
+    return VectorMECEnv.from_vector_env(vec)
 
 
 def transition_fields(

@@ -152,7 +152,14 @@ from mec_env.config import DEFAULT_PRESET, EnvConfig, make_config
 from mec_env.core import BatchCore
 from mec_env.errors import ActionError
 from mec_env.slot import SlotState
-from mec_env.spec import REAL_KINDS, SLOT_AT_RESET, SLOT_INFO_KEYS, UD_COLUMNS, real_array
+from mec_env.spec import (
+    REAL_KINDS,
+    SLOT_AT_RESET,
+    SLOT_INFO_KEYS,
+    UD_COLUMNS,
+    MECSpec,
+    real_array,
+)
 
 
 class _UDInfo:
@@ -176,22 +183,24 @@ class MECParallelEnv(ParallelEnv):
         cfg = self.config
         self.preset = preset
         self.render_mode = cfg.render_mode
+        # one config, one core, one spec: this env is the batched core with B = 1, the
+        # per-agent dicts built at the edge
+        self._core = BatchCore(cfg, 1, kernels)
+        self.mec_spec = spec = MECSpec(cfg, self._core.head_max)
         self.n_uds, self.n_servers = cfg.n_uds, cfg.n_servers
-        self.ud_agents = [f"ud_{i}" for i in range(cfg.n_uds)]
-        self.es_agent_names = [f"es_{m}" for m in range(cfg.n_servers)] if cfg.es_agents else []
-        self.possible_agents = self.ud_agents + self.es_agent_names
+        self.ud_agents = spec.ud_agents
+        self.es_agent_names = spec.es_agent_names
+        self.possible_agents = spec.possible_agents
         self._all_agents = frozenset(self.possible_agents)  # the live agents mid-episode
         self._ud_getter = operator.itemgetter(*self.ud_agents)
         # every agent -> False / True, copied as a step's terminations and truncations
         self._all_false = dict.fromkeys(self.possible_agents, False)
         self._all_true = dict.fromkeys(self.possible_agents, True)
         self.agents: list[str] = []
-        # one physics path: this env is the batched core with B = 1, dicts built at the edge
-        self._core = BatchCore(cfg, 1, kernels)
-        self._z_cap = self._core.z_cap
-        self._homogeneous_es = bool(np.all(cfg.z_max == cfg.z_max[0]))
-        self._build_scales()
-        self._build_spaces()
+        self._z_cap = spec.z_cap
+        self._homogeneous_es = spec.homogeneous_es
+        self.observation_spaces, self.action_spaces = spec.agent_spaces()
+        self.state_space = spec.state_space
         self.t = 0
         self._ud_obs: np.ndarray | None = None  # the last observation (None before reset)
         self._last_out: dict[str, np.ndarray] | None = None  # the core's (1, N) outputs
@@ -219,46 +228,7 @@ class MECParallelEnv(ParallelEnv):
     def np_random_seed(self) -> int | None:
         return self._core.seeds[0]
 
-    # ---------------------------------------------------------------- spaces and scaling
-    def _build_scales(self) -> None:
-        cfg = self.config
-        m = cfg.n_servers
-        head_max = self._core.head_max
-        g_high = 1.0 if cfg.normalize_obs else cfg.gain_lin[1]
-        self._ud_high = np.concatenate(
-            [np.ones(6) if cfg.normalize_obs else head_max, np.full(m, g_high), np.ones(m + 1)]
-        )
-        self._load_high = np.stack(
-            [
-                cfg.z_max / cfg.subchannels,
-                cfg.z_max * cfg.task_bits[1] / cfg.storage_bits,
-                cfg.z_max / cfg.n_cpus,
-            ],
-            axis=1,
-        )  # (M, 3)
-
-    def _build_spaces(self) -> None:
-        cfg = self.config
-        ud_obs = spaces.Box(0.0, self._ud_high.astype(np.float32), dtype=np.float32)
-        ud_act = spaces.Box(0.0, 1.0, shape=(3,), dtype=np.float32)
-        self.observation_spaces: dict[str, spaces.Space] = dict.fromkeys(self.ud_agents, ud_obs)
-        self.action_spaces: dict[str, spaces.Space] = dict.fromkeys(self.ud_agents, ud_act)
-        ud_slot_high = self._ud_high[[0, 1, 2, 6, 5]]  # β, c, φ, g, b
-        for m, name in enumerate(self.es_agent_names):
-            z = int(cfg.z_max[m])
-            slot_high = np.tile(np.concatenate([[1.0], ud_slot_high]), z)
-            high = np.concatenate([slot_high, self._load_high[m]]).astype(np.float32)
-            self.observation_spaces[name] = spaces.Box(0.0, high, dtype=np.float32)
-            self.action_spaces[name] = (
-                spaces.Box(0.0, 1.0, shape=(z,), dtype=np.float32)
-                if cfg.es_action_space == "box"
-                else spaces.MultiBinary(z)
-            )
-        state_high = np.concatenate(
-            [np.tile(self._ud_high, cfg.n_uds), self._load_high.ravel()]
-        ).astype(np.float32)
-        self.state_space = spaces.Box(0.0, state_high, dtype=np.float32)
-
+    # ---------------------------------------------------------------- spaces
     def observation_space(self, agent: str) -> spaces.Space:
         return self.observation_spaces[agent]
 

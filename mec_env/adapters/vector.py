@@ -47,15 +47,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from mec_env.adapters.parallel import MECParallelEnv
 from mec_env.config import DEFAULT_PRESET, make_config
 from mec_env.core import STEP_COLUMNS, BatchCore, StepOutput
 from mec_env.errors import ActionError
-from mec_env.spec import SLOT_INFO_KEYS, real_array
+from mec_env.policies import SlotView
+from mec_env.spec import SLOT_INFO_KEYS, MECSpec, real_array
 
 _ES_COUNTS = ("requests", "admitted", "cuts")
 
@@ -76,74 +75,34 @@ class MECVectorEnv(VectorEnv):
     ) -> None:
         if overrides.get("render_mode") is not None:
             raise ValueError("vector_env does not render; use parallel_env for rendering")
+        # one config, one core, one spec
         self.config = cfg = make_config(preset, **overrides)
         self.preset = preset
         self.core = BatchCore(cfg, num_envs, kernels)
+        self.mec_spec = spec = MECSpec(cfg, self.core.head_max)
         self.num_envs = self.core.num_envs
         self.autoreset = bool(autoreset)
         if not self.autoreset:
             self.metadata = {**self.metadata, "autoreset_mode": AutoresetMode.DISABLED}
         self.n_uds, self.n_servers = cfg.n_uds, cfg.n_servers
         self.es_agents = cfg.es_agents
-        self.z_cap = self.core.z_cap
-        self.groups = ("ud", "es") if cfg.es_agents else ("ud",)
-        self._build_spaces()
+        self.z_cap = spec.z_cap
+        self.groups = spec.groups
+        self.ud_agents, self.es_agent_names = spec.ud_agents, spec.es_agent_names
+        (
+            self.single_observation_space,
+            self.single_action_space,
+            self.observation_space,
+            self.action_space,
+            self.single_state_space,
+            self.state_space,
+        ) = spec.vector_spaces(self.num_envs)
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._started = False
+        self._live = np.zeros(self.num_envs, dtype=bool)  # reset and not yet truncated
         self._ud_obs: np.ndarray | None = None  # the last observation (None before reset)
         # ES places past an ES's own z_max: ignored in actions
-        self._es_place = np.arange(self.z_cap) < cfg.z_max[:, None]  # (M, Z)
-
-    # ------------------------------------------------------------------ spaces
-    def _build_spaces(self) -> None:
-        single = MECParallelEnv(  # for its spaces only
-            self.preset,
-            kernels="numpy",
-            **{k: v for k, v in self.config.raw.items() if k != "render_mode"},
-        )
-        b, n, m, z = self.num_envs, self.n_uds, self.n_servers, self.z_cap
-        ud_box = single.observation_space("ud_0")
-        ud_obs = spaces.Box(
-            0.0, np.broadcast_to(ud_box.high, (n, ud_box.shape[0])).copy(), dtype=np.float32
-        )
-        obs: dict[str, spaces.Space] = {"ud": ud_obs}
-        act: dict[str, spaces.Space] = {"ud": spaces.Box(0.0, 1.0, (n, 3), dtype=np.float32)}
-        if self.es_agents:
-            high = np.zeros((m, 6 * z + 3), dtype=np.float32)
-            for j, name in enumerate(single.es_agent_names):
-                h = single.observation_space(name).high
-                zj = int(self.config.z_max[j])
-                high[j, : 6 * zj] = h[: 6 * zj]
-                high[j, -3:] = h[-3:]
-            obs["es"] = spaces.Box(0.0, high, dtype=np.float32)
-            act["es"] = (
-                spaces.Box(0.0, 1.0, (m, z), dtype=np.float32)
-                if self.config.es_action_space == "box"
-                else spaces.MultiBinary((m, z))
-            )
-        self.single_observation_space = spaces.Dict(obs)
-        self.single_action_space = spaces.Dict(act)
-        self.observation_space = spaces.Dict(
-            {
-                k: spaces.Box(0.0, np.broadcast_to(v.high, (b, *v.shape)).copy(), dtype=np.float32)
-                for k, v in obs.items()
-            }
-        )
-        batched_act = {"ud": spaces.Box(0.0, 1.0, (b, n, 3), dtype=np.float32)}
-        if self.es_agents:
-            batched_act["es"] = (
-                spaces.Box(0.0, 1.0, (b, m, z), dtype=np.float32)
-                if self.config.es_action_space == "box"
-                else spaces.MultiBinary((b, m, z))
-            )
-        self.action_space = spaces.Dict(batched_act)
-        s_high = single.state_space.high
-        self.single_state_space = single.state_space
-        self.state_space = spaces.Box(
-            0.0, np.broadcast_to(s_high, (b, s_high.shape[0])).copy(), dtype=np.float32
-        )
-        self.ud_agents = single.ud_agents
-        self.es_agent_names = single.es_agent_names
+        self._es_place = spec.es_place  # (M, Z)
 
     # ------------------------------------------------------------------ reset
     def reset(
@@ -347,6 +306,69 @@ class MECVectorEnv(VectorEnv):
         obs = self._observe()
         return obs, rewards, np.zeros(b, dtype=bool), truncated, infos
 
+    def step_copies(self, actions: Mapping[str, Any], copies: Sequence[int] | np.ndarray):
+        """Step only the copies ``copies`` (ascending indices; e.g. the first k for a last,
+        partial batch of episodes) while the others wait. The actions and every returned
+        array have ``len(copies)`` rows; returns ``(obs, rewards, terminated, truncated,
+        infos)`` as :meth:`step` does. No auto-reset: a finished copy among them raises
+        :class:`ActionError` (reset it first). Each copy's results are those of :meth:`step`."""
+        b = self.num_envs
+        idx = np.asarray(copies, dtype=np.int64).reshape(-1)
+        if idx.size == 0 or idx[0] < 0 or idx[-1] >= b or np.any(np.diff(idx) <= 0):
+            raise ValueError(f"copies must be ascending indices in [0, {b}), got {copies!r}")
+        if not self._started:
+            raise ActionError("step_copies() called before reset()")
+        done = self._needs_reset[idx]
+        if done.any():
+            raise ActionError(
+                f"copy {int(idx[done][0])} finished its episode; reset it first "
+                f'(reset(seed=..., options={{"reset_mask": mask}}))'
+            )
+        if idx.size == b:
+            return self.step(actions)
+        ud, es_bits = self._check_actions(actions, idx.size)
+        result = self.core.step(ud, es_bits, idx=idx)
+        infos = self._step_infos(result, None, None, rows=idx)
+        rewards = {"ud": result.out["reward"]}
+        if self.es_agents:
+            rewards["es"] = np.repeat(result.es_reward[:, None], self.n_servers, axis=1)
+        truncated = result.truncated.copy()
+        self._needs_reset[idx] = truncated
+        obs = {k: v[idx] for k, v in self._observe().items()}
+        return obs, rewards, np.zeros(idx.size, dtype=bool), truncated, infos
+
+    # ------------------------------------------------------------------ per-copy views
+    @property
+    def playing(self) -> np.ndarray:
+        """(B,) bool: the copies in the middle of an episode (reset, not yet truncated)."""
+        if not self._started:
+            return np.zeros(self.num_envs, dtype=bool)
+        return ~self._needs_reset
+
+    @property
+    def members(self) -> np.ndarray:
+        """(B, M, Z) int64, a copy: the UD in each ES place for each copy's next action (−1
+        empty), the ``members`` info of every copy."""
+        return self.core.members.copy()
+
+    def slot_view(self, b: int) -> SlotView:
+        """What a reference policy reads of copy ``b`` (:class:`mec_env.policies.SlotView`):
+        the slot its next action applies to (tasks, gains, batteries, matching, ES places)
+        and its live agents (none once its episode is over)."""
+        if not -self.num_envs <= b < self.num_envs:
+            raise IndexError(f"copy {b} of {self.num_envs}")
+        b %= self.num_envs
+        core = self.core
+        return SlotView(
+            config=self.config,
+            current_slot=core.slot_state(b),
+            server=core.server[b],
+            members=core.members[b],
+            agents=tuple(self.mec_spec.possible_agents) if self.playing[b] else (),
+            ud_agents=tuple(self.ud_agents),
+            es_agent_names=tuple(self.es_agent_names),
+        )
+
     def _zero_rewards(self) -> dict[str, np.ndarray]:
         rewards = {"ud": np.zeros((self.num_envs, self.n_uds))}
         if self.es_agents:
@@ -354,10 +376,14 @@ class MECVectorEnv(VectorEnv):
         return rewards
 
     def _step_infos(
-        self, result: StepOutput, play: np.ndarray | None, infos: dict[str, np.ndarray] | None
+        self,
+        result: StepOutput,
+        play: np.ndarray | None,
+        infos: dict[str, np.ndarray] | None,
+        rows: np.ndarray | None = None,
     ) -> dict[str, np.ndarray]:
         out = result.out
-        if infos is None:  # every copy stepped
+        if infos is None:  # every copy stepped (or only the copies ``rows``, infos of those)
             infos = {k: out[k] for k in STEP_COLUMNS}
             infos["gain"] = out["gain"]
             v = result.slot_values
@@ -368,7 +394,7 @@ class MECVectorEnv(VectorEnv):
                     requests=result.requests,
                     admitted=result.admitted,
                     cuts=result.cuts,
-                    members=self.core.members.copy(),
+                    members=self.core.members.copy() if rows is None else self.core.members[rows],
                 )
             return infos
         for k in (*STEP_COLUMNS, "gain"):

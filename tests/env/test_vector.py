@@ -489,3 +489,41 @@ def test_state_before_reset_says_so():
 
     with pytest.raises(ResetNeeded, match=r"state\(\) called before reset\(\)"):
         mec_env.vector_env(2, "small").state()
+
+
+def test_step_copies_steps_only_those_copies_exactly_as_step():
+    from mec_env.policies import slot_view
+
+    full = mec_env.vector_env(3, "small", autoreset=False)
+    part = mec_env.vector_env(3, "small", autoreset=False)
+    full.reset(seed=4)
+    obs0, _ = part.reset(seed=4)
+    rng = np.random.default_rng(0)
+    for _ in range(full.config.n_slots):
+        actions = {
+            "ud": rng.random((3, full.n_uds, 3)),
+            "es": rng.integers(0, 2, (3, full.n_servers, full.z_cap)),
+        }
+        o, r, _, tr, info = full.step(actions)
+        po, pr, _, ptr, pinfo = part.step_copies({k: v[[0, 2]] for k, v in actions.items()}, [0, 2])
+        for k in o:
+            assert_array_equal(po[k], o[k][[0, 2]])
+        for k in r:
+            assert_array_equal(pr[k], r[k][[0, 2]])
+        for k in info:
+            assert_array_equal(pinfo[k], info[k][[0, 2]])
+        assert_array_equal(ptr, tr[[0, 2]])
+        assert_array_equal(part.state()[1], np.concatenate(  # copy 1 waited
+            [obs0["ud"][1].ravel(), part.state()[1][obs0["ud"][1].size :]]
+        ))  # fmt: skip
+    assert part.playing.tolist() == [False, True, False]
+    with pytest.raises(mec_env.ActionError, match="copy 0 finished its episode"):
+        part.step_copies({k: v[[0]] for k, v in actions.items()}, [0])
+    single = mec_env.parallel_env("small")
+    single.reset(seed=5)
+    view, ref = part.slot_view(1), slot_view(single)
+    assert view.agents == ref.agents and view.es_agent_names == ref.es_agent_names
+    assert_array_equal(view.members, ref.members)
+    assert_array_equal(view.current_slot.gain, ref.current_slot.gain)
+    assert_array_equal(part.members[1], single.members)
+    assert part.slot_view(0).agents == ()

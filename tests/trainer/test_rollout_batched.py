@@ -9,7 +9,8 @@ from numpy.testing import assert_array_equal
 
 import mec_env
 from mec_env.policies import make_policy
-from ucms_marl.rollout import Actions, PerEnvVectorMECEnv, VectorMECEnv
+from tests.trainer.per_env_rollout import PerEnvVectorMECEnv
+from ucms_marl.rollout import Actions, VectorMECEnv
 
 CASES = {
     "es_on": ("small", {}),
