@@ -37,6 +37,7 @@ _offload_energy = _rule(compute.offload_energy)
 _cost = _rule(compute.cost)
 _penalty = _rule(compute.penalty)
 _battery_update = _rule(battery.battery_update)
+_harvest_j = _rule(battery.harvest_j)
 _finish_time = _rule(queue.finish_time)
 _earliest_cpu = _rule(queue.earliest_cpu)
 _fits = _rule(capacity.fits)
@@ -794,7 +795,7 @@ def play(
     f_server_hz,
     caps,
     params,
-    harvest_scale,
+    harvest_mean_j,
     draw_low,
     draw_span,
     t,
@@ -802,8 +803,9 @@ def play(
 ):
     """One slot of all B copies after :func:`controls`, in one call: the offload terms
     (:func:`offload_terms`), the approvals, :func:`resolve`, then the next slot's draws from
-    the copies' uniforms ``u`` (B, N·(4 + M)): the harvest ``u[:, :N]·2d`` (J) and the next
-    tasks and gains ``low + u·span`` (bits, cycles/bit, s, dB), as
+    the copies' uniforms ``u`` (B, N·(4 + M)): the harvest (J,
+    :func:`mec_env.sim.battery.harvest_j`) and the next tasks and gains ``low + u·span``
+    (bits, cycles/bit, s, dB; the default components' affine draw), as
     :meth:`mec_env.core.BatchCore.step` computes them with numpy.
     ``caps``: (K, D, U); ``params``: (κ, ρ1, ρ2, b_min, b_max). Counts the slot in ``t`` (B,).
 
@@ -835,7 +837,7 @@ def play(
         truncated[b] = t[b] >= n_slots
         for i in range(n):
             floats[10, b, i] = bits[b, i] / 8.0
-            floats[6, b, i] = u[b, i] * harvest_scale
+            floats[6, b, i] = _harvest_j(u[b, i], harvest_mean_j)
             row = n + i * (3 + m)
             for j in range(3):
                 floats[7 + j, b, i] = draw_low[j] + u[b, row + j] * draw_span[j]

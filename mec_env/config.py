@@ -37,6 +37,10 @@ es_action_space     ES action: "multibinary" or "box"        -
 normalize_obs       observations scaled to about [0, 1]      bool
 clip_actions        clip bad actions instead of raising      bool
 render_mode         None, "ansi", "rgb_array" or "human"     -
+arrivals            registered arrival process               -
+task_model          registered task model                    -
+channel_model       registered channel model                 -
+mobility            registered mobility model                -
 =================== ======================================== ===============
 """
 
@@ -52,6 +56,7 @@ import numpy as np
 from mec_env.admission import ADMISSIONS
 from mec_env.errors import ConfigError
 from mec_env.registry import Registry, UnknownNameError
+from mec_env.sim.components import KINDS
 from mec_env.sim.matchers import MATCHERS
 from mec_env.sim.params import EnvConfig, db_to_linear, dbm_to_w
 
@@ -90,6 +95,11 @@ _PAPER: dict[str, Any] = {
     "normalize_obs": True,
     "clip_actions": False,
     "render_mode": None,
+    # the scenario's components (mec_env.sim.components); the defaults are the paper's model
+    "arrivals": "every_slot",
+    "task_model": "uniform",
+    "channel_model": "uniform_db",
+    "mobility": "static",
 }
 
 _PAPER_KB = {**_PAPER, "task_bytes": [1 * KB, 50 * KB], "storage_bytes": 400 * KB}
@@ -245,12 +255,16 @@ def _scalars(raw: dict[str, Any]) -> tuple[float, float, float, float, float]:
 
 
 def _check_choices(raw: dict[str, Any]) -> None:
-    """The flags, the matcher and admission rule (registered, or loaded by import path or
-    entry point), the ES action space and the render mode."""
+    """The flags, the matcher, admission rule and scenario components (registered, or loaded
+    by import path or entry point), the ES action space and the render mode."""
     for key in ("es_agents", "normalize_obs", "clip_actions"):
         _flag(raw, key)
     _component(raw, "matcher", MATCHERS)
     _component(raw, "admission", ADMISSIONS)
+    for key, (registry, base) in KINDS.items():
+        cls = registry.get(_component(raw, key, registry))
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise _fail(key, raw[key], f"a subclass of {base.__module__}.{base.__qualname__}")
     if not isinstance(raw["es_action_space"], str) or (
         raw["es_action_space"] not in ES_ACTION_SPACES
     ):
@@ -328,5 +342,9 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         normalize_obs=bool(raw["normalize_obs"]),
         clip_actions=bool(raw["clip_actions"]),
         render_mode=raw["render_mode"],
+        arrivals=raw["arrivals"],
+        task_model=raw["task_model"],
+        channel_model=raw["channel_model"],
+        mobility=raw["mobility"],
         raw=raw,
     )

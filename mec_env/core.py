@@ -25,6 +25,8 @@ from gymnasium.utils import seeding
 
 from mec_env.admission import ADMISSIONS, AdmissionContext
 from mec_env.sim.backend import Task, make_backend
+from mec_env.sim.battery import harvest_j
+from mec_env.sim.components import Scenario
 from mec_env.sim.params import EnvConfig
 from mec_env.sim.state import SlotState
 
@@ -80,6 +82,9 @@ class BatchCore:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
         self.config = cfg
         self.backend = make_backend(cfg, kernels)  # numpy, or the compiled kernels
+        self.scenario = Scenario(cfg)  # arrivals, tasks, channel, mobility
+        # the compiled backend plays a whole slot of all copies when the slot is one affine draw
+        self._plays_whole_slot = self.backend.plays_whole_slot and self.scenario.affine is not None
         self.num_envs = b = int(num_envs)
         n, m = cfg.n_uds, cfg.n_servers
         self.z_cap = int(cfg.z_max.max())
@@ -112,7 +117,6 @@ class BatchCore:
 
     def _build_scales(self) -> None:
         cfg = self.config
-        m = cfg.n_servers
         head_max = np.array(
             [
                 cfg.task_bits[1],
@@ -125,13 +129,6 @@ class BatchCore:
         )
         self.head_max = head_max
         self.head_scale = 1.0 / head_max if cfg.normalize_obs else np.ones(6)
-        low = np.array(
-            [cfg.task_bits[0], cfg.cycles_per_bit[0], cfg.deadline_s[0]] + [cfg.gain_db[0]] * m
-        )
-        high = np.array(
-            [cfg.task_bits[1], cfg.cycles_per_bit[1], cfg.deadline_s[1]] + [cfg.gain_db[1]] * m
-        )
-        self.draw_low, self.draw_span = low, high - low
 
     # ------------------------------------------------------------------ seeding and reset
     def seed(self, seeds: Sequence[int | None], idx: np.ndarray | None = None) -> None:
@@ -154,34 +151,24 @@ class BatchCore:
         self.battery[sel] = cfg.b_max_j
         self.prev_f[sel] = 0.0
         self.prev_p[sel] = 0.0
+        self.scenario.reset(self._rows if idx is None else np.asarray(idx))
         self.new_slot(idx)
 
     def new_slot(self, idx: np.ndarray | None = None, u: np.ndarray | None = None) -> None:
         """Draw the next slot's tasks and gains for copies ``idx`` (default all) and match.
 
-        ``u``: the copies' uniform draws (B', N·(3 + M)) if already drawn (a step draws the
-        harvest and the next slot in one call per copy)."""
+        ``u``: the copies' uniform draws (B', N·k) if already drawn (a step draws the harvest
+        and the next slot in one call per copy); k = 3 + M with the default components
+        (:class:`mec_env.sim.components.Scenario`)."""
         cfg = self.config
-        n, m = cfg.n_uds, cfg.n_servers
+        n = cfg.n_uds
         rows = self._rows if idx is None else np.asarray(idx)
         rngs = [self.rngs[b] for b in rows.tolist()]
+        per_ud = self.scenario.uniforms_per_ud
         if u is None:
-            u = self.uniforms(rngs, n * (3 + m))
-        u = u.reshape(rows.size, n, 3 + m)
-        low, span = self.draw_low, self.draw_span
-        if u.size <= 4096:  # a few copies: fewest numpy calls, the columns are views
-            draws = low + u * span
-            bits, cpb, dl, gain_db = draws[..., 0], draws[..., 1], draws[..., 2], draws[..., 3:]
-        else:  # low + u·span per column, as the broadcast gives it, into contiguous arrays
-            bits, cpb, dl = (low[j] + u[..., j] * span[j] for j in range(3))
-            if m <= 16:  # one server column at a time: faster than a short last axis
-                gain_db = np.empty(u.shape[:-1] + (m,))
-                for j in range(m):
-                    np.multiply(u[..., 3 + j], span[3 + j], out=gain_db[..., j])
-                    gain_db[..., j] += low[3 + j]
-            else:
-                gain_db = low[3:] + u[..., 3:] * span[3:]
-        gain = 10.0 ** (gain_db / 10.0)
+            u = self.uniforms(rngs, n * per_ud)
+        bits, cpb, dl, gain_db = self.scenario.draw(u.reshape(rows.size, n, per_ud))
+        gain = self.scenario.channel.linear(gain_db)
         battery = self.battery if idx is None else self.battery[rows]
         slots = SlotState(
             config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=dl, gain=gain, battery_j=battery
@@ -315,7 +302,7 @@ class BatchCore:
         ``es_bits``: (B', M, max z_max) bool approvals by member place, or None to let the
         admission rule decide. Actions are not checked here.
         """
-        if idx is None and self.backend.plays_whole_slot:
+        if idx is None and self._plays_whole_slot:
             out, counts, metrics, truncated = self.backend.play(
                 self, ud_actions, es_bits, self._rule_approvals
             )
@@ -332,8 +319,10 @@ class BatchCore:
         # admission draws nothing: each copy draws its harvest, uniform(0, 2d, N), and the
         # next slot's random((N, 3 + M)) in one call (0 + 2d·u is uniform's own formula)
         n = self.config.n_uds
-        u = self.uniforms([self.rngs[r] for r in rows.tolist()], n * (4 + self.config.n_servers))
-        harvest = u[:, :n] * (2.0 * self.config.harvest_mean_j)
+        u = self.uniforms(
+            [self.rngs[r] for r in rows.tolist()], n * (1 + self.scenario.uniforms_per_ud)
+        )
+        harvest = harvest_j(u[:, :n], self.config.harvest_mean_j)
         res = self.backend.resolve(task, requested, approved, priority, f_hz, terms, harvest)
         out = res.out
         out.update(

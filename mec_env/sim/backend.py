@@ -269,7 +269,7 @@ class CompiledBackend(NumpyBackend):
         task = Task(core.bits, core.cycles_per_bit, core.deadline_s, core.gain, core.server,
                     core.battery)  # fmt: skip
         requested, f_hz, p_w, log2_snr = self._controls_log2(ud_actions, task.server, task.gain)
-        u = core.uniforms(core.rngs, cfg.n_uds * (4 + cfg.n_servers))
+        u = core.uniforms(core.rngs, cfg.n_uds * (1 + core.scenario.uniforms_per_ud))
         approval = None
         if es_bits is None:  # the admission rule decides, from the offload terms
             terms = k.offload_terms(task.bits, task.cpb, task.server, p_w, log2_snr, self._bw,
@@ -281,7 +281,7 @@ class CompiledBackend(NumpyBackend):
         floats, flags, counts, metrics, gain_db, truncated = k.play(
             task.bits, task.cpb, task.deadline, task.server, core.members, es_bits, approval,
             requested, f_hz, p_w, log2_snr, task.battery, u, self._bw, cfg.f_server_hz,
-            self._caps, self._params, 2.0 * cfg.harvest_mean_j, core.draw_low, core.draw_span,
+            self._caps, self._params, cfg.harvest_mean_j, *core.scenario.affine,
             core.t, cfg.n_slots,
         )  # fmt: skip
         out = {  # the order of the numpy path's keys
@@ -309,6 +309,6 @@ class CompiledBackend(NumpyBackend):
         # the next slot, as new_slot draws it from the same uniforms
         core.bits, core.cycles_per_bit, core.deadline_s = floats[7], floats[8], floats[9]
         core.gain_db = gain_db
-        core.gain = 10.0 ** (gain_db / 10.0)
+        core.gain = core.scenario.channel.linear(gain_db)
         core.server, core.members = self.match(core.slot_state(), core.rngs)
         return out, counts, metrics, truncated

@@ -58,6 +58,11 @@ class EnvConfig:
     clip_actions: bool
     render_mode: str | None
     raw: dict  # the merged config in public units, for logging and reprs
+    # the scenario's components by registered name (mec_env.sim.components)
+    arrivals: str = "every_slot"
+    task_model: str = "uniform"
+    channel_model: str = "uniform_db"
+    mobility: str = "static"
 
     @property
     def gain_lin(self) -> tuple[float, float]:
