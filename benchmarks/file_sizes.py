@@ -1,16 +1,17 @@
 """How large are a run's files? checkpoint.pt (with and without the replay) and policy.pt.
 
-    python benchmarks/file_sizes.py             # the main job's algorithm, UCMS_MADDPG and MAPPO
+    python benchmarks/file_sizes.py             # the main job's UCMS_MADDPG, MADDPG and MAPPO
     python benchmarks/file_sizes.py --algos maddpg --episodes 2000 --env paper_kb
 
 For each algorithm it builds the learner of ``ucms-train algo=<algo> env=<env>`` (the
-defaults), fills the replay buffer with as many rows as a run of ``--episodes`` episodes
-stores (one row per slot, at most ``replay.capacity``), writes the three files exactly as the
-trainer does (``ucms_marl.checkpoint``) into a temporary directory and prints their sizes.
-The sizes do not depend on what the networks learned, only on their shapes and the number of
-replay rows (and the optimizers' moments, allocated by one zero-gradient step), so the table
-is the size of the real run's files at that episode (checked against a real 40-episode run:
-the same bytes to within the pickle overhead).
+defaults), fills the replay buffer as a run of ``--episodes`` episodes does (one row per slot,
+at most ``replay.capacity``; each step's observations are the previous step's next
+observations, as in a real episode, so the checkpoint stores them once), writes the three
+files exactly as the trainer does (``ucms_marl.checkpoint``) into a temporary directory and
+prints their sizes. The sizes do not depend on what the networks learned, only on their shapes,
+the number of replay rows and the episodes' length (and the optimizers' moments, allocated by
+one zero-gradient step), so the table is the size of the real run's files at that episode
+(checked against a real 40-episode run: the same bytes to within the pickle overhead).
 """
 
 from __future__ import annotations
@@ -48,6 +49,22 @@ def _allocate_optimizer_state(learner: object) -> None:
             opt.zero_grad(set_to_none=True)
 
 
+def fill(replay: object, spec: dict, n_slots: int, rows: int) -> None:
+    """Add ``rows`` rows to ``replay`` one step at a time, in episodes of ``n_slots`` steps:
+    random observations (so no two differ by chance), each step's ``x`` the previous step's
+    ``next_x``; the other fields zero."""
+    rng = np.random.default_rng(0)
+    for start in range(0, rows, n_slots):
+        steps = min(n_slots, rows - start)
+        fields = {k: np.zeros((steps, 1, *shape), dtype) for k, (shape, dtype) in spec.items()}
+        for key, (shape, dtype) in spec.items():
+            if f"next_{key}" in spec:  # an episode's steps + 1 observations, shifted by one
+                seq = rng.integers(0, 2**15, size=(steps + 1, 1, *shape)).astype(dtype)
+                fields[key], fields[f"next_{key}"] = seq[:-1], seq[1:]
+        for t in range(steps):
+            replay.add({k: v[t] for k, v in fields.items()})
+
+
 def sizes(algo: str, env: str, episodes: int) -> dict[str, float]:
     with initialize_config_module("ucms_marl.conf", version_base="1.3"):
         cfg = compose("config", overrides=[f"algo={algo}", f"env={env}", "device=cpu"])
@@ -55,14 +72,11 @@ def sizes(algo: str, env: str, episodes: int) -> dict[str, float]:
     config = OmegaConf.to_container(cfg, resolve=True)
     replay_state, rows = None, 0
     if learner.is_learning and not learner.on_policy:
-        replay, spec = replay_for(cfg, learner), learner.transition_spec()
+        replay = replay_for(cfg, learner)
         kwargs_env = {k: v for k, v in env_kwargs.items() if k != "preset"}
         n_slots = make_config(env_kwargs["preset"], **kwargs_env).n_slots
         rows = min(episodes * n_slots, int(cfg.replay.capacity))
-        chunk = 1000
-        for start in range(0, rows, chunk):
-            n = min(chunk, rows - start)
-            replay.add({k: np.zeros((n, *shape), dtype) for k, (shape, dtype) in spec.items()})
+        fill(replay, learner.transition_spec(), n_slots, rows)
         replay_state = replay.state_dict()
     probe.close()
     _allocate_optimizer_state(learner)
@@ -93,7 +107,7 @@ def sizes(algo: str, env: str, episodes: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algos", nargs="+", default=["maddpg", "ucms_maddpg", "mappo"])
+    parser.add_argument("--algos", nargs="+", default=["ucms_maddpg", "maddpg", "mappo"])
     parser.add_argument("--env", default="paper_kb")
     parser.add_argument("--episodes", type=int, default=1000, help="default: the quick budget")
     args = parser.parse_args(argv)

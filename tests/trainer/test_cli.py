@@ -249,3 +249,18 @@ def test_train_help_shows_user_options_and_no_schemas(tmp_path):
         for group in ("algo", "env", "experiment", "learner", "replay", "hydra/launcher")
     }
     assert listed == expected  # every option file, nothing else: keep the template in step
+
+
+def test_evaluate_compares_with_references_on_the_checkpoints_own_settings(tmp_path, capsys):
+    from ucms_marl import evaluate
+    from ucms_marl.summary import reference_costs
+
+    cfg = compose_cfg(["algo=maddpg", *TINY, "matcher=co_selection", "admission=saving_first"])
+    run(cfg, tmp_path, algo="maddpg")
+    result = evaluate.run_evaluation(
+        ["--checkpoint", str(tmp_path / "policy.pt"), "--episodes", "2"]
+    )
+    kwargs = result["env_kwargs"]
+    assert (kwargs["matcher"], kwargs["admission"]) == ("co_selection", "saving_first")
+    assert result["references"] == reference_costs(kwargs, 2, cfg.eval_seed)
+    assert "references on the same episodes" in capsys.readouterr().out

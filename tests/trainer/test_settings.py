@@ -37,3 +37,10 @@ def test_the_summary_says_equal_within_a_tolerance_and_names_a_run_at_its_best()
     assert flat.startswith("stayed at its best from the first evaluation: 0.0441 at episode 100")
     assert trend([(1, 0.2), (2, 0.1)]).startswith("went down")
     assert trend([(1, 0.1), (2, 0.2)]).startswith("went up from its best at the first evaluation")
+
+
+def test_the_default_run_is_the_papers_ucms_maddpg_at_the_quick_budget():
+    cfg = compose_cfg([])
+    assert (cfg.learner.name, cfg.replay.name) == ("ucms", "reward_td_priority")
+    assert (cfg.matcher, cfg.admission, cfg.es_agents) == ("co_selection", None, True)
+    assert cfg.episodes == compose_cfg(["algo=ucms_maddpg", "experiment=quick"]).episodes == 1000
