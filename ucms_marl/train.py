@@ -581,15 +581,14 @@ def check_override_keys(overrides: Sequence[str]) -> None:
     unknown one raises :class:`UsageError` suggesting the nearest key."""
     for item, override in _parsed(overrides):
         key = override.key_or_group
-        section, _, name = key.partition(".")
         if "/" in key:
             continue  # a nested config group (e.g. hydra/launcher)
-        if not name or section not in ("env", *GROUP_SCHEMAS):
-            section, name = "", section
+        head, _, rest = key.partition(".")
+        in_section = rest and head in ("env", *GROUP_SCHEMAS)
+        section, name = (head, rest.split(".")[0]) if in_section else ("", head)
         known = known_keys(section)
-        if known is not None and name.split(".")[0] not in known:
-            bad = f"{section}.{name.split('.')[0]}" if section else name.split(".")[0]
-            raise _unknown_key(item, bad, sorted(known))
+        if known is not None and name not in known:
+            raise _unknown_key(item, f"{section}.{name}" if section else name, sorted(known))
 
 
 def check_added_keys(cfg: DictConfig, overrides: Sequence[str], groups: Sequence[str]) -> None:
