@@ -310,5 +310,10 @@ class CompiledBackend(NumpyBackend):
         core.bits, core.cycles_per_bit, core.deadline_s = floats[7], floats[8], floats[9]
         core.gain_db = gain_db
         core.gain = core.scenario.channel.linear(gain_db)
-        core.server, core.members = self.match(core.slot_state(), core.rngs)
+        if self._compiled_co_selection:  # straight from the arrays: no SlotState to build
+            core.server, core.members = self.co_selection_members(
+                core.bits, core.cycles_per_bit, core.gain
+            )
+        else:
+            core.server, core.members = self.match(core.slot_state(), core.rngs)
         return out, counts, metrics, truncated
