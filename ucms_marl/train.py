@@ -465,14 +465,16 @@ class Interrupted(Exception):
 class StopRequest:
     """SIGINT (Ctrl-C) during the training loop: the first stops the run after the iteration
     in flight, at an episode boundary, where the checkpoint resumes exactly; a second one
-    raises ``KeyboardInterrupt`` at once. Outside the main thread it changes nothing."""
+    raises ``KeyboardInterrupt`` at once. Outside the main thread, or where SIGINT is ignored
+    (a background job of a script), it changes nothing."""
 
     def __init__(self) -> None:
         self.requested = False
         self._previous: Any = None
 
     def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
+        main_thread = threading.current_thread() is threading.main_thread()
+        if main_thread and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 

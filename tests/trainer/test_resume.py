@@ -136,7 +136,7 @@ def test_tensorboard_keeps_every_point_after_resume(tmp_path):
     assert [e.step for e in events.Scalars("eval/cost")] == list(range(1, 9))
 
 
-def test_ctrl_c_saves_a_checkpoint_at_the_iteration_boundary(tmp_path, monkeypatch):
+def test_ctrl_c_saves_a_checkpoint_at_the_iteration_boundary(tmp_path, monkeypatch, request):
     from ucms_marl import train
 
     real_iteration = train.train_iteration
@@ -147,6 +147,8 @@ def test_ctrl_c_saves_a_checkpoint_at_the_iteration_boundary(tmp_path, monkeypat
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(train, "train_iteration", interrupted_iteration)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     budget = [*TINY, "episodes=8", "checkpoint_every=0"]
     with pytest.raises(train.Interrupted, match="interrupted at episode 4 of 8; saved"):
         run(compose_cfg(["algo=maddpg", *budget]), tmp_path)
