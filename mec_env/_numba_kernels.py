@@ -218,18 +218,24 @@ def _first_lowest(scores, is_open):
 
 
 @njit(cache=True)
+def _lower_bounds(b, queued, lower, mem_ud, mem_arr, load, tau_p, e_o, n_cpus, rho1, rho2, free):
+    """S(Z_m), the exact cost of each queued server's members: their candidates' lower
+    bounds (adding a task never makes another finish earlier)."""
+    for s in range(queued.shape[0]):
+        if queued[s]:
+            lower[s], _ = _queue_cost(mem_ud[s], mem_arr[s], load[s], tau_p[b, :, s],
+                                      e_o[b, :, s], n_cpus[s], rho1, rho2, free, -1, 0.0, 0.0,
+                                      0.0)  # fmt: skip
+
+
+@njit(cache=True)
 def co_selection(tau_o, tau_p, e_o, alone_tau_a, alone_cost, z_max, n_cpus, rho1, rho2, prune_k):
     """Co-selection for B copies: (B, N, M) estimates at p_max in, server (B, N) out."""
     batch, n, m = tau_o.shape
-    zcap = 0
-    ucap = 1
-    for s in range(m):
-        zcap = max(zcap, z_max[s])
-        ucap = max(ucap, n_cpus[s])
     out = np.full((batch, n), -1, dtype=np.int64)
-    mem_ud = np.empty((m, zcap + 1), dtype=np.int64)
-    mem_arr = np.empty((m, zcap + 1))
-    free = np.empty(ucap)
+    mem_ud = np.empty((m, z_max.max() + 1), dtype=np.int64)
+    mem_arr = np.empty((m, z_max.max() + 1))
+    free = np.empty(max(1, n_cpus.max()))
     base, lower, scores, own = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
     is_open, queued = np.zeros(m, dtype=np.bool_), np.zeros(m, dtype=np.bool_)
     choice, prio = np.empty(n, dtype=np.int64), np.empty(n)
@@ -241,16 +247,13 @@ def co_selection(tau_o, tau_p, e_o, alone_tau_a, alone_cost, z_max, n_cpus, rho1
         while True:
             n_cand = _candidates(server, cand_list)
             n_open, any_queued = _open_servers(load, z_max, n_cpus, is_open, queued)
-            if n_cand == 0 or n_open == 0:
+            if n_cand * n_open == 0:  # nobody left to match, or nowhere to go
                 break
             _member_queues(server, is_open, est, rho1, rho2, mem_ud, mem_arr, fill, base)
             prune = n_open > prune_k and any_queued
             if prune:  # exact S(Z_m) of queued servers: the lower bounds
-                for s in range(m):
-                    if queued[s]:
-                        lower[s], _ = _queue_cost(mem_ud[s], mem_arr[s], load[s], tau_p[b, :, s],
-                                                  e_o[b, :, s], n_cpus[s], rho1, rho2, free, -1,
-                                                  0.0, 0.0, 0.0)  # fmt: skip
+                _lower_bounds(b, queued, lower, mem_ud, mem_arr, load, tau_p, e_o, n_cpus, rho1,
+                              rho2, free)  # fmt: skip
             for i in range(n_cand):  # each candidate's proposal (inline: a call costs more)
                 u = cand_list[i]
                 best = np.inf
@@ -625,40 +628,62 @@ def observe(
     observations)."""
     batch, n = bits.shape
     m = subchannels.shape[0]
-    z = members.shape[2]
-    d = 2 * m + 7
-    ud = np.zeros((batch, n, d))
+    ud = np.zeros((batch, n, 2 * m + 7))
     loads = np.empty((batch, m, 3))
-    count = np.zeros(m, dtype=np.int64)
-    stored = np.zeros(m)
+    head = (bits, cycles_per_bit, deadline_s, prev_f, prev_p, battery_j)
     for b in range(batch):
-        count[:] = 0
-        stored[:] = 0.0
-        for u in range(n):
-            row = ud[b, u]
-            row[0] = bits[b, u] * head_scale[0]
-            row[1] = cycles_per_bit[b, u] * head_scale[1]
-            row[2] = deadline_s[b, u] * head_scale[2]
-            row[3] = prev_f[b, u] * head_scale[3]
-            row[4] = prev_p[b, u] * head_scale[4]
-            row[5] = battery_j[b, u] * head_scale[5]
-            for s in range(m):
-                if gain_span_db > 0:
-                    row[6 + s] = (gain_db[b, u, s] - gain_lo_db) / gain_span_db
-                elif gain_span_db < 0:
-                    row[6 + s] = gain[b, u, s]
-            s = server[b, u]
-            row[6 + m + (s if s >= 0 else m)] = 1.0
-            if s >= 0:
-                count[s] += 1
-                stored[s] += bits[b, u]
-        for s in range(m):
-            loads[b, s, 0] = count[s] / subchannels[s]
-            loads[b, s, 1] = stored[s] / storage_bits[s]
-            loads[b, s, 2] = count[s] / n_cpus[s]
+        _ud_rows(b, head, head_scale, gain, gain_db, gain_lo_db, gain_span_db, server, ud[b])
+        _loads(b, bits, server, subchannels, storage_bits, n_cpus, loads[b])
     ud32 = ud.astype(np.float32)
     if not with_es:
         return ud32, np.zeros((batch, m, 0), dtype=np.float32), loads
+    return ud32, _es_rows(ud, members, loads), loads
+
+
+@njit(cache=True)
+def _ud_rows(b, head, head_scale, gain, gain_db, gain_lo_db, gain_span_db, server, ud):
+    """Copy b's UD observations (N, 2M+7) float64 into ``ud`` (zeroed); see :func:`observe`.
+    ``head``: (β, c, φ, previous f, previous p, battery), each (B, N)."""
+    bits, cycles_per_bit, deadline_s, prev_f, prev_p, battery_j = head
+    m = gain.shape[2]
+    for u in range(ud.shape[0]):
+        row = ud[u]
+        row[0] = bits[b, u] * head_scale[0]
+        row[1] = cycles_per_bit[b, u] * head_scale[1]
+        row[2] = deadline_s[b, u] * head_scale[2]
+        row[3] = prev_f[b, u] * head_scale[3]
+        row[4] = prev_p[b, u] * head_scale[4]
+        row[5] = battery_j[b, u] * head_scale[5]
+        for s in range(m):
+            if gain_span_db > 0:
+                row[6 + s] = (gain_db[b, u, s] - gain_lo_db) / gain_span_db
+            elif gain_span_db < 0:
+                row[6 + s] = gain[b, u, s]
+        s = server[b, u]
+        row[6 + m + (s if s >= 0 else m)] = 1.0
+
+
+@njit(cache=True)
+def _loads(b, bits, server, subchannels, storage_bits, n_cpus, loads):
+    """Copy b's loads (M, 3): members/K, Σβ_members/D_m, members/U_m, summed in UD order."""
+    m = subchannels.shape[0]
+    count = np.zeros(m, dtype=np.int64)
+    stored = np.zeros(m)
+    for u in range(bits.shape[1]):
+        s = server[b, u]
+        if s >= 0:
+            count[s] += 1
+            stored[s] += bits[b, u]
+    for s in range(m):
+        loads[s, 0] = count[s] / subchannels[s]
+        loads[s, 1] = stored[s] / storage_bits[s]
+        loads[s, 2] = count[s] / n_cpus[s]
+
+
+@njit(cache=True)
+def _es_rows(ud, members, loads):
+    """ES observations (B, M, 6Z+3) float32 from the UD rows (float64) and the loads."""
+    batch, m, z = members.shape
     es = np.zeros((batch, m, 6 * z + 3), dtype=np.float32)
     for b in range(batch):
         for s in range(m):
@@ -675,7 +700,7 @@ def observe(
                 es[b, s, 6 * k + 5] = row[5]
             for j in range(3):
                 es[b, s, 6 * z + j] = loads[b, s, j]
-    return ud32, es, loads
+    return es
 
 
 @njit(cache=True)
@@ -777,30 +802,24 @@ def co_selection_from_log(
 
 
 @njit(cache=True)
-def play(
-    bits,
-    cycles_per_bit,
-    deadline_s,
-    server,
-    members,
-    es_bits,
-    rule,
-    requested,
-    f_hz,
-    p_w,
-    log2_arg,
-    battery_j,
-    u,
-    bw_hz,
-    f_server_hz,
-    caps,
-    params,
-    harvest_mean_j,
-    draw_low,
-    draw_span,
-    t,
-    n_slots,
-):
+def _draws(b, bits, u, harvest_mean_j, draw_low, draw_span, floats, gain_db):
+    """Copy b's harvest, next tasks and next gains (dB) from its uniforms, into rows 6-9 of
+    ``floats`` and ``gain_db``; the played task in bytes into row 10 (see :func:`play`)."""
+    n, m = bits.shape[1], gain_db.shape[2]
+    for i in range(n):
+        floats[10, b, i] = bits[b, i] / 8.0
+        floats[6, b, i] = _harvest_j(u[b, i], harvest_mean_j)
+        row = n + i * (3 + m)
+        for j in range(3):
+            floats[7 + j, b, i] = draw_low[j] + u[b, row + j] * draw_span[j]
+        for s in range(m):
+            gain_db[b, i, s] = draw_low[3 + s] + u[b, row + 3 + s] * draw_span[3 + s]
+
+
+@njit(cache=True)
+def play(bits, cycles_per_bit, deadline_s, server, members, es_bits, rule, requested, f_hz, p_w,
+         log2_arg, battery_j, u, bw_hz, f_server_hz, caps, params, harvest_mean_j, draw_low,
+         draw_span, t, n_slots):  # fmt: skip
     """One slot of all B copies after :func:`controls`, in one call: the offload terms
     (:func:`offload_terms`), the approvals, :func:`resolve`, then the next slot's draws from
     the copies' uniforms ``u`` (B, N·(4 + M)): the harvest (J,
@@ -835,14 +854,7 @@ def play(
     for b in range(batch):
         t[b] += 1
         truncated[b] = t[b] >= n_slots
-        for i in range(n):
-            floats[10, b, i] = bits[b, i] / 8.0
-            floats[6, b, i] = _harvest_j(u[b, i], harvest_mean_j)
-            row = n + i * (3 + m)
-            for j in range(3):
-                floats[7 + j, b, i] = draw_low[j] + u[b, row + j] * draw_span[j]
-            for s in range(m):
-                gain_db[b, i, s] = draw_low[3 + s] + u[b, row + 3 + s] * draw_span[3 + s]
+        _draws(b, bits, u, harvest_mean_j, draw_low, draw_span, floats, gain_db)
     _resolve_into(bits, cycles_per_bit, deadline_s, server, requested, approved, priority, f_hz,
                   terms[0], terms[1], terms[2], battery_j, floats[6], caps, params, floats, flags,
                   counts, metrics)  # fmt: skip

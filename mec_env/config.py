@@ -56,6 +56,7 @@ import numpy as np
 from mec_env.admission import ADMISSIONS
 from mec_env.errors import ConfigError
 from mec_env.registry import Registry, UnknownNameError
+from mec_env.sim.channel import uplink_rate
 from mec_env.sim.components import KINDS
 from mec_env.sim.matchers import MATCHERS
 from mec_env.sim.params import EnvConfig, db_to_linear, dbm_to_w
@@ -282,7 +283,7 @@ def _check_feasible(raw: dict[str, Any], ranges: dict[str, tuple[float, float]])
     p_lo = ranges["p_tx_dbm"][0]
     # g is the normalised gain h/σ² of eq. (5). A raw path loss (say -150 dB) makes
     # log2(1 + p g) round to 0 at p_min: infinite upload times, NaN costs when a weight is 0.
-    if not np.log2(1.0 + dbm_to_w(p_lo) * db_to_linear(ranges["gain_db"][0])) > 0.0:
+    if not uplink_rate(1.0, dbm_to_w(p_lo), db_to_linear(ranges["gain_db"][0])) > 0.0:
         raise _fail(
             "gain_db",
             raw["gain_db"],

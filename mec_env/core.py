@@ -401,18 +401,9 @@ def admission_priority(
     (every built-in is), else one call per copy. Checks the shape, naming the copy."""
     fn = ADMISSIONS[cfg.admission]
     b, n = server.shape
+    arrays = (server, requested, f_hz, p_w, tau_o, tau_p, e_o)
     if ADMISSIONS.metadata(cfg.admission).get("batched"):
-        ctx = AdmissionContext(
-            slot=slots,
-            server=server,
-            requested=requested,
-            f_hz=f_hz,
-            p_w=p_w,
-            upload_s=tau_o,
-            processing_s=tau_p,
-            offload_energy_j=e_o,
-        )
-        priority = np.asarray(fn(ctx), dtype=np.float64)
+        priority = np.asarray(fn(AdmissionContext(slots, *arrays)), dtype=np.float64)
         if priority.shape != (b, n):
             raise ValueError(
                 f"batched admission rule {cfg.admission!r} must return a float "
@@ -429,17 +420,7 @@ def admission_priority(
             gain=slots.gain[j],
             battery_j=slots.battery_j[j],
         )
-        ctx = AdmissionContext(
-            slot=one,
-            server=server[j],
-            requested=requested[j],
-            f_hz=f_hz[j],
-            p_w=p_w[j],
-            upload_s=tau_o[j],
-            processing_s=tau_p[j],
-            offload_energy_j=e_o[j],
-        )
-        p = np.asarray(fn(ctx), dtype=np.float64)
+        p = np.asarray(fn(AdmissionContext(one, *(x[j] for x in arrays))), dtype=np.float64)
         if p.shape != (n,):
             where = f" (copy {j})" if b > 1 else ""
             raise ValueError(
