@@ -109,8 +109,8 @@ def best_local(
         axis=-1,
     )
     cands = np.clip(cands, f_min_hz, f_max_hz)
-    delay = work[..., None] / cands
-    energy = kappa * work[..., None] * np.square(cands)
+    delay = local_delay(work[..., None], 1.0, cands)  # βc·1 = βc exactly
+    energy = local_energy(work[..., None], 1.0, cands, kappa)
     obj = late_penalty_cost(rho_delay, rho_energy, delay, energy, deadline_s[..., None])
     best = np.argmin(obj, axis=-1)[..., None]
     return (
@@ -127,3 +127,20 @@ def cost_into(delay_s: np.ndarray, energy_j: np.ndarray, rho_delay, rho_energy) 
     energy_j *= rho_energy
     delay_s += energy_j
     return delay_s
+
+
+def idle_cost_into(
+    out: np.ndarray,
+    scratch: np.ndarray,
+    p_w,
+    upload_s: np.ndarray,
+    processing_s: np.ndarray,
+    rho_delay,
+    rho_energy,
+) -> np.ndarray:
+    """The offload cost with an idle CPU, ρ1 (τ^o + τ^p) + ρ2 p τ^o (eqs. 9, 10, 14), into
+    ``out``, in place (``scratch`` clobbered): :func:`cost` of :func:`offload_energy` for the
+    batched co-selection scorer's large arrays (``tests/env/test_sim_rules.py``)."""
+    np.add(upload_s, processing_s, out=out)
+    np.multiply(p_w, upload_s, out=scratch)
+    return cost_into(out, scratch, rho_delay, rho_energy)

@@ -121,3 +121,10 @@ def test_the_queue_walkers_agree(seed):
         expected = _loop_queue(arrival[g, :k], processing[g, :k], int(n_cpus[g]))
         assert_array_equal(by_rows[g, :k], expected)
         assert_array_equal(by_positions[g, :k], expected)
+
+
+def test_idle_cost_into_equals_the_rules():
+    tau_o, tau_p, p = _pos(0.0, 0.1), _pos(0.0, 0.1), np.float64(0.2512)
+    expected = compute.cost(0.5, 0.5, tau_o + tau_p, compute.offload_energy(p, tau_o))
+    got = compute.idle_cost_into(np.empty(N), np.empty(N), p, tau_o, tau_p, 0.5, 0.5)
+    assert_array_equal(got, expected)

@@ -21,7 +21,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from mec_env.sim.channel import snr_term, upload_delays_server_major
-from mec_env.sim.compute import cost, cost_into, offload_energy, processing_delay
+from mec_env.sim.compute import (
+    cost,
+    cost_into,
+    idle_cost_into,
+    offload_energy,
+    processing_delay,
+)
 from mec_env.sim.matchers.base import MATCHERS, propose_and_accept, propose_and_accept_batched
 from mec_env.sim.params import EnvConfig
 from mec_env.sim.queue import group_order, group_table, queue_done, queue_table
@@ -250,9 +256,10 @@ class _CoSelectionScorer:
         self.tau_o, self.tau_p = _server_major_delays(slots, self.p)
         shape = self.tau_o.shape
         # the cost alone, ρ1 τ^a + ρ2 e^o with τ^a = τ^o + τ^p and e^o = p τ^o (eqs. 9, 10, 14)
-        alone = np.add(self.tau_o, self.tau_p, out=_SCRATCH.array("alone", shape))
-        energy = np.multiply(self.p, self.tau_o, out=_SCRATCH.array("energy", shape))
-        self.alone_cost = cost_into(alone, energy, *self.rho)
+        self.alone_cost = idle_cost_into(
+            _SCRATCH.array("alone", shape), _SCRATCH.array("energy", shape), self.p,
+            self.tau_o, self.tau_p, *self.rho,
+        )  # fmt: skip
 
     def __call__(self, ci, ni, server, load, open_):
         if ci.size == self.batch * self.n:  # first round: every UD proposes, every Z_m empty
