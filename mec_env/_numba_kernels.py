@@ -631,9 +631,8 @@ def observe(
     ud = np.zeros((batch, n, 2 * m + 7))
     loads = np.empty((batch, m, 3))
     head = (bits, cycles_per_bit, deadline_s, prev_f, prev_p, battery_j)
-    for b in range(batch):
-        _ud_rows(b, head, head_scale, gain, gain_db, gain_lo_db, gain_span_db, server, ud[b])
-        _loads(b, bits, server, subchannels, storage_bits, n_cpus, loads[b])
+    _ud_rows(head, head_scale, gain, gain_db, gain_lo_db, gain_span_db, server, ud)
+    _loads(bits, server, subchannels, storage_bits, n_cpus, loads)
     ud32 = ud.astype(np.float32)
     if not with_es:
         return ud32, np.zeros((batch, m, 0), dtype=np.float32), loads
@@ -641,43 +640,47 @@ def observe(
 
 
 @njit(cache=True)
-def _ud_rows(b, head, head_scale, gain, gain_db, gain_lo_db, gain_span_db, server, ud):
-    """Copy b's UD observations (N, 2M+7) float64 into ``ud`` (zeroed); see :func:`observe`.
+def _ud_rows(head, head_scale, gain, gain_db, gain_lo_db, gain_span_db, server, ud):
+    """The UD observations (B, N, 2M+7) float64 into ``ud`` (zeroed); see :func:`observe`.
     ``head``: (β, c, φ, previous f, previous p, battery), each (B, N)."""
     bits, cycles_per_bit, deadline_s, prev_f, prev_p, battery_j = head
-    m = gain.shape[2]
-    for u in range(ud.shape[0]):
-        row = ud[u]
-        row[0] = bits[b, u] * head_scale[0]
-        row[1] = cycles_per_bit[b, u] * head_scale[1]
-        row[2] = deadline_s[b, u] * head_scale[2]
-        row[3] = prev_f[b, u] * head_scale[3]
-        row[4] = prev_p[b, u] * head_scale[4]
-        row[5] = battery_j[b, u] * head_scale[5]
-        for s in range(m):
-            if gain_span_db > 0:
-                row[6 + s] = (gain_db[b, u, s] - gain_lo_db) / gain_span_db
-            elif gain_span_db < 0:
-                row[6 + s] = gain[b, u, s]
-        s = server[b, u]
-        row[6 + m + (s if s >= 0 else m)] = 1.0
+    batch, n, m = gain.shape
+    for b in range(batch):
+        for u in range(n):
+            row = ud[b, u]
+            row[0] = bits[b, u] * head_scale[0]
+            row[1] = cycles_per_bit[b, u] * head_scale[1]
+            row[2] = deadline_s[b, u] * head_scale[2]
+            row[3] = prev_f[b, u] * head_scale[3]
+            row[4] = prev_p[b, u] * head_scale[4]
+            row[5] = battery_j[b, u] * head_scale[5]
+            for s in range(m):
+                if gain_span_db > 0:
+                    row[6 + s] = (gain_db[b, u, s] - gain_lo_db) / gain_span_db
+                elif gain_span_db < 0:
+                    row[6 + s] = gain[b, u, s]
+            s = server[b, u]
+            row[6 + m + (s if s >= 0 else m)] = 1.0
 
 
 @njit(cache=True)
-def _loads(b, bits, server, subchannels, storage_bits, n_cpus, loads):
-    """Copy b's loads (M, 3): members/K, Σβ_members/D_m, members/U_m, summed in UD order."""
+def _loads(bits, server, subchannels, storage_bits, n_cpus, loads):
+    """The loads (B, M, 3): members/K, Σβ_members/D_m, members/U_m, summed in UD order."""
     m = subchannels.shape[0]
     count = np.zeros(m, dtype=np.int64)
     stored = np.zeros(m)
-    for u in range(bits.shape[1]):
-        s = server[b, u]
-        if s >= 0:
-            count[s] += 1
-            stored[s] += bits[b, u]
-    for s in range(m):
-        loads[s, 0] = count[s] / subchannels[s]
-        loads[s, 1] = stored[s] / storage_bits[s]
-        loads[s, 2] = count[s] / n_cpus[s]
+    for b in range(bits.shape[0]):
+        count[:] = 0
+        stored[:] = 0.0
+        for u in range(bits.shape[1]):
+            s = server[b, u]
+            if s >= 0:
+                count[s] += 1
+                stored[s] += bits[b, u]
+        for s in range(m):
+            loads[b, s, 0] = count[s] / subchannels[s]
+            loads[b, s, 1] = stored[s] / storage_bits[s]
+            loads[b, s, 2] = count[s] / n_cpus[s]
 
 
 @njit(cache=True)
@@ -802,18 +805,19 @@ def co_selection_from_log(
 
 
 @njit(cache=True)
-def _draws(b, bits, u, harvest_mean_j, draw_low, draw_span, floats, gain_db):
-    """Copy b's harvest, next tasks and next gains (dB) from its uniforms, into rows 6-9 of
+def _draws(bits, u, harvest_mean_j, draw_low, draw_span, floats, gain_db):
+    """The harvest, next tasks and next gains (dB) from the uniforms, into rows 6-9 of
     ``floats`` and ``gain_db``; the played task in bytes into row 10 (see :func:`play`)."""
-    n, m = bits.shape[1], gain_db.shape[2]
-    for i in range(n):
-        floats[10, b, i] = bits[b, i] / 8.0
-        floats[6, b, i] = _harvest_j(u[b, i], harvest_mean_j)
-        row = n + i * (3 + m)
-        for j in range(3):
-            floats[7 + j, b, i] = draw_low[j] + u[b, row + j] * draw_span[j]
-        for s in range(m):
-            gain_db[b, i, s] = draw_low[3 + s] + u[b, row + 3 + s] * draw_span[3 + s]
+    batch, n, m = gain_db.shape
+    for b in range(batch):
+        for i in range(n):
+            floats[10, b, i] = bits[b, i] / 8.0
+            floats[6, b, i] = _harvest_j(u[b, i], harvest_mean_j)
+            row = n + i * (3 + m)
+            for j in range(3):
+                floats[7 + j, b, i] = draw_low[j] + u[b, row + j] * draw_span[j]
+            for s in range(m):
+                gain_db[b, i, s] = draw_low[3 + s] + u[b, row + 3 + s] * draw_span[3 + s]
 
 
 @njit(cache=True)
@@ -854,7 +858,7 @@ def play(bits, cycles_per_bit, deadline_s, server, members, es_bits, rule, reque
     for b in range(batch):
         t[b] += 1
         truncated[b] = t[b] >= n_slots
-        _draws(b, bits, u, harvest_mean_j, draw_low, draw_span, floats, gain_db)
+    _draws(bits, u, harvest_mean_j, draw_low, draw_span, floats, gain_db)
     _resolve_into(bits, cycles_per_bit, deadline_s, server, requested, approved, priority, f_hz,
                   terms[0], terms[1], terms[2], battery_j, floats[6], caps, params, floats, flags,
                   counts, metrics)  # fmt: skip
