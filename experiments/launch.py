@@ -8,7 +8,7 @@ Layout of the raw runs (not committed; ``experiments/.gitignore``)::
 
 Each run directory is what ``ucms_marl.train`` writes (``metrics.jsonl``, ``config.json``,
 ``summary.json``, ``tb/``...). A run is *complete* when its ``summary.json`` reports the
-budget's episodes; ``run`` launches only incomplete runs (``resume=true``, so an interrupted
+budget's episodes; ``run`` launches only incomplete runs (``resume=auto``, so an interrupted
 run continues from its checkpoint), grouped into as few cartesian multiruns as possible. The
 local launcher is joblib (``hydra/launcher=parallel``); ``--launcher slurm`` swaps in submitit.
 Checkpoints of complete runs are deleted as soon as a run finishes (``--keep-checkpoints``
@@ -207,7 +207,7 @@ def hydra_command(
         "progress_bar=false",
         "references=false",  # the figures run the reference policies as runs of their own
         f"torch_threads={plan.profile.torch_threads}",
-        "resume=true",
+        "resume=auto",  # continue an interrupted run, start a new one
         f"hydra.sweep.dir={plan.directory.resolve()}",
         f"hydra.sweep.subdir={subdir_pattern(n_values != [None])}",
     ]

@@ -51,7 +51,7 @@ def test_plan_and_commands(tmp_path):
         "seed=0,1",
         "env=paper",
         "env.n_uds=12,21",
-        "resume=true",
+        "resume=auto",
         "torch_threads=1",
         "hydra/launcher=slurm",
         "hydra.launcher.partition=cpu",
