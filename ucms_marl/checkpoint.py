@@ -6,10 +6,12 @@ leaves either the previous file or the new one, never a torn file, and so loses 
 checkpoint interval.
 
 * ``checkpoint.pt``: everything to resume exactly (config, learner with optimizers and
-  targets, replay buffer unless ``save_replay=false``, RNG states).
+  targets, replay buffer unless ``save_replay=false``, RNG states, the best evaluation so far
+  with its policy).
 * ``policy.pt``: only what acting needs (the actors; UCMS's ES Q-network; MAPPO's ES head),
   with the config as JSON: a few hundred KB to a few MB, the file to share or deploy.
-  ``ucms-eval --checkpoint`` takes either.
+  ``policy_best.pt``, the same format, holds the policy of the run's best evaluation.
+  ``ucms-eval --checkpoint`` takes any of them.
 
 Both load with ``torch.load(..., weights_only=True)``: nothing in them is executed, so a file
 received from someone else is safe to open. Numpy arrays (replay storage, the numpy RNG state)
@@ -240,8 +242,12 @@ def checkpoint_payload(
     wall_time_s: float,
     learner_state: Mapping[str, Any],
     replay_state: Mapping[str, Any] | None,
+    env_steps: int = 0,
+    best: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What ``checkpoint.pt`` holds, encoded for :func:`save_atomic`."""
+    """What ``checkpoint.pt`` holds, encoded for :func:`save_atomic`: ``best`` is the best
+    evaluation so far (``episode``, ``eval`` metrics, the policy ``weights`` of
+    ``policy_best.pt``), so that a resumed run keeps it."""
     return sealed(
         encode(
             {
@@ -249,11 +255,13 @@ def checkpoint_payload(
                 "algo": algo,
                 "env_kwargs": env_kwargs,
                 "episode": episode,
+                "env_steps": env_steps,
                 "updates": updates,
                 "wall_time_s": wall_time_s,
                 "learner": learner_state,
                 "replay": replay_state,
                 "rng": rng_states(),
+                "best": None if best is None else dict(best),
             }
         )
     )

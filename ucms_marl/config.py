@@ -96,7 +96,7 @@ class TrainConfig:
     eval_episodes: int = MISSING
     eval_seed: int = MISSING
     num_envs: int = MISSING
-    updates_per_episode: int = MISSING
+    updates_per_step: float = MISSING
     learning_starts: int = MISSING
     checkpoint_every: int = MISSING
     save_replay: bool = MISSING

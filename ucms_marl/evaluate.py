@@ -49,7 +49,13 @@ from omegaconf.errors import MissingMandatoryValue
 from ucms_marl import checkpoint as ckpt
 from ucms_marl.paths import settings_suffix
 from ucms_marl.rollout import EPISODE_METRICS, evaluate, make_vector_env
-from ucms_marl.train import build, check_config, check_override_keys, seed_everything
+from ucms_marl.train import (
+    build,
+    check_config,
+    check_override_keys,
+    seed_everything,
+    upgraded_config,
+)
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -138,7 +144,7 @@ def load_config(args: argparse.Namespace) -> tuple[Any, str, dict | None]:
     """The config to evaluate, the algorithm's name, and the checkpoint (or None)."""
     if args.checkpoint is not None:
         state = ckpt.load_any(args.checkpoint)
-        cfg = OmegaConf.create(state["config"])
+        cfg = OmegaConf.create(upgraded_config(state["config"]))
         apply_overrides(cfg, args.overrides)
         return cfg, state.get("algo", "checkpoint"), state
     check_override_keys(args.overrides)

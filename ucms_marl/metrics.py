@@ -2,11 +2,13 @@
 
 TensorBoard namespaces (step = training episodes done):
 
-* ``train/episodic_return``, ``train/noise_std`` …  per training episode
+* ``train/episodic_return``, ``train/env_steps``, ``train/noise_std`` …  per training
+  episode (``env_steps``: training env-steps collected by its end, the schedules' clock)
 * ``mec/<metric>``     the MEC metrics of each training episode: cost, delay_s, energy_j,
   timeout_rate, participation_rate, below_battery_rate, offload_rate, admission_cuts
 * ``eval/<metric>``    the same metrics (and ``eval/return``) averaged over the fixed
-  evaluation episodes
+  evaluation episodes; ``eval/best_cost`` and ``eval/best_episode``: the best evaluation so
+  far (``policy_best.pt``)
 * ``losses/<name>``    learner losses averaged over the updates after each episode batch
 * ``perf/env_steps_per_s``, ``perf/updates_per_s``, ``perf/episodes_per_s``
 * ``hparams``          the resolved config as a text table (and hparams at the end)
@@ -29,6 +31,8 @@ from ucms_marl.rollout import EPISODE_METRICS
 
 # the MEC metrics of an episode, logged under mec/ (and eval/): every episode metric but the return
 MEC_KEYS = tuple(k for k in EPISODE_METRICS if k != "return")
+# beside each evaluation's metrics: the best evaluation so far (lowest cost) and its episode
+BEST_KEYS = ("best_cost", "best_episode")
 
 
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -105,7 +109,7 @@ class RunLogger:
                 found = record
         if found is None:
             return None
-        values = {k: v for k, v in found.items() if k not in ("phase", "episode")}
+        values = {k: v for k, v in found.items() if k not in ("phase", "episode", *BEST_KEYS)}
         return int(found["episode"]), values
 
     def scalars(self, prefix: str, values: Mapping[str, float], step: int) -> None:
@@ -130,9 +134,13 @@ class RunLogger:
         self.scalars("mec", {k: metrics[k] for k in MEC_KEYS}, episode)
         self.record("train", episode, {**metrics, **extra})
 
-    def eval(self, episode: int, metrics: Mapping[str, float]) -> None:
-        self.scalars("eval", metrics, episode)
-        self.record("eval", episode, metrics)
+    def eval(
+        self, episode: int, metrics: Mapping[str, float], best: Mapping[str, float] | None = None
+    ) -> None:
+        """An evaluation's metrics, and ``best`` (:data:`BEST_KEYS`: the best cost so far and
+        its episode) beside them."""
+        self.scalars("eval", {**metrics, **(best or {})}, episode)
+        self.record("eval", episode, {**metrics, **(best or {})})
 
     def progress(self, episodes: int, postfix: Mapping[str, float]) -> None:
         if self.bar is not None:

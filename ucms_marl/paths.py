@@ -11,6 +11,7 @@ from collections.abc import Iterable
 METRICS_FILE = "metrics.jsonl"  # one JSON object per training episode and per evaluation
 CHECKPOINT_NAME = "checkpoint.pt"  # everything to resume exactly
 POLICY_NAME = "policy.pt"  # the actors only: to share, deploy or evaluate
+BEST_POLICY_NAME = "policy_best.pt"  # policy.pt's format: the policy of the best evaluation
 CONFIG_FILE = "config.json"  # the resolved config, the env kwargs used, parameter counts
 SUMMARY_FILE = "summary.json"  # final evaluation, episodes, updates, wall time, references
 TENSORBOARD_DIR = "tb"  # TensorBoard events

@@ -3,7 +3,8 @@
 After training, :func:`reference_costs` plays the reference heuristics ``greedy``,
 ``all_offload`` and ``all_local`` (:mod:`mec_env.policies`) on the run's environment settings
 and on the same fixed evaluation seeds as the run's evaluations, and :func:`format_summary`
-prints a few lines a person reads at the end of ``ucms-train``: the final cost against the
+prints a few lines a person reads at the end of ``ucms-train``: the final cost (the last
+policy, ``policy.pt``) and the best evaluation's (``policy_best.pt``) against the
 references, the trend over the run's evaluations, and where the files are. A reference
 policy that needs other settings says so (``greedy`` admits with ``saving_first`` when the
 ESs are not learned agents; that is part of the heuristic), and the summary names them.
@@ -19,7 +20,13 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from ucms_marl.paths import CHECKPOINT_NAME, METRICS_FILE, POLICY_NAME, SUMMARY_FILE
+from ucms_marl.paths import (
+    BEST_POLICY_NAME,
+    CHECKPOINT_NAME,
+    METRICS_FILE,
+    POLICY_NAME,
+    SUMMARY_FILE,
+)
 
 REFERENCES = ("greedy", "all_offload", "all_local")
 #: costs closer than this (relative) are "equal to" in the summary's comparisons and trend
@@ -111,6 +118,23 @@ def comparison(cost: float, references: Mapping[str, Mapping[str, Any]]) -> str:
     return "  -> " + "; ".join(f"{k} {', '.join(v)}" for k, v in groups.items() if v)
 
 
+def _run_rows(summary: Mapping[str, Any]) -> list[tuple[str, float, str]]:
+    """The run's rows of the cost table: its last evaluation (``policy.pt``) and, when an
+    earlier evaluation was better, the best one (``policy_best.pt``)."""
+    final, best = summary["eval"], summary.get("best")
+    last_episode = summary.get("eval_episode", summary["episodes"])
+    policy = best.get("policy") if best else None  # None: a policy that does not learn
+    if not policy:
+        return [(summary["algo"], final["cost"], "this run")]
+    if best["episode"] == last_episode:
+        return [(summary["algo"], final["cost"],
+                 f"this run, last and best: {POLICY_NAME} (episode {last_episode})")]  # fmt: skip
+    return [
+        (summary["algo"], final["cost"], f"this run, last: {POLICY_NAME} (episode {last_episode})"),
+        ("best", best["cost"], f"this run, best: {policy} (episode {best['episode']})"),
+    ]
+
+
 def _shown(path: Path) -> Path:
     """``path`` relative to the working directory when it lies inside it (shorter to read)."""
     try:
@@ -137,7 +161,7 @@ def format_summary(
             f"evaluation cost per UD-slot (lower is better, {summary.get('eval_episodes', '?')} "
             f"episodes on the fixed evaluation seeds):"
         )
-        rows = [(summary["algo"], final["cost"], "this run")]
+        rows = _run_rows(summary)
         for name, ref in references.items():
             note = ", ".join(f"{k}={v}" for k, v in ref.get("settings", {}).items())
             rows.append((name, ref["cost"], f"reference{' (' + note + ')' if note else ''}"))
@@ -148,7 +172,7 @@ def format_summary(
     lines.append(f"trend: {trend(curve)}")
     lines.append(f"run directory: {run_dir}")
     lines.append(f"  metrics: {run_dir / METRICS_FILE}, summary: {run_dir / SUMMARY_FILE}")
-    for name in (CHECKPOINT_NAME, POLICY_NAME):
+    for name in (CHECKPOINT_NAME, POLICY_NAME, BEST_POLICY_NAME):
         if (run_dir / name).exists():
             size = (run_dir / name).stat().st_size / 2**20
             lines.append(f"  {name}: {run_dir / name} ({size:.1f} MiB)")

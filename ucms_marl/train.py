@@ -10,13 +10,15 @@ them. Heuristic policies are learners that do not learn and go through the same 
 their curves and evaluations sit beside the learners'. See ``docs/training.md``.
 
 The loop, per iteration: reset ``num_envs`` copies with seeds derived from (seed, episode
-index); play one episode in each, storing joint transitions; run ``updates_per_episode``
-gradient updates per collected episode once ``learning_starts`` rows are stored (Algorithm
-2's Ep_train loop); log; evaluate every ``eval_every`` episodes on fixed seeds; checkpoint
+index); play one episode in each, storing joint transitions; run ``updates_per_step``
+gradient updates per collected env-step (one slot of one env copy) once ``learning_starts``
+rows (env-steps) are stored (Algorithm 2's Ep_train loop); log; evaluate every ``eval_every``
+episodes on fixed seeds, keeping the best evaluated policy in ``policy_best.pt``; checkpoint
 every ``checkpoint_every`` episodes. On-policy learners (``learner.on_policy``, e.g. MAPPO)
-have no replay: an iteration plays ``max(num_envs, learner.rollout_episodes)`` episodes side
-by side into a :class:`~ucms_marl.rollout.RolloutStore` and then calls
-``learner.update_rollout`` once on it.
+have no replay: an iteration plays ``max(num_envs, ceil(learner.rollout_steps / n_slots))``
+episodes side by side into a :class:`~ucms_marl.rollout.RolloutStore` and then calls
+``learner.update_rollout`` once on it. Every schedule counts env-steps or updates, not
+episodes, so a preset with 100-slot episodes learns as one with 10 (docs/training.md).
 
 :func:`run` reads top to bottom: :func:`setup`, :func:`resume`, :func:`open_log`, then
 :func:`train_iteration` (:func:`collect`, :func:`update`, :func:`log_iteration`,
@@ -26,9 +28,11 @@ evaluation and checkpoint, :func:`write_summary`.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import logging
+import math
 import random
 import shlex
 import signal
@@ -37,7 +41,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +59,18 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from mec_env.config import make_config
 from ucms_marl import checkpoint as ckpt
 from ucms_marl.config import ENV_KEYS, GROUP_SCHEMAS, TrainConfig, register_configs
 from ucms_marl.learners import LEARNERS, Learner
 from ucms_marl.metrics import RunLogger
-from ucms_marl.paths import CHECKPOINT_NAME, CONFIG_FILE, POLICY_NAME, SUMMARY_FILE
+from ucms_marl.paths import (
+    BEST_POLICY_NAME,
+    CHECKPOINT_NAME,
+    CONFIG_FILE,
+    POLICY_NAME,
+    SUMMARY_FILE,
+)
 from ucms_marl.replay import ReplayBuffer, make_replay
 from ucms_marl.rollout import (
     RolloutStore,
@@ -136,7 +148,7 @@ def validate(cfg: DictConfig) -> None:
         "eval_every": (cfg.eval_every >= 0, ">= 0 (0 = only at the end)"),
         "eval_episodes": (cfg.eval_episodes >= 0, ">= 0"),
         "num_envs": (cfg.num_envs >= 1, ">= 1"),
-        "updates_per_episode": (cfg.updates_per_episode >= 0, ">= 0"),
+        "updates_per_step": (cfg.updates_per_step >= 0, ">= 0"),
         "learning_starts": (cfg.learning_starts >= 0, ">= 0"),
         "checkpoint_every": (cfg.checkpoint_every >= 0, ">= 0 (0 = only at the end)"),
         "torch_threads": (cfg.torch_threads >= 0, ">= 0 (0 = torch default)"),
@@ -145,6 +157,20 @@ def validate(cfg: DictConfig) -> None:
     for key, (ok, allowed) in rules.items():
         if not ok:
             raise ValueError(f"{key} must be {allowed}, got {cfg[key]!r}")
+
+
+def episode_slots(env_kwargs: Mapping[str, Any]) -> int:
+    """Slots per episode (the env's ``n_slots``) of the env ``env_kwargs`` builds: every
+    episode lasts that many env-steps per copy."""
+    kwargs = {k: v for k, v in env_kwargs.items() if k != "preset"}
+    return int(make_config(env_kwargs["preset"], **kwargs).n_slots)
+
+
+def updates_due(updates_per_step: float, env_steps: int) -> int:
+    """Gradient updates due after ``env_steps`` env-steps, ``floor(updates_per_step *
+    env_steps)``, with ``updates_per_step`` read as the decimal it is written as (0.2 is 1/5
+    exactly: every 10 env-steps make exactly 2 updates, as 2 per 10-slot episode did)."""
+    return math.floor(Fraction(str(updates_per_step)) * int(env_steps))
 
 
 def build(cfg: DictConfig) -> tuple[Learner, dict[str, Any], VectorMECEnv]:
@@ -213,6 +239,7 @@ class Session:
     train_envs: VectorMECEnv
     eval_envs: VectorMECEnv
     iteration_envs: int  # episodes played side by side per iteration
+    n_slots: int  # env-steps per episode and copy
     on_policy: bool
     replay: ReplayBuffer | None
     logger: RunLogger | None = None
@@ -224,10 +251,26 @@ class Progress:
     """Where the run stands: restored from the checkpoint on resume."""
 
     episode: int = 0
+    env_steps: int = 0  # training env-steps (slots of one env copy) collected: the schedules' clock
     updates: int = 0
     wall_before: float = 0.0  # wall time of the sessions before a resume
     last_eval: dict[str, float] | None = None
     last_eval_episode: int = -1
+    best: Best | None = None  # the best evaluation so far (lowest cost)
+
+
+@dataclass(kw_only=True)
+class Best:
+    """The run's best evaluation so far: its episode, metrics and the policy that made it
+    (``learner.policy_state_dict()``, None for a policy that does not learn); written to
+    ``policy_best.pt`` and kept in the checkpoint so that a resumed run keeps it."""
+
+    episode: int
+    eval: dict[str, float]
+    weights: dict[str, Any] | None = field(default=None, repr=False)
+
+    def state(self) -> dict[str, Any]:
+        return {"episode": self.episode, "eval": self.eval, "weights": self.weights}
 
 
 def setup(cfg: DictConfig, run_dir: Path, algo: str) -> Session:
@@ -237,8 +280,11 @@ def setup(cfg: DictConfig, run_dir: Path, algo: str) -> Session:
     seed_everything(cfg.seed, cfg.torch_threads)
     learner, env_kwargs, _ = build(cfg)
     on_policy = learner.is_learning and learner.on_policy
-    # on-policy: one iteration = the episodes of one update_rollout, played side by side
-    iteration_envs = max(cfg.num_envs, learner.rollout_episodes) if on_policy else cfg.num_envs
+    # on-policy: one iteration = the episodes of one update_rollout (at least rollout_steps
+    # env-steps, whole episodes), played side by side
+    n_slots = episode_slots(env_kwargs)
+    rollout_envs = math.ceil(learner.rollout_steps / n_slots) if on_policy else 0
+    iteration_envs = max(cfg.num_envs, rollout_envs)
     train_envs = make_vector_env(env_kwargs, iteration_envs)
     eval_envs = make_vector_env(env_kwargs, max(1, min(cfg.num_envs, cfg.eval_episodes)))
     train_envs.seed_action_spaces(cfg.seed)
@@ -247,7 +293,7 @@ def setup(cfg: DictConfig, run_dir: Path, algo: str) -> Session:
     return Session(
         cfg=cfg, run_dir=run_dir, algo=algo, config=config, learner=learner,
         env_kwargs=env_kwargs, train_envs=train_envs, eval_envs=eval_envs,
-        iteration_envs=iteration_envs, on_policy=on_policy, replay=replay,
+        iteration_envs=iteration_envs, n_slots=n_slots, on_policy=on_policy, replay=replay,
     )  # fmt: skip
 
 
@@ -281,8 +327,14 @@ def resume(session: Session) -> Progress:
         session.replay.load_state_dict(state["replay"])
     ckpt.set_rng_states(state["rng"])
     progress = Progress(
-        episode=state["episode"], updates=state["updates"], wall_before=state["wall_time_s"]
+        episode=state["episode"],
+        env_steps=state.get("env_steps", state["episode"] * session.n_slots),
+        updates=state["updates"],
+        wall_before=state["wall_time_s"],
     )
+    if state.get("best") is not None:
+        progress.best = Best(**state["best"])
+        save_best_policy(session, progress)  # the checkpoint's best, whatever came after it
     log.info("resumed %s at episode %d (%d updates)", run_dir, progress.episode, progress.updates)
     return progress
 
@@ -306,34 +358,36 @@ def open_log(session: Session, progress: Progress) -> None:
 
 
 def collect(
-    session: Session, episode: int, n: int
+    session: Session, episode: int, n: int, env_steps: int = 0
 ) -> tuple[list[dict[str, float]], int, RolloutStore | None, float]:
     """Play training episodes ``episode .. episode + n - 1`` side by side with exploration,
-    into the replay (off-policy) or a rollout (on-policy); per-episode metrics, steps, the
-    rollout and the seconds it took."""
+    into the replay (off-policy) or a rollout (on-policy), after ``env_steps`` env-steps;
+    per-episode metrics, env-steps, the rollout and the seconds it took."""
     seeds = [episode_seed(session.cfg.seed, episode + i) for i in range(n)]
     rollout = RolloutStore() if session.on_policy else None
     t0 = time.perf_counter()
     batch, steps = play_episodes(session.train_envs, session.learner, seeds, explore=True,
                                  replay=session.replay, rollout=rollout)  # fmt: skip
     t_env = time.perf_counter() - t0
-    for i in range(n):
-        session.learner.end_episode(episode + i + 1)
+    for i in range(n):  # every copy plays n_slots env-steps per episode
+        session.learner.end_episode(env_steps + (i + 1) * (steps // n))
     return batch, steps, rollout, t_env
 
 
 def update(
-    session: Session, n: int, rollout: RolloutStore | None
+    session: Session, env_steps: tuple[int, int], rollout: RolloutStore | None
 ) -> tuple[dict[str, list[float]], int, float]:
-    """Gradient updates after ``n`` collected episodes: ``updates_per_episode * n`` replay
-    samples once ``learning_starts`` rows are stored, or one ``update_rollout``; the losses,
-    the number of gradient steps and the seconds it took."""
+    """Gradient updates after the env-steps ``env_steps[0]`` to ``env_steps[1]`` were
+    collected: the :func:`updates_due` in between (``updates_per_step`` per env-step) on
+    replay samples once ``learning_starts`` rows are stored, or one ``update_rollout``; the
+    losses, the number of gradient steps and the seconds it took."""
     cfg, learner, replay = session.cfg, session.learner, session.replay
     losses: dict[str, list[float]] = {}
     t1 = time.perf_counter()
     n_updates = 0
     if replay is not None and len(replay) >= max(1, cfg.learning_starts):
-        for _ in range(cfg.updates_per_episode * n):
+        due = [updates_due(cfg.updates_per_step, s) for s in env_steps]
+        for _ in range(due[1] - due[0]):
             sample = replay.sample(learner.batch_size)
             step_losses, td_abs = learner.update(sample)
             if td_abs is not None:
@@ -362,7 +416,9 @@ def log_iteration(
     steps, t_env, n_updates, t_update = timing
     n, episode = len(batch), progress.episode
     for i, metrics in enumerate(batch):
-        extra = {"noise_std": getattr(learner, "noise_std", 0.0)} if learner.is_learning else {}
+        extra = {"env_steps": progress.env_steps - steps + (i + 1) * (steps // n)}
+        if learner.is_learning:
+            extra["noise_std"] = getattr(learner, "noise_std", 0.0)
         logger.train_episode(episode - n + i + 1, metrics, extra)
     logger.scalars("losses", {k: float(np.mean(v)) for k, v in losses.items()}, episode)
     perf = {
@@ -379,12 +435,31 @@ def log_iteration(
 
 
 def evaluate_and_log(session: Session, progress: Progress) -> None:
-    """Noise-free episodes on the fixed evaluation seeds, logged at ``progress.episode``."""
-    cfg = session.cfg
-    episodes = evaluate(session.eval_envs, session.learner, cfg.eval_episodes, cfg.eval_seed)
+    """Noise-free episodes on the fixed evaluation seeds, logged at ``progress.episode``; an
+    evaluation below the best cost so far becomes the best (``policy_best.pt``)."""
+    cfg, learner = session.cfg, session.learner
+    episodes = evaluate(session.eval_envs, learner, cfg.eval_episodes, cfg.eval_seed)
     progress.last_eval = mean_metrics(episodes)
     progress.last_eval_episode = progress.episode
-    session.logger.eval(progress.episode, progress.last_eval)
+    if progress.best is None or progress.last_eval["cost"] < progress.best.eval["cost"]:
+        weights = copy.deepcopy(learner.policy_state_dict()) if learner.is_learning else None
+        progress.best = Best(episode=progress.episode, eval=progress.last_eval, weights=weights)
+        save_best_policy(session, progress)
+    best = {"best_cost": progress.best.eval["cost"], "best_episode": progress.best.episode}
+    session.logger.eval(progress.episode, progress.last_eval, best)
+
+
+def save_best_policy(session: Session, progress: Progress) -> None:
+    """policy_best.pt (policy.pt's format) of the best evaluation, for a learning learner."""
+    best = progress.best
+    if best is None or best.weights is None:
+        return
+    ckpt.save_atomic(
+        ckpt.policy_payload(config=session.config, algo=session.algo,
+                            env_kwargs=session.env_kwargs, episode=best.episode,
+                            weights=best.weights),
+        session.run_dir / BEST_POLICY_NAME,
+    )  # fmt: skip
 
 
 def save_checkpoint(session: Session, progress: Progress) -> None:
@@ -396,8 +471,10 @@ def save_checkpoint(session: Session, progress: Progress) -> None:
     ckpt.save_atomic(
         ckpt.checkpoint_payload(
             **common,
+            env_steps=progress.env_steps,
             updates=progress.updates,
             wall_time_s=wall_time(session, progress),
+            best=None if progress.best is None else progress.best.state(),
             learner_state=learner.state_dict(),
             replay_state=replay.state_dict() if replay is not None and cfg.save_replay else None,
         ),
@@ -425,8 +502,10 @@ def train_iteration(session: Session, progress: Progress) -> None:
     cfg = session.cfg
     before = progress.episode
     n = min(session.iteration_envs, cfg.episodes - before)
-    batch, steps, rollout, t_env = collect(session, before, n)
-    losses, n_updates, t_update = update(session, n, rollout)
+    batch, steps, rollout, t_env = collect(session, before, n, progress.env_steps)
+    progress.env_steps += steps
+    losses, n_updates, t_update = update(session, (progress.env_steps - steps, progress.env_steps),
+                                         rollout)  # fmt: skip
     progress.updates += n_updates
     progress.episode += n
     log_iteration(session, progress, batch, losses, (steps, t_env, n_updates, t_update))
@@ -437,16 +516,26 @@ def train_iteration(session: Session, progress: Progress) -> None:
 
 
 def write_summary(session: Session, progress: Progress) -> dict[str, Any]:
-    """summary.json: the final evaluation, episodes, updates and wall time."""
-    cfg = session.cfg
+    """summary.json: the final evaluation (of the last policy, ``policy.pt``) and the best
+    (``policy_best.pt``), episodes, env-steps, updates and wall time."""
+    cfg, best = session.cfg, progress.best
+    best_summary = None if best is None else {
+        "episode": best.episode,
+        "cost": best.eval["cost"],
+        "eval": best.eval,
+        "policy": BEST_POLICY_NAME if best.weights is not None else None,
+    }  # fmt: skip
     summary = {
         "algo": session.algo,
         "env": cfg.env.preset,
         "seed": cfg.seed,
         "episodes": progress.episode,
+        "env_steps": progress.env_steps,
         "updates": progress.updates,
         "wall_time_s": wall_time(session, progress),
         "eval": progress.last_eval,
+        "eval_episode": progress.last_eval_episode if progress.last_eval else None,
+        "best": best_summary,
         "eval_episodes": int(cfg.eval_episodes),
         "run_dir": str(session.run_dir),
     }
@@ -538,7 +627,50 @@ def check_config(cfg: DictConfig) -> None:
 CONFIG_GROUPS = ("algo", "env", "experiment", "learner", "replay")
 
 
+# keys counted in episodes before schedules counted env-steps (one slot of one env copy):
+# old key -> (new key, the conversion); an override of an old key is refused naming the new one
+RENAMED_KEYS = {
+    "updates_per_episode": ("updates_per_step", "2 per 10-slot episode is 0.2"),
+    "learner.es_warmup_episodes": ("learner.es_warmup_steps", "400 10-slot episodes is 4000"),
+    "learner.rollout_episodes": ("learner.rollout_steps", "16 10-slot episodes is 160"),
+}
+
+
+def upgraded_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A config stored before schedules counted env-steps (a policy file's or checkpoint's),
+    with each episode-counted key replaced by its env-step equivalent for the run's episode
+    length (``noise_decay`` and ``es_epsilon_decay`` applied once per episode of T slots:
+    ``*_decay_steps`` = T); a current config comes back unchanged."""
+    config = copy.deepcopy(dict(config))
+    learner = config.get("learner") or {}
+    old_learner_keys = ("es_warmup_episodes", "rollout_episodes")
+    if not (
+        "updates_per_episode" in config
+        or any(k in learner for k in old_learner_keys)
+        or ("noise_decay" in learner and "noise_decay_steps" not in learner)
+    ):
+        return config
+    env = {k: v for k, v in (config.get("env") or {}).items() if v is not None}
+    t = int(make_config(env.pop("preset", "paper_kb"), **env).n_slots)
+    if "updates_per_episode" in config:
+        config["updates_per_step"] = config.pop("updates_per_episode") / t
+    for old, new in (("es_warmup_episodes", "es_warmup_steps"),
+                     ("rollout_episodes", "rollout_steps")):  # fmt: skip
+        if old in learner:
+            learner[new] = learner.pop(old) * t
+    for decay in ("noise_decay", "es_epsilon_decay"):
+        if decay in learner:
+            learner.setdefault(f"{decay}_steps", t)
+    return config
+
+
 def _unknown_key(item: str, key: str, known: Sequence[str]) -> UsageError:
+    if key in RENAMED_KEYS:
+        new, example = RENAMED_KEYS[key]
+        return UsageError(
+            f"override {item!r}: {key!r} is now {new!r}, counted in env-steps (one slot of one "
+            f"env copy) so that long episodes learn as short ones: {example} (docs/training.md)"
+        )
     prefix, _, name = key.rpartition(".")
     close = difflib.get_close_matches(name, [k for k in known if k != name], n=1, cutoff=0.6)
     hint = f"did you mean {prefix + '.' if prefix else ''}{close[0]}? " if close else ""

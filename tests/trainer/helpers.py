@@ -23,7 +23,7 @@ def compose_cfg(overrides: list[str]):
 
 
 # on-policy learners (MAPPO, IPPO): two updates of 2 episodes each within TINY's 4 episodes
-TINY_ON_POLICY = ["learner.rollout_episodes=2", "learner.ppo_epochs=2"]
+TINY_ON_POLICY = ["learner.rollout_steps=20", "learner.ppo_epochs=2"]
 
 
 def algo_overrides(algo: str) -> list[str]:

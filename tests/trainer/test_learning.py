@@ -13,7 +13,7 @@ from ucms_marl.train import run
 
 BUDGET = [
     "env=small", "episodes=120", "eval_every=0", "eval_episodes=10", "num_envs=2",
-    "updates_per_episode=4", "learning_starts=100", "learner.critic_hidden=[128,128]",
+    "updates_per_step=0.4", "learning_starts=100", "learner.critic_hidden=[128,128]",
     "progress_bar=false", "torch_threads=1", "checkpoint_every=0", "save_replay=false",
 ]  # fmt: skip
 

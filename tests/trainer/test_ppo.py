@@ -276,7 +276,7 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path, monkeyp
         ("learner.ud_reward=mine", r"learner.ud_reward must be one of \['own', 'team', 'share'\]"),
         ("learner.ppo_epochs=0", r"learner.ppo_epochs must be >= 1, got 0"),
         ("learner.clip_ratio=0", r"learner.clip_ratio must be > 0"),
-        ("learner.rollout_episodes=0", r"learner.rollout_episodes must be >= 1"),
+        ("learner.rollout_steps=0", r"learner.rollout_steps must be >= 1"),
     ],
 )  # fmt: skip
 def test_bad_option_values_name_the_key_and_the_allowed_values(override, message, tmp_path):

@@ -141,7 +141,7 @@ def learner_and_envs(overrides: list[str], env_overrides: dict | None = None):
 def test_approvals_fit_k_and_storage_and_only_requests_are_approved(explore, warmup):
     # storage small enough to bind on `small` (D_m = 60 KB against tasks of 1-50 KB)
     learner, envs = learner_and_envs(
-        [f"learner.es_warmup_episodes={warmup}"], {"storage_bytes": 60_000}
+        [f"learner.es_warmup_steps={warmup * 10}"], {"storage_bytes": 60_000}
     )
     learner.es_q = StubQ()  # every request wanted, larger tasks first
     learner.es_epsilon = 1.0  # used only when exploring: every request decided by a coin
@@ -276,7 +276,7 @@ def test_ud_critic_target_is_the_es_target_for_approved_requests(mode):
 
 
 def test_ucms_checkpoint_round_trip_and_determinism(tmp_path):
-    overrides = ["algo=ucms_maddpg", *UCMS_TINY, "episodes=6", "learner.es_warmup_episodes=2"]
+    overrides = ["algo=ucms_maddpg", *UCMS_TINY, "episodes=6", "learner.es_warmup_steps=20"]
     a = run(compose_cfg(overrides), tmp_path / "a")
     b = run(compose_cfg(overrides), tmp_path / "b")
     assert a["eval"] == b["eval"]
@@ -287,26 +287,26 @@ def test_ucms_checkpoint_round_trip_and_determinism(tmp_path):
     state = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["learner"]
     learner.load_state_dict(state)
     assert learner.es_epsilon == state["es_epsilon"] < compose_cfg(overrides).learner.es_epsilon
-    assert learner.episodes_done == 6
+    assert learner.env_steps == 60  # 6 episodes of 10 slots
 
 
 def test_es_warmup_approves_what_fits_then_the_q_network_decides():
     """During the warm-up an exploring ES approves every request that fits, whatever its Q
     values; evaluation and the episodes after the warm-up follow the Q-network."""
-    learner, envs = learner_and_envs(["learner.es_warmup_episodes=3", "learner.es_epsilon=0"])
+    learner, envs = learner_and_envs(["learner.es_warmup_steps=30", "learner.es_epsilon=0"])
     learner.es_q = StubQ(slope=-100.0)  # q(approve) < q(reject) for any real task: reject all
     obs = envs.reset([0, 1])
     ud = np.ones((2, envs.spec.n_uds, 3), dtype=np.float32)  # everyone requests
     assert learner.act_es(obs, ud, explore=True).sum() > 0  # warm-up: approved
     assert learner.act_es(obs, ud, explore=False).sum() == 0  # evaluation: the Q-network
     for episode in range(1, 4):
-        learner.end_episode(episode)
-    assert learner.es_epsilon == 0 and learner.episodes_done == 3
+        learner.end_episode(10 * episode)  # env-steps after each 10-slot episode
+    assert learner.es_epsilon == 0 and learner.env_steps == 30
     assert learner.act_es(obs, ud, explore=True).sum() == 0  # after the warm-up
     state = learner.state_dict()
-    learner.episodes_done = 0
+    learner.env_steps = 0
     learner.load_state_dict(state)
-    assert learner.episodes_done == 3
+    assert learner.env_steps == 30
 
 
 def test_per_ud_targets_need_per_agent_critics():

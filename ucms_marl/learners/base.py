@@ -61,10 +61,13 @@ class Learner:
 
     Life cycle: ``env_overrides`` (class method, before any env exists) → ``__init__`` →
     per step ``act`` → per episode ``end_episode`` → ``update`` on replay samples (only if
-    ``is_learning``) → ``state_dict``/``load_state_dict`` for checkpoints.
+    ``is_learning``) → ``state_dict``/``load_state_dict`` for checkpoints. Schedules
+    (exploration decay, warm-ups) count env-steps (one slot of one env copy), not episodes,
+    so that presets with long episodes learn as those with short ones (:func:`step_decay`).
 
     On-policy learners (``on_policy = True``, e.g. :mod:`.ppo`) get no replay buffer: each
-    training iteration plays ``max(num_envs, rollout_episodes)`` episodes side by side, the
+    training iteration plays ``max(num_envs, ceil(rollout_steps / n_slots))`` episodes side
+    by side (at least ``rollout_steps`` env-steps), the
     trainer keeps every step's transition fields (below), plus the arrays the learner put in
     :attr:`Actions.extras <ucms_marl.rollout_types.Actions>`, in a
     :class:`~ucms_marl.rollout.RolloutStore`, and then calls :meth:`update_rollout` once with
@@ -83,7 +86,7 @@ class Learner:
     is_learning: bool = False
     batch_size: int = 0  # rows per update sample (learning learners set it)
     on_policy: bool = False  # True: no replay; update_rollout on each iteration's episodes
-    rollout_episodes: int = 0  # on-policy: episodes per update_rollout (at least num_envs)
+    rollout_steps: int = 0  # on-policy: env-steps per update_rollout (whole episodes, >= num_envs)
 
     def __init__(self, cfg: Any, spec: EnvSpec, *, device: torch.device, seed: int) -> None:
         self.cfg, self.spec, self.device, self.seed = cfg, spec, device, int(seed)
@@ -99,8 +102,10 @@ class Learner:
     def act(self, obs: Observation, *, explore: bool) -> Actions:
         raise NotImplementedError
 
-    def end_episode(self, episodes_done: int) -> None:
-        """Called after each collected training episode (e.g. to decay exploration noise)."""
+    def end_episode(self, env_steps: int) -> None:
+        """Called after each collected training episode with the env-steps collected so far
+        (one env-step = one slot of one env copy), this episode's included: e.g. to decay
+        exploration noise as a function of env-steps (:func:`step_decay`)."""
 
     def update(self, sample: Sample) -> tuple[dict[str, float], np.ndarray | None]:
         """One gradient update; returns scalar losses and |TD error| per row (or None)."""
@@ -132,6 +137,16 @@ class Learner:
 
     def hparams(self) -> dict[str, Any]:
         return {}
+
+
+def step_decay(factor: float, steps: int, every: int) -> float:
+    """The multiplier, over ``steps`` env-steps, of a schedule that multiplies by ``factor``
+    every ``every`` env-steps: ``factor ** (steps / every)``, and exactly ``factor`` when
+    ``steps == every`` (an episode of ``every`` slots decays by one multiplication, bit for
+    bit as a per-episode decay did)."""
+    if steps == every:
+        return float(factor)
+    return float(factor) ** (steps / every)
 
 
 def full_transition_spec(spec: EnvSpec) -> dict[str, tuple[tuple[int, ...], Any]]:

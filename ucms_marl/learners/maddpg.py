@@ -11,8 +11,10 @@ paper's (§5.1): per-UD networks, ``critic=per_agent``, ``offload_decision=thres
 * Critic: the global state ``env.state()`` and every UD's action → a scalar (``team``) or
   one scalar per UD (``per_agent``); two hidden layers (256; 512 in the paper). Per-agent
   critics read the same joint input (a stride-0 view).
-* Exploration: Gaussian noise on the actions, clipped to [0, 1]; its std decays by
-  ``noise_decay`` per training episode down to ``noise_std_min``. Evaluation is noise-free.
+* Exploration: Gaussian noise on the actions, clipped to [0, 1]; its std is multiplied by
+  ``noise_decay`` every ``noise_decay_steps`` env-steps (applied at each training episode's
+  end, as ``noise_decay ** (its env-steps / noise_decay_steps)``) down to ``noise_std_min``.
+  Evaluation is noise-free.
 * Update (Lowe et al. 2017): each critic regresses y = r + γ(1 − d) Q'(s', μ'(o')) with a
   (optionally weighted) MSE; the actors ascend their critic's value; both losses are taken at
   the same parameters and stepped together; both targets are soft-updated,
@@ -76,7 +78,13 @@ import numpy as np
 import torch
 from omegaconf import MISSING
 
-from ucms_marl.learners.base import LEARNERS, Algorithm, Learner, full_transition_spec
+from ucms_marl.learners.base import (
+    LEARNERS,
+    Algorithm,
+    Learner,
+    full_transition_spec,
+    step_decay,
+)
 from ucms_marl.networks import BatchedMLP, clip_grad_norm_per_agent_, soft_update_
 from ucms_marl.replay import Sample, TransitionSpec
 from ucms_marl.rollout_types import Actions, EnvSpec, Observation
@@ -113,6 +121,7 @@ class MADDPGConfig:
     noise_std: float = MISSING
     noise_std_min: float = MISSING
     noise_decay: float = MISSING
+    noise_decay_steps: int = MISSING
     max_grad_norm: float | None = MISSING
     critic: str = MISSING
     offload_decision: str = MISSING
@@ -191,6 +200,7 @@ class MADDPG(Learner):
         )
 
         self.noise_std = float(cfg.noise_std)
+        self.env_steps = 0  # training env-steps seen (the schedules' clock)
         self.rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x5EED]))
 
     # ------------------------------------------------------------------ acting
@@ -250,10 +260,10 @@ class MADDPG(Learner):
             return None
         return (obs.members >= 0).astype(np.int8)
 
-    def end_episode(self, episodes_done: int) -> None:
-        self.noise_std = max(
-            float(self.cfg.noise_std_min), self.noise_std * float(self.cfg.noise_decay)
-        )
+    def end_episode(self, env_steps: int) -> None:
+        steps, self.env_steps = int(env_steps) - self.env_steps, int(env_steps)
+        decay = step_decay(self.cfg.noise_decay, steps, int(self.cfg.noise_decay_steps))
+        self.noise_std = max(float(self.cfg.noise_std_min), self.noise_std * decay)
 
     # ------------------------------------------------------------------ one update
     def _tensors(self, sample: Sample) -> dict[str, torch.Tensor]:
@@ -477,6 +487,7 @@ class MADDPG(Learner):
         return {
             **{name: getattr(self, name).state_dict() for name in self._modules},
             "noise_std": self.noise_std,
+            "env_steps": self.env_steps,
             "rng": self.rng.bit_generator.state,
         }
 
@@ -484,6 +495,7 @@ class MADDPG(Learner):
         for name in self._modules:
             getattr(self, name).load_state_dict(state[name])
         self.noise_std = float(state["noise_std"])
+        self.env_steps = int(state.get("env_steps", 0))
         self.rng.bit_generator.state = state["rng"]
 
     def policy_state_dict(self) -> dict[str, Any]:
@@ -511,6 +523,7 @@ def _validate(cfg: Any) -> None:
         "noise_std": cfg.noise_std >= 0,
         "noise_std_min": cfg.noise_std_min >= 0,
         "noise_decay": 0.0 < cfg.noise_decay <= 1.0,
+        "noise_decay_steps": cfg.noise_decay_steps >= 1,
         "actor_hidden": len(cfg.actor_hidden) >= 1 and min(cfg.actor_hidden) >= 1,
         "critic_hidden": len(cfg.critic_hidden) >= 1 and min(cfg.critic_hidden) >= 1,
         "max_grad_norm": cfg.max_grad_norm is None or cfg.max_grad_norm > 0,
@@ -524,7 +537,8 @@ def _validate(cfg: Any) -> None:
     allowed = {
         "lr_actor": "> 0", "lr_critic": "> 0", "gamma": "in [0, 1]", "tau": "in (0, 1]",
         "batch_size": ">= 1", "noise_std": ">= 0", "noise_std_min": ">= 0",
-        "noise_decay": "in (0, 1]", "actor_hidden": "a non-empty list of widths >= 1",
+        "noise_decay": "in (0, 1]", "noise_decay_steps": ">= 1",
+        "actor_hidden": "a non-empty list of widths >= 1",
         "critic_hidden": "a non-empty list of widths >= 1", "max_grad_norm": "null or > 0",
         "critic": f"one of {list(CRITICS)}",
         "offload_decision": f"one of {list(OFFLOAD_DECISIONS)} ('expected' not with "

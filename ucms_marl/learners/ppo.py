@@ -5,8 +5,9 @@ acting, then one update on a whole rollout. ``docs/algorithms.md`` ("MAPPO, IPPO
 UCMS_MAPPO") states every choice made here and what it measured.
 
 * On-policy (``on_policy = True``): the trainer keeps no replay buffer; every iteration it
-  plays ``max(num_envs, rollout_episodes)`` episodes with the current policy and hands all of
-  their steps to :meth:`PPO.update_rollout`, stacked as (T, E, ...).
+  plays ``max(num_envs, ceil(rollout_steps / n_slots))`` whole episodes with the current
+  policy (at least ``rollout_steps`` env-steps) and hands all of their steps to
+  :meth:`PPO.update_rollout`, stacked as (T, E, ...).
 * UD actor π(a | o_n): **one** MLP shared by all UDs on the UD's local observation (plus its
   one-hot index with ``agent_id``). The hybrid action: a Bernoulli for the offload decision
   x (the env gets exactly 0.0 or 1.0) and, for (f, p), a Beta on (0, 1) (α, β = 1 +
@@ -312,7 +313,7 @@ class MAPPOConfig:
     ppo_epochs: int = MISSING
     num_minibatches: int = MISSING
     max_grad_norm: float | None = MISSING
-    rollout_episodes: int = MISSING
+    rollout_steps: int = MISSING
 
 
 @LEARNERS.register(  # applied second: registered after mappo
@@ -337,7 +338,7 @@ class PPO(Learner):
     def __init__(self, cfg: Any, spec: EnvSpec, *, device: torch.device, seed: int) -> None:
         super().__init__(cfg, spec, device=device, seed=seed)
         _validate(cfg)
-        self.rollout_episodes = int(cfg.rollout_episodes)
+        self.rollout_steps = int(cfg.rollout_steps)
         self.dist_kind = str(cfg.continuous_dist)
         self.centralised = bool(cfg.centralised_value)
         self.agent_id = bool(cfg.agent_id)
@@ -730,7 +731,7 @@ def _validate(cfg: Any) -> None:
         "ppo_epochs": (cfg.ppo_epochs >= 1, ">= 1"),
         "num_minibatches": (cfg.num_minibatches >= 1, ">= 1"),
         "max_grad_norm": (cfg.max_grad_norm is None or cfg.max_grad_norm > 0, "null or > 0"),
-        "rollout_episodes": (cfg.rollout_episodes >= 1, ">= 1"),
+        "rollout_steps": (cfg.rollout_steps >= 1, ">= 1"),
         "log_std_init": (LOG_STD_RANGE[0] <= cfg.log_std_init <= LOG_STD_RANGE[1],
                          f"in {list(LOG_STD_RANGE)}"),
     }  # fmt: skip

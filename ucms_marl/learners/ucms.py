@@ -24,8 +24,9 @@ this file and lists each interpretation of the paper (marked **[decision]** here
   taken in descending Δ_j and each is approved while it still fits in K subchannels and D_m
   storage, both read from the ES observation (K = members / load₀, D_m = Σβ_members / load₁),
   so the environment never has to cut an approved request. Exploration: ε-greedy per request
-  (a coin flip decides it, still within K and D_m), ε decaying per training episode.
-  **[decision]** ES warm-up: for the first ``es_warmup_episodes`` training episodes the ES
+  (a coin flip decides it, still within K and D_m), ε multiplied by ``es_epsilon_decay``
+  every ``es_epsilon_decay_steps`` env-steps after the warm-up.
+  **[decision]** ES warm-up: for the first ``es_warmup_steps`` training env-steps the ES
   approves every request that fits (still in descending relative Q), while its Q-network
   learns from those slots as usual. Without it the ES learns within its first ~20 updates
   that approving does not pay, because the untrained UDs request at random transmit powers
@@ -56,7 +57,7 @@ import numpy as np
 import torch
 from omegaconf import MISSING
 
-from ucms_marl.learners.base import LEARNERS, Algorithm, full_transition_spec
+from ucms_marl.learners.base import LEARNERS, Algorithm, full_transition_spec, step_decay
 from ucms_marl.learners.maddpg import MADDPG, MADDPG_FIELDS, MADDPGConfig, _adam
 from ucms_marl.networks import BatchedMLP, soft_update_
 from ucms_marl.replay import Sample, TransitionSpec
@@ -204,7 +205,8 @@ class UCMSConfig(MADDPGConfig):
     es_epsilon: float = MISSING
     es_epsilon_min: float = MISSING
     es_epsilon_decay: float = MISSING
-    es_warmup_episodes: int = MISSING
+    es_epsilon_decay_steps: int = MISSING
+    es_warmup_steps: int = MISSING
     ud_critic_target: str = MISSING
 
 
@@ -221,7 +223,6 @@ class UCMS(MADDPG):
         super().__init__(cfg, spec, device=device, seed=seed)
         _validate(cfg)
         self.es_epsilon = float(cfg.es_epsilon)
-        self.episodes_done = 0  # training episodes seen (for the ES warm-up)
         self.ud_critic_target = str(cfg.ud_critic_target)
         self.es_rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xE5]))
         self.es_q: BatchedMLP | None = None
@@ -276,19 +277,19 @@ class UCMS(MADDPG):
             self.spec.z_max,
         )
         q = self.es_values(view, self.es_q)
-        warmup = explore and self.episodes_done < int(self.cfg.es_warmup_episodes)
+        warmup = explore and self.env_steps < int(self.cfg.es_warmup_steps)
         epsilon = self.es_epsilon if explore and not warmup else 0.0
         approve = self.es_decide(view, q, epsilon, warmup=warmup)
         return approve.to(torch.int8).cpu().numpy()
 
-    def end_episode(self, episodes_done: int) -> None:
-        super().end_episode(episodes_done)
-        self.episodes_done = int(episodes_done)
-        if self.episodes_done <= int(self.cfg.es_warmup_episodes):
+    def end_episode(self, env_steps: int) -> None:
+        before, warmup = self.env_steps, int(self.cfg.es_warmup_steps)
+        super().end_episode(env_steps)
+        if self.env_steps <= warmup:
             return  # ε starts decaying when the ES starts deciding
-        self.es_epsilon = max(
-            float(self.cfg.es_epsilon_min), self.es_epsilon * float(self.cfg.es_epsilon_decay)
-        )
+        steps = self.env_steps - max(before, warmup)
+        decay = step_decay(self.cfg.es_epsilon_decay, steps, int(self.cfg.es_epsilon_decay_steps))
+        self.es_epsilon = max(float(self.cfg.es_epsilon_min), self.es_epsilon * decay)
 
     # ------------------------------------------------------------------ one update (12-38)
     def view_of(self, batch: Mapping[str, torch.Tensor], *, nxt: bool = False) -> ESView:
@@ -385,7 +386,6 @@ class UCMS(MADDPG):
         state.update(
             es_epsilon=self.es_epsilon,
             es_rng=self.es_rng.bit_generator.state,
-            episodes_done=self.episodes_done,
         )
         if self.es_q is not None:
             state.update(
@@ -398,7 +398,6 @@ class UCMS(MADDPG):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         self.es_epsilon = float(state["es_epsilon"])
-        self.episodes_done = int(state.get("episodes_done", 0))
         self.es_rng.bit_generator.state = state["es_rng"]
         if self.es_q is not None:
             self.es_q.load_state_dict(state["es_q"])
@@ -431,7 +430,8 @@ def _validate(cfg: Any) -> None:
         "es_epsilon": (0.0 <= cfg.es_epsilon <= 1.0, "in [0, 1]"),
         "es_epsilon_min": (0.0 <= cfg.es_epsilon_min <= 1.0, "in [0, 1]"),
         "es_epsilon_decay": (0.0 < cfg.es_epsilon_decay <= 1.0, "in (0, 1]"),
-        "es_warmup_episodes": (cfg.es_warmup_episodes >= 0, ">= 0"),
+        "es_epsilon_decay_steps": (cfg.es_epsilon_decay_steps >= 1, ">= 1"),
+        "es_warmup_steps": (cfg.es_warmup_steps >= 0, ">= 0"),
         "ud_critic_target": (cfg.ud_critic_target in UD_CRITIC_TARGETS, str(UD_CRITIC_TARGETS)),
     }
     for key, (ok, allowed) in checks.items():
