@@ -75,13 +75,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--episodes", type=int, default=150)
-    parser.add_argument("--updates-per-episode", type=int, default=4)
+    parser.add_argument("--updates-per-step", type=float, default=0.4)  # 4 per 10-slot episode
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     overrides = [
         "algo=ucms_maddpg", "learner.name=ucms_es_only", f"episodes={args.episodes}",
-        f"updates_per_episode={args.updates_per_episode}", f"seed={args.seed}",
+        f"updates_per_step={args.updates_per_step}", f"seed={args.seed}",
         "eval_every=0", "eval_episodes=10", "checkpoint_every=0", "save_replay=false",
         "progress_bar=false", *args.overrides,
     ]  # fmt: skip
@@ -100,7 +100,7 @@ def main() -> None:
     print(
         f"# ES admission alone: {cfg.env.preset}, matcher {cfg.matcher}, UDs play all_offload, "
         f"{cfg.eval_episodes} evaluation episodes, seed {args.seed}, "
-        f"{args.updates_per_episode} updates/episode, gamma {cfg.learner.gamma}"
+        f"{args.updates_per_step} updates/env-step, gamma {cfg.learner.gamma}"
     )
     print("| ES admission | mean cost per UD-slot |\n|---|---|")
     for name, cost in rows:

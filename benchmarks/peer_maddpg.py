@@ -411,7 +411,7 @@ def train_ours(
         "episodes": int(summary["episodes"]),
         "env_kwargs": config.get("env_kwargs"),
         "learner": config.get("learner"),
-        "updates_per_episode": config.get("updates_per_episode"),
+        "updates_per_step": config.get("updates_per_step"),
         "learning_starts": config.get("learning_starts"),
         "replay": config.get("replay"),
     }
@@ -482,7 +482,7 @@ def table(result: Mapping[str, Any]) -> str:
             )
     if result["ours"].get("learner"):  # the defaults move: say which ones were measured
         learner = {k: v for k, v in result["ours"]["learner"].items() if k != "name"}
-        for key in ("updates_per_episode", "learning_starts"):
+        for key in ("updates_per_step", "learning_starts"):
             learner[key] = result["ours"].get(key)
         lines.append("ours (defaults): " + ", ".join(f"{k}={v}" for k, v in learner.items()))
     return "\n".join(lines)

@@ -334,9 +334,9 @@ def print_report(
     )
     rows_out = _table_rows(updates, ucms, flops, rate, episodes)
     for ups in (1, 2, 4, 8):
-        mark = "  <- default" if ups == cfg.updates_per_episode else ""
+        mark = "  <- default" if ups == round(cfg.updates_per_step * n_slots) else ""
         rows_out.append(
-            (f"paper-scale run, updates_per_episode={ups}", f"{projected(ups) / 60:.1f} min{mark}")
+            (f"paper-scale run, {ups} updates per episode", f"{projected(ups) / 60:.1f} min{mark}")
         )
     width = max(len(r[0]) for r in rows_out)
     print(f"| {'quantity':<{width}} | value |")
@@ -345,8 +345,8 @@ def print_report(
         print(f"| {name:<{width}} | {value} |")
     print(
         f"# paper-scale = {cfg.episodes} episodes x {n_slots} slots, learning_starts="
-        f"{cfg.learning_starts}, {n_eval} evaluation episodes, default updates_per_episode="
-        f"{cfg.updates_per_episode}"
+        f"{cfg.learning_starts}, {n_eval} evaluation episodes, default updates_per_step="
+        f"{cfg.updates_per_step} ({round(cfg.updates_per_step * n_slots)} per episode)"
     )
 
 

@@ -35,6 +35,7 @@ from experiments.catalog import (
     references_for,
 )
 from experiments.profiles import Budget, Profile
+from mec_env.config import make_config
 from ucms_marl.paths import CHECKPOINT_NAME, SUMMARY_FILE
 
 LAUNCHERS = ("local", "slurm", "slurm_local")
@@ -202,7 +203,7 @@ def hydra_command(
     cmd += choice.hydra_overrides()
     if n_values != [None]:
         cmd.append(f"env.n_uds={','.join(str(n) for n in n_values)}")
-    cmd += budget.overrides()
+    cmd += budget.overrides(n_slots=make_config(choice.preset, **choice.overrides).n_slots)
     cmd += [
         "progress_bar=false",
         "references=false",  # the figures run the reference policies as runs of their own

@@ -21,6 +21,10 @@ from typing import Any
 
 import yaml
 
+from mec_env.config import DEFAULT_PRESET, PRESETS
+
+DEFAULT_N_SLOTS = int(PRESETS[DEFAULT_PRESET]["n_slots"])  # T of the trainer's default env
+
 # The paper's Fig. 6 axis: N from 12 to 57 UDs in steps of 9.
 PAPER_N_VALUES: tuple[int, ...] = (12, 21, 30, 39, 48, 57)
 
@@ -33,17 +37,20 @@ class Budget:
     episodes: int
     eval_every: int
     eval_episodes: int
+    # gradient updates per episode of the sweep's env: the trainer's updates_per_step times its
+    # T (overrides); per episode, as the committed results record it
     updates_per_episode: int
     learning_starts: int  # replay rows (joint transitions, one per slot) before the first update
     checkpoint_every: int
     num_envs: int = 1
 
-    def overrides(self) -> list[str]:
+    def overrides(self, n_slots: int) -> list[str]:
+        """The trainer's keys for an env of ``n_slots`` slots per episode."""
         return [
             f"episodes={self.episodes}",
             f"eval_every={self.eval_every}",
             f"eval_episodes={self.eval_episodes}",
-            f"updates_per_episode={self.updates_per_episode}",
+            f"updates_per_step={self.updates_per_episode / n_slots}",
             f"learning_starts={self.learning_starts}",
             f"checkpoint_every={self.checkpoint_every}",
             f"num_envs={self.num_envs}",
@@ -57,6 +64,8 @@ def experiment_budget(name: str, *, seeds: int) -> Budget:
     conf = importlib.resources.files("ucms_marl.conf")
     keys = yaml.safe_load((conf / "config.yaml").read_text(encoding="utf-8"))
     keys.update(yaml.safe_load((conf / "experiment" / f"{name}.yaml").read_text("utf-8")) or {})
+    # the trainer counts updates per env-step; a budget per episode of the default env
+    keys["updates_per_episode"] = round(keys.pop("updates_per_step") * DEFAULT_N_SLOTS)
     return Budget(
         seeds=seeds, **{f.name: keys[f.name] for f in fields(Budget) if f.name != "seeds"}
     )

@@ -107,16 +107,16 @@ def merge_entry(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, An
     return merged
 
 
-def _probe(sweep_dir: Path, algo: str, episodes: int, updates: int) -> dict[str, Any]:
+def _probe(sweep_dir: Path, algo: str, episodes: int, updates: float) -> dict[str, Any]:
     return json.loads((sweep_dir / algo / f"e{episodes}_u{updates}" / SUMMARY_FILE).read_text())
 
 
-def _probe_entry(sweep_dir: Path, algo: str, counts: tuple[int, int, int]) -> dict[str, Any]:
+def _probe_entry(sweep_dir: Path, algo: str, counts: tuple[int, int, float]) -> dict[str, Any]:
     """Seconds per episode, per update and per run of ``algo`` from its three probe runs
-    (``counts``: the short and long episode counts and the updates per episode)."""
+    (``counts``: the short and long episode counts and the updates per env-step)."""
     short, long, updates = counts
-    w_short = _probe(sweep_dir, algo, short, 0)["wall_time_s"]
-    w_long = _probe(sweep_dir, algo, long, 0)["wall_time_s"]
+    w_short = _probe(sweep_dir, algo, short, 0.0)["wall_time_s"]
+    w_long = _probe(sweep_dir, algo, long, 0.0)["wall_time_s"]
     learned = _probe(sweep_dir, algo, long, updates)
     env_s = (w_long - w_short) / (long - short)
     if env_s < 0.25 * w_long / long:  # noise swamped the difference: all of it then
@@ -159,10 +159,10 @@ def measure(
         cmd += plan.profile.env_choice(plan.env).hydra_overrides() + [f"env.n_uds={n}"]
         cmd += [
             f"episodes={short},{long}", f"learning_starts={starts}",
-            f"updates_per_episode=0,{updates}", "eval_every=0", "eval_episodes=0",
+            f"updates_per_step=0.0,{updates / t}", "eval_every=0", "eval_episodes=0",
             "checkpoint_every=0", "progress_bar=false",
             f"torch_threads={plan.profile.torch_threads}", f"hydra.sweep.dir={sweep_dir}",
-            "hydra.sweep.subdir=${hydra:runtime.choices.algo}/e${episodes}_u${updates_per_episode}",
+            "hydra.sweep.subdir=${hydra:runtime.choices.algo}/e${episodes}_u${updates_per_step}",
         ]  # fmt: skip
         cmd += launcher_overrides(launcher, plan.profile)
         echo(f"timing {plan.env} N={n}: {', '.join(algos)}")
@@ -172,7 +172,7 @@ def measure(
         if proc.returncode != 0:
             raise RuntimeError(f"timing probes failed; see {sweep_dir / 'launch.log'}")
         for algo in algos:
-            new = _probe_entry(sweep_dir, algo, (short, long, updates))
+            new = _probe_entry(sweep_dir, algo, (short, long, updates / t))
             new = {"env": plan.env, "algo": algo, "n_uds": n, "n_slots": t, **new}
             key = _key(plan.env, algo, n)
             entries[key] = merge_entry(entries.get(key), new)

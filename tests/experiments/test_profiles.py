@@ -10,7 +10,8 @@ import ucms_marl.config  # noqa: F401 - stores the schemas the composition reads
 from experiments.profiles import PROFILES, Budget, experiment_budget
 from tests.trainer.helpers import compose_cfg
 
-BUDGET_KEYS = [f.name for f in fields(Budget) if f.name != "seeds"]
+# updates_per_episode: the trainer's updates_per_step times the default env's 10 slots
+BUDGET_KEYS = [f.name for f in fields(Budget) if f.name not in ("seeds", "updates_per_episode")]
 
 
 @pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
@@ -19,6 +20,7 @@ def test_experiment_budget_is_what_the_trainer_composes(name):
     budget = experiment_budget(name, seeds=3)
     assert budget.seeds == 3
     assert {k: getattr(budget, k) for k in BUDGET_KEYS} == {k: cfg[k] for k in BUDGET_KEYS}
+    assert budget.updates_per_episode == round(cfg.updates_per_step * 10)
 
 
 def test_the_paper_profile_runs_the_paper_experiment():
