@@ -1,16 +1,17 @@
 """The batched core: B copies of the MEC environment as arrays, stepped in one call.
 
 :class:`BatchCore` holds the state of B independent copies (batteries, previous controls, the
-slot each copy's next action applies to, the matching) and advances them with the batched
-slot functions of :mod:`mec_env.slot` and the batched matchers of
-:mod:`mec_env.batched_matching`. It has no agents, no dicts and no validation of actions: the
-adapters do that at the edge (:class:`mec_env.env.MECParallelEnv` with B = 1, per-agent dicts;
-:class:`mec_env.vector.MECVectorEnv`, arrays).
+slot each copy's next action applies to, the matching) and advances them through the backend
+it chose once (:mod:`mec_env.sim.backend`: numpy, or the compiled kernels) and the scenario's
+components (:mod:`mec_env.sim.components`). It has no agents, no dicts and no validation of
+actions: the adapters do that at the edge (:class:`mec_env.adapters.parallel.MECParallelEnv`
+with B = 1, per-agent dicts; :class:`mec_env.adapters.vector.MECVectorEnv`, arrays).
 
 Each copy draws from its own ``np.random.Generator`` in the order the single environment
-draws: at a reset the slot (one ``random((N, 3 + M))``) and whatever the matcher draws; at a
-step the harvest (``uniform(0, 2 d, N)``), then the next slot and its matching. So copy b
-seeded with s gives, bit for bit, what ``parallel_env(...).reset(seed=s)`` gives.
+draws: at a reset the slot (one ``random((N, 3 + M))`` with the default components) and
+whatever the matcher draws; at a step the harvest (``uniform(0, 2 d, N)``), then the next
+slot and its matching. So copy b seeded with s gives, bit for bit, what
+``parallel_env(...).reset(seed=s)`` gives.
 
 Units are SI throughout: bits, s, Hz, W, J, linear gains.
 """

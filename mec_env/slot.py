@@ -2,8 +2,9 @@
 
 Arrays have shape (B, N): a leading batch axis of B independent environment copies (or B
 candidate decisions of one slot, as the exact oracle uses it) and N UDs. Per-server
-parameters come from the :class:`~mec_env.config.EnvConfig` and have shape (M,).
-:class:`mec_env.env.MECParallelEnv` calls these with B = 1.
+parameters come from the :class:`~mec_env.config.EnvConfig` and have shape (M,). The numpy
+backend (:class:`mec_env.sim.backend.NumpyBackend`) calls these; each formula is a rule of
+:mod:`mec_env.sim` (channel, compute, battery, queue, capacity).
 
 :class:`SlotState` is what matchers and admission rules see of a slot (also importable from
 :mod:`mec_env.matching` and as ``mec_env.SlotState``).
