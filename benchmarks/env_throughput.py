@@ -85,7 +85,7 @@ def _time(step: Callable[[int], None], seconds: float, min_steps: int, parts: in
 
 
 def kernels_available() -> bool:
-    from mec_env import fast
+    from mec_env.sim import fast
 
     return fast.available()
 

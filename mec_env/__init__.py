@@ -7,7 +7,8 @@ the AEC class); ``mec_env.vector_env(num_envs=B, ...)`` B copies as arrays
 ``torchrl`` extra). Matchers and admission rules are registries
 (:class:`mec_env.registry.Registry`, one type for every pluggable kind) a user can extend with
 :func:`register_matcher` and :func:`register_admission`, by import path, or by package entry
-points (docs/extending.md).
+points (docs/extending.md); so are the scenario components of :mod:`mec_env.sim.components`
+(``ARRIVALS``, ``TASK_MODELS``, ``CHANNELS``, ``MOBILITY``).
 Needs only numpy, gymnasium and pettingzoo (no torch).
 """
 
@@ -19,15 +20,18 @@ from mec_env.config import DEFAULT_PRESET, PRESETS, EnvConfig, make_config
 from mec_env.errors import ActionError, ConfigError, MatcherError
 from mec_env.matching import MATCHERS, register_matcher
 from mec_env.registry import Registry, UnknownNameError
-from mec_env.slot import SlotState
+from mec_env.sim.components import ARRIVALS, CHANNELS, MOBILITY, TASK_MODELS
+from mec_env.sim.slot import SlotState
 from mec_env.spec import ES_INFO_KEYS, SLOT_INFO_KEYS, SLOT_METRICS, UD_INFO_KEYS, slot_metrics
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ADMISSIONS",
+    "ARRIVALS",
     "ActionError",
     "AdmissionContext",
+    "CHANNELS",
     "ConfigError",
     "DEFAULT_PRESET",
     "ES_INFO_KEYS",
@@ -35,12 +39,14 @@ __all__ = [
     "MATCHERS",
     "MECParallelEnv",
     "MECVectorEnv",
+    "MOBILITY",
     "MatcherError",
     "PRESETS",
     "Registry",
     "SLOT_INFO_KEYS",
     "SLOT_METRICS",
     "SlotState",
+    "TASK_MODELS",
     "UD_INFO_KEYS",
     "UnknownNameError",
     "env",

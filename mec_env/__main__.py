@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from mec_env.adapters.parallel import parallel_env
+from mec_env.config import DEFAULT_PRESET, PRESETS
+from mec_env.policies import POLICIES, env_overrides_for, make_policy
 from mec_env.spec import SLOT_METRICS as _METRICS
+from mec_env.spec import slot_metrics
 
 _WORDS = {"true": True, "false": False, "none": None, "null": None}
 
@@ -46,9 +51,6 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from mec_env.config import DEFAULT_PRESET, PRESETS
-    from mec_env.policies import POLICIES, env_overrides_for
-
     keys = sorted(PRESETS[DEFAULT_PRESET])
     policies = "\n".join(
         f"  {name:12s} env overrides {env_overrides_for(name) or '{}'}" for name in POLICIES
@@ -107,13 +109,9 @@ def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
     return "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (argument errors exit with status 2)."""
-    import mec_env
-    from mec_env.policies import env_overrides_for, make_policy
-
-    parser = _parser()
-    args = parser.parse_args(argv)
+def _config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """The env's config overrides: the policy's ``env_overrides``, then the user's
+    ``KEY=VALUE`` (a note on stderr where the user's value differs from the policy's)."""
     user: dict[str, Any] = {}
     for text in args.overrides:
         try:
@@ -137,8 +135,53 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     if args.render:
         config["render_mode"] = args.render
+    return config
+
+
+def _play(env: Any, policy: Any, args: argparse.Namespace) -> list[dict[str, float]]:
+    """Play one episode, printing a row of slot metrics per slot; the rows."""
+    header = ("slot",) + _METRICS + ("mean_reward",)
+    widths = [max(len(h), 8) for h in header]
+    observations, _ = env.reset(seed=args.seed)
+    if args.render == "ansi":
+        print(env.render())
+    print(_row(header, widths))
+    history: list[dict[str, float]] = []
+    while env.agents:
+        observations, rewards, _, _, infos = env.step(policy(observations))
+        metrics = slot_metrics(infos[env.possible_agents[0]])
+        metrics["mean_reward"] = float(np.mean([rewards[a] for a in env.ud_agents]))
+        history.append(metrics)
+        cells = [str(len(history))]
+        cells += [
+            str(metrics[k]) if k == "admission_cuts" else f"{metrics[k]:.4f}" for k in header[1:]
+        ]
+        print(_row(cells, widths))
+        if args.render == "ansi":
+            print(env.render())
+    return history
+
+
+def _summary(history: list[dict[str, float]]) -> None:
+    """Print the episode summary: each metric's mean (the cuts' total) and the return."""
+    print("episode summary:")
+    for key in _METRICS + ("mean_reward",):
+        values = np.array([h[key] for h in history], dtype=np.float64)
+        if key == "admission_cuts":
+            print(f"  {'admission_cuts (total)':28s} {int(values.sum())}")
+        else:
+            print(f"  {key + ' (mean)':28s} {values.mean():.4f}")
+    episode_return = float(np.sum([h["mean_reward"] for h in history]))
+    print(f"  {'return (mean UD reward)':28s} {episode_return:.4f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (argument errors exit with status 2)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    config = _config(parser, args)
     try:
-        env = mec_env.parallel_env(args.preset, **config)
+        env = parallel_env(args.preset, **config)
         policy = make_policy(args.policy, env, seed=args.seed)
     except ValueError as err:
         parser.error(str(err))
@@ -149,37 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"N={cfg.n_uds} M={cfg.n_servers} T={cfg.n_slots} matcher={cfg.matcher} "
         f"admission={'ES agents' if cfg.es_agents else cfg.admission}"
     )
-    header = ("slot",) + _METRICS + ("mean_reward",)
-    widths = [max(len(h), 8) for h in header]
-    observations, _ = env.reset(seed=args.seed)
-    if args.render == "ansi":
-        print(env.render())
-    print(_row(header, widths))
-    history: list[dict[str, float]] = []
-    while env.agents:
-        observations, rewards, _, _, infos = env.step(policy(observations))
-        slot_metrics = mec_env.slot_metrics(infos[env.possible_agents[0]])
-        slot_metrics["mean_reward"] = float(np.mean([rewards[a] for a in env.ud_agents]))
-        history.append(slot_metrics)
-        cells = [str(len(history))]
-        cells += [
-            str(slot_metrics[k]) if k == "admission_cuts" else f"{slot_metrics[k]:.4f}"
-            for k in header[1:]
-        ]
-        print(_row(cells, widths))
-        if args.render == "ansi":
-            print(env.render())
+    history = _play(env, policy, args)
     env.close()
-
-    print("episode summary:")
-    for key in header[1:]:
-        values = np.array([h[key] for h in history], dtype=np.float64)
-        if key == "admission_cuts":
-            print(f"  {'admission_cuts (total)':28s} {int(values.sum())}")
-        else:
-            print(f"  {key + ' (mean)':28s} {values.mean():.4f}")
-    episode_return = float(np.sum([h["mean_reward"] for h in history]))
-    print(f"  {'return (mean UD reward)':28s} {episode_return:.4f}")
+    _summary(history)
     return 0
 
 
@@ -187,7 +202,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)

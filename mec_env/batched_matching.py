@@ -1,6 +1,6 @@
 """Batched user-server matching: B environment copies matched in one call.
 
-Every function here takes a :class:`~mec_env.slot.SlotState` whose arrays carry a leading
+Every function here takes a :class:`~mec_env.sim.slot.SlotState` whose arrays carry a leading
 batch axis (``bits`` (B, N), ``gain`` (B, N, M), ...) and a list of B ``np.random.Generator``
 (one per copy), and returns ``server`` (B, N) int64 (−1 unmatched). Copy b's row equals what
 the per-copy matcher of :mod:`mec_env.matching` returns for that copy's slot and generator, and

@@ -40,7 +40,7 @@ greedy     requests iff its estimated offload cost (cost-optimal p, queue ignore
            saving within K and D_m, exactly as the ``saving_first`` admission rule
 oracle     exact per-slot optimum for small instances (N ≤ 12): enumerates every offload
            set reachable by the joint action (with the per-UD best f and cost-optimal p) in
-           one batched call to :func:`mec_env.slot.admit` / :func:`mec_env.slot.resolve` and
+           one batched call to :func:`mec_env.sim.slot.admit` / :func:`mec_env.sim.slot.resolve` and
            picks the one minimising the slot's total cost plus timeout penalties
 ========== ================================================================================
 
@@ -63,11 +63,12 @@ from typing import Any
 
 import numpy as np
 
-from mec_env import physics, slot
+from mec_env import physics
 from mec_env.admission import ADMISSIONS, AdmissionContext
 from mec_env.registry import Registry
+from mec_env.sim import slot
 from mec_env.sim.params import EnvConfig
-from mec_env.slot import SlotState
+from mec_env.sim.slot import SlotState
 
 #: The reference policies by name: classes ``cls(env, seed)`` registered with the environment
 #: config each is meant for as metadata (``env_overrides``, applied by ``python -m mec_env``).
@@ -416,7 +417,7 @@ class Oracle(Policy):
     an infeasible set into a feasible one, which is itself a candidate), so every reachable
     offload set is a candidate. Without ES agents it enumerates every request subset and
     applies the environment's admission rule to each. All 2^(matched UDs) candidates are
-    evaluated in one batched :func:`mec_env.slot.admit` / :func:`mec_env.slot.resolve` call,
+    evaluated in one batched :func:`mec_env.sim.slot.admit` / :func:`mec_env.sim.slot.resolve` call,
     from the float32 actions exactly as the environment will decode them, and the candidate
     with the least Σ C + ρ1 Σ max(τ − φ, 0) wins (ties: fewer offloads). The predicted
     objective is kept in :attr:`last_objective`.

@@ -2,8 +2,8 @@
 the info keys, the spaces and the observation scaling, and the checks of an action array.
 
 The adapters (:mod:`mec_env.adapters`: the PettingZoo ParallelEnv and AEC env, the array
-vector env, the TorchRL env) are thin layers over the simulator (:class:`mec_env.core.BatchCore`)
-and this spec; none computes a space or a key of its own.
+vector env, the TorchRL env) are thin layers over the simulator
+(:class:`mec_env.sim.core.BatchCore`) and this spec; none computes a space or a key of its own.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from gymnasium import spaces
 
-from mec_env.core import STEP_COLUMNS
 from mec_env.errors import ActionError
+from mec_env.sim.core import STEP_COLUMNS
 from mec_env.sim.params import EnvConfig
 
 #: The slot-level metrics, each repeated in every agent's info as ``"slot_" + name``.

@@ -1,5 +1,5 @@
 """The environment's adapters: thin layers that present the simulator
-(:class:`mec_env.core.BatchCore`) through an RL API, each built from one config, one core and
+(:class:`mec_env.sim.core.BatchCore`) through an RL API, each built from one config, one core and
 the shared :mod:`mec_env.spec`.
 
 * :mod:`mec_env.adapters.parallel`: PettingZoo ``ParallelEnv`` (``mec_env.parallel_env``), the

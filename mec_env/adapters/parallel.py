@@ -140,6 +140,7 @@ keyed by ``SLOT_METRICS``. Info arrays are copies of the env's state.
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -148,10 +149,11 @@ from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 from pettingzoo import ParallelEnv
 
+from mec_env import render as _render
 from mec_env.config import DEFAULT_PRESET, EnvConfig, make_config
-from mec_env.core import BatchCore
 from mec_env.errors import ActionError
-from mec_env.slot import SlotState
+from mec_env.sim.core import BatchCore
+from mec_env.sim.slot import SlotState
 from mec_env.spec import (
     REAL_KINDS,
     SLOT_AT_RESET,
@@ -522,16 +524,12 @@ class MECParallelEnv(ParallelEnv):
     # ---------------------------------------------------------------- rendering
     def render(self) -> str | np.ndarray | None:
         if self.render_mode is None:
-            import warnings
-
             warnings.warn(
                 "render() called with render_mode=None; pass render_mode='ansi', "
                 "'rgb_array' or 'human' to parallel_env()",
                 stacklevel=2,
             )
             return None
-        from mec_env import render as _render
-
         if self.render_mode == "ansi":
             return _render.render_ansi(self)
         frame = _render.render_rgb(self)
@@ -542,8 +540,6 @@ class MECParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         if self.render_mode == "human":
-            from mec_env import render as _render
-
             _render.close()
 
 
@@ -551,7 +547,7 @@ def parallel_env(
     preset: str = DEFAULT_PRESET, *, kernels: str | None = None, **overrides: Any
 ) -> MECParallelEnv:
     """The ParallelEnv for ``preset`` with config keys overridden (see :mod:`mec_env.config`);
-    ``kernels`` picks numpy or the optional compiled kernels (:mod:`mec_env.fast`)."""
+    ``kernels`` picks numpy or the optional compiled kernels (:mod:`mec_env.sim.fast`)."""
     return MECParallelEnv(preset, kernels=kernels, **overrides)
 
 

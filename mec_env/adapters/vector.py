@@ -1,7 +1,7 @@
 """``mec_env.vector_env``: B copies of the environment stepped in one call, arrays in and out.
 
 A gymnasium-style vector environment (:class:`gymnasium.vector.VectorEnv`) over the batched
-core (:class:`mec_env.core.BatchCore`). Agents are grouped: ``"ud"`` (the N user devices)
+core (:class:`mec_env.sim.core.BatchCore`). Agents are grouped: ``"ud"`` (the N user devices)
 and, with ES agents on, ``"es"`` (the M edge servers). Shapes, with B = ``num_envs``,
 D = 2M + 7 and Z = max z_max:
 
@@ -51,9 +51,9 @@ from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from mec_env.config import DEFAULT_PRESET, make_config
-from mec_env.core import STEP_COLUMNS, BatchCore, StepOutput
 from mec_env.errors import ActionError
 from mec_env.policies import SlotView
+from mec_env.sim.core import STEP_COLUMNS, BatchCore, StepOutput
 from mec_env.spec import SLOT_INFO_KEYS, MECSpec, real_array
 
 _ES_COUNTS = ("requests", "admitted", "cuts")
@@ -427,6 +427,6 @@ def vector_env(
     """``num_envs`` copies of ``parallel_env(preset, **overrides)`` as one array env.
 
     ``kernels``: ``"auto"`` (numba if installed), ``"numpy"`` or ``"numba"``
-    (:mod:`mec_env.fast`); the results are the same.
+    (:mod:`mec_env.sim.fast`); the results are the same.
     """
     return MECVectorEnv(num_envs, preset, autoreset=autoreset, kernels=kernels, **overrides)

@@ -1,5 +1,5 @@
 """Compiled (numba) kernels of the batched core: the compiled backend
-(:class:`mec_env.sim.backend.CompiledBackend`); imported only through :mod:`mec_env.fast`.
+(:class:`mec_env.sim.backend.CompiledBackend`); imported only through :mod:`mec_env.sim.fast`.
 
 The physics is not written here: every formula is a rule of :mod:`mec_env.sim` (channel,
 compute, battery, queue, capacity) compiled below with ``numba.njit`` for scalars, the same
@@ -556,8 +556,8 @@ def resolve(
     b_max,
 ):
     """Admission (15i, 15j), the ES CPU queue (9) and the slot's delays, energies, costs,
-    penalties and batteries (3, 4, 13, 14, 25) for B copies, as :func:`mec_env.slot.admit`
-    and :func:`mec_env.slot.resolve`, then the rewards and the slot metrics.
+    penalties and batteries (3, 4, 13, 14, 25) for B copies, as :func:`mec_env.sim.slot.admit`
+    and :func:`mec_env.sim.slot.resolve`, then the rewards and the slot metrics.
 
     Returns (floats (6, B, N): delay, energy, cost, battery, penalty, reward; flags (3, B, N):
     offloaded, timed out, below b_min; counts (3, B, M): requests, admitted, cuts; metrics
@@ -708,7 +708,7 @@ def _es_rows(ud, members, loads):
 
 @njit(cache=True)
 def controls(ud_actions, server, gain, f_min, f_max, p_min, p_max):
-    """Eqs. (21)-(23) as :func:`mec_env.slot.ud_controls`, and 1 + p g at the matched server
+    """Eqs. (21)-(23) as :func:`mec_env.sim.slot.ud_controls`, and 1 + p g at the matched server
     (the argument of the uplink rate's log2, which numpy takes: its log2 is the reference)."""
     batch, n = server.shape
     requested = np.empty((batch, n), dtype=np.bool_)
@@ -728,7 +728,8 @@ def controls(ud_actions, server, gain, f_min, f_max, p_min, p_max):
 @njit(cache=True)
 def offload_terms(bits, cycles_per_bit, server, p_w, log2_arg, subchannel_bw_hz, f_server_hz):
     """(τ^o, τ^p, e^o) at the matched server, eqs. (6)-(8), (10), as
-    :func:`mec_env.slot.offload_terms`; 0 if unmatched. ``log2_arg`` is numpy's log2(1 + p g)."""
+    :func:`mec_env.sim.slot.offload_terms`; 0 if unmatched. ``log2_arg`` is numpy's
+    log2(1 + p g)."""
     batch, n = server.shape
     terms = np.zeros((3, batch, n))  # τ^o, τ^p, e^o: one block, one array to hand back
     tau_o, tau_p, e_o = terms[0], terms[1], terms[2]
@@ -829,7 +830,7 @@ def play(bits, cycles_per_bit, deadline_s, server, members, es_bits, rule, reque
     the copies' uniforms ``u`` (B, N·(4 + M)): the harvest (J,
     :func:`mec_env.sim.battery.harvest_j`) and the next tasks and gains ``low + u·span``
     (bits, cycles/bit, s, dB; the default components' affine draw), as
-    :meth:`mec_env.core.BatchCore.step` computes them with numpy.
+    :meth:`mec_env.sim.core.BatchCore.step` computes them with numpy.
     ``caps``: (K, D, U); ``params``: (κ, ρ1, ρ2, b_min, b_max). Counts the slot in ``t`` (B,).
 
     The approvals: the ES agents' bits ``es_bits`` (B, M, Z) (:func:`approvals`; priority τ^o)

@@ -1,6 +1,6 @@
 """The two backends of the batched core: numpy (the reference) and compiled (numba).
 
-:class:`mec_env.core.BatchCore` chooses one backend object when it is built
+:class:`mec_env.sim.core.BatchCore` chooses one backend object when it is built
 (:func:`make_backend`) and calls it for every phase of a slot: the UD controls and the offload
 terms, the ES agents' approvals, admission with the CPU queues and the outcomes, the members
 table, the matching and the observations. Both backends have the same methods with the same
@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mec_env import fast, slot
+from mec_env.sim import fast, slot
 from mec_env.sim.compute import reward
 from mec_env.sim.matchers import MATCHERS
 from mec_env.sim.matchers.base import match
@@ -79,14 +79,15 @@ def slot_values(out, offloaded, n_req, n_adm, n_cut) -> tuple[np.ndarray, np.nda
 
 
 def make_backend(cfg: EnvConfig, kernels: str | None = None) -> NumpyBackend:
-    """The backend for ``kernels`` (``"auto"``, ``"numpy"``, ``"numba"``; :mod:`mec_env.fast`)."""
+    """The backend for ``kernels`` (``"auto"``, ``"numpy"``, ``"numba"``;
+    :mod:`mec_env.sim.fast`)."""
     module = fast.resolve(kernels)
     return NumpyBackend(cfg) if module is None else CompiledBackend(cfg, module)
 
 
 class NumpyBackend:
     """The numpy backend: every phase with the whole-array slot functions of
-    :mod:`mec_env.slot` and the batched matchers (the reference)."""
+    :mod:`mec_env.sim.slot` and the batched matchers (the reference)."""
 
     #: the compiled kernel module, None here
     kernels: ModuleType | None = None
@@ -167,7 +168,7 @@ class NumpyBackend:
         return server, self.members_of(server)
 
     def observe(self, core, es: bool):
-        """The core's observations (:meth:`mec_env.core.BatchCore.observe`), with numpy."""
+        """The core's observations (:meth:`mec_env.sim.core.BatchCore.observe`), with numpy."""
         ud = core.ud_matrix()
         loads = core.es_loads()
         return ud, (core.es_matrix(ud, loads) if es else None), loads
@@ -175,7 +176,7 @@ class NumpyBackend:
 
 class CompiledBackend(NumpyBackend):
     """The compiled backend: the same phases in the numba kernels of ``kernels``
-    (:mod:`mec_env._numba_kernels`), numpy's log2 and power between them."""
+    (:mod:`mec_env.sim._numba_kernels`), numpy's log2 and power between them."""
 
     def __init__(self, cfg: EnvConfig, kernels: ModuleType) -> None:
         super().__init__(cfg)

@@ -2,7 +2,7 @@
 
 Each rule is a plain function of arithmetic and ``np.minimum``/``np.maximum`` only, so the same
 function works elementwise on numpy arrays (the numpy backend calls it) and on scalars inside
-the compiled kernels (:mod:`mec_env._numba_kernels` compiles it with ``numba.njit``). The one
+the compiled kernels (:mod:`mec_env.sim._numba_kernels` compiles it with ``numba.njit``). The one
 transcendental, log2, is always numpy's: the compiled backend takes :func:`snr_term` in a
 kernel, numpy's ``log2`` of it, then :func:`rate_from_log2` in the next kernel. So both
 backends do the same IEEE operations in the same order: bit-identical results.

@@ -37,7 +37,7 @@ def resolve(kernels: str | None = None) -> ModuleType | None:
         return None
     if _loaded is None:
         try:
-            from mec_env import _numba_kernels
+            from mec_env.sim import _numba_kernels
         except ImportError as err:  # numba missing or broken
             if choice == "auto":
                 return None

@@ -8,7 +8,7 @@ side with agreement tests (``tests/env/test_sim_rules.py``):
 - :func:`queue_table` (numpy, one row per group) and :func:`queue_finish_times` on flat items;
 - :func:`queue_done` (numpy, position-major, the CPUs' free times kept sorted: the batched
   co-selection scorer);
-- the compiled backend's loops (:mod:`mec_env._numba_kernels`: one queue at a time, each task
+- the compiled backend's loops (:mod:`mec_env.sim._numba_kernels`: one queue at a time, each task
   on :func:`earliest_cpu`, a plain loop it compiles with ``numba.njit``, finishing at
   :func:`finish_time`).
 

@@ -1,5 +1,5 @@
 """What the matchers and the admission rules see of a slot (:class:`SlotState`), also exported
-as ``mec_env.SlotState`` and from :mod:`mec_env.matching` and :mod:`mec_env.slot`."""
+as ``mec_env.SlotState`` and from :mod:`mec_env.matching` and :mod:`mec_env.sim.slot`."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import mec_env
-from mec_env import fast
 from mec_env.config import ConfigError, make_config
 from mec_env.sim import components as comp
+from mec_env.sim import fast
 
 KERNELS = ["numpy"] + (["numba"] if fast.available() else [])
 

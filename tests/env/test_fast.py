@@ -1,4 +1,4 @@
-"""The optional compiled kernels (mec_env.fast, numba): identical to the numpy reference."""
+"""The optional compiled kernels (mec_env.sim.fast, numba): identical to the numpy reference."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import pytest
 from numpy.testing import assert_array_equal
 
 import mec_env
-from mec_env import batched_matching, fast
+from mec_env import batched_matching
 from mec_env.config import make_config
 from mec_env.matching import SlotState
+from mec_env.sim import fast
 from tests.env.helpers import HETEROGENEOUS
 
 

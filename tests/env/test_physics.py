@@ -12,8 +12,9 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import mec_env
-from mec_env import physics, slot
+from mec_env import physics
 from mec_env.config import db_to_linear, dbm_to_w, make_config
+from mec_env.sim import slot
 
 KAPPA = 5e-27  # J/(cycle·Hz²), Table 3
 

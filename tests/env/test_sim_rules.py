@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from mec_env import fast
-from mec_env.sim import battery, capacity, channel, compute, queue
+from mec_env.sim import battery, capacity, channel, compute, fast, queue
 
 RNG = np.random.default_rng(20)
 N = 257

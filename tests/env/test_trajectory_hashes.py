@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from mec_env import fast
+from mec_env.sim import fast
 from tests.env.trajectory_hashes import CASES, HASH_FILE, SEEDS, single_hash, vector_hashes
 
 STORED = json.loads(HASH_FILE.read_text())

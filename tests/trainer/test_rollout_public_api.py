@@ -10,7 +10,7 @@ import numpy as np
 
 import mec_env
 from mec_env.adapters import parallel, vector
-from mec_env.core import BatchCore
+from mec_env.sim.core import BatchCore
 from ucms_marl.rollout import make_vector_env
 
 UCMS_MARL = Path(__file__).resolve().parents[2] / "ucms_marl"

@@ -209,7 +209,7 @@ def match(
     name: str, slots: SlotState, rngs: Sequence[np.random.Generator], kernels=None
 ) -> np.ndarray:
     """Matcher ``name`` on B copies: compiled if ``kernels`` (the compiled backend's kernel
-    module, :mod:`mec_env.fast`) is given and the matcher has a compiled form, else its
+    module, :mod:`mec_env.sim.fast`) is given and the matcher has a compiled form, else its
     batched form, else per copy."""
     fn, forms = MATCHERS[name], MATCHERS.metadata(name)
     if kernels is not None and "compiled" in forms:
