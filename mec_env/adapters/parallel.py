@@ -359,42 +359,64 @@ class MECParallelEnv(ParallelEnv):
 
     def _es_bits(self, actions: Mapping[str, Any]) -> np.ndarray:
         """The ES approvals (M, max z_max) bool, checked (and clipped if ``clip_actions``)."""
-        cfg = self.config
-        box = cfg.es_action_space == "box"
+        box = self.config.es_action_space == "box"
         bits = None
-        if self._homogeneous_es:  # one array for all ESs; the loop below names a bad one
-            try:
-                bits = np.asarray([actions[a] for a in self.es_agent_names])
-            except (TypeError, ValueError):
-                bits = None
-            if bits is not None and bits.shape != (cfg.n_servers, self._z_cap):
-                bits = None
-            if bits is not None and bits.dtype.kind in "biu" and not box:  # integer bits
-                if bits.dtype.kind == "b" or self._in_unit(bits):
-                    return bits != 0
-            if bits is not None and bits.dtype.kind not in REAL_KINDS:
-                bits = None  # e.g. strings: the loop below names the agent
+        if self._homogeneous_es:  # one array for all ESs; the loop of _es_rows names a bad one
+            bits, done = self._es_stacked(actions, box)
+            if done:
+                return bits
         if bits is None:
-            bits = np.zeros((cfg.n_servers, self._z_cap))
-            for m, a in enumerate(self.es_agent_names):
-                z = int(cfg.z_max[m])
-                arr = real_array(actions[a], f"action of {a}")
-                if arr.shape != (z,):
-                    kind = f"Box(0, 1, ({z},)), one value" if box else f"MultiBinary({z}), one bit"
-                    raise ActionError(
-                        f"action of {a} must be {kind} per member place, got shape {arr.shape}"
-                    )
-                bits[m, :z] = arr
-        if box:  # approve iff >= 0.5
-            bad = ~np.isfinite(bits) | (bits < 0.0) | (bits > 1.0)
-            if bad.any() and not cfg.clip_actions:
-                m = int(np.flatnonzero(bad.any(axis=1))[0])
+            bits = self._es_rows(actions, box)
+        return self._es_box(bits) if box else self._es_binary(bits)
+
+    def _es_stacked(self, actions: Mapping[str, Any], box: bool) -> tuple[Any, bool]:
+        """The ESs' actions as one (M, max z_max) array, and whether it is already the
+        approvals (integer 0/1 bits); None where one action does not fit."""
+        try:
+            bits = np.asarray([actions[a] for a in self.es_agent_names])
+        except (TypeError, ValueError):
+            return None, False
+        if bits.shape != (self.config.n_servers, self._z_cap):
+            return None, False
+        kind = bits.dtype.kind
+        if kind in "biu" and not box and (kind == "b" or self._in_unit(bits)):  # integer bits
+            return bits != 0, True
+        if kind not in REAL_KINDS:
+            return None, False  # e.g. strings: _es_rows names the agent
+        return bits, False
+
+    def _es_rows(self, actions: Mapping[str, Any], box: bool) -> np.ndarray:
+        """The ESs' actions (M, max z_max) float64, checked agent by agent (the error names
+        it)."""
+        cfg = self.config
+        bits = np.zeros((cfg.n_servers, self._z_cap))
+        for m, a in enumerate(self.es_agent_names):
+            z = int(cfg.z_max[m])
+            arr = real_array(actions[a], f"action of {a}")
+            if arr.shape != (z,):
+                kind = f"Box(0, 1, ({z},)), one value" if box else f"MultiBinary({z}), one bit"
                 raise ActionError(
-                    f"action of {self.es_agent_names[m]} must be finite and in "
-                    f"[0, 1], got {bits[m, : cfg.z_max[m]]} (pass "
-                    f"clip_actions=True to clip instead)"
+                    f"action of {a} must be {kind} per member place, got shape {arr.shape}"
                 )
-            return np.nan_to_num(bits, nan=0.0) >= 0.5
+            bits[m, :z] = arr
+        return bits
+
+    def _es_box(self, bits: np.ndarray) -> np.ndarray:
+        """Box actions: approve iff >= 0.5, each finite and in [0, 1] unless clipped."""
+        cfg = self.config
+        bad = ~np.isfinite(bits) | (bits < 0.0) | (bits > 1.0)
+        if bad.any() and not cfg.clip_actions:
+            m = int(np.flatnonzero(bad.any(axis=1))[0])
+            raise ActionError(
+                f"action of {self.es_agent_names[m]} must be finite and in "
+                f"[0, 1], got {bits[m, : cfg.z_max[m]]} (pass "
+                f"clip_actions=True to clip instead)"
+            )
+        return np.nan_to_num(bits, nan=0.0) >= 0.5
+
+    def _es_binary(self, bits: np.ndarray) -> np.ndarray:
+        """MultiBinary actions: only 0/1 bits unless ``clip_actions`` thresholds at 0.5."""
+        cfg = self.config
         bad = ~((bits == 0) | (bits == 1))
         if bad.any():
             if not cfg.clip_actions:

@@ -207,9 +207,15 @@ class MECVectorEnv(VectorEnv):
     def _check_actions(
         self, actions: Any, num_envs: int | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        cfg = self.config
         b = self.num_envs if num_envs is None else num_envs
-        n, m, z = self.n_uds, self.n_servers, self.z_cap
+        self._check_groups(actions)
+        ud = self._check_ud(actions["ud"], b)
+        if not self.es_agents:
+            return ud, None
+        return ud, self._check_es(actions["es"], b)
+
+    def _check_groups(self, actions: Any) -> None:
+        """A dict holding exactly the groups."""
         if not isinstance(actions, Mapping):
             raise ActionError(
                 f"step() takes a dict group -> array with groups "
@@ -222,7 +228,11 @@ class MECVectorEnv(VectorEnv):
                 f"actions must hold exactly the groups {list(self.groups)}; "
                 f"missing {missing}, unexpected {extra}"
             )
-        ud = _numeric(actions["ud"], "ud")
+
+    def _check_ud(self, action: Any, b: int) -> np.ndarray:
+        """The UD actions (B, N, 3) float64 in [0, 1] (clipped if ``clip_actions``)."""
+        n = self.n_uds
+        ud = _numeric(action, "ud")
         if ud.shape != (b, n, 3):
             raise ActionError(
                 f"actions['ud'] must have shape (num_envs, N, 3) = ({b}, {n}, 3) "
@@ -230,7 +240,7 @@ class MECVectorEnv(VectorEnv):
             )
         bad = ~np.isfinite(ud) | (ud < 0.0) | (ud > 1.0)
         if bad.any():
-            if not cfg.clip_actions:
+            if not self.config.clip_actions:
                 copy, agent = np.argwhere(bad.any(axis=2))[0].tolist()
                 raise ActionError(
                     f"copy {copy}, agent ud_{agent}: action must be finite and in "
@@ -238,9 +248,14 @@ class MECVectorEnv(VectorEnv):
                     f"clip instead)"
                 )
             ud = np.clip(np.nan_to_num(ud, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-        if not self.es_agents:
-            return ud, None
-        es = _numeric(actions["es"], "es")
+        return ud
+
+    def _check_es(self, action: Any, b: int) -> np.ndarray:
+        """The ES approvals (B, M, Z) bool: box values >= 0.5 or bits, checked at the
+        member places (thresholded at 0.5 if ``clip_actions``)."""
+        cfg = self.config
+        m, z = self.n_servers, self.z_cap
+        es = _numeric(action, "es")
         box = cfg.es_action_space == "box"
         if es.shape != (b, m, z):
             kind = "values in [0, 1]" if box else "0/1 bits"
@@ -263,7 +278,7 @@ class MECVectorEnv(VectorEnv):
                 f"{'clip' if box else 'threshold at 0.5'} instead)"
             )
         bits = np.nan_to_num(es, nan=0.0) >= 0.5
-        return ud, bits & self._es_place
+        return bits & self._es_place
 
     # ------------------------------------------------------------------ step
     def step(self, actions: Mapping[str, Any]):
