@@ -51,6 +51,30 @@ def load(sweep: Path, by: list[str] = ()) -> dict[str, list[dict]]:
     return runs
 
 
+def _table_row(algo: str, seeds: list[dict], first: str, rest: list[str]) -> str:
+    """One algorithm's row: its seeds' mean, std and values of ``first``, the means of the
+    rest."""
+    by_seed = sorted(seeds, key=lambda s: s["seed"])
+    values = np.array([s["eval"][first] for s in by_seed])
+    per_seed = ", ".join(f"{s['seed']}: {v:.4f}" for s, v in zip(by_seed, values, strict=True))
+    std = values.std(ddof=1) if len(values) > 1 else 0.0
+    row = f"| `{algo}` | {len(values)} | {values.mean():.4f} | {std:.4f} | {per_seed} |"
+    for m in rest:
+        row += f" {np.mean([s['eval'][m] for s in by_seed]):.3f} |"
+    return row
+
+
+def _table_note(runs: dict[str, list[dict]]) -> str:
+    """The line under the table: episodes, envs and wall time per run."""
+    episodes = sorted({s["episodes"] for r in runs.values() for s in r})
+    return (
+        f"Final evaluation after {', '.join(map(str, episodes))} training episodes; "
+        f"env {sorted({s['env'] for r in runs.values() for s in r})}; wall time per run "
+        f"{min(s['wall_time_s'] for r in runs.values() for s in r) / 60:.1f}-"
+        f"{max(s['wall_time_s'] for r in runs.values() for s in r) / 60:.1f} min."
+    )
+
+
 def table(runs: dict[str, list[dict]], metrics: list[str]) -> str:
     first, rest = metrics[0], metrics[1:]
     algos = [a for a in ORDER if a in runs] + sorted(a for a in runs if a not in ORDER)
@@ -58,22 +82,9 @@ def table(runs: dict[str, list[dict]], metrics: list[str]) -> str:
     head += "".join(f" {m} |" for m in rest)
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for algo in algos:  # an algorithm, or an algorithm plus its --by values
-        by_seed = sorted(runs[algo], key=lambda s: s["seed"])
-        values = np.array([s["eval"][first] for s in by_seed])
-        per_seed = ", ".join(f"{s['seed']}: {v:.4f}" for s, v in zip(by_seed, values, strict=True))
-        std = values.std(ddof=1) if len(values) > 1 else 0.0
-        row = f"| `{algo}` | {len(values)} | {values.mean():.4f} | {std:.4f} | {per_seed} |"
-        for m in rest:
-            row += f" {np.mean([s['eval'][m] for s in by_seed]):.3f} |"
-        lines.append(row)
-    episodes = sorted({s["episodes"] for r in runs.values() for s in r})
+        lines.append(_table_row(algo, runs[algo], first, rest))
     lines.append("")
-    lines.append(
-        f"Final evaluation after {', '.join(map(str, episodes))} training episodes; "
-        f"env {sorted({s['env'] for r in runs.values() for s in r})}; wall time per run "
-        f"{min(s['wall_time_s'] for r in runs.values() for s in r) / 60:.1f}-"
-        f"{max(s['wall_time_s'] for r in runs.values() for s in r) / 60:.1f} min."
-    )
+    lines.append(_table_note(runs))
     return "\n".join(lines)
 
 

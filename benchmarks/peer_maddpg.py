@@ -447,20 +447,10 @@ def fmt(x: float | None) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}"
 
 
-def table(result: Mapping[str, Any]) -> str:
-    ours = {p["env_steps"]: p for p in result["ours"].get("curve", [])}
-    peer = {p["env_steps"]: p for p in result["peer"].get("curve", [])}
-    lines = [
-        f"setting {result['setting']}, seed {result['seed']}: "
-        f"{', '.join(f'{k}={v}' for k, v in result['env_kwargs'].items())}",
-        "",
-        "| env-steps | ours cost | peer cost | ours offload rate | peer offload rate |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for step in sorted(set(ours) | set(peer)):
-        row = [fmt(c.get(step, {}).get(k)) for k in ("cost", "offload_rate") for c in (ours, peer)]
-        lines.append(f"| {step} | {' | '.join(row)} |")
-    lines.append("")
+def _table_notes(result: Mapping[str, Any]) -> list[str]:
+    """The lines under the table: the references, each side's wall time or failure, and
+    our learner's defaults."""
+    lines = []
     refs = []
     for name, ref in result["references"].items():
         text = f"{name} {fmt(ref.get('cost_here'))}"
@@ -485,6 +475,24 @@ def table(result: Mapping[str, Any]) -> str:
         for key in ("updates_per_step", "learning_starts"):
             learner[key] = result["ours"].get(key)
         lines.append("ours (defaults): " + ", ".join(f"{k}={v}" for k, v in learner.items()))
+    return lines
+
+
+def table(result: Mapping[str, Any]) -> str:
+    ours = {p["env_steps"]: p for p in result["ours"].get("curve", [])}
+    peer = {p["env_steps"]: p for p in result["peer"].get("curve", [])}
+    lines = [
+        f"setting {result['setting']}, seed {result['seed']}: "
+        f"{', '.join(f'{k}={v}' for k, v in result['env_kwargs'].items())}",
+        "",
+        "| env-steps | ours cost | peer cost | ours offload rate | peer offload rate |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for step in sorted(set(ours) | set(peer)):
+        row = [fmt(c.get(step, {}).get(k)) for k in ("cost", "offload_rate") for c in (ours, peer)]
+        lines.append(f"| {step} | {' | '.join(row)} |")
+    lines.append("")
+    lines += _table_notes(result)
     return "\n".join(lines)
 
 

@@ -36,6 +36,22 @@ from ucms_marl.train import build  # noqa: E402
 GROUPS = ("offloaded", "cut", "local", "unmatched")
 
 
+def _summarise(rows: list[tuple]) -> dict[str, dict[str, float]]:
+    """Per-group share, cost, timeout rate and mean actions of the played rows."""
+    table = {}
+    groups = np.array([r[0] for r in rows])
+    values = np.array([r[1:] for r in rows], dtype=np.float64)
+    for g in GROUPS:
+        mask = groups == g
+        if mask.any():
+            cost, timeout, logit, f, p = values[mask].mean(axis=0)
+            table[g] = {"share": float(mask.mean()), "cost": cost, "timeout_rate": timeout,
+                        "x_logit": logit, "f": f, "p": p}  # fmt: skip
+    table["all"] = {"share": 1.0, "cost": float(values[:, 0].mean()),
+                    "timeout_rate": float(values[:, 1].mean())}  # fmt: skip
+    return table
+
+
 def breakdown(path: Path, episodes: int | None = None) -> dict[str, dict[str, float]]:
     """Per-group share, cost, timeout rate and mean actions of the policy file ``path``."""
     pol = load_policy(path)
@@ -64,18 +80,7 @@ def breakdown(path: Path, episodes: int | None = None) -> dict[str, dict[str, fl
                 group = ("unmatched" if d["server"] < 0 else "offloaded" if d["offloaded"]
                          else "cut" if d["requested"] else "local")  # fmt: skip
                 rows.append((group, d["cost"], d["timed_out"], logit[i], *actions[i, 1:]))
-    table = {}
-    groups = np.array([r[0] for r in rows])
-    values = np.array([r[1:] for r in rows], dtype=np.float64)
-    for g in GROUPS:
-        mask = groups == g
-        if mask.any():
-            cost, timeout, logit, f, p = values[mask].mean(axis=0)
-            table[g] = {"share": float(mask.mean()), "cost": cost, "timeout_rate": timeout,
-                        "x_logit": logit, "f": f, "p": p}  # fmt: skip
-    table["all"] = {"share": 1.0, "cost": float(values[:, 0].mean()),
-                    "timeout_rate": float(values[:, 1].mean())}  # fmt: skip
-    return table
+    return _summarise(rows)
 
 
 def main() -> None:

@@ -581,27 +581,32 @@ def _reference_results(fr: _FigureRuns) -> dict[str, ReferenceResult]:
     return refs
 
 
+def _claim_vs_n(fig: FigureSpec, algorithms: dict[str, AlgorithmResult]) -> ClaimResult:
+    """The verdict of a figure over N: 'best' at each N, combined."""
+    finals_n: dict[int, dict[str, list[float]]] = {}
+    for algo, entry in algorithms.items():
+        for n, values in (entry.per_n or {}).items():
+            finals_n.setdefault(int(n), {})[algo] = list(values.values)
+    finals_n = dict(sorted(finals_n.items()))
+    per_n = {n: verdict("best", fig.better, split_beyond(v)[0]) for n, v in finals_n.items()}
+    v, detail = combine_verdicts(per_n)
+    beyond_n = {n: beyond_detail(fig.better, vals) for n, vals in finals_n.items()}
+    return ClaimResult(
+        text=fig.claim.text, kind=fig.claim.kind, verdict=v, detail=detail,
+        beyond_paper="; ".join(f"N = {n}: {b[1]}" for n, b in beyond_n.items() if b[1]),
+        beyond_paper_summary="; ".join(
+            f"N = {n}: {b[0]}" for n, b in beyond_n.items() if b[0]
+        ),
+        ucms_worse_than=tuple(
+            sorted({a for b in beyond_n.values() for a in b[2].get("worse than", [])})
+        ),
+    )  # fmt: skip
+
+
 def _claim(fig: FigureSpec, algorithms: dict[str, AlgorithmResult]) -> ClaimResult:
     """The verdict on the paper's claim, and UCMS against the learners beyond the paper."""
     if fig.kind == "vs_n":
-        finals_n: dict[int, dict[str, list[float]]] = {}
-        for algo, entry in algorithms.items():
-            for n, values in (entry.per_n or {}).items():
-                finals_n.setdefault(int(n), {})[algo] = list(values.values)
-        finals_n = dict(sorted(finals_n.items()))
-        per_n = {n: verdict("best", fig.better, split_beyond(v)[0]) for n, v in finals_n.items()}
-        v, detail = combine_verdicts(per_n)
-        beyond_n = {n: beyond_detail(fig.better, vals) for n, vals in finals_n.items()}
-        return ClaimResult(
-            text=fig.claim.text, kind=fig.claim.kind, verdict=v, detail=detail,
-            beyond_paper="; ".join(f"N = {n}: {b[1]}" for n, b in beyond_n.items() if b[1]),
-            beyond_paper_summary="; ".join(
-                f"N = {n}: {b[0]}" for n, b in beyond_n.items() if b[0]
-            ),
-            ucms_worse_than=tuple(
-                sorted({a for b in beyond_n.values() for a in b[2].get("worse than", [])})
-            ),
-        )  # fmt: skip
+        return _claim_vs_n(fig, algorithms)
     finals = {a: list(e.final.values) for a, e in algorithms.items() if e.final is not None}
     means = {
         a: list(e.mean_over_training.values)

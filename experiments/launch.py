@@ -242,29 +242,16 @@ def prune_checkpoints(plan: SweepPlan) -> int:
     return removed
 
 
-def run_plan(
+def _run_commands(
     plan: SweepPlan,
-    *,
-    launcher: str = "local",
-    extra: Sequence[str] = (),
-    keep_checkpoints: bool = False,
-    echo: Callable[[str], None] | None = print,
-) -> dict:
-    """Launch every missing job of ``plan``; returns the launch record (also appended to
-    ``launches.jsonl``). Raises :class:`LaunchError` (naming the log) if a multirun fails."""
-    say = echo or (lambda _msg: None)
-    missing = plan.missing()
-    total = len(plan.jobs)
-    if not missing:
-        say(f"[{plan.sweep}-{plan.env}] all {total} runs complete: nothing to launch")
-        return {"sweep": plan.sweep, "env": plan.env, "launched": 0, "wall_s": 0.0}
-    say(
-        f"[{plan.sweep}-{plan.env}] {len(missing)} of {total} runs to train "
-        f"({', '.join(plan.learners + plan.references)}) -> {plan.directory}"
-    )
-    plan.directory.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime(STAMP_FORMAT)
-    log_path = plan.directory / f"launch-{stamp}.log"
+    launcher: str,
+    extra: Sequence[str],
+    log_path: Path,
+    keep_checkpoints: bool,
+    say: Callable[[str], None],
+) -> tuple[list[str], float]:
+    """Run the plan's multirun commands one after another into ``log_path`` (checkpoints
+    pruned every 10 s unless kept); the failed commands and the wall time."""
     stop = threading.Event()
 
     def pruner() -> None:
@@ -291,7 +278,33 @@ def run_plan(
         stop.set()
         if thread is not None:
             thread.join()
-    wall = time.perf_counter() - t0
+    return failures, time.perf_counter() - t0
+
+
+def run_plan(
+    plan: SweepPlan,
+    *,
+    launcher: str = "local",
+    extra: Sequence[str] = (),
+    keep_checkpoints: bool = False,
+    echo: Callable[[str], None] | None = print,
+) -> dict:
+    """Launch every missing job of ``plan``; returns the launch record (also appended to
+    ``launches.jsonl``). Raises :class:`LaunchError` (naming the log) if a multirun fails."""
+    say = echo or (lambda _msg: None)
+    missing = plan.missing()
+    total = len(plan.jobs)
+    if not missing:
+        say(f"[{plan.sweep}-{plan.env}] all {total} runs complete: nothing to launch")
+        return {"sweep": plan.sweep, "env": plan.env, "launched": 0, "wall_s": 0.0}
+    say(
+        f"[{plan.sweep}-{plan.env}] {len(missing)} of {total} runs to train "
+        f"({', '.join(plan.learners + plan.references)}) -> {plan.directory}"
+    )
+    plan.directory.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime(STAMP_FORMAT)
+    log_path = plan.directory / f"launch-{stamp}.log"
+    failures, wall = _run_commands(plan, launcher, extra, log_path, keep_checkpoints, say)
     if not keep_checkpoints:
         prune_checkpoints(plan)
     record = {

@@ -127,6 +127,24 @@ def _plot_curves(ax: Any, result: FigureResult) -> None:
     _set_ylim(ax, result, centres, bands)
 
 
+def _plot_references_vs_n(ax: Any, result: FigureResult) -> list[float]:
+    """The references' lines over N; their values (for the y limits)."""
+    centres: list[float] = []
+    for algo, ref in result.references.items():
+        ref_n = ref.per_n or {}
+        if not ref_n:
+            continue
+        keys = sorted(ref_n, key=int)
+        ns = np.array(keys, dtype=float)
+        vals = np.array([ref_n[k] for k in keys], float)
+        centres += vals.tolist()
+        ax.plot(
+            ns, vals, color=colour(algo), ls=linestyle(algo), marker="x", ms=4, lw=1.1,
+            label=label(algo),
+        )  # fmt: skip
+    return centres
+
+
 def _plot_vs_n(ax: Any, result: FigureResult) -> None:
     centres: list[float] = []
     bands: list[float] = []
@@ -152,18 +170,7 @@ def _plot_vs_n(ax: Any, result: FigureResult) -> None:
             ns + off, mean, yerr=err, color=colour(algo), marker="o", ms=4, lw=1.4, capsize=3,
             label=label(algo),
         )  # fmt: skip
-    for algo, ref in result.references.items():
-        ref_n = ref.per_n or {}
-        if not ref_n:
-            continue
-        keys = sorted(ref_n, key=int)
-        ns = np.array(keys, dtype=float)
-        vals = np.array([ref_n[k] for k in keys], float)
-        centres += vals.tolist()
-        ax.plot(
-            ns, vals, color=colour(algo), ls=linestyle(algo), marker="x", ms=4, lw=1.1,
-            label=label(algo),
-        )  # fmt: skip
+    centres += _plot_references_vs_n(ax, result)
     if ns_all:
         ax.set_xticks(ns_all)
     _set_ylim(ax, result, centres, bands)

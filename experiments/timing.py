@@ -130,6 +130,49 @@ def _probe_entry(sweep_dir: Path, algo: str, counts: tuple[int, int, float]) -> 
     }  # fmt: skip
 
 
+def _probe_group(
+    plan: SweepPlan,
+    n: int,
+    algos: list[str],
+    base: Path,
+    launcher: str,
+    entries: dict[str, Any],
+    echo,
+) -> None:
+    """One multirun of the probes of ``algos`` on ``plan``'s env at N = ``n``; their entries
+    merged into ``entries``."""
+    t = _n_slots(plan)
+    short, long, starts, updates = PROBES[10 if t <= 10 else 100]
+    sweep_dir = base / f"{plan.env}-n{n}"
+    cmd = [sys.executable, "-m", "ucms_marl.train", "-m", f"algo={','.join(algos)}"]
+    cmd += plan.profile.env_choice(plan.env).hydra_overrides() + [f"env.n_uds={n}"]
+    cmd += [
+        f"episodes={short},{long}", f"learning_starts={starts}",
+        f"updates_per_step=0.0,{updates / t}", "eval_every=0", "eval_episodes=0",
+        "checkpoint_every=0", "progress_bar=false",
+        f"torch_threads={plan.profile.torch_threads}", f"hydra.sweep.dir={sweep_dir}",
+        "hydra.sweep.subdir=${hydra:runtime.choices.algo}/e${episodes}_u${updates_per_step}",
+    ]  # fmt: skip
+    cmd += launcher_overrides(launcher, plan.profile)
+    echo(f"timing {plan.env} N={n}: {', '.join(algos)}")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with (sweep_dir / "launch.log").open("w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"timing probes failed; see {sweep_dir / 'launch.log'}")
+    for algo in algos:
+        new = _probe_entry(sweep_dir, algo, (short, long, updates / t))
+        new = {"env": plan.env, "algo": algo, "n_uds": n, "n_slots": t, **new}
+        key = _key(plan.env, algo, n)
+        entries[key] = merge_entry(entries.get(key), new)
+        echo(
+            f"  {algo:20s} N={n:3d}: {new['env_s']:.3f} s/episode, "
+            f"{new['update_s']:.3f} s/update, {new['fixed_s']:.2f} s per run and checkpoint"
+        )
+    for ckpt in sweep_dir.rglob(CHECKPOINT_NAME):
+        ckpt.unlink()
+
+
 def measure(
     plans: Sequence[SweepPlan],
     work_dir: Path,
@@ -150,38 +193,7 @@ def measure(
     if out_path.exists():
         entries = json.loads(out_path.read_text()).get("entries", {})
     for (_, n), items in groups.items():
-        plan = items[0][0]
-        algos = [a for _, a in items]
-        t = _n_slots(plan)
-        short, long, starts, updates = PROBES[10 if t <= 10 else 100]
-        sweep_dir = base / f"{plan.env}-n{n}"
-        cmd = [sys.executable, "-m", "ucms_marl.train", "-m", f"algo={','.join(algos)}"]
-        cmd += plan.profile.env_choice(plan.env).hydra_overrides() + [f"env.n_uds={n}"]
-        cmd += [
-            f"episodes={short},{long}", f"learning_starts={starts}",
-            f"updates_per_step=0.0,{updates / t}", "eval_every=0", "eval_episodes=0",
-            "checkpoint_every=0", "progress_bar=false",
-            f"torch_threads={plan.profile.torch_threads}", f"hydra.sweep.dir={sweep_dir}",
-            "hydra.sweep.subdir=${hydra:runtime.choices.algo}/e${episodes}_u${updates_per_step}",
-        ]  # fmt: skip
-        cmd += launcher_overrides(launcher, plan.profile)
-        echo(f"timing {plan.env} N={n}: {', '.join(algos)}")
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        with (sweep_dir / "launch.log").open("w") as log:
-            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"timing probes failed; see {sweep_dir / 'launch.log'}")
-        for algo in algos:
-            new = _probe_entry(sweep_dir, algo, (short, long, updates / t))
-            new = {"env": plan.env, "algo": algo, "n_uds": n, "n_slots": t, **new}
-            key = _key(plan.env, algo, n)
-            entries[key] = merge_entry(entries.get(key), new)
-            echo(
-                f"  {algo:20s} N={n:3d}: {new['env_s']:.3f} s/episode, "
-                f"{new['update_s']:.3f} s/update, {new['fixed_s']:.2f} s per run and checkpoint"
-            )
-        for ckpt in sweep_dir.rglob(CHECKPOINT_NAME):
-            ckpt.unlink()
+        _probe_group(items[0][0], n, [a for _, a in items], base, launcher, entries, echo)
     data = {
         "measured": time.strftime("%Y-%m-%d %H:%M"),
         "host": {
@@ -201,6 +213,46 @@ def measure(
 
 
 # --------------------------------------------------------------------------- estimate
+def _scaled_rates(
+    entries: dict[str, Any], plan: SweepPlan, job: Job, n: int, n0: int
+) -> tuple[float, float] | None:
+    """A job's seconds per episode and per update where it was not measured at its N: its
+    rates at the default N scaled by maddpg's (maddpg's x a factor for an algorithm not
+    measured); None where nothing was measured."""
+    at_n0 = entries.get(_key(plan.env, job.algo, n0))
+    ref_n0 = entries.get(_key(plan.env, "maddpg", n0))
+    ref_n = entries.get(_key(plan.env, "maddpg", n)) or ref_n0
+    if at_n0 is None and ref_n0 is None:
+        return None
+    if at_n0 is None:  # an algorithm not measured: maddpg x a factor (flagged)
+        at_n0 = {
+            "env_s": ref_n0["env_s"],
+            "update_s": ref_n0["update_s"] * (0 if job.reference else UNMEASURED_UPDATE_FACTOR),
+        }
+    ratio = at_n0["update_s"] / ref_n0["update_s"] if ref_n0 and ref_n0["update_s"] else 1.0
+    env_s = at_n0["env_s"] * n / n0
+    upd_s = (ref_n["update_s"] * ratio) if ref_n else at_n0["update_s"]
+    return env_s, upd_s
+
+
+def _budget_cost(
+    budget, n_slots: int, env_s: float, upd_s: float, fixed_s: float, *, learning: bool
+) -> float:
+    """Seconds of a run of ``budget``: its episodes, updates (if learning), evaluations,
+    saves and the job's overhead."""
+    first = math.ceil(budget.learning_starts / max(1, n_slots))
+    n_updates = budget.updates_per_episode * max(0, budget.episodes - max(first, 1) + 1)
+    n_evals = (budget.episodes // budget.eval_every if budget.eval_every else 0) + 1
+    n_saves = (budget.episodes // budget.checkpoint_every if budget.checkpoint_every else 0) + 1
+    return (
+        budget.episodes * env_s
+        + (n_updates * upd_s if learning else 0.0)
+        + n_evals * budget.eval_episodes * env_s
+        + n_saves * fixed_s
+        + JOB_OVERHEAD_S
+    )
+
+
 def job_cost(
     entries: dict[str, Any], plan: SweepPlan, job: Job, n_slots: int
 ) -> tuple[float, bool]:
@@ -213,32 +265,12 @@ def job_cost(
     if exact is not None:
         env_s, upd_s = exact["env_s"], exact["update_s"]
     else:
-        at_n0 = entries.get(_key(plan.env, job.algo, n0))
-        ref_n0 = entries.get(_key(plan.env, "maddpg", n0))
-        ref_n = entries.get(_key(plan.env, "maddpg", n)) or ref_n0
-        if at_n0 is None and ref_n0 is None:
+        rates = _scaled_rates(entries, plan, job, n, n0)
+        if rates is None:
             return math.nan, False
-        if at_n0 is None:  # an algorithm not measured: maddpg x a factor (flagged)
-            at_n0 = {
-                "env_s": ref_n0["env_s"],
-                "update_s": ref_n0["update_s"] * (0 if job.reference else UNMEASURED_UPDATE_FACTOR),
-            }
-        ratio = at_n0["update_s"] / ref_n0["update_s"] if ref_n0 and ref_n0["update_s"] else 1.0
-        env_s = at_n0["env_s"] * n / n0
-        upd_s = (ref_n["update_s"] * ratio) if ref_n else at_n0["update_s"]
+        env_s, upd_s = rates
     fixed_s = (exact or entries.get(_key(plan.env, "maddpg", n)) or {}).get("fixed_s", 2.0)
-    learning = not job.reference
-    first = math.ceil(budget.learning_starts / max(1, n_slots))
-    n_updates = budget.updates_per_episode * max(0, budget.episodes - max(first, 1) + 1)
-    n_evals = (budget.episodes // budget.eval_every if budget.eval_every else 0) + 1
-    n_saves = (budget.episodes // budget.checkpoint_every if budget.checkpoint_every else 0) + 1
-    cost = (
-        budget.episodes * env_s
-        + (n_updates * upd_s if learning else 0.0)
-        + n_evals * budget.eval_episodes * env_s
-        + n_saves * fixed_s
-        + JOB_OVERHEAD_S
-    )
+    cost = _budget_cost(budget, n_slots, env_s, upd_s, fixed_s, learning=not job.reference)
     return cost, measured
 
 

@@ -81,7 +81,7 @@ class MECTorchRLEnv(EnvBase):
     # ------------------------------------------------------------------ specs
     def _make_specs(self) -> None:
         v = self.vec
-        b, n, m, z = v.num_envs, v.n_uds, v.n_servers, v.z_cap
+        b, n, m = v.num_envs, v.n_uds, v.n_servers
         obs_space = v.observation_space
         dev = self.device
         ud_obs = Bounded(
@@ -107,25 +107,7 @@ class MECTorchRLEnv(EnvBase):
             )
         }
         if v.es_agents:
-            es_obs = Bounded(
-                0.0,
-                torch.as_tensor(obs_space["es"].high),
-                shape=obs_space["es"].shape,
-                dtype=torch.float32,
-                device=dev,
-            )
-            observation["es"] = Composite(observation=es_obs, shape=(b, m), device=dev)
-            es_act = (
-                Bounded(0.0, 1.0, shape=(b, m, z), dtype=torch.float32, device=dev)
-                if v.config.es_action_space == "box"
-                else Binary(n=z, shape=(b, m, z), dtype=torch.int8, device=dev)
-            )
-            action["es"] = Composite(action=es_act, shape=(b, m), device=dev)
-            reward["es"] = Composite(
-                reward=Unbounded(shape=(b, m, 1), dtype=torch.float32, device=dev),
-                shape=(b, m),
-                device=dev,
-            )
+            self._add_es_specs(observation, action, reward)
         if self.infos:
             _, infos = v.reset(seed=0)  # the info layout (every key, every dtype)
             observation["ud"]["info"] = self._info_spec(infos, UD_INFO_KEYS, (b, n))
@@ -143,6 +125,32 @@ class MECTorchRLEnv(EnvBase):
             terminated=Binary(n=1, shape=(b, 1), dtype=torch.bool, device=dev),
             truncated=Binary(n=1, shape=(b, 1), dtype=torch.bool, device=dev),
             shape=(b,),
+            device=dev,
+        )
+
+    def _add_es_specs(self, observation: dict, action: dict, reward: dict) -> None:
+        """The ES group's observation, action and reward specs."""
+        v = self.vec
+        b, m, z = v.num_envs, v.n_servers, v.z_cap
+        obs_space = v.observation_space
+        dev = self.device
+        es_obs = Bounded(
+            0.0,
+            torch.as_tensor(obs_space["es"].high),
+            shape=obs_space["es"].shape,
+            dtype=torch.float32,
+            device=dev,
+        )
+        observation["es"] = Composite(observation=es_obs, shape=(b, m), device=dev)
+        es_act = (
+            Bounded(0.0, 1.0, shape=(b, m, z), dtype=torch.float32, device=dev)
+            if v.config.es_action_space == "box"
+            else Binary(n=z, shape=(b, m, z), dtype=torch.int8, device=dev)
+        )
+        action["es"] = Composite(action=es_act, shape=(b, m), device=dev)
+        reward["es"] = Composite(
+            reward=Unbounded(shape=(b, m, 1), dtype=torch.float32, device=dev),
+            shape=(b, m),
             device=dev,
         )
 
