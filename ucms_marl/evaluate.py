@@ -93,6 +93,36 @@ def _has_key(cfg: Any, key: str) -> bool:
         return True
 
 
+def _parse_override(parser: OverridesParser, item: str) -> Any:
+    """One ``key=value``, ``+key=value`` or ``++key=value`` override, parsed by Hydra."""
+    try:
+        (override,) = parser.parse_overrides([item])
+    except HydraException as exc:
+        raise OverrideError(f"override {item!r}: {str(exc).strip().splitlines()[0]}") from exc
+    if override.is_delete() or override.is_sweep_override() or override.package is not None:
+        raise OverrideError(
+            f"override {item!r}: with --checkpoint only key=value, +key=value and "
+            f"++key=value are supported"
+        )
+    return override
+
+
+def _unknown_key(cfg: DictConfig, item: str, key: str) -> OverrideError:
+    """The error for an override of a key the stored config lacks, naming its section's keys."""
+    parent, _, _ = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    where = f"{parent}'s keys" if parent else "its keys"
+    known = (
+        f" ({where}: {', '.join(sorted(map(str, node.keys())))})"
+        if isinstance(node, DictConfig)
+        else ""
+    )
+    return OverrideError(
+        f"override {item!r}: key {key!r} is not in the checkpoint's config{known}; "
+        f"use +{key}=... to add a new key"
+    )
+
+
 def apply_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
     """Apply Hydra-style ``key=value`` overrides to a stored (plain) config, in place.
 
@@ -101,32 +131,13 @@ def apply_overrides(cfg: DictConfig, overrides: Sequence[str]) -> None:
     the stored config; ``+key=value`` adds a new one and ``++key=value`` sets or adds."""
     parser = OverridesParser.create()
     for item in overrides:
-        try:
-            (override,) = parser.parse_overrides([item])
-        except HydraException as exc:
-            raise OverrideError(f"override {item!r}: {str(exc).strip().splitlines()[0]}") from exc
+        override = _parse_override(parser, item)
         key = override.key_or_group
-        if override.is_delete() or override.is_sweep_override() or override.package is not None:
-            raise OverrideError(
-                f"override {item!r}: with --checkpoint only key=value, +key=value and "
-                f"++key=value are supported"
-            )
         exists = _has_key(cfg, key)
         if override.is_add() and exists:
             raise OverrideError(f"override {item!r}: key {key!r} already exists; drop the '+'")
         if not (override.is_add() or override.is_force_add()) and not exists:
-            parent, _, _ = key.rpartition(".")
-            node = OmegaConf.select(cfg, parent) if parent else cfg
-            where = f"{parent}'s keys" if parent else "its keys"
-            known = (
-                f" ({where}: {', '.join(sorted(map(str, node.keys())))})"
-                if isinstance(node, DictConfig)
-                else ""
-            )
-            raise OverrideError(
-                f"override {item!r}: key {key!r} is not in the checkpoint's config{known}; "
-                f"use +{key}=... to add a new key"
-            )
+            raise _unknown_key(cfg, item, key)
         value = override.value()
         if (
             exists

@@ -542,9 +542,12 @@ class PPO(Learner):
         if self.has_es:
             es = self._es_batch(data, rows, t_len, n_env, not_term, scale)
 
+        ud = {
+            "obs": ud_obs, "sample": sample, "old_logp": old_logp, "adv": ud_adv,
+            "state": state, "old_v": old_v, "target": ud_target,
+        }  # fmt: skip
         stats: dict[str, list[float]] = {}
         updates = 0
-        max_norm = self.cfg.max_grad_norm
         coef = float(self.cfg.entropy_coef)
         n_mb = min(int(self.cfg.num_minibatches), rows * n)
         for _ in range(int(self.cfg.ppo_epochs)):
@@ -553,33 +556,12 @@ class PPO(Learner):
                 es_batches = self._minibatches(es["n_places"], n_mb)
                 esv_batches = self._minibatches(es["n_values"], n_mb)
             for i, idx in enumerate(ud_batches):
-                r, a = idx // n, idx % n
-                dist = self.ud_dist_rows(ud_obs, r, a)
-                loss_pi, kl, clip_frac = self._surrogate(
-                    dist.log_prob(sample[r, a]), old_logp[r, a], ud_adv[r, a]
-                )
-                entropy = dist.entropy().mean()
-                v = self.ud_value_rows(state, ud_obs, r, a)
-                loss_v = self._value_loss(v, old_v[r, a], ud_target[r, a])
-                loss = loss_pi - coef * entropy + loss_v
-                step = {
-                    "policy_loss": loss_pi.item(), "value_loss": loss_v.item(),
-                    "entropy": entropy.item(), "approx_kl": kl.item(),
-                    "clip_frac": clip_frac.item(),
-                }  # fmt: skip
+                loss, step = self._ud_loss(ud, idx // n, idx % n, coef)
                 if es is not None:
                     es_loss, es_step = self._es_loss(es, es_batches[i], esv_batches[i], coef)
                     loss = loss + es_loss
                     step.update(es_step)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if max_norm is not None:
-                    for name, module in self.nets.items():
-                        params = list(module.parameters())
-                        if name == "actor":
-                            params.append(self.log_std)
-                        nn.utils.clip_grad_norm_(params, float(max_norm))
-                self.opt.step()
+                self._optimise(loss)
                 updates += 1
                 for key, value in step.items():
                     stats.setdefault(key, []).append(value)
@@ -587,6 +569,40 @@ class PPO(Learner):
         out["value_mean"] = float(ud_target.mean())  # normalised return target of the UDs
         out["updates"] = float(updates)
         return out
+
+    def _ud_loss(
+        self, ud: dict[str, torch.Tensor], r: torch.Tensor, a: torch.Tensor, coef: float
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The UDs' PPO loss on the minibatch of rows ``r`` and agents ``a`` (clipped
+        surrogate, entropy bonus, value loss) and its statistics."""
+        dist = self.ud_dist_rows(ud["obs"], r, a)
+        loss_pi, kl, clip_frac = self._surrogate(
+            dist.log_prob(ud["sample"][r, a]), ud["old_logp"][r, a], ud["adv"][r, a]
+        )
+        entropy = dist.entropy().mean()
+        v = self.ud_value_rows(ud["state"], ud["obs"], r, a)
+        loss_v = self._value_loss(v, ud["old_v"][r, a], ud["target"][r, a])
+        loss = loss_pi - coef * entropy + loss_v
+        step = {
+            "policy_loss": loss_pi.item(), "value_loss": loss_v.item(),
+            "entropy": entropy.item(), "approx_kl": kl.item(),
+            "clip_frac": clip_frac.item(),
+        }  # fmt: skip
+        return loss, step
+
+    def _optimise(self, loss: torch.Tensor) -> None:
+        """One optimiser step on ``loss``, each network's gradients clipped to
+        ``max_grad_norm`` (the actor's with ``log_std``)."""
+        max_norm = self.cfg.max_grad_norm
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_norm is not None:
+            for name, module in self.nets.items():
+                params = list(module.parameters())
+                if name == "actor":
+                    params.append(self.log_std)
+                nn.utils.clip_grad_norm_(params, float(max_norm))
+        self.opt.step()
 
     def ud_dist_rows(self, ud_obs: torch.Tensor, r: torch.Tensor, a: torch.Tensor) -> HybridDist:
         x = ud_obs[r, a]
