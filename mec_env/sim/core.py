@@ -199,23 +199,15 @@ class BatchCore:
 
     def slot_state(self, idx: int | None = None) -> SlotState:
         """The slot the next action applies to: batched (B, N) arrays, or copy ``idx``'s."""
-        if idx is None:
-            return SlotState(
-                config=self.config,
-                bits=self.bits,
-                cycles_per_bit=self.cycles_per_bit,
-                deadline_s=self.deadline_s,
-                gain=self.gain,
-                battery_j=self.battery,
-            )
-        return SlotState(
+        slots = SlotState(
             config=self.config,
-            bits=self.bits[idx],
-            cycles_per_bit=self.cycles_per_bit[idx],
-            deadline_s=self.deadline_s[idx],
-            gain=self.gain[idx],
-            battery_j=self.battery[idx],
+            bits=self.bits,
+            cycles_per_bit=self.cycles_per_bit,
+            deadline_s=self.deadline_s,
+            gain=self.gain,
+            battery_j=self.battery,
         )
+        return slots if idx is None else slots.copy(idx)
 
     # ------------------------------------------------------------------ observations
     def _gain_part(self) -> np.ndarray:
@@ -413,15 +405,8 @@ def admission_priority(
         return priority
     priority = np.empty((b, n))
     for j in range(b):
-        one = SlotState(
-            config=cfg,
-            bits=slots.bits[j],
-            cycles_per_bit=slots.cycles_per_bit[j],
-            deadline_s=slots.deadline_s[j],
-            gain=slots.gain[j],
-            battery_j=slots.battery_j[j],
-        )
-        p = np.asarray(fn(AdmissionContext(one, *(x[j] for x in arrays))), dtype=np.float64)
+        ctx = AdmissionContext(slots.copy(j), *(x[j] for x in arrays))
+        p = np.asarray(fn(ctx), dtype=np.float64)
         if p.shape != (n,):
             where = f" (copy {j})" if b > 1 else ""
             raise ValueError(

@@ -31,6 +31,17 @@ class SlotState:
     def n_uds(self) -> int:
         return self.bits.shape[0]
 
+    def copy(self, b: int) -> SlotState:
+        """Copy ``b``'s slot of a batched state (arrays with a leading batch axis): views."""
+        return SlotState(
+            config=self.config,
+            bits=self.bits[b],
+            cycles_per_bit=self.cycles_per_bit[b],
+            deadline_s=self.deadline_s[b],
+            gain=self.gain[b],
+            battery_j=self.battery_j[b],
+        )
+
     def offload_estimates(
         self, p_w: np.ndarray | float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -191,14 +191,7 @@ def per_copy(
     batch, n = slots.bits.shape
     server = np.empty((batch, n), dtype=np.int64)
     for b in range(batch):
-        one = SlotState(
-            config=cfg,
-            bits=slots.bits[b],
-            cycles_per_bit=slots.cycles_per_bit[b],
-            deadline_s=slots.deadline_s[b],
-            gain=slots.gain[b],
-            battery_j=slots.battery_j[b],
-        )
+        one = slots.copy(b)
         server[b] = check_matching(
             name, fn(one, rngs[b]), n, cfg.n_servers, cfg.z_max, copy=b if batch > 1 else None
         )
