@@ -101,6 +101,15 @@ _PAPER: dict[str, Any] = {
     "task_model": "uniform",
     "channel_model": "uniform_db",
     "mobility": "static",
+    # tasks that wait (docs/environment.md, "Time-coupled presets"); 0: the paper's model
+    "queue_capacity": 0,
+    "slot_s": 0.1,
+    "arrival_rate": 1.0,
+    "burst_rate": 1.0,
+    "burst_switch": [0.0, 0.0],
+    "max_arrivals": 1,
+    "drop_cost": 0.0,
+    "battery_hard": False,
 }
 
 _PAPER_KB = {**_PAPER, "task_bytes": [1 * KB, 50 * KB], "storage_bytes": 400 * KB}
@@ -293,6 +302,40 @@ def _check_feasible(raw: dict[str, Any], ranges: dict[str, tuple[float, float]])
         )
 
 
+def _time_keys(raw: dict[str, Any]) -> dict[str, Any]:
+    """The keys of the time-coupled model (docs/environment.md, "Time-coupled presets"),
+    validated: only checked beyond their types when ``queue_capacity`` >= 1 turns it on."""
+    capacity = _count(raw, "queue_capacity", low=0)
+    keys = {
+        "queue_capacity": capacity,
+        "slot_s": _positive(raw, "slot_s"),
+        "arrival_rate": _positive(raw, "arrival_rate", allow_zero=True),
+        "burst_rate": _positive(raw, "burst_rate", allow_zero=True),
+        "burst_switch": _range(raw, "burst_switch", positive=False),
+        "max_arrivals": _count(raw, "max_arrivals"),
+        "drop_cost": _positive(raw, "drop_cost", allow_zero=True),
+        "battery_hard": _flag(raw, "battery_hard"),
+    }
+    # a pair of probabilities, not a range: [P(calm→burst), P(burst→calm)]
+    switch = raw["burst_switch"]
+    if not all(0.0 <= float(x) <= 1.0 for x in switch):
+        raise _fail("burst_switch", switch, "two probabilities in [0, 1]")
+    keys["burst_switch"] = (float(switch[0]), float(switch[1]))
+    if capacity == 0:
+        if raw["arrivals"] != "every_slot":
+            raise _fail(
+                "arrivals", raw["arrivals"],
+                "'every_slot' unless queue_capacity >= 1 (arrivals that can queue need a queue)",
+            )  # fmt: skip
+        if keys["battery_hard"]:
+            raise _fail("battery_hard", True, "False unless queue_capacity >= 1")
+    elif raw["arrivals"] == "bernoulli" and keys["arrival_rate"] > 1.0:
+        raise _fail("arrival_rate", raw["arrival_rate"], "a probability in [0, 1] with 'bernoulli'")
+    elif capacity < keys["max_arrivals"]:
+        raise _fail("queue_capacity", capacity, f">= max_arrivals = {keys['max_arrivals']}")
+    return keys
+
+
 def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfig:
     """Merge ``overrides`` into a preset, validate every key and convert to SI.
 
@@ -309,6 +352,7 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     harvest, kappa, bandwidth, rho1, rho2 = _scalars(raw)
     _check_choices(raw)
     _check_feasible(raw, ranges)
+    time_keys = _time_keys(raw)
     b_min, b_max = ranges["battery_j"]
     lo, hi = ranges["task_bytes"]
     p_lo, p_hi = ranges["p_tx_dbm"]
@@ -348,4 +392,5 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         channel_model=raw["channel_model"],
         mobility=raw["mobility"],
         raw=raw,
+        **time_keys,
     )

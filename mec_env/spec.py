@@ -17,6 +17,7 @@ from gymnasium import spaces
 
 from mec_env.errors import ActionError
 from mec_env.sim.core import STEP_COLUMNS
+from mec_env.sim.taskqueue import observation_high
 from mec_env.sim.params import EnvConfig
 
 #: The slot-level metrics, each repeated in every agent's info as ``"slot_" + name``.
@@ -116,9 +117,11 @@ class MECSpec:
         self.homogeneous_es = len(set(self.z_max)) == 1
         self.es_box = cfg.es_action_space == "box"
         g_high = 1.0 if cfg.normalize_obs else cfg.gain_lin[1]
+        queue_high = observation_high(cfg) if cfg.queued else np.zeros(0)
         self.ud_high = np.concatenate(
-            [np.ones(6) if cfg.normalize_obs else head_max, np.full(m, g_high), np.ones(m + 1)]
-        )
+            [np.ones(6) if cfg.normalize_obs else head_max, np.full(m, g_high), np.ones(m + 1),
+             np.ones(queue_high.size) if cfg.normalize_obs else queue_high]
+        )  # fmt: skip
         self.load_high = np.stack(
             [
                 cfg.z_max / cfg.subchannels,

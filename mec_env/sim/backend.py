@@ -78,10 +78,23 @@ def slot_values(out, offloaded, n_req, n_adm, n_cut) -> tuple[np.ndarray, np.nda
     return values, out["reward"].mean(axis=1)
 
 
+def es_counts(server, n_servers, requested, offloaded, approved):
+    """Per (copy, ES) counts (B, M) int64 of the requests, the admitted and the cut (approved,
+    not admitted); every one of these flags implies a matched UD."""
+    b = server.shape[0]
+    group = (np.arange(b)[:, None] * n_servers + server).ravel()
+    return tuple(
+        np.bincount(group[flag.ravel()], minlength=b * n_servers).reshape(b, n_servers)
+        for flag in (requested, offloaded, approved & ~offloaded)
+    )
+
+
 def make_backend(cfg: EnvConfig, kernels: str | None = None) -> NumpyBackend:
     """The backend for ``kernels`` (``"auto"``, ``"numpy"``, ``"numba"``;
-    :mod:`mec_env.sim.fast`)."""
+    :mod:`mec_env.sim.fast`). The time-coupled model (``cfg.queued``) plays with numpy."""
     module = fast.resolve(kernels)
+    if cfg.queued:
+        return NumpyBackend(cfg)
     return NumpyBackend(cfg) if module is None else CompiledBackend(cfg, module)
 
 
@@ -120,7 +133,6 @@ class NumpyBackend:
         """Admission (15i, 15j), the ES CPU queue (9) and the slot's outcomes, counts and
         metrics. ``terms``: (τ^o, τ^p, e^o); ``harvest`` (B, N) J."""
         cfg = self.config
-        b, n = task.server.shape
         m = cfg.n_servers
         offloaded = slot.admit(cfg, approved, priority, task.server, task.bits)
         out = slot.resolve(
@@ -137,12 +149,7 @@ class NumpyBackend:
             battery_j=task.battery,
             harvest_j=harvest,
         )
-        # per (copy, ES) counts; every flag below implies a matched UD
-        group = (np.arange(b)[:, None] * m + task.server).ravel()
-        n_req, n_adm, n_cut = (
-            np.bincount(group[flag.ravel()], minlength=b * m).reshape(b, m)
-            for flag in (requested, offloaded, approved & ~offloaded)
-        )
+        n_req, n_adm, n_cut = es_counts(task.server, m, requested, offloaded, approved)
         values, es_reward = slot_values(out, offloaded, n_req, n_adm, n_cut)
         return Resolved(offloaded, out, n_req, n_adm, n_cut, values, es_reward)
 

@@ -49,17 +49,73 @@ class Component:
 
 
 class ArrivalProcess(Component):
-    """Which tasks arrive at the UDs in a slot."""
+    """How many tasks arrive at each UD in a slot (at most ``max_arrivals``)."""
 
-    def arrivals(self, u: np.ndarray) -> np.ndarray | None:
-        """Tasks arriving per UD this slot, (B', N) int, from this component's uniforms ``u``
-        (B', N, uniforms_per_ud); None: exactly one per UD per slot (the paper's model, the
-        only one the core plays today; queues that persist are issue 21's)."""
+    def arrivals(self, u: np.ndarray, phase: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(counts, phase)``: tasks arriving per UD this slot (B', N) int64 and the UDs'
+        arrival phase after this slot (B', N) int8, from this component's uniforms ``u``
+        (B', N, uniforms_per_ud) and the phase before it (0 at a reset; a process without
+        phases returns it unchanged). None: exactly one task per UD per slot (the paper's
+        model, which also plays without queues)."""
         return None
 
 
 class EverySlot(ArrivalProcess):
     """The paper's arrivals: every UD gets one new task every slot; draws nothing."""
+
+
+def poisson_counts(u: np.ndarray, rate: np.ndarray | float, cap: int) -> np.ndarray:
+    """Poisson(``rate``) counts capped at ``cap`` by inversion of the uniforms ``u``: the
+    count is the number of k < cap with u ≥ P(X ≤ k), so P(count = cap) = P(X ≥ cap)."""
+    rate = np.asarray(rate, dtype=np.float64)
+    k = np.arange(cap)
+    # P(X = k) = e^-λ λ^k / k!, accumulated; shape rate.shape + (cap,)
+    pmf = np.exp(-rate[..., None]) * rate[..., None] ** k / np.cumprod(np.r_[1.0, k[1:]])
+    cdf = np.cumsum(pmf, axis=-1)
+    return (u[..., None] >= cdf).sum(axis=-1).astype(np.int64)
+
+
+class PoissonArrivals(ArrivalProcess):
+    """Poisson(``arrival_rate``) tasks per UD per slot, independent over UDs and slots,
+    capped at ``max_arrivals`` (the capped mass counts as ``max_arrivals``); one uniform."""
+
+    uniforms_per_ud = 1
+
+    def __init__(self, cfg: EnvConfig) -> None:
+        super().__init__(cfg)
+        self._cdf_rate = cfg.arrival_rate
+
+    def arrivals(self, u: np.ndarray, phase: np.ndarray):
+        counts = poisson_counts(u[..., 0], self._cdf_rate, self.config.max_arrivals)
+        return counts, phase
+
+
+class BernoulliArrivals(ArrivalProcess):
+    """One task per UD per slot with probability ``arrival_rate`` (<= 1), independent over
+    UDs and slots (Tang and Wong, IEEE TMC 2022); one uniform."""
+
+    uniforms_per_ud = 1
+
+    def arrivals(self, u: np.ndarray, phase: np.ndarray):
+        return (u[..., 0] < self.config.arrival_rate).astype(np.int64), phase
+
+
+class BurstyArrivals(ArrivalProcess):
+    """A two-state Markov-modulated Poisson process per UD: in the calm phase (0) Poisson
+    (``arrival_rate``), in the burst phase (1) Poisson(``burst_rate``); at the start of each
+    slot a calm UD turns bursty with probability ``burst_switch[0]`` and a bursty one calms
+    with ``burst_switch[1]``, then draws its count at the new phase's rate. Every UD starts
+    an episode calm. Two uniforms: the switch, then the count."""
+
+    uniforms_per_ud = 2
+
+    def arrivals(self, u: np.ndarray, phase: np.ndarray):
+        cfg = self.config
+        p_on, p_off = cfg.burst_switch
+        flip = np.where(phase == 1, u[..., 0] < p_off, u[..., 0] < p_on)
+        phase = np.where(flip, 1 - phase, phase).astype(np.int8)
+        rate = np.where(phase == 1, cfg.burst_rate, cfg.arrival_rate)
+        return poisson_counts(u[..., 1], rate, cfg.max_arrivals), phase
 
 
 class TaskModel(Component):
@@ -160,6 +216,9 @@ MOBILITY: Registry[type[Mobility]] = Registry(
 )
 
 ARRIVALS.register("every_slot", EverySlot)
+ARRIVALS.register("poisson", PoissonArrivals)
+ARRIVALS.register("bernoulli", BernoulliArrivals)
+ARRIVALS.register("bursty", BurstyArrivals)
 TASK_MODELS.register("uniform", UniformTasks)
 CHANNELS.register("uniform_db", UniformDbChannel)
 MOBILITY.register("static", Static)
@@ -183,14 +242,19 @@ class Scenario:
         self.channel: ChannelModel = CHANNELS[cfg.channel_model](cfg)
         self.mobility: Mobility = MOBILITY[cfg.mobility](cfg)
         parts = (self.arrivals, self.tasks, self.channel, self.mobility)
-        edges = np.cumsum([0] + [p.uniforms_per_ud for p in parts])
+        #: task draws per UD per slot: ``max_arrivals`` with queues, else 1
+        self.tasks_per_ud = cfg.max_arrivals if cfg.queued else 1
+        widths = [p.uniforms_per_ud for p in parts]
+        widths[1] *= self.tasks_per_ud
+        edges = np.cumsum([0] + widths)
         self.columns = [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
         #: uniforms per UD of a slot: 3 + M with the defaults
         self.uniforms_per_ud = int(edges[-1])
         task, chan = self.tasks.affine(), self.channel.affine()
         # the paper's arrivals and no geometry: neither method overridden, nothing drawn
         plain = (
-            type(self.arrivals).arrivals is ArrivalProcess.arrivals
+            not cfg.queued
+            and type(self.arrivals).arrivals is ArrivalProcess.arrivals
             and type(self.mobility).positions is Mobility.positions
             and self.arrivals.uniforms_per_ud == self.mobility.uniforms_per_ud == 0
         )
@@ -209,14 +273,23 @@ class Scenario:
         if self.affine is not None:
             return _affine_draw(u, *self.affine)
         arrive_u, task_u, chan_u, move_u = (u[..., c] for c in self.columns)
-        if self.arrivals.arrivals(arrive_u) is not None:
-            raise NotImplementedError(
-                "arrival processes other than one task per UD per slot need persistent task "
-                "queues in the core (issue 21)"
-            )
         bits, cpb, deadline = self.tasks.draw(task_u)
         gain_db = self.channel.draw(chan_u, self.mobility.positions(move_u))
         return bits, cpb, deadline, gain_db
+
+    def draw_arrivals(self, u: np.ndarray, phase: np.ndarray):
+        """A slot of the time-coupled model from its uniforms (B', N, k) and the arrival
+        phases (B', N): ``(counts (B', N), phase, (bits, cycles per bit, deadline s) each
+        (B', N, max_arrivals), gain dB (B', N, M))``; task j of a UD is its j-th arrival."""
+        arrive_u, task_u, chan_u, move_u = (u[..., c] for c in self.columns)
+        got = self.arrivals.arrivals(arrive_u, phase)
+        if got is None:  # one task per UD per slot
+            got = (np.ones(phase.shape, dtype=np.int64), phase)
+        b, n = phase.shape
+        per_task = task_u.reshape(b, n, self.tasks_per_ud, self.tasks.uniforms_per_ud)
+        tasks = self.tasks.draw(per_task)
+        gain_db = self.channel.draw(chan_u, self.mobility.positions(move_u))
+        return got[0], got[1], tasks, gain_db
 
 
 def _affine_draw(u: np.ndarray, low: np.ndarray, span: np.ndarray):

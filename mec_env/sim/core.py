@@ -25,11 +25,16 @@ import numpy as np
 from gymnasium.utils import seeding
 
 from mec_env.admission import ADMISSIONS, AdmissionContext
-from mec_env.sim.backend import Task, make_backend
+from mec_env.sim import slot, taskqueue
+from mec_env.sim.backend import Task, es_counts, make_backend, slot_values
 from mec_env.sim.battery import harvest_j
 from mec_env.sim.components import Scenario
 from mec_env.sim.params import EnvConfig
 from mec_env.sim.state import SlotState
+
+#: the UD observation's extra columns in the time-coupled model: queue length, the head's
+#: wait, the UD's CPU backlog, its ES's mean CPU backlog
+QUEUE_COLUMNS = 4
 
 #: per-UD output columns of a step, each (B, N)
 STEP_COLUMNS = (
@@ -89,7 +94,11 @@ class BatchCore:
         self.num_envs = b = int(num_envs)
         n, m = cfg.n_uds, cfg.n_servers
         self.z_cap = int(cfg.z_max.max())
-        self.ud_obs_dim = 2 * m + 7
+        #: the time-coupled model's carried state (mec_env.sim.taskqueue), None without it
+        self.queues = taskqueue.TaskQueues.empty(cfg, b) if cfg.queued else None
+        self.has_task = np.ones((b, n), dtype=bool)  # whether a UD has a task this slot
+        self.wait_s = np.zeros((b, n))  # how long the slot's task has waited, s
+        self.ud_obs_dim = 2 * m + 7 + (QUEUE_COLUMNS if cfg.queued else 0)
         self.es_obs_dim = 6 * self.z_cap + 3
         self.rngs: list[np.random.Generator] = []
         self.seeds: list[int | None] = []
@@ -153,6 +162,8 @@ class BatchCore:
         self.prev_f[sel] = 0.0
         self.prev_p[sel] = 0.0
         self.scenario.reset(self._rows if idx is None else np.asarray(idx))
+        if self.queues is not None:
+            self.queues.reset(cfg, self._rows if idx is None else np.asarray(idx))
         self.new_slot(idx)
 
     def new_slot(self, idx: np.ndarray | None = None, u: np.ndarray | None = None) -> None:
@@ -168,6 +179,9 @@ class BatchCore:
         per_ud = self.scenario.uniforms_per_ud
         if u is None:
             u = self.uniforms(rngs, n * per_ud)
+        if self.queues is not None:
+            self._new_queued_slot(idx, rows, rngs, u.reshape(rows.size, n, per_ud))
+            return
         bits, cpb, dl, gain_db = self.scenario.draw(u.reshape(rows.size, n, per_ud))
         gain = self.scenario.channel.linear(gain_db)
         battery = self.battery if idx is None else self.battery[rows]
@@ -182,6 +196,36 @@ class BatchCore:
             self.bits[rows], self.cycles_per_bit[rows], self.deadline_s[rows] = bits, cpb, dl
             self.gain[rows], self.gain_db[rows] = gain, gain_db
             self.server[rows], self.members[rows] = server, members
+
+    def _new_queued_slot(self, idx, rows, rngs, u) -> None:
+        """:meth:`new_slot` in the time-coupled model (:mod:`mec_env.sim.taskqueue`, steps
+        1-3): arrivals join the queues, expired tasks drop, the heads are the slot's tasks
+        and only UDs with a task are matched."""
+        cfg = self.config
+        sel = None if idx is None else rows
+        part = self.queues.rows(sel)
+        counts, part.phase, tasks, gain_db = self.scenario.draw_arrivals(u, part.phase)
+        t = self.t[rows]
+        part.dropped = taskqueue.push_arrivals(part, counts, *tasks, t)
+        part.dropped += taskqueue.expire(part, t, cfg.slot_s)
+        has, bits, cpb, remaining, wait = taskqueue.head(part, cfg, t)
+        self.queues.put(sel, part)
+        gain = self.scenario.channel.linear(gain_db)
+        battery = self.battery if idx is None else self.battery[rows]
+        slots = SlotState(config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=remaining,
+                          gain=gain, battery_j=battery)  # fmt: skip
+        server, _ = self.backend.match(slots, rngs)
+        server = np.where(has, server, -1)
+        members = self.backend.members_of(server)
+        if idx is None:
+            self.bits, self.cycles_per_bit, self.deadline_s = bits, cpb, remaining
+            self.gain, self.gain_db, self.server, self.members = gain, gain_db, server, members
+            self.has_task, self.wait_s = has, wait
+        else:
+            for name, value in (("bits", bits), ("cycles_per_bit", cpb), ("deadline_s", remaining),
+                                ("gain", gain), ("gain_db", gain_db), ("server", server),
+                                ("members", members), ("has_task", has), ("wait_s", wait)):  # fmt: skip
+                getattr(self, name)[rows] = value
 
     @staticmethod
     def uniforms(rngs: list[np.random.Generator], size: int) -> np.ndarray:
@@ -224,18 +268,38 @@ class BatchCore:
         """(B, N, 2M + 7) float32 UD observations: float64 values cast once."""
         b, n = self.bits.shape
         m = self.config.n_servers
-        d = 2 * m + 7
+        d = self.ud_obs_dim
         ud = np.empty((b, n, d), dtype=np.float32)
         head = (self.bits, self.cycles_per_bit, self.deadline_s, self.prev_f, self.prev_p,
                 self.battery)  # fmt: skip
         for j, column in enumerate(head):  # products in float64, cast on writing
             np.multiply(column, self.head_scale[j], out=ud[..., j])
         ud[..., 6 : 6 + m] = self._gain_part()
-        onehot = ud[..., 6 + m :]
+        onehot = ud[..., 6 + m : 7 + 2 * m]
         onehot.fill(0.0)
         col = np.where(self.server >= 0, self.server, m).ravel()
         ud.reshape(-1)[np.arange(b * n) * d + (6 + m) + col] = 1.0
+        if self.queues is not None:
+            ud[..., 7 + 2 * m :] = self.queue_columns()
         return ud
+
+    def queue_columns(self) -> np.ndarray:
+        """(B, N, 4) float64: the time-coupled model's UD observation columns, queue length,
+        the head task's wait (s), the UD's CPU backlog (s) and its ES's mean CPU backlog (s)
+        (0 if unmatched), each clipped at its upper bound (Q, φ_max, φ_max, φ_max) and divided
+        by it when observations are normalised."""
+        cfg, q = self.config, self.queues
+        free = np.where(np.isfinite(q.es_free_s), q.es_free_s, 0.0).sum(axis=2) / cfg.n_cpus
+        srv = np.maximum(self.server, 0)
+        es_backlog = np.where(self.server >= 0, np.take_along_axis(free, srv, axis=1), 0.0)
+        cols = np.stack([q.length, self.wait_s, q.local_busy_s, es_backlog], axis=-1)
+        high = self.queue_high()
+        cols = np.minimum(cols, high)
+        return cols / high if cfg.normalize_obs else cols
+
+    def queue_high(self) -> np.ndarray:
+        """The raw upper bounds (4,) of :meth:`queue_columns`: Q tasks, then φ_max s thrice."""
+        return taskqueue.observation_high(self.config)
 
     def es_loads(self) -> np.ndarray:
         """(B, M, 3) members/K, Σβ_members/D_m, members/U_m (float64)."""
@@ -295,6 +359,8 @@ class BatchCore:
         ``es_bits``: (B', M, max z_max) bool approvals by member place, or None to let the
         admission rule decide. Actions are not checked here.
         """
+        if self.queues is not None:
+            return self._step_queued(ud_actions, es_bits, idx)
         if idx is None and self._plays_whole_slot:
             out, counts, metrics, truncated = self.backend.play(
                 self, ud_actions, es_bits, self._rule_approvals
@@ -334,6 +400,50 @@ class BatchCore:
         truncated = self._advance(idx, rows, out["battery_j"], f_hz, p_w, u[:, n:])
         return StepOutput(out, res.requests, res.admitted, res.cuts, res.values, res.es_reward,
                           truncated)  # fmt: skip
+
+    def _step_queued(self, ud_actions, es_bits, idx) -> StepOutput:
+        """:meth:`step` in the time-coupled model (:mod:`mec_env.sim.taskqueue`, steps 4-6)."""
+        cfg = self.config
+        rows = self._rows if idx is None else np.asarray(idx)
+        sel = None if idx is None else rows
+        task = self._task(idx, rows)
+        requested, f_hz, p_w, *terms = self.backend.controls(ud_actions, task)
+        if cfg.battery_hard:  # a request the battery cannot pay for is not made
+            requested = requested & (terms[2] <= task.battery)
+        if es_bits is not None:
+            members = self.members if idx is None else self.members[rows]
+            approved = self.backend.approvals(requested, members, es_bits)
+            priority = terms[0]
+        else:
+            approved, priority = self._rule_approvals(task, requested, f_hz, p_w, *terms)
+        n = cfg.n_uds
+        u = self.uniforms(
+            [self.rngs[r] for r in rows.tolist()], n * (1 + self.scenario.uniforms_per_ud)
+        )
+        harvest = harvest_j(u[:, :n], cfg.harvest_mean_j)
+        offloaded = slot.admit(cfg, approved, priority, task.server, task.bits)
+        part = self.queues.rows(sel)
+        res = taskqueue.resolve_queued(
+            cfg, has=part.length > 0, bits=task.bits, cycles_per_bit=task.cpb,
+            remaining_s=task.deadline, wait_s=self.wait_s[rows], server=task.server,
+            requested=requested, offloaded=offloaded, f_hz=f_hz, upload_s=terms[0],
+            processing_s=terms[1], offload_energy_j=terms[2], battery_j=task.battery,
+            harvest_j=harvest, local_busy_s=part.local_busy_s, es_free_s=part.es_free_s,
+            dropped=part.dropped,
+        )  # fmt: skip
+        taskqueue.pop(part, res.out["served"])
+        part.local_busy_s, part.es_free_s = res.local_busy_s, res.es_free_s
+        self.queues.put(sel, part)
+        out = res.out
+        counts = es_counts(task.server, cfg.n_servers, requested, offloaded, approved)
+        values, es_reward = slot_values(out, offloaded, *counts)
+        out.update(
+            task_bytes=task.bits / 8.0, cycles_per_bit=task.cpb, deadline_s=task.deadline,
+            server=task.server, requested=requested, offloaded=offloaded, f_hz=f_hz, p_w=p_w,
+            gain=task.gain, approved=approved, harvest_j=harvest,
+        )  # fmt: skip
+        truncated = self._advance(idx, rows, out["battery_j"], f_hz, p_w, u[:, n:])
+        return StepOutput(out, *counts, values, es_reward, truncated)
 
     def _task(self, idx: np.ndarray | None, rows: np.ndarray) -> Task:
         """The slot of the played copies (all if ``idx`` is None, then no copies)."""

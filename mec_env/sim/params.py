@@ -63,6 +63,22 @@ class EnvConfig:
     task_model: str = "uniform"
     channel_model: str = "uniform_db"
     mobility: str = "static"
+    # tasks that wait (docs/environment.md, "Time-coupled presets"); queue_capacity 0: off,
+    # the paper's model (one task per UD per slot, nothing carried over)
+    queue_capacity: int = 0  # tasks a UD's FIFO holds
+    slot_s: float = 0.1  # Δ, the slot length in s
+    arrival_rate: float = 1.0  # mean tasks per UD per slot (Poisson; the calm state if bursty)
+    burst_rate: float = 1.0  # mean tasks per UD per slot in the burst state ("bursty")
+    burst_switch: tuple[float, float] = (0.0, 0.0)  # P(calm→burst), P(burst→calm) per slot
+    max_arrivals: int = 1  # arrivals per UD per slot are capped here
+    drop_cost: float = 0.0  # the cost of a dropped task
+    battery_hard: bool = False  # a UD cannot spend more than its battery holds
+
+    @property
+    def queued(self) -> bool:
+        """Whether tasks wait in per-UD queues and the backlogs carry over (a time-coupled
+        preset), not the paper's slot model."""
+        return self.queue_capacity > 0
 
     @property
     def gain_lin(self) -> tuple[float, float]:

@@ -203,3 +203,32 @@ def queue_done_into(
         np.maximum(merged[1:], head[1:], out=head[1:])
         head[0] = merged[0]
     return done
+
+
+def queue_carry(
+    arrival_s: np.ndarray,
+    processing_s: np.ndarray,
+    group: np.ndarray,
+    cpu_free_s: np.ndarray,
+    tiebreak: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ES CPU queue of :func:`queue_finish_times` with CPUs that may still be busy.
+
+    ``cpu_free_s`` (G, U): when each CPU of each group frees, in s from the slot's start (0:
+    idle; ``inf`` for a CPU the group does not have). Items are served in order of arrival
+    (ties by ``tiebreak``), each on the CPU that frees first (lowest index on ties), finishing
+    at :func:`finish_time`. Returns ``(tau_a (I,), free (G, U))``: each item's completion
+    time and the CPUs' free times after the slot's items. With every CPU idle it gives
+    :func:`queue_finish_times`'s τ^a."""
+    free = np.array(cpu_free_s, dtype=np.float64)
+    done = np.zeros(arrival_s.shape, dtype=np.float64)
+    table = group_table(group, arrival_s, free.shape[0], tiebreak)
+    for s in range(table.shape[1]):
+        items = table[:, s]
+        groups = np.flatnonzero(items >= 0)
+        items = items[groups]
+        cpu = np.argmin(free[groups], axis=1)
+        finish = finish_time(arrival_s[items], processing_s[items], free[groups, cpu])
+        free[groups, cpu] = finish
+        done[items] = finish
+    return done, free

@@ -150,11 +150,19 @@ def test_bad_component_names_are_config_errors(key, value, message):
             make_config("small", **{key: value})
 
 
-def test_arrivals_other_than_one_per_slot_are_not_played_yet(registered):
+def test_a_registered_arrival_process_needs_a_queue_and_then_plays(registered):
     class Twice(comp.ArrivalProcess):
-        def arrivals(self, u):
-            return np.full(u.shape[:2], 2)
+        def arrivals(self, u, phase):
+            return np.full(phase.shape, 2, dtype=np.int64), phase
 
     comp.ARRIVALS.register("twice", Twice)
-    with pytest.raises(NotImplementedError, match="issue 21"):
-        mec_env.parallel_env("small", arrivals="twice").reset(seed=0)
+    with pytest.raises(mec_env.ConfigError, match="queue_capacity >= 1"):
+        mec_env.parallel_env("small", arrivals="twice")
+    env = mec_env.parallel_env("small", arrivals="twice", queue_capacity=4, max_arrivals=2)
+    env.reset(seed=0)
+    queues = env.unwrapped._core.queues
+    assert queues.length.tolist() == [[2] * 6]  # two arrivals each, nothing served yet
+    env.step({a: np.zeros(3, np.float32) for a in env.ud_agents} | {
+        a: np.zeros(4, np.int8) for a in env.es_agent_names})
+    # all local at an idle CPU: one task each served, two more arrived
+    assert queues.length.tolist() == [[3] * 6]

@@ -1,0 +1,249 @@
+"""Tasks that wait: the per-UD FIFO task queues, the UD's busy CPU and the ES CPU backlog that
+carry from one slot to the next (docs/environment.md, "Time-coupled presets"), written once.
+
+The time-coupled model is on when ``queue_capacity`` >= 1 (:attr:`EnvConfig.queued`). Each
+slot t of length Δ = ``slot_s``:
+
+1. **Arrivals.** The arrival process (:mod:`mec_env.sim.components`) gives each UD a count of
+   new tasks (at most ``max_arrivals``), each with its own (β, c, φ) from the task model; they
+   join the tail of the UD's FIFO in order. An arrival at a full queue (``queue_capacity``
+   tasks) is **dropped**.
+2. **Expiry.** A queued task whose age (t − its arrival slot)·Δ has reached its deadline φ can
+   no longer finish in time and is **dropped** (wherever it is in the queue).
+3. **The head.** The task at the head of the queue is the slot's task: the UD's observation
+   shows it with its *remaining* deadline φ − age, and only UDs with a task are matched.
+4. **Dispatch.** An admitted offload request leaves the queue and joins the ES CPU queue,
+   whose CPUs may still be busy with earlier slots' tasks. A UD that does not request runs the
+   task locally if its CPU is idle at the slot's start (it is dispatched and leaves the
+   queue); if the CPU is still busy, or the request was refused or cut, the task stays at the
+   head and waits for the next slot. With ``battery_hard`` a UD cannot start what its battery
+   (at the slot's start) cannot pay for: a request whose e^o exceeds it is not made and a local
+   run whose e^l exceeds it does not start (the task waits).
+5. **Outcomes.** A dispatched task's delay is its wait (age) plus its service time (the local
+   run, eq. 3, or the ES completion τ^a, eq. 9, from the slot's start); its cost is eq. (14)
+   on that delay; it times out if the delay exceeds φ. A dropped task costs ``drop_cost``,
+   charged to its UD in the slot it is dropped. A UD that dispatches nothing costs 0.
+6. **Carry-over.** The UD's CPU stays busy for what is left of a local run after Δ; each ES
+   CPU stays busy for what is left of its last task after Δ.
+
+All arrays carry a leading batch axis B (copies). SI units: bits, s, Hz, W, J.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from mec_env.sim.battery import battery_update
+from mec_env.sim.compute import cost, local_delay, local_energy, penalty, reward
+from mec_env.sim.params import EnvConfig
+from mec_env.sim.queue import queue_carry
+
+
+def observation_high(cfg: EnvConfig) -> np.ndarray:
+    """The raw upper bounds (4,) of the time-coupled UD observation columns (queue length,
+    the head's wait, the UD's CPU backlog, its ES's mean CPU backlog): Q tasks, then φ_max
+    s thrice; larger values are clipped to them."""
+    return np.array([float(cfg.queue_capacity)] + [cfg.deadline_s[1]] * 3)
+
+
+@dataclass
+class TaskQueues:
+    """The carried state of the time-coupled model, for B copies, N UDs, M ESs, queues of Q.
+
+    ``bits``, ``cycles_per_bit``, ``deadline_s`` (B, N, Q): the queued tasks in FIFO order
+    (head first; entries past ``length`` are meaningless); ``born`` (B, N, Q) int64 the slot
+    each arrived in; ``length`` (B, N) int64; ``phase`` (B, N) int8 the arrival process's
+    phase; ``local_busy_s`` (B, N) s until each UD's CPU is idle; ``es_free_s`` (B, M, U) s
+    until each ES CPU is idle (``inf`` for CPUs an ES does not have); ``dropped`` (B, N) int64
+    tasks dropped at the start of the current slot (charged in its step).
+    """
+
+    bits: np.ndarray
+    cycles_per_bit: np.ndarray
+    deadline_s: np.ndarray
+    born: np.ndarray
+    length: np.ndarray
+    phase: np.ndarray
+    local_busy_s: np.ndarray
+    es_free_s: np.ndarray
+    dropped: np.ndarray
+
+    @classmethod
+    def empty(cls, cfg: EnvConfig, num_envs: int) -> TaskQueues:
+        b, n, q = num_envs, cfg.n_uds, cfg.queue_capacity
+        u = int(cfg.n_cpus.max())
+        es_free = np.where(np.arange(u) < cfg.n_cpus[:, None], 0.0, np.inf)
+        return cls(
+            bits=np.zeros((b, n, q)),
+            cycles_per_bit=np.zeros((b, n, q)),
+            deadline_s=np.zeros((b, n, q)),
+            born=np.zeros((b, n, q), dtype=np.int64),
+            length=np.zeros((b, n), dtype=np.int64),
+            phase=np.zeros((b, n), dtype=np.int8),
+            local_busy_s=np.zeros((b, n)),
+            es_free_s=np.broadcast_to(es_free, (b, *es_free.shape)).copy(),
+            dropped=np.zeros((b, n), dtype=np.int64),
+        )
+
+    def rows(self, rows: np.ndarray | None) -> TaskQueues:
+        """A copy of the state of copies ``rows`` (all: None)."""
+        return TaskQueues(
+            **{f.name: (getattr(self, f.name) if rows is None else getattr(self, f.name)[rows])
+               for f in fields(self)}  # fmt: skip
+        )
+
+    def put(self, rows: np.ndarray | None, part: TaskQueues) -> None:
+        """Write ``part`` (the state of copies ``rows``; all: None) back."""
+        for f in fields(self):
+            if rows is None:
+                setattr(self, f.name, getattr(part, f.name))
+            else:
+                getattr(self, f.name)[rows] = getattr(part, f.name)
+
+    def reset(self, cfg: EnvConfig, rows: np.ndarray) -> None:
+        """Empty queues, idle CPUs and the calm phase in copies ``rows``."""
+        self.put(rows, TaskQueues.empty(cfg, len(rows)))
+
+
+def push_arrivals(q: TaskQueues, counts, bits, cycles_per_bit, deadline_s, t) -> np.ndarray:
+    """Append each UD's ``counts`` (B, N) new tasks ((B, N, A) each; task j is the j-th
+    arrival) at slot ``t`` (B,) to the tails of ``q``, in place; returns the arrivals dropped
+    at full queues (B, N)."""
+    cap = q.bits.shape[-1]
+    dropped = np.zeros(counts.shape, dtype=np.int64)
+    for j in range(bits.shape[-1]):
+        arriving = counts > j
+        ok = arriving & (q.length < cap)
+        dropped += arriving & ~ok
+        b, n = np.nonzero(ok)
+        at = q.length[b, n]
+        q.bits[b, n, at] = bits[b, n, j]
+        q.cycles_per_bit[b, n, at] = cycles_per_bit[b, n, j]
+        q.deadline_s[b, n, at] = deadline_s[b, n, j]
+        q.born[b, n, at] = t[b]
+        q.length += ok
+    return dropped
+
+
+def age_s(q: TaskQueues, t: np.ndarray, slot_s: float) -> np.ndarray:
+    """The age (t − arrival slot)·Δ of every queued entry (B, N, Q), s."""
+    return (t[:, None, None] - q.born) * slot_s
+
+
+def expire(q: TaskQueues, t: np.ndarray, slot_s: float) -> np.ndarray:
+    """Drop every queued task whose age at slot ``t`` (B,) has reached its deadline, keeping
+    the others in order, in place; returns the tasks dropped per UD (B, N)."""
+    valid = np.arange(q.bits.shape[-1]) < q.length[..., None]
+    late = valid & (age_s(q, t, slot_s) >= q.deadline_s)
+    dropped = late.sum(axis=-1)
+    if dropped.any():
+        keep = valid & ~late
+        order = np.argsort(~keep, axis=-1, kind="stable")  # kept entries first, in order
+        for name in ("bits", "cycles_per_bit", "deadline_s", "born"):
+            setattr(q, name, np.take_along_axis(getattr(q, name), order, axis=-1))
+        q.length = keep.sum(axis=-1)
+    return dropped
+
+
+def head(q: TaskQueues, cfg: EnvConfig, t: np.ndarray):
+    """The slot's task of each UD: ``(has, bits, cycles per bit, remaining deadline s,
+    age s)``, each (B, N). A UD without a task gets β = 0, c = c_min and φ = φ_max (so every
+    formula stays finite; it is not matched and dispatches nothing)."""
+    has = q.length > 0
+    age = (t[:, None] - q.born[..., 0]) * cfg.slot_s
+    bits = np.where(has, q.bits[..., 0], 0.0)
+    cpb = np.where(has, q.cycles_per_bit[..., 0], cfg.cycles_per_bit[0])
+    remaining = np.where(has, q.deadline_s[..., 0] - age, cfg.deadline_s[1])
+    return has, bits, cpb, remaining, np.where(has, age, 0.0)
+
+
+def pop(q: TaskQueues, served: np.ndarray) -> None:
+    """Remove the head task of the UDs where ``served`` (B, N), in place."""
+    if not served.any():
+        return
+    for name in ("bits", "cycles_per_bit", "deadline_s", "born"):
+        arr = getattr(q, name)
+        arr[served, :-1] = arr[served, 1:]
+    q.length = q.length - served
+
+
+@dataclass
+class QueuedOutcome:
+    """One slot of the time-coupled model: the per-UD outcomes ``out`` (keyed like
+    ``StepOutput.out``, plus ``served``, ``local``, ``wait_s``, ``dropped``), the new
+    ``local_busy_s`` (B, N) and ``es_free_s`` (B, M, U)."""
+
+    out: dict[str, np.ndarray]
+    local_busy_s: np.ndarray
+    es_free_s: np.ndarray
+
+
+def resolve_queued(
+    cfg: EnvConfig,
+    *,
+    has: np.ndarray,
+    bits: np.ndarray,
+    cycles_per_bit: np.ndarray,
+    remaining_s: np.ndarray,
+    wait_s: np.ndarray,
+    server: np.ndarray,
+    requested: np.ndarray,
+    offloaded: np.ndarray,
+    f_hz: np.ndarray,
+    upload_s: np.ndarray,
+    processing_s: np.ndarray,
+    offload_energy_j: np.ndarray,
+    battery_j: np.ndarray,
+    harvest_j: np.ndarray,
+    local_busy_s: np.ndarray,
+    es_free_s: np.ndarray,
+    dropped: np.ndarray,
+) -> QueuedOutcome:
+    """Steps 4-6 of the module docstring for a slot whose admitted set ``offloaded`` is
+    known. All per-UD arrays (B, N); ``es_free_s`` (B, M, U)."""
+    b, n = server.shape
+    m = cfg.n_servers
+    e_local = local_energy(bits, cycles_per_bit, f_hz, cfg.kappa)
+    local = has & ~requested & (local_busy_s <= 0.0)
+    if cfg.battery_hard:
+        local &= e_local <= battery_j
+    # the ES CPU queues, their CPUs free at the carried times
+    flat = np.flatnonzero(offloaded.ravel())
+    group = (flat // n) * m + server.ravel()[flat]
+    finish, free = queue_carry(
+        upload_s.ravel()[flat], processing_s.ravel()[flat], group,
+        es_free_s.reshape(b * m, -1), tiebreak=flat,
+    )  # fmt: skip
+    service = np.where(local, local_delay(bits, cycles_per_bit, f_hz), 0.0).ravel()
+    service[flat] = finish
+    service = service.reshape(b, n)
+    served = local | offloaded
+    energy = np.where(local, e_local, np.where(offloaded, offload_energy_j, 0.0))
+    delay = np.where(served, wait_s + service, 0.0)
+    costs = np.where(served, cost(cfg.rho_delay, cfg.rho_energy, delay, energy), 0.0)
+    costs = costs + cfg.drop_cost * dropped
+    battery_next = battery_update(battery_j, energy, harvest_j, cfg.b_max_j)
+    late = np.where(served, remaining_s, np.inf)  # only dispatched tasks can time out
+    pen = penalty(cfg.rho_delay, cfg.rho_energy, late, service, battery_next, cfg.b_min_j)
+    busy = np.where(local, service, local_busy_s)
+    out = {
+        "delay_s": delay,
+        "energy_j": energy,
+        "cost": costs,
+        "battery_j": battery_next,
+        "penalty": pen,
+        "reward": reward(costs, pen),
+        "timed_out": served & (service > remaining_s),
+        "below_b_min": battery_next < cfg.b_min_j,
+        "served": served,
+        "local": local,
+        "wait_s": np.where(has, wait_s, 0.0),
+        "dropped": dropped,
+    }
+    return QueuedOutcome(
+        out,
+        np.maximum(busy - cfg.slot_s, 0.0),
+        np.maximum(free - cfg.slot_s, 0.0).reshape(es_free_s.shape),
+    )
