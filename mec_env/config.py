@@ -125,11 +125,40 @@ _PAPER_ENERGY = {
 
 _SMALL = {**_PAPER_KB, "n_uds": 6, "n_servers": 2, "z_max": 4, "subchannels": 2, "n_cpus": 2}
 
+# Time-coupled presets (docs/environment.md, "Time-coupled presets"): paper_kb's tasks,
+# devices and servers; the slot length, arrivals, deadline horizon and drop cost of Tang and
+# Wong (IEEE TMC 2022; code mingt2019/Deep-Q-learning-for-mobile-edge-computing): Δ = 0.1 s,
+# 100 slots, one task per UD per slot with probability 0.3, a dropped task costing twice the
+# longest deadline's delay (ρ1·2·φ_max = 1); QECO (Rahmati et al., arXiv 2311.02525) sweeps
+# the same setup's load up to 0.9 per device per slot.
+_QUEUE = {
+    **_PAPER_KB,
+    "n_slots": 100,
+    "slot_s": 0.1,
+    "arrivals": "bernoulli",
+    "arrival_rate": 0.3,
+    # [decision] φ_max/Δ = 10: one dispatch per slot, so a task behind 10 others cannot start
+    # before its deadline
+    "queue_capacity": 10,
+    "drop_cost": 1.0,
+}
+_QUEUE_HEAVY = {**_QUEUE, "arrival_rate": 0.9}
+_QUEUE_SMALL = {**_QUEUE_HEAVY, "n_uds": 6, "n_servers": 2, "z_max": 4, "subchannels": 2,
+                "n_cpus": 2, "n_slots": 20}  # fmt: skip
+# LODCO's harvest (Mao, Zhang, Letaief, JSAC 2016): U[0, E_max] per slot at a mean power of
+# 12 mW, here 1.2 mJ per Δ = 0.1 s; paper_energy's battery; a UD cannot spend what it lacks
+_QUEUE_ENERGY = {**_QUEUE_HEAVY, "battery_j": [0.15625, 1.0], "harvest_mean_j": 1.2e-3,
+                 "battery_hard": True}  # fmt: skip
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": _PAPER,
     "paper_kb": _PAPER_KB,
     "paper_energy": _PAPER_ENERGY,
     "small": _SMALL,
+    "queue": _QUEUE,
+    "queue_heavy": _QUEUE_HEAVY,
+    "queue_small": _QUEUE_SMALL,
+    "queue_energy": _QUEUE_ENERGY,
 }
 DEFAULT_PRESET = "paper_kb"
 

@@ -235,6 +235,8 @@ class SlotView:
     agents: tuple[str, ...]
     ud_agents: tuple[str, ...]
     es_agent_names: tuple[str, ...]
+    #: the time-coupled state (mec_env.sim.taskqueue.QueueView), None in the paper's model
+    queues: Any = None
 
 
 def slot_view(env: Any) -> SlotView:
@@ -250,6 +252,7 @@ def slot_view(env: Any) -> SlotView:
         agents=tuple(base.agents),
         ud_agents=tuple(base.ud_agents),
         es_agent_names=tuple(base.es_agent_names),
+        queues=getattr(base, "queues", None),
     )
 
 

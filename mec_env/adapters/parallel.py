@@ -254,6 +254,13 @@ class MECParallelEnv(ParallelEnv):
         return self._core.members[0]
 
     @property
+    def queues(self):
+        """The time-coupled state of the slot the next action applies to
+        (:class:`mec_env.sim.taskqueue.QueueView`: queue lengths, the head's wait, the UD and
+        ES CPU backlogs), None in the paper's slot model."""
+        return self._core.queue_view(0)
+
+    @property
     def battery_j(self) -> np.ndarray:
         """(N,) battery levels, J."""
         return self._core.battery[0]

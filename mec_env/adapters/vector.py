@@ -382,6 +382,7 @@ class MECVectorEnv(VectorEnv):
             agents=tuple(self.mec_spec.possible_agents) if self.playing[b] else (),
             ud_agents=tuple(self.ud_agents),
             es_agent_names=tuple(self.es_agent_names),
+            queues=core.queue_view(b),
         )
 
     def _zero_rewards(self) -> dict[str, np.ndarray]:

@@ -253,6 +253,17 @@ class BatchCore:
         )
         return slots if idx is None else slots.copy(idx)
 
+    def queue_view(self, b: int) -> taskqueue.QueueView | None:
+        """Copy ``b``'s time-coupled state for policies (None without queues)."""
+        q = self.queues
+        if q is None:
+            return None
+        return taskqueue.QueueView(
+            config=self.config, t=int(self.t[b]), has_task=self.has_task[b].copy(),
+            wait_s=self.wait_s[b].copy(), length=q.length[b].copy(),
+            local_busy_s=q.local_busy_s[b].copy(), es_free_s=q.es_free_s[b].copy(),
+        )  # fmt: skip
+
     # ------------------------------------------------------------------ observations
     def _gain_part(self) -> np.ndarray:
         """The gain columns of the UD observations (B, N, M), float64."""

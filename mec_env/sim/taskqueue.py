@@ -31,7 +31,7 @@ All arrays carry a leading batch axis B (copies). SI units: bits, s, Hz, W, J.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -46,6 +46,24 @@ def observation_high(cfg: EnvConfig) -> np.ndarray:
     the head's wait, the UD's CPU backlog, its ES's mean CPU backlog): Q tasks, then φ_max
     s thrice; larger values are clipped to them."""
     return np.array([float(cfg.queue_capacity)] + [cfg.deadline_s[1]] * 3)
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """What a policy sees of one copy's time-coupled state (copies of the arrays): per UD
+    (N,) ``has_task``, ``wait_s`` (the head task's wait, s; its remaining deadline is the
+    slot's ``deadline_s``), ``length`` (queued tasks, the head included), ``local_busy_s`` (s
+    until the UD's CPU is idle; a UD with a busy CPU cannot start a local run); per ES
+    ``es_free_s`` (M, U) s until each CPU is idle (``inf`` for CPUs it does not have);
+    ``t`` the slot index and ``config``."""
+
+    config: EnvConfig = field(repr=False)
+    t: int
+    has_task: np.ndarray
+    wait_s: np.ndarray
+    length: np.ndarray
+    local_busy_s: np.ndarray
+    es_free_s: np.ndarray
 
 
 @dataclass
