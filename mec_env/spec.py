@@ -17,8 +17,8 @@ from gymnasium import spaces
 
 from mec_env.errors import ActionError
 from mec_env.sim.core import STEP_COLUMNS
-from mec_env.sim.taskqueue import observation_high
 from mec_env.sim.params import EnvConfig
+from mec_env.sim.taskqueue import observation_high
 
 #: The slot-level metrics, each repeated in every agent's info as ``"slot_" + name``.
 SLOT_METRICS = (

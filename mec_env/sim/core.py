@@ -222,9 +222,10 @@ class BatchCore:
             self.gain, self.gain_db, self.server, self.members = gain, gain_db, server, members
             self.has_task, self.wait_s = has, wait
         else:
-            for name, value in (("bits", bits), ("cycles_per_bit", cpb), ("deadline_s", remaining),
-                                ("gain", gain), ("gain_db", gain_db), ("server", server),
-                                ("members", members), ("has_task", has), ("wait_s", wait)):  # fmt: skip
+            new = {"bits": bits, "cycles_per_bit": cpb, "deadline_s": remaining, "gain": gain,
+                   "gain_db": gain_db, "server": server, "members": members, "has_task": has,
+                   "wait_s": wait}  # fmt: skip
+            for name, value in new.items():
                 getattr(self, name)[rows] = value
 
     @staticmethod

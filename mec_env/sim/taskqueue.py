@@ -108,8 +108,10 @@ class TaskQueues:
     def rows(self, rows: np.ndarray | None) -> TaskQueues:
         """A copy of the state of copies ``rows`` (all: None)."""
         return TaskQueues(
-            **{f.name: (getattr(self, f.name) if rows is None else getattr(self, f.name)[rows])
-               for f in fields(self)}  # fmt: skip
+            **{
+                f.name: (getattr(self, f.name) if rows is None else getattr(self, f.name)[rows])
+                for f in fields(self)
+            }  # fmt: skip
         )
 
     def put(self, rows: np.ndarray | None, part: TaskQueues) -> None:
@@ -187,6 +189,23 @@ def pop(q: TaskQueues, served: np.ndarray) -> None:
     q.length = q.length - served
 
 
+def _service(cfg, server, offloaded, upload_s, processing_s, es_free_s, local_s):
+    """``(service (B, N), es_free (B·M, U))``: each dispatched task's service time from the
+    slot's start (``local_s`` for local runs; τ^a through the ES CPU queues, whose CPUs free at
+    the carried times ``es_free_s``, for the offloaded) and the ES CPUs' free times after."""
+    b, n = server.shape
+    m = cfg.n_servers
+    flat = np.flatnonzero(offloaded.ravel())
+    group = (flat // n) * m + server.ravel()[flat]
+    finish, free = queue_carry(
+        upload_s.ravel()[flat], processing_s.ravel()[flat], group,
+        es_free_s.reshape(b * m, -1), tiebreak=flat,
+    )  # fmt: skip
+    service = local_s.ravel().copy()
+    service[flat] = finish
+    return service.reshape(b, n), free
+
+
 @dataclass
 class QueuedOutcome:
     """One slot of the time-coupled model: the per-UD outcomes ``out`` (keyed like
@@ -221,22 +240,12 @@ def resolve_queued(
 ) -> QueuedOutcome:
     """Steps 4-6 of the module docstring for a slot whose admitted set ``offloaded`` is
     known. All per-UD arrays (B, N); ``es_free_s`` (B, M, U)."""
-    b, n = server.shape
-    m = cfg.n_servers
     e_local = local_energy(bits, cycles_per_bit, f_hz, cfg.kappa)
     local = has & ~requested & (local_busy_s <= 0.0)
     if cfg.battery_hard:
         local &= e_local <= battery_j
-    # the ES CPU queues, their CPUs free at the carried times
-    flat = np.flatnonzero(offloaded.ravel())
-    group = (flat // n) * m + server.ravel()[flat]
-    finish, free = queue_carry(
-        upload_s.ravel()[flat], processing_s.ravel()[flat], group,
-        es_free_s.reshape(b * m, -1), tiebreak=flat,
-    )  # fmt: skip
-    service = np.where(local, local_delay(bits, cycles_per_bit, f_hz), 0.0).ravel()
-    service[flat] = finish
-    service = service.reshape(b, n)
+    local_s = np.where(local, local_delay(bits, cycles_per_bit, f_hz), 0.0)
+    service, free = _service(cfg, server, offloaded, upload_s, processing_s, es_free_s, local_s)
     served = local | offloaded
     energy = np.where(local, e_local, np.where(offloaded, offload_energy_j, 0.0))
     delay = np.where(served, wait_s + service, 0.0)

@@ -1,0 +1,274 @@
+"""The time-coupled campaign (docs/scenarios.md): learners and references on the presets where
+the future matters, 5 training seeds, the same evaluation episodes for everyone.
+
+::
+
+    python -m experiments.scenarios plan                 # the runs, and which are done
+    python -m experiments.scenarios run --jobs 2         # train what is missing (ucms-train)
+    python -m experiments.scenarios references           # greedy, all_offload, all_local, DPP
+    python -m experiments.scenarios bound                # the hindsight bound on queue_small
+    python -m experiments.scenarios report               # docs/scenarios.md from the results
+
+A run is ``ucms-train algo=<algo> env=<preset> <budget> <overrides> seed=<s>`` in
+``experiments/runs/scenarios/<tag>/`` (git-ignored); ``report`` reads their ``summary.json``
+and ``metrics.jsonl`` into ``experiments/results/scenarios/runs.json`` (committed) and writes
+the page from that file, ``references.json`` and ``bound.json``. Every learner is evaluated
+on the trainer's fixed evaluation seeds (``eval_seed`` + j, j < ``eval_episodes``), the
+references and the bound on the same ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "experiments" / "runs" / "scenarios"
+RESULTS = ROOT / "experiments" / "results" / "scenarios"
+PAGE = ROOT / "docs" / "scenarios.md"
+SEEDS = (0, 1, 2, 3, 4)
+EVAL_EPISODES = 10
+EVAL_SEED = 1_000_000  # the trainer's default: the same evaluation episodes as every run
+#: the references evaluated on every preset; drift_plus_penalty at each V of DPP_V
+REFERENCES = ("greedy", "all_offload", "all_local")
+DPP_V = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One group of runs: ``algo`` on ``preset`` with ``overrides`` (Hydra key=value), one run
+    per seed; ``tag`` names the group (its folder and its row)."""
+
+    tag: str
+    preset: str
+    algo: str
+    episodes: int
+    overrides: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = SEEDS
+    note: str = ""
+
+    def run_root(self) -> Path:
+        return RUNS / self.tag
+
+    def run_dir(self, seed: int) -> Path:
+        return self.run_root() / self.algo / self.preset / "quick" / f"seed_{seed}"
+
+    def command(self, seed: int) -> list[str]:
+        every = max(1, self.episodes // 10)
+        return [
+            sys.executable, "-m", "ucms_marl.train", f"algo={self.algo}", f"env={self.preset}",
+            f"episodes={self.episodes}", f"eval_every={every}", f"checkpoint_every={every}",
+            f"eval_episodes={EVAL_EPISODES}", f"eval_seed={EVAL_SEED}", f"seed={seed}",
+            "references=false", "progress_bar=false", "save_replay=false",
+            f"run_root={self.run_root()}", *self.overrides,
+        ]  # fmt: skip
+
+    def done(self, seed: int) -> bool:
+        return (self.run_dir(seed) / "summary.json").exists()
+
+
+@dataclass
+class Plan:
+    """The campaign: its jobs, in the order they run."""
+
+    jobs: list[Job] = field(default_factory=list)
+
+    def add(self, *jobs: Job) -> Plan:
+        self.jobs.extend(jobs)
+        return self
+
+
+def default_plan() -> Plan:
+    """The committed campaign. Budgets in episodes of 100 slots (20 for queue_small): MAPPO
+    and IPPO at 200 (20,000 env-steps), the MADDPG family at 100 (10,000 env-steps, about the
+    CPU time of MAPPO's 200 on this machine); the discount factor of each learner family
+    chosen by the gamma sweep (the ``gamma0`` rows are the same learner with γ = 0)."""
+    plan = Plan()
+    for preset in ("queue_heavy", "queue_small", "queue", "queue_energy", "paper_energy"):
+        ep = 500 if preset == "queue_small" else 200
+        plan.add(Job(f"{preset}-mappo", preset, "mappo", ep))
+    plan.add(Job("queue_heavy-mappo-gamma0", "queue_heavy", "mappo", 200, ("learner.gamma=0.0",),
+                 note="MAPPO with γ = 0"))  # fmt: skip
+    plan.add(Job("queue_small-mappo-gamma0", "queue_small", "mappo", 500, ("learner.gamma=0.0",),
+                 note="MAPPO with γ = 0"))  # fmt: skip
+    for algo in ("ippo", "ucms_maddpg", "maddpg"):
+        ep = 200 if algo == "ippo" else 100
+        plan.add(Job(f"queue_heavy-{algo}", "queue_heavy", algo, ep))
+    return plan
+
+
+def _run_one(job: Job, seed: int) -> tuple[Job, int, int, float]:
+    log = job.run_root() / f"{job.algo}-{job.preset}-seed_{seed}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with log.open("w") as fh:
+        rc = subprocess.call(job.command(seed), stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
+                             env=env)  # fmt: skip
+    return job, seed, rc, time.time() - start
+
+
+def run(plan: Plan, jobs: int, only: Sequence[str] = ()) -> int:
+    """Train every missing run of ``plan`` (``only``: these tags), ``jobs`` at a time."""
+    todo = [(j, s) for j in plan.jobs if not only or j.tag in only for s in j.seeds
+            if not j.done(s)]  # fmt: skip
+    failed = 0
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for job, seed, rc, took in pool.map(lambda js: _run_one(*js), todo):
+            failed += rc != 0
+            state = "done" if rc == 0 else f"FAILED (exit {rc}, log in {job.run_root()})"
+            print(f"{job.tag} seed {seed}: {state} in {took / 60:.1f} min", flush=True)
+    return 1 if failed else 0
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, low, high): the 95 % Student-t interval of the mean (a single value: itself)."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        return float(x.mean()), float(x.mean()), float(x.mean())
+    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
+
+
+def collect(plan: Plan) -> dict:
+    """Every finished run of ``plan``: last and best evaluation cost and the curve."""
+    from ucms_marl.summary import eval_curve
+
+    out: dict = {}
+    for job in plan.jobs:
+        rows = {}
+        for seed in job.seeds:
+            if not job.done(seed):
+                continue
+            summary = json.loads((job.run_dir(seed) / "summary.json").read_text())
+            rows[str(seed)] = {
+                "cost": summary["eval"]["cost"],
+                "timeout_rate": summary["eval"]["timeout_rate"],
+                "offload_rate": summary["eval"]["offload_rate"],
+                "best_cost": summary.get("best", {}).get("cost"),
+                "wall_time_s": summary.get("wall_time_s"),
+                "curve": eval_curve(job.run_dir(seed)),
+            }
+        out[job.tag] = {
+            "preset": job.preset,
+            "algo": job.algo,
+            "episodes": job.episodes,
+            "overrides": list(job.overrides),
+            "note": job.note,
+            "seeds": rows,
+        }
+    return out
+
+
+def references(presets: Sequence[str]) -> dict:
+    """The references' evaluation cost on each preset, on the learners' evaluation episodes:
+    one value per episode (they do not learn), and drift_plus_penalty at every V of DPP_V."""
+    from ucms_marl.summary import reference_costs
+
+    out: dict = {}
+    for preset in presets:
+        env = {"preset": preset}
+        rows = reference_costs(env, EVAL_EPISODES, EVAL_SEED, REFERENCES)
+        out[preset] = {name: {"cost": r["cost"], "timeout_rate": r["timeout_rate"]}
+                       for name, r in rows.items()}  # fmt: skip
+        for v in DPP_V:
+            cost = dpp_cost(preset, v)
+            if cost is not None:
+                out[preset][f"drift_plus_penalty(V={v:g})"] = {"cost": cost}
+        print(preset, {k: round(r["cost"], 4) for k, r in out[preset].items()}, flush=True)
+    return out
+
+
+def dpp_cost(preset: str, v: float) -> float | None:
+    """Mean cost per UD-slot of drift_plus_penalty at V = ``v`` on the evaluation episodes
+    (None if the policy is not registered)."""
+    import mec_env
+    from mec_env.policies import POLICIES, env_overrides_for, make_policy
+
+    if "drift_plus_penalty" not in POLICIES.names():
+        return None
+    costs = []
+    for j in range(EVAL_EPISODES):
+        env = mec_env.parallel_env(preset, **env_overrides_for("drift_plus_penalty"))
+        policy = make_policy("drift_plus_penalty", env, seed=j, v=v)
+        env.reset(seed=EVAL_SEED + j)
+        total, slots = 0.0, 0
+        while env.agents:
+            env.step(policy())
+            total += float(env.unwrapped.last_step["cost"].mean())
+            slots += 1
+        costs.append(total / slots)
+    return float(np.mean(costs))
+
+
+def bound(preset: str = "queue_small") -> dict:
+    """The hindsight bound per evaluation episode of ``preset`` (mec_env.bounds)."""
+    from mec_env.bounds import hindsight_bound
+
+    rows = []
+    for j in range(EVAL_EPISODES):
+        b = hindsight_bound(preset, EVAL_SEED + j)
+        rows.append(float(b.bound))
+        print(f"{preset} episode {j}: bound {b.bound:.4f}", flush=True)
+    return {"preset": preset, "episodes": rows, "mean": float(np.mean(rows))}
+
+
+def _save(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
+def _load(name: str) -> dict:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.scenarios",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=("plan", "run", "references", "bound", "report"))
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once (run)")
+    parser.add_argument("--only", nargs="*", default=(), help="job tags (run)")
+    args = parser.parse_args(argv)
+    plan = default_plan()
+    if args.command == "plan":
+        for job in plan.jobs:
+            done = sum(job.done(s) for s in job.seeds)
+            seeds = len(job.seeds)
+            print(f"{job.tag:32s} {job.algo:12s} {job.episodes:5d} ep  {done}/{seeds} done")
+        return 0
+    if args.command == "run":
+        return run(plan, args.jobs, args.only)
+    if args.command == "references":
+        presets = sorted({j.preset for j in plan.jobs})
+        print(_save("references.json", references(presets)))
+        return 0
+    if args.command == "bound":
+        print(_save("bound.json", bound()))
+        return 0
+    from experiments.scenarios_report import write_page
+
+    _save("runs.json", collect(plan))
+    print(write_page(_load("runs.json"), _load("references.json"), _load("bound.json"), PAGE))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""docs/scenarios.md from the committed results of :mod:`experiments.scenarios` (``runs.json``,
+``references.json``, ``bound.json`` in ``experiments/results/scenarios/``) and the learning
+curves as PNGs beside them. Every number on the page comes from those files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from experiments.scenarios import RESULTS, t_interval
+
+PRESET_TEXT = {
+    "queue_heavy": "N = 48, arrival probability 0.9 per UD per slot (the top of QECO's sweep): "
+    "the 30 subchannels cannot take every task, so waiting, running locally and dropping "
+    "compete. **The N = 48 queue preset of the targets.**",
+    "queue_small": "N = 6, M = 2, 20 slots, `queue_heavy`'s load: small enough for the "
+    "hindsight bound.",
+    "queue": "N = 48 at Tang and Wong's default load (0.3): light, every request fits.",
+    "queue_energy": "`queue_heavy` with LODCO's scarce harvest and a hard battery.",
+    "paper_energy": "The paper's energy variant (slot model, batteries carried over 100 slots).",
+}
+
+
+def _fmt(mean: float, low: float, high: float) -> str:
+    return f"{mean:.4f} [{low:.4f}, {high:.4f}]"
+
+
+def learner_rows(runs: Mapping, preset: str) -> list[tuple[str, list[float], list[float], dict]]:
+    """(label, last costs, best costs, job) of every job on ``preset`` with finished seeds."""
+    rows = []
+    for job in runs.values():
+        if job["preset"] != preset or not job["seeds"]:
+            continue
+        seeds = job["seeds"].values()
+        label = job["algo"] + (f" ({job['note']})" if job["note"] else "")
+        last = [s["cost"] for s in seeds]
+        best = [s["best_cost"] for s in seeds if s["best_cost"] is not None]
+        rows.append((label, last, best, job))
+    return rows
+
+
+def best_dpp(refs: Mapping, preset: str) -> tuple[str, float] | None:
+    """(name, cost) of the best drift_plus_penalty V on ``preset``, if measured."""
+    dpp = {k: r["cost"] for k, r in refs.get(preset, {}).items() if k.startswith("drift")}
+    if not dpp:
+        return None
+    name = min(dpp, key=dpp.get)
+    return name, dpp[name]
+
+
+def preset_table(runs: Mapping, refs: Mapping, bound: Mapping, preset: str) -> list[str]:
+    """The Markdown table of one preset: learners (5 seeds, 95 % t-interval), references."""
+    greedy = refs.get(preset, {}).get("greedy", {}).get("cost")
+    lines = [
+        "| policy | seeds | cost per UD-slot, last policy [95 % CI] | best policy (by eval) "
+        "| vs greedy |",
+        "|---|---|---|---|---|",
+    ]
+    for label, last, best, job in learner_rows(runs, preset):
+        m = t_interval(last)
+        vs = f"{(m[0] / greedy - 1) * 100:+.1f} %" if greedy else ""
+        b = _fmt(*t_interval(best)) if best else ""
+        lines.append(f"| {label}, {job['episodes']} ep | {len(last)} | {_fmt(*m)} | {b} | {vs} |")
+    for name, r in sorted(refs.get(preset, {}).items(), key=lambda kv: kv[1]["cost"]):
+        vs = f"{(r['cost'] / greedy - 1) * 100:+.1f} %" if greedy else ""
+        lines.append(f"| {name} (reference) | - | {r['cost']:.4f} | | {vs} |")
+    if bound.get("preset") == preset:
+        lines.append(f"| hindsight bound (lower bound) | - | {bound['mean']:.4f} | | |")
+    return lines
+
+
+def _best_learner(runs: Mapping, preset: str, plain: bool = True):
+    """(label, interval) of the learner row with the lowest mean last cost on ``preset``."""
+    rows = [(lab, t_interval(last)) for lab, last, _, job in learner_rows(runs, preset)
+            if not (plain and job["note"])]  # fmt: skip
+    return min(rows, key=lambda r: r[1][0]) if rows else None
+
+
+def _costs(runs: Mapping, preset: str, gamma_zero: bool) -> list[float]:
+    """The last costs of MAPPO on ``preset``, with γ = 0 or with the chosen γ."""
+    for job in runs.values():
+        zero = "learner.gamma=0.0" in job["overrides"]
+        if job["preset"] == preset and job["algo"] == "mappo" and zero == gamma_zero:
+            return [s["cost"] for s in job["seeds"].values()]
+    return []
+
+
+def _gamma_check(runs: Mapping, preset: str) -> str:
+    from scipy import stats
+
+    a, b = _costs(runs, preset, False), _costs(runs, preset, True)
+    if min(len(a), len(b)) < 2:
+        return f"- γ = 0 against the chosen γ on `{preset}`: not measured."
+    p = stats.ttest_ind(a, b, equal_var=False).pvalue
+    verdict = "differ significantly" if p < 0.05 else "do not differ significantly"
+    return (f"- γ = 0 against the chosen γ on `{preset}` (MAPPO): {np.mean(b):.4f} against "
+            f"{np.mean(a):.4f} over {len(b)} and {len(a)} seeds, Welch p = {p:.3g}: they "
+            f"{verdict}.")  # fmt: skip
+
+
+def targets(runs: Mapping, refs: Mapping, bound: Mapping) -> list[str]:
+    """The issue's targets, each measured from the results, met or missed."""
+    out = []
+    best = _best_learner(runs, "queue_heavy")
+    greedy = refs.get("queue_heavy", {}).get("greedy", {}).get("cost")
+    dpp = best_dpp(refs, "queue_heavy")
+    if best and greedy:
+        ok = best[1][0] <= 0.9 * greedy
+        out.append(f"- `queue_heavy`: best learner {best[0]} {_fmt(*best[1])} against greedy "
+                   f"{greedy:.4f} ({(best[1][0] / greedy - 1) * 100:+.1f} %; target ≤ −10 %): "
+                   f"**{'met' if ok else 'missed'}**.")  # fmt: skip
+    if best and dpp:
+        ok = best[1][0] <= dpp[1]
+        out.append(f"- `queue_heavy`: against {dpp[0]} {dpp[1]:.4f} (best V): "
+                   f"**{'met' if ok else 'missed'}**.")  # fmt: skip
+    small = _best_learner(runs, "queue_small")
+    if small and bound.get("mean"):
+        gap = small[1][0] / bound["mean"] - 1
+        out.append(f"- `queue_small`: best learner {small[0]} {_fmt(*small[1])} against the "
+                   f"hindsight bound {bound['mean']:.4f} ({gap * 100:+.1f} %; target ≤ +15 %): "
+                   f"**{'met' if gap <= 0.15 else 'missed'}**.")  # fmt: skip
+    energy = _best_learner(runs, "paper_energy")
+    g_e = refs.get("paper_energy", {}).get("greedy", {}).get("cost")
+    if energy and g_e:
+        out.append(f"- `paper_energy`: best learner {energy[0]} {_fmt(*energy[1])} against greedy "
+                   f"{g_e:.4f}: **{'met' if energy[1][0] <= g_e else 'missed'}**.")  # fmt: skip
+    out.append(_gamma_check(runs, "queue_heavy"))
+    out.append(_gamma_check(runs, "queue_small"))
+    return out
+
+
+def plot_curves(runs: Mapping, refs: Mapping, preset: str) -> Path | None:
+    """Mean evaluation cost over seeds against training episodes, with the references."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = learner_rows(runs, preset)
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, _, _, job in rows:
+        curves = [s["curve"] for s in job["seeds"].values() if s["curve"]]
+        n = min(len(c) for c in curves)
+        x = [e for e, _ in curves[0][:n]]
+        ax.plot(x, np.mean([[c for _, c in cur[:n]] for cur in curves], axis=0), label=label)
+    for name in ("greedy", "all_offload"):
+        if name in refs.get(preset, {}):
+            ax.axhline(refs[preset][name]["cost"], ls="--", lw=1, color="grey")
+            ax.text(0, refs[preset][name]["cost"], name, fontsize=7, va="bottom")
+    ax.set_xlabel("training episode")
+    ax.set_ylabel("evaluation cost per UD-slot")
+    ax.set_title(preset)
+    ax.legend(fontsize=7)
+    path = RESULTS / f"curves_{preset}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_page(runs: Mapping, refs: Mapping, bound: Mapping, page: Path) -> Path:
+    """Write docs/scenarios.md; returns its path."""
+    presets = [p for p in PRESET_TEXT if any(j["preset"] == p for j in runs.values())]
+    lines = [
+        "# Where the future matters: results on the time-coupled presets",
+        "",
+        "Generated by `python -m experiments.scenarios report` from the committed results in",
+        "`experiments/results/scenarios/` (do not edit by hand). The model and the presets:",
+        "[environment.md](environment.md#time-coupled-presets); the references and the bound:",
+        "[algorithms.md](algorithms.md). Every learner is trained with 5 seeds (fewer where a",
+        "row says so) and evaluated, like every reference, on the trainer's 10 fixed evaluation",
+        "episodes (`eval_seed` = 1000000 + j); intervals are 95 % Student-t intervals over the",
+        "training seeds of the last policy. *Best policy* is the evaluation-selected",
+        "`policy_best.pt`, chosen on those same episodes (optimistic). Cost per UD-slot",
+        "includes the drop cost of dropped tasks.",
+        "",
+        "## Targets",
+        "",
+        *targets(runs, refs, bound),
+        "",
+    ]
+    for preset in presets:
+        table = preset_table(runs, refs, bound, preset)
+        lines += [f"## `{preset}`", "", PRESET_TEXT[preset], "", *table, ""]
+        png = plot_curves(runs, refs, preset)
+        if png is not None:
+            lines += [f"![{preset}](../{png.relative_to(page.parent.parent)})", ""]
+    page.write_text("\n".join(lines) + "\n")
+    return page

@@ -1,0 +1,80 @@
+"""experiments.scenarios: the campaign's plan, its collection of finished runs, and the page
+it generates (targets measured from the numbers, met or missed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments import scenarios, scenarios_report
+
+
+def _fake_run(job: scenarios.Job, seed: int, cost: float) -> None:
+    run = job.run_dir(seed)
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({
+        "eval": {"cost": cost, "timeout_rate": 0.1, "offload_rate": 0.5},
+        "best": {"cost": cost - 0.01}, "wall_time_s": 1.0,
+    }))  # fmt: skip
+    lines = [{"phase": "eval", "episode": e, "cost": cost + 0.1 / e} for e in (10, 20)]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+
+@pytest.fixture
+def campaign(tmp_path, monkeypatch):
+    monkeypatch.setattr(scenarios, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(scenarios, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(scenarios_report, "RESULTS", tmp_path / "results")
+    (tmp_path / "results").mkdir()
+    plan = scenarios.Plan().add(
+        scenarios.Job("qh", "queue_heavy", "mappo", 20),
+        scenarios.Job("qh0", "queue_heavy", "mappo", 20, ("learner.gamma=0.0",), note="γ = 0"),
+        scenarios.Job("qs", "queue_small", "mappo", 20, seeds=(0, 1)),
+    )
+    return tmp_path, plan
+
+
+def test_a_job_runs_the_real_trainer_with_the_shared_evaluation_episodes():
+    job = scenarios.Job("t", "queue_small", "mappo", 50, ("learner.gamma=0.9",))
+    cmd = job.command(3)
+    assert cmd[1:3] == ["-m", "ucms_marl.train"]
+    assert "eval_seed=1000000" in cmd and "eval_episodes=10" in cmd and "seed=3" in cmd
+    assert cmd[-1] == "learner.gamma=0.9" and "references=false" in cmd
+    assert {j.tag for j in scenarios.default_plan().jobs} >= {
+        "queue_heavy-mappo",
+        "queue_heavy-mappo-gamma0",
+        "queue_small-mappo",
+    }
+
+
+def test_t_interval_is_the_students_t_interval():
+    mean, low, high = scenarios.t_interval([1.0, 2.0, 3.0])
+    # s = 1, t(0.975, 2) = 4.3027: half-width 4.3027 / sqrt(3) = 2.4841
+    assert mean == 2.0 and high - mean == pytest.approx(2.4841, abs=1e-4)
+    assert scenarios.t_interval([5.0]) == (5.0, 5.0, 5.0)
+
+
+def test_the_page_states_each_target_from_the_numbers(campaign):
+    tmp, plan = campaign
+    for s, c in enumerate([0.30, 0.29, 0.31, 0.30, 0.30]):
+        _fake_run(plan.jobs[0], s, c)
+        _fake_run(plan.jobs[1], s, c + 0.04 + 0.001 * s)
+    for s in (0, 1):
+        _fake_run(plan.jobs[2], s, 0.15)
+    runs = scenarios.collect(plan)
+    assert runs["qh"]["seeds"]["0"]["curve"] == [(10, pytest.approx(0.31)), (20, 0.305)]
+    refs = {"queue_heavy": {"greedy": {"cost": 0.34}, "drift_plus_penalty(V=1)": {"cost": 0.32}},
+            "queue_small": {"greedy": {"cost": 0.17}}}  # fmt: skip
+    bound = {"preset": "queue_small", "mean": 0.14, "episodes": [0.14]}
+    page = scenarios_report.write_page(runs, refs, bound, tmp / "scenarios.md")
+    text = page.read_text()
+    # 0.30 against 0.34: -11.8 %, met; 0.30 <= DPP 0.32: met; 0.15 / 0.14 - 1 = +7.1 %: met
+    assert "(-11.8 %; target ≤ −10 %): **met**" in text.replace("+-", "-")
+    assert "drift_plus_penalty(V=1) 0.3200 (best V): **met**" in text
+    assert "(+7.1 %; target ≤ +15 %): **met**" in text
+    assert "they differ significantly" in text  # 0.30 vs 0.342, five seeds each
+    assert "not measured" in text  # no γ = 0 runs on queue_small
+    assert (tmp / "results" / "curves_queue_heavy.png").exists()
+    assert np.isclose(scenarios.t_interval([0.30, 0.29, 0.31, 0.30, 0.30])[0], 0.30)
