@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.scenarios_report import write_page
+
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "experiments" / "runs" / "scenarios"
 RESULTS = ROOT / "experiments" / "results" / "scenarios"
@@ -129,17 +131,6 @@ def run(plan: Plan, jobs: int, only: Sequence[str] = ()) -> int:
             state = "done" if rc == 0 else f"FAILED (exit {rc}, log in {job.run_root()})"
             print(f"{job.tag} seed {seed}: {state} in {took / 60:.1f} min", flush=True)
     return 1 if failed else 0
-
-
-def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
-    """(mean, low, high): the 95 % Student-t interval of the mean (a single value: itself)."""
-    from scipy import stats
-
-    x = np.asarray(values, dtype=float)
-    if x.size < 2:
-        return float(x.mean()), float(x.mean()), float(x.mean())
-    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
-    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
 
 
 def collect(plan: Plan) -> dict:
@@ -263,8 +254,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "bound":
         print(_save("bound.json", bound()))
         return 0
-    from experiments.scenarios_report import write_page
-
     _save("runs.json", collect(plan))
     print(write_page(_load("runs.json"), _load("references.json"), _load("bound.json"), PAGE))
     return 0

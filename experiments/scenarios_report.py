@@ -4,12 +4,23 @@ curves as PNGs beside them. Every number on the page comes from those files."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from experiments.scenarios import RESULTS, t_interval
+RESULTS = Path(__file__).resolve().parent / "results" / "scenarios"
+
+
+def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, low, high): the 95 % Student-t interval of the mean (a single value: itself)."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        return float(x.mean()), float(x.mean()), float(x.mean())
+    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
 
 PRESET_TEXT = {
     "queue_heavy": "N = 48, arrival probability 0.9 per UD per slot (the top of QECO's sweep): "

@@ -50,10 +50,10 @@ def test_a_job_runs_the_real_trainer_with_the_shared_evaluation_episodes():
 
 
 def test_t_interval_is_the_students_t_interval():
-    mean, low, high = scenarios.t_interval([1.0, 2.0, 3.0])
+    mean, low, high = scenarios_report.t_interval([1.0, 2.0, 3.0])
     # s = 1, t(0.975, 2) = 4.3027: half-width 4.3027 / sqrt(3) = 2.4841
     assert mean == 2.0 and high - mean == pytest.approx(2.4841, abs=1e-4)
-    assert scenarios.t_interval([5.0]) == (5.0, 5.0, 5.0)
+    assert scenarios_report.t_interval([5.0]) == (5.0, 5.0, 5.0)
 
 
 def test_the_page_states_each_target_from_the_numbers(campaign):
@@ -77,4 +77,4 @@ def test_the_page_states_each_target_from_the_numbers(campaign):
     assert "they differ significantly" in text  # 0.30 vs 0.342, five seeds each
     assert "not measured" in text  # no γ = 0 runs on queue_small
     assert (tmp / "results" / "curves_queue_heavy.png").exists()
-    assert np.isclose(scenarios.t_interval([0.30, 0.29, 0.31, 0.30, 0.30])[0], 0.30)
+    assert np.isclose(scenarios_report.t_interval([0.30, 0.29, 0.31, 0.30, 0.30])[0], 0.30)
