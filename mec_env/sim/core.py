@@ -441,7 +441,7 @@ class BatchCore:
             requested=requested, offloaded=offloaded, f_hz=f_hz, upload_s=terms[0],
             processing_s=terms[1], offload_energy_j=terms[2], battery_j=task.battery,
             harvest_j=harvest, local_busy_s=part.local_busy_s, es_free_s=part.es_free_s,
-            dropped=part.dropped,
+            dropped=part.dropped, length=part.length, flush=self.t[rows] + 1 >= cfg.n_slots,
         )  # fmt: skip
         taskqueue.pop(part, res.out["served"])
         part.local_busy_s, part.es_free_s = res.local_busy_s, res.es_free_s

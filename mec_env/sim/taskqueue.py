@@ -24,7 +24,9 @@ slot t of length Δ = ``slot_s``:
    on that delay; it times out if the delay exceeds φ. A dropped task costs ``drop_cost``,
    charged to its UD in the slot it is dropped. A UD that dispatches nothing costs 0.
 6. **Carry-over.** The UD's CPU stays busy for what is left of a local run after Δ; each ES
-   CPU stays busy for what is left of its last task after Δ.
+   CPU stays busy for what is left of its last task after Δ. **The episode's end** flushes
+   the queues: a task still queued after the last slot is dropped (and costs ``drop_cost``
+   in that slot), so idling at the end is not free.
 
 All arrays carry a leading batch axis B (copies). SI units: bits, s, Hz, W, J.
 """
@@ -237,9 +239,13 @@ def resolve_queued(
     local_busy_s: np.ndarray,
     es_free_s: np.ndarray,
     dropped: np.ndarray,
+    length: np.ndarray,
+    flush: np.ndarray,
 ) -> QueuedOutcome:
     """Steps 4-6 of the module docstring for a slot whose admitted set ``offloaded`` is
-    known. All per-UD arrays (B, N); ``es_free_s`` (B, M, U)."""
+    known. All per-UD arrays (B, N); ``es_free_s`` (B, M, U); ``length`` (B, N) the queue
+    lengths (head included); ``flush`` (B,) whether this is the episode's last slot (the
+    tasks still queued after it are dropped)."""
     e_local = local_energy(bits, cycles_per_bit, f_hz, cfg.kappa)
     local = has & ~requested & (local_busy_s <= 0.0)
     if cfg.battery_hard:
@@ -247,6 +253,8 @@ def resolve_queued(
     local_s = np.where(local, local_delay(bits, cycles_per_bit, f_hz), 0.0)
     service, free = _service(cfg, server, offloaded, upload_s, processing_s, es_free_s, local_s)
     served = local | offloaded
+    # the episode's last slot flushes the queues: what is still queued after it is dropped
+    dropped = dropped + np.where(flush[:, None], length - served, 0)
     energy = np.where(local, e_local, np.where(offloaded, offload_energy_j, 0.0))
     delay = np.where(served, wait_s + service, 0.0)
     costs = np.where(served, cost(cfg.rho_delay, cfg.rho_energy, delay, energy), 0.0)
