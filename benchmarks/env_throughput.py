@@ -13,6 +13,11 @@ Prints four tables, every ratio measured in this run:
 4. **TorchRL**: a collector over the native adapter (``mec_env.torchrl_env``, B = 16 copies)
    against a collector over ``PettingZooWrapper(parallel_env)``, env-steps/s (``small`` and
    ``paper_kb``); needs torchrl.
+5. **Time-coupled presets** (``queue``, ``queue_heavy``, ``queue_small``, ``queue_energy``:
+   per-UD task queues, carried CPU backlogs; the queue model always plays on numpy): batched
+   B = 256 and single env, µs per UD-step, ES agents on. Then the batched core's µs per
+   UD-step on ``queue`` and ``queue_heavy`` against ``paper_kb`` (numpy), measured
+   alternately in this run (three rounds, the median round's ratio). Target: within 1.5x.
 
 Optionally (``--mpe``) PettingZoo MPE ``simple_spread_v3`` with 48 agents for reference.
 Before and after the tables, two fixed reference workloads (1,000 Python dicts of 22 keys; a
@@ -28,6 +33,7 @@ A UD-step is one UD's slot played; an env-step one slot of one copy.
 
     OMP_NUM_THREADS=1 python benchmarks/env_throughput.py            # ~1-2 minutes
     OMP_NUM_THREADS=1 python benchmarks/env_throughput.py --quick    # smoke run, seconds
+    OMP_NUM_THREADS=1 python benchmarks/env_throughput.py --only-queues  # table 5, ~1 minute
 
 This is a script that prints tables, not a test: nothing here asserts a speed.
 """
@@ -90,41 +96,62 @@ def kernels_available() -> bool:
     return fast.available()
 
 
-def bench_batched(
-    n_uds: int, batch: int, kernels: str, seconds: float, min_steps: int, seed: int = 0
-) -> Timing:
+def _size(preset: str, n_uds: int | None) -> dict:
+    """The overrides of a run: N UDs and M = N/16 servers, or the preset's own (None)."""
+    return {} if n_uds is None else {"n_uds": n_uds, "n_servers": max(1, n_uds // Z_MAX)}
+
+
+def make_vector(batch: int, kernels: str, preset: str = "paper_kb", n_uds: int | None = 48):
+    """A reset vector env and a pool of four random actions for it."""
     import mec_env
 
-    vec = mec_env.vector_env(
-        batch, "paper_kb", n_uds=n_uds, n_servers=max(1, n_uds // Z_MAX), kernels=kernels
-    )
-    vec.reset(seed=seed)
-    rng = np.random.default_rng(seed)
+    vec = mec_env.vector_env(batch, preset, kernels=kernels, **_size(preset, n_uds))
+    vec.reset(seed=0)
+    rng = np.random.default_rng(0)
     pool = [
         {
-            "ud": rng.random((batch, n_uds, 3)),
+            "ud": rng.random((batch, vec.n_uds, 3)),
             "es": rng.integers(0, 2, (batch, vec.n_servers, vec.z_cap)),
         }
         for _ in range(4)
     ]
+    return vec, pool
+
+
+def bench_batched(
+    n_uds: int | None,
+    batch: int,
+    kernels: str,
+    seconds: float,
+    min_steps: int,
+    preset: str = "paper_kb",
+) -> Timing:
+    vec, pool = make_vector(batch, kernels, preset, n_uds)
     return _time(lambda i: vec.step(pool[i % 4]), seconds, min_steps)
 
 
-def bench_single(n_uds: int, kernels: str, seconds: float, min_steps: int, seed: int = 0) -> Timing:
+def bench_single(
+    n_uds: int | None,
+    kernels: str,
+    seconds: float,
+    min_steps: int,
+    seed: int = 0,
+    preset: str = "paper_kb",
+) -> Timing:
     import mec_env
 
-    env = mec_env.parallel_env(
-        "paper_kb", n_uds=n_uds, n_servers=max(1, n_uds // Z_MAX), kernels=kernels
-    )
+    env = mec_env.parallel_env(preset, kernels=kernels, **_size(preset, n_uds))
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     pool = []
     for _ in range(8):
-        actions = dict(zip(env.ud_agents, rng.random((n_uds, 3), dtype=np.float32), strict=True))
+        actions = dict(
+            zip(env.ud_agents, rng.random((env.n_uds, 3), dtype=np.float32), strict=True)
+        )
         actions.update(
             zip(
                 env.es_agent_names,
-                rng.integers(0, 2, (env.n_servers, Z_MAX), dtype=np.int8),
+                rng.integers(0, 2, (env.n_servers, int(env.config.z_max.max())), dtype=np.int8),
                 strict=True,
             )
         )
@@ -209,6 +236,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 0.2 s each")
     parser.add_argument("--no-scaling", action="store_true", help="skip table 3")
     parser.add_argument("--no-torchrl", action="store_true", help="skip table 4")
+    parser.add_argument("--no-queues", action="store_true", help="skip table 5")
+    parser.add_argument(
+        "--only-queues", action="store_true", help="table 5 only (the time-coupled presets)"
+    )
     parser.add_argument("--mpe", action="store_true", help="also time MPE simple_spread_v3")
     return parser.parse_args(argv)
 
@@ -311,6 +342,57 @@ def table_torchrl(seconds: float) -> None:
         print("\n4. (torchrl not installed: pip install torchrl to time the collectors)")
 
 
+QUEUE_PRESETS = ("queue", "queue_heavy", "queue_small", "queue_energy")
+QUEUE_TARGET = 1.5  # the batched queue core's µs per UD-step within 1.5x of paper_kb's
+
+
+def table_queues(seconds: float, rounds: int = 3) -> dict[str, float]:
+    """Table 5: the time-coupled presets (numpy), batched and single; then the batched core
+    on ``queue`` and ``queue_heavy`` against ``paper_kb``, timed alternately. Returns the
+    median round's ratio per preset."""
+    from mec_env.config import make_config
+
+    rows = []
+    for preset in QUEUE_PRESETS:
+        tb = bench_batched(None, BATCH, "numpy", seconds, 3, preset=preset)
+        ts = bench_single(None, "numpy", seconds, 3, preset=preset)
+        n = make_config(preset).n_uds
+        rows.append(
+            (
+                preset,
+                str(n),
+                f"{tb.per_s * BATCH * n:,.0f}",
+                f"{1e6 / (tb.per_s * BATCH * n):.3f}",
+                f"{ts.per_s:,.0f}",
+                f"{1e6 / (ts.per_s * n):.3f}",
+            )
+        )
+        print(f"  timed {preset}", file=sys.stderr, flush=True)
+    print("\n5. time-coupled presets (numpy), ES agents on: batched B=256 and single env")
+    header = ("", "N", "batched UD-steps/s", "batched µs", "single env-steps/s", "single µs")
+    print(_rows(header, rows), flush=True)
+    # alternate the reference and each queue preset in the same process, round by round
+    envs = {p: make_vector(BATCH, "numpy", p, None) for p in ("paper_kb", "queue", "queue_heavy")}
+    per_ud = {p: [] for p in envs}
+    for _ in range(rounds):
+        for preset, (vec, pool) in envs.items():
+            t = _time(lambda i, vec=vec, pool=pool: vec.step(pool[i % 4]), seconds, 3)
+            per_ud[preset].append(1e6 / (t.per_s * BATCH * vec.n_uds))
+    ratios = {}
+    ref = per_ud["paper_kb"]
+    for preset in ("queue", "queue_heavy"):
+        r = sorted(q / p for q, p in zip(per_ud[preset], ref, strict=True))
+        ratios[preset] = r[len(r) // 2]
+        print(
+            f"batched µs per UD-step, {preset} vs paper_kb (numpy, {rounds} alternating rounds): "
+            f"{statistics.median(per_ud[preset]):.3f} vs {statistics.median(ref):.3f} µs, "
+            f"x{ratios[preset]:.2f} (rounds {', '.join(f'x{x:.2f}' for x in r)}); target "
+            f"within {QUEUE_TARGET}x: {'met' if ratios[preset] <= QUEUE_TARGET else 'not met'}",
+            flush=True,
+        )
+    return ratios
+
+
 def table_mpe(seconds: float) -> None:
     """PettingZoo MPE simple_spread_v3 with 48 agents, for reference."""
     from mpe2 import simple_spread_v3
@@ -342,12 +424,15 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     print(machine_speed(seconds), "(at the start)", flush=True)
-    batched = table_batched(modes, seconds)
-    table_single(modes, seconds, batched)
-    if not args.no_scaling:
-        table_scaling(modes, seconds)
-    if not args.no_torchrl:
-        table_torchrl(seconds)
+    if not args.only_queues:
+        batched = table_batched(modes, seconds)
+        table_single(modes, seconds, batched)
+        if not args.no_scaling:
+            table_scaling(modes, seconds)
+        if not args.no_torchrl:
+            table_torchrl(seconds)
+    if not args.no_queues:
+        table_queues(seconds)
     if args.mpe:
         table_mpe(seconds)
     print("\n" + machine_speed(seconds), "(at the end)", flush=True)

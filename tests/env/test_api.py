@@ -16,7 +16,10 @@ import mec_env
 from mec_env.config import PRESETS
 from tests.env.helpers import HETEROGENEOUS
 
-PRESET_NAMES = ("paper", "paper_kb", "paper_energy", "small")
+PAPER_PRESETS = ("paper", "paper_kb", "paper_energy", "small")
+#: the time-coupled presets (queues, carried backlogs; docs/environment.md)
+QUEUE_PRESETS = ("queue", "queue_heavy", "queue_small", "queue_energy")
+PRESET_NAMES = PAPER_PRESETS + QUEUE_PRESETS
 VARIANTS = {
     "es_on": {},
     "es_off": {"es_agents": False},
@@ -63,7 +66,9 @@ def _quiet_pettingzoo_warnings():
         yield
 
 
-def test_presets_are_the_four_of_the_spec():
+def test_presets_are_those_of_the_spec():
+    # the four of the paper and the four time-coupled ones: every PettingZoo test below
+    # runs on each
     assert set(PRESETS) == set(PRESET_NAMES)
 
 

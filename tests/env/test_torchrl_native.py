@@ -39,14 +39,28 @@ def test_check_env_specs(overrides, infos):
     check_env_specs(MECTorchRLEnv(3, "small", infos=infos, **overrides), seed=0)
 
 
-def test_rollout_equals_parallel_env_copy_by_copy():
-    env = MECTorchRLEnv(2, "small")
+@pytest.mark.parametrize("preset", ["queue", "queue_heavy", "queue_small", "queue_energy"])
+def test_check_env_specs_time_coupled_presets(preset):
+    overrides = {} if preset == "queue_small" else {"n_uds": 12}
+    check_env_specs(MECTorchRLEnv(3, preset, **overrides), seed=0)
+
+
+@pytest.mark.parametrize(
+    ("preset", "overrides"),
+    [
+        ("small", {}),
+        ("queue_small", {"n_slots": 10}),
+        ("queue_energy", {"n_uds": 6, "n_slots": 10}),
+    ],
+)
+def test_rollout_equals_parallel_env_copy_by_copy(preset, overrides):
+    env = MECTorchRLEnv(2, preset, **overrides)
     env.set_seed(5)
     td = env.rollout(10, break_when_any_done=False)
     assert td.batch_size == (2, 10)
     assert td["next", "truncated"][:, :, 0].tolist() == [[False] * 9 + [True]] * 2
     for b in range(2):
-        pz = mec_env.parallel_env("small")
+        pz = mec_env.parallel_env(preset, **overrides)
         obs, _ = pz.reset(seed=5 + b)
         assert_array_equal(
             td["ud", "observation"][b, 0].numpy(), np.stack([obs[a] for a in pz.ud_agents])

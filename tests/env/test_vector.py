@@ -16,6 +16,8 @@ from mec_env.spec import ES_INFO_KEYS, SLOT_INFO_KEYS, UD_INFO_KEYS
 from tests.env.helpers import HETEROGENEOUS
 
 PRESETS = ("small", "paper_kb", "paper", "paper_energy")
+#: the time-coupled presets (per-UD queues, carried backlogs): numpy only
+QUEUE_PRESETS = ("queue", "queue_heavy", "queue_small", "queue_energy")
 MATCHERS = ("co_selection", "max_gain", "random")
 
 
@@ -97,11 +99,19 @@ def play_both(
 
 @pytest.mark.parametrize("es_agents", [True, False])
 @pytest.mark.parametrize("matcher", MATCHERS)
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", PRESETS + QUEUE_PRESETS)
 def test_copy_b_equals_parallel_env(preset, matcher, es_agents):
     episodes = 1 if preset == "paper_energy" else 2
     overrides = {"n_slots": 12} if preset == "paper_energy" else {}
+    if preset in QUEUE_PRESETS:  # 100 slots (20 in queue_small): queues fill in 15
+        overrides = {"n_slots": 15}
     play_both(preset, matcher=matcher, es_agents=es_agents, episodes=episodes, **overrides)
+
+
+@pytest.mark.parametrize("preset", ["queue_small", "queue_heavy"])
+def test_copy_b_equals_parallel_env_queues_all_offload(preset):
+    # everyone asks: the ES CPU backlogs carry over and requests are cut and wait
+    play_both(preset, num_envs=3, episodes=1, actions="offload", n_slots=15, subchannels=1)
 
 
 @pytest.mark.parametrize(
@@ -444,11 +454,12 @@ def test_envs_deepcopy_and_pickle(kernels):
     assert pickle.loads(pickle.dumps(vec)).num_envs == 2
 
 
+@pytest.mark.parametrize("preset", ["small", "queue_small"])
 @pytest.mark.parametrize("lock_step", [True, False])
-def test_step_outputs_are_not_overwritten_by_later_steps(lock_step):
+def test_step_outputs_are_not_overwritten_by_later_steps(lock_step, preset):
     # a step's infos (battery_j, f_hz, p_w are the core's next state) stay as returned when
     # later steps reset copies (auto-reset of all copies, or of some)
-    vec = mec_env.vector_env(3, "small", kernels="numpy")
+    vec = mec_env.vector_env(3, preset, kernels="numpy")
     vec.reset(seed=0)
     if not lock_step:  # copy 0 one slot ahead: its auto-reset comes while the others play
         vec.step(
@@ -491,11 +502,12 @@ def test_state_before_reset_says_so():
         mec_env.vector_env(2, "small").state()
 
 
-def test_step_copies_steps_only_those_copies_exactly_as_step():
+@pytest.mark.parametrize("preset", ["small", "queue_small"])
+def test_step_copies_steps_only_those_copies_exactly_as_step(preset):
     from mec_env.policies import slot_view
 
-    full = mec_env.vector_env(3, "small", autoreset=False)
-    part = mec_env.vector_env(3, "small", autoreset=False)
+    full = mec_env.vector_env(3, preset, autoreset=False)
+    part = mec_env.vector_env(3, preset, autoreset=False)
     full.reset(seed=4)
     obs0, _ = part.reset(seed=4)
     rng = np.random.default_rng(0)
@@ -519,11 +531,14 @@ def test_step_copies_steps_only_those_copies_exactly_as_step():
     assert part.playing.tolist() == [False, True, False]
     with pytest.raises(mec_env.ActionError, match="copy 0 finished its episode"):
         part.step_copies({k: v[[0]] for k, v in actions.items()}, [0])
-    single = mec_env.parallel_env("small")
+    single = mec_env.parallel_env(preset)
     single.reset(seed=5)
     view, ref = part.slot_view(1), slot_view(single)
     assert view.agents == ref.agents and view.es_agent_names == ref.es_agent_names
     assert_array_equal(view.members, ref.members)
+    if preset == "queue_small":  # copy 1 waited at its reset: its queues are the single env's
+        assert_array_equal(view.queues.length, ref.queues.length)
+        assert_array_equal(view.queues.es_free_s, ref.queues.es_free_s)
     assert_array_equal(view.current_slot.gain, ref.current_slot.gain)
     assert_array_equal(part.members[1], single.members)
     assert part.slot_view(0).agents == ()
