@@ -1,5 +1,5 @@
-"""The hindsight lower bound (mec_env.bounds) beside greedy and all_offload on the trainer's
-evaluation episodes.
+"""The hindsight lower bound (mec_env.bounds) beside greedy, all_offload and drift_plus_penalty
+on the trainer's evaluation episodes.
 
     python benchmarks/hindsight_bound.py                      # queue_small, 10 eval seeds
     python benchmarks/hindsight_bound.py --preset queue_heavy --episodes 20
@@ -9,7 +9,9 @@ Evaluation episode j is reset with ``eval_seed + j`` (``conf/config.yaml``: eval
 any learner's evaluation on the same preset. Each reference policy is played in
 ``mec_env.parallel_env(preset, **env_overrides_for(name))`` as ``ucms-eval`` plays it; the
 metric is the episode's mean per UD-slot of ``last_step["cost"]``. Prints one row per seed
-and the mean with its 95% t-interval over seeds; ``--out`` also writes the table.
+(``drop``: tasks the bound's optimum leaves undispatched, each costing ``drop_cost``) and the
+mean with its 95% t-interval over seeds; ``--out`` also writes the table.
+``drift_plus_penalty`` is compared when it is registered in ``mec_env.policies``.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import numpy as np
 
 import mec_env
 from mec_env.bounds import hindsight_bound
+from mec_env.policies import POLICIES as REGISTERED
 from mec_env.policies import env_overrides_for, make_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_SEED = 1_000_000  # conf/config.yaml eval_seed
 EVAL_EPISODES = 10  # conf/config.yaml eval_episodes
-POLICIES = ("greedy", "all_offload")
+POLICIES = tuple(p for p in ("greedy", "all_offload", "drift_plus_penalty") if p in REGISTERED)
 
 
 def realised_cost(name: str, preset: str, seed: int) -> float:
@@ -51,9 +54,9 @@ def t_interval(x: np.ndarray) -> tuple[float, float, float]:
 
 
 def table(preset: str, seeds: list[int]) -> str:
-    """The per-seed rows and the mean row of bound, greedy and all_offload."""
-    head = (f"{'seed':>8} {'tasks':>5} {'vars':>5} {'left':>4} {'bound':>8} "
-            + " ".join(f"{p:>11}" for p in POLICIES) + f" {'solve s':>7}")  # fmt: skip
+    """The per-seed rows and the mean row of the bound and each policy in ``POLICIES``."""
+    names = " ".join(f"{p:>{max(11, len(p))}}" for p in POLICIES)
+    head = f"{'seed':>8} {'tasks':>5} {'vars':>5} {'drop':>4} {'bound':>8} {names} {'solve s':>7}"
     lines = [head]
     cols: dict[str, list[float]] = {"bound": [], **{p: [] for p in POLICIES}}
     for seed in seeds:
@@ -63,15 +66,17 @@ def table(preset: str, seeds: list[int]) -> str:
         cols["bound"].append(b.bound)
         for p in POLICIES:
             cols[p].append(realised_cost(p, preset, seed))
-        lines.append(f"{seed:>8} {b.n_tasks:>5} {b.n_vars:>5} {b.n_left:>4} {b.bound:>8.4f} "
-                     + " ".join(f"{cols[p][-1]:>11.4f}" for p in POLICIES)
+        drop = b.n_dropped + b.n_flushed
+        lines.append(f"{seed:>8} {b.n_tasks:>5} {b.n_vars:>5} {drop:>4} {b.bound:>8.4f} "
+                     + " ".join(f"{cols[p][-1]:>{max(11, len(p))}.4f}" for p in POLICIES)
                      + f" {b.solve_s:>7.3f}")  # fmt: skip
     lines.append("")
     for name, x in cols.items():
         mean, low, high = t_interval(np.asarray(x))
         lines.append(f"{name:>11}: {mean:.4f} [{low:.4f}, {high:.4f}]")
-    gap = np.asarray(cols["greedy"]) / np.asarray(cols["bound"])
-    lines.append(f"greedy / bound per seed: {gap.min():.1f} .. {gap.max():.1f}")
+    for p in POLICIES:
+        gap = np.asarray(cols[p]) / np.asarray(cols["bound"])
+        lines.append(f"{p} / bound per seed: {gap.min():.2f} .. {gap.max():.2f}")
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """The hindsight bound (mec_env.bounds): the recorded episode is the env's, the MILP's optimum
-is the relaxation's (brute force on tiny instances), the per-option minima are minima, and
-the bound is below every reference policy's realised cost."""
+is the relaxation's (brute force on tiny instances), the per-option minima are minima, a
+local option never blocks the UD's CPU longer than the env does, and the bound is below
+every registered policy's realised cost."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ pytest.importorskip("scipy.optimize", reason="scipy not installed")
 import mec_env  # noqa: E402
 from mec_env import bounds  # noqa: E402
 from mec_env.config import make_config  # noqa: E402
-from mec_env.policies import env_overrides_for, make_policy  # noqa: E402
+from mec_env.policies import POLICIES, env_overrides_for, make_policy  # noqa: E402
 
 TINY = dict(n_uds=2, n_servers=1, z_max=2, subchannels=1, n_cpus=1, n_slots=4,
             deadline_s=[0.1, 0.15], drop_cost=0.02)  # fmt: skip
 # two subchannels but storage for one large task or two small ones: (15j) binds
 TINY_STORAGE = {**TINY, "subchannels": 2, "storage_bytes": 60e3}
+# drops dear enough that a UD runs tasks locally back to back: the busy CPU binds (seed 2)
+TINY_BUSY = {**TINY, "drop_cost": 0.5}
 
 
 def _play(name: str, seed: int, preset: str = "queue_small", **overrides):
@@ -52,32 +55,59 @@ def test_the_recorded_episode_is_the_one_every_policy_meets(name):
             assert ep.deadline_s[mine][0] - queues.wait_s[n] == slot.deadline_s[n]
 
 
-def _brute_force(rel: bounds.Relaxation) -> float:
-    """The relaxation's optimum by enumerating every choice of every task (None: not
-    dispatched, else one of its variables)."""
+def _feasible(rel: bounds.Relaxation, chosen: list[int], blocking: bool) -> bool:
+    """Whether the chosen variables satisfy the relaxation's constraints (each task once is
+    by construction): one dispatch per UD and slot, K_m and D_m per ES and slot, and (with
+    ``blocking``) no local start while an earlier local start keeps the CPU busy."""
     ep, cfg = rel.episode, rel.episode.config
+    chosen = np.array(chosen, dtype=np.int64)
+    ud_slot = ep.ud[rel.task[chosen]] * cfg.n_slots + rel.slot[chosen]
+    if np.unique(ud_slot).size < ud_slot.size:
+        return False
+    off = chosen[rel.option[chosen] > 0]
+    es_slot = (rel.option[off] - 1) * cfg.n_slots + rel.slot[off]
+    count = np.bincount(es_slot, minlength=cfg.n_servers * cfg.n_slots)
+    stored = np.bincount(es_slot, ep.bits[rel.task[off]], cfg.n_servers * cfg.n_slots)
+    if np.any(count > np.repeat(cfg.subchannels, cfg.n_slots)) or np.any(
+        stored > np.repeat(cfg.storage_bits, cfg.n_slots)
+    ):
+        return False
+    local = chosen[rel.option[chosen] == 0]
+    for a, b in itertools.combinations(local, 2):
+        first, second = (a, b) if rel.slot[a] <= rel.slot[b] else (b, a)
+        same_ud = ep.ud[rel.task[a]] == ep.ud[rel.task[b]]
+        if blocking and same_ud and rel.slot[second] <= rel.slot[first] + rel.blocks[first]:
+            return False
+    return True
+
+
+def _brute_force(rel: bounds.Relaxation, blocking: bool = True) -> float:
+    """The relaxation's optimum by enumerating every choice of every task (None: not
+    dispatched, else one of its variables), depth first, cutting only infeasible branches
+    and branches whose cost already reaches the best found (costs are ≥ 0)."""
+    ep = rel.episode
     choices = [[None, *np.flatnonzero(rel.task == i)] for i in range(ep.ud.size)]
-    best = np.inf
-    for pick in itertools.product(*choices):
-        chosen = np.array([v for v in pick if v is not None], dtype=np.int64)
-        ud_slot = ep.ud[rel.task[chosen]] * cfg.n_slots + rel.slot[chosen]
-        if np.unique(ud_slot).size < ud_slot.size:
-            continue
-        off = chosen[rel.option[chosen] > 0]
-        es_slot = (rel.option[off] - 1) * cfg.n_slots + rel.slot[off]
-        count = np.bincount(es_slot, minlength=cfg.n_servers * cfg.n_slots)
-        stored = np.bincount(es_slot, ep.bits[rel.task[off]], cfg.n_servers * cfg.n_slots)
-        if np.any(count > np.repeat(cfg.subchannels, cfg.n_slots)) or np.any(
-            stored > np.repeat(cfg.storage_bits, cfg.n_slots)
-        ):
-            continue
-        skipped = np.ones(ep.ud.size, dtype=bool)
-        skipped[rel.task[chosen]] = False
-        best = min(best, rel.cost[chosen].sum() + rel.undispatched[skipped].sum())
-    return best
+    best = [np.inf]
+
+    def walk(i: int, chosen: list[int], total: float) -> None:
+        if total >= best[0]:
+            return
+        if i == len(choices):
+            best[0] = total
+            return
+        for v in choices[i]:
+            if v is None:
+                walk(i + 1, chosen, total + rel.undispatched[i])
+            elif _feasible(rel, [*chosen, v], blocking):
+                walk(i + 1, [*chosen, v], total + rel.cost[v])
+
+    walk(0, [], 0.0)
+    return best[0]
 
 
-@pytest.mark.parametrize("overrides", [TINY, TINY_STORAGE], ids=["K=1", "storage"])
+@pytest.mark.parametrize(
+    "overrides", [TINY, TINY_STORAGE, TINY_BUSY], ids=["K=1", "storage", "busy"]
+)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_milp_optimum_is_the_brute_force_optimum(overrides, seed):
     cfg = make_config("queue_small", **overrides)
@@ -91,17 +121,22 @@ def test_the_milp_optimum_is_the_brute_force_optimum(overrides, seed):
 
 
 def test_the_tiny_instances_make_the_constraints_bind():
-    """Some tiny instance's optimum is above the sum of each task's cheapest choice: the
-    per-UD, subchannel or storage constraints bind (else the brute force tests little)."""
-    gaps = []
-    for overrides, seed in itertools.product([TINY, TINY_STORAGE], [0, 1, 2]):
+    """Some tiny instance's optimum is above the sum of each task's cheapest choice (the
+    per-UD, subchannel or storage constraints bind), and some is above its optimum without
+    the busy-CPU rows (else the brute force tests little)."""
+    gaps, blocking = [], []
+    for overrides, seed in itertools.product([TINY, TINY_STORAGE, TINY_BUSY], [0, 1, 2]):
         cfg = make_config("queue_small", **overrides)
         rel = bounds.build_relaxation(bounds.record_episode(cfg, seed))
         free = sum(min([rel.undispatched[i], *rel.cost[rel.task == i]])
                    for i in range(rel.undispatched.size))  # fmt: skip
-        gaps.append(bounds.solve_relaxation(rel).total - free)
+        total = bounds.solve_relaxation(rel).total
+        gaps.append(total - free)
+        blocking.append(total - _brute_force(rel, blocking=False))
     assert min(gaps) > -1e-12
     assert max(gaps) > 1e-6
+    assert min(blocking) > -1e-12
+    assert max(blocking) > 1e-6
 
 
 def test_the_option_costs_are_minima_over_the_controls():
@@ -126,6 +161,58 @@ def test_the_option_costs_are_minima_over_the_controls():
     assert np.all(got >= grid * (1 - 1e-6))
 
 
+def test_the_local_options_cover_every_frequency_cheaper_and_blocking_less():
+    """Every f ∈ [f_min, f_max] (a dense grid, the breakpoints and their float neighbours)
+    has an option whose cost is at most its cost and whose blocking is at most the env's
+    (:func:`bounds.busy_slots` of βc/f); the options of a task block distinct counts."""
+    cfg = make_config("queue_small")
+    rng = np.random.default_rng(1)
+    bits = rng.uniform(*cfg.task_bits, 30)
+    cpb = rng.uniform(*cfg.cycles_per_bit, 30)
+    task, f_lo, f_hi, blocks = bounds.local_options(cfg, bits, cpb)
+    assert np.array_equal(np.unique(task), np.arange(30))
+    for i in range(30):
+        mine = task == i
+        assert np.unique(blocks[mine]).size == mine.sum()
+        edges = np.concatenate([f_lo[mine], f_hi[mine]])
+        f = np.concatenate([np.linspace(cfg.f_min_hz, cfg.f_max_hz, 2001), edges,
+                            np.nextafter(edges, 0), np.nextafter(edges, np.inf)])  # fmt: skip
+        f = f[(f >= cfg.f_min_hz) & (f <= cfg.f_max_hz)]
+        env_cost = bounds.local_cost_at(cfg, bits[i], cpb[i], 0.0, f)
+        env_blocks = bounds.busy_slots(cfg, bits[i] * cpb[i] / f)
+        opt_cost = bounds.local_cost_at(cfg, bits[i], cpb[i], 0.0, f_lo[mine])
+        ok = (opt_cost[None, :] <= env_cost[:, None] * (1 + 1e-12)) & (
+            blocks[mine][None, :] <= env_blocks[:, None]
+        )
+        assert ok.any(axis=1).all(), i
+
+
+def test_a_local_run_blocks_the_cpu_as_busy_slots_says():
+    """Played in the env, UDs that always run locally at random frequencies start a local run
+    exactly 1 + busy_slots(βc/f) slots after the previous one when their queue has a task."""
+    cfg = make_config("queue_small", queue_capacity=50, deadline_s=[1.0, 1.0])
+    env = mec_env.parallel_env("queue_small", queue_capacity=50, deadline_s=[1.0, 1.0])
+    env.reset(seed=4)
+    rng = np.random.default_rng(0)
+    starts = {n: [] for n in range(cfg.n_uds)}
+    t = 0
+    while env.agents:
+        actions = {a: env.action_space(a).sample() for a in env.agents}
+        for a in env.ud_agents:
+            actions[a] = np.array([0.0, rng.uniform(0.2, 1.0), 0.0], dtype=np.float32)
+        env.step(actions)
+        step = env.unwrapped.last_step
+        for n in np.flatnonzero(step["local"][0] if step["local"].ndim > 1 else step["local"]):
+            starts[n].append((t, float(np.ravel(step["delay_s"])[n] - np.ravel(step["wait_s"])[n])))
+        t += 1
+    gaps = 0
+    for runs in starts.values():
+        for (s0, run_s), (s1, _) in zip(runs[:-1], runs[1:], strict=True):
+            assert s1 >= s0 + 1 + bounds.busy_slots(cfg, run_s)
+            gaps += s1 == s0 + 1 + bounds.busy_slots(cfg, run_s)
+    assert gaps > 10
+
+
 def test_tasks_expire_as_the_env_drops_them():
     cfg = make_config("queue_small")
     ep = bounds.record_episode(cfg, 0)
@@ -135,20 +222,22 @@ def test_tasks_expire_as_the_env_drops_them():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_bound_is_below_every_reference_policy(seed):
+def test_the_bound_is_below_every_registered_policy(seed):
     got = bounds.hindsight_bound("queue_small", seed)
     assert got.optimal
     assert got.n_tasks > 0
-    for name in ("greedy", "all_offload", "all_local", "random"):
+    names = set(POLICIES) | {"greedy", "all_offload", "all_local", "random"}
+    for name in sorted(names):
         realised, _ = _play(name, seed)
         assert got.bound <= realised, name
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_a_policy_that_dispatches_nothing_pays_exactly_the_charged_drops(seed):
-    """Every UD requests and every ES refuses: nothing is dispatched, and with a queue too
-    long to fill the env charges exactly the tasks that expire before T (Σ u_i): the tasks
-    left at the end and the expiries found when slot T is drawn cost nothing."""
+def test_a_policy_that_dispatches_nothing_pays_drop_cost_for_every_task(seed):
+    """Every UD requests and every ES refuses: nothing is dispatched, and the env charges
+    ``drop_cost`` for every task that arrived in slots 0..T − 1 (Σ u_i): those that expire
+    before T at expiry, the others in the last slot's flush (slot T's arrivals and the
+    expiries found when slot T is drawn are not charged again)."""
     env = mec_env.parallel_env("queue_small", queue_capacity=50)
     env.reset(seed=seed)
     costs = []
@@ -161,5 +250,6 @@ def test_a_policy_that_dispatches_nothing_pays_exactly_the_charged_drops(seed):
         costs.append(env.unwrapped.last_step["cost"])
     cfg = make_config("queue_small", queue_capacity=50)
     rel = bounds.build_relaxation(bounds.record_episode(cfg, seed))
-    assert rel.expires.sum() < rel.expires.size  # some tasks are still queued at the end
+    assert rel.expires.sum() < rel.expires.size  # some tasks are flushed at the end
+    assert np.all(rel.undispatched == cfg.drop_cost)
     assert np.sum(costs) == pytest.approx(rel.undispatched.sum(), abs=1e-12)
