@@ -340,15 +340,21 @@ def _time_keys(raw: dict[str, Any]) -> dict[str, Any]:
         "slot_s": _positive(raw, "slot_s"),
         "arrival_rate": _positive(raw, "arrival_rate", allow_zero=True),
         "burst_rate": _positive(raw, "burst_rate", allow_zero=True),
-        "burst_switch": _range(raw, "burst_switch", positive=False),
         "max_arrivals": _count(raw, "max_arrivals"),
         "drop_cost": _positive(raw, "drop_cost", allow_zero=True),
         "battery_hard": _flag(raw, "battery_hard"),
     }
     # a pair of probabilities, not a range: [P(calm→burst), P(burst→calm)]
     switch = raw["burst_switch"]
-    if not all(0.0 <= float(x) <= 1.0 for x in switch):
-        raise _fail("burst_switch", switch, "two probabilities in [0, 1]")
+    if (
+        isinstance(switch, (str, bytes))
+        or not hasattr(switch, "__len__")
+        or len(switch) != 2
+        or not all(_is_number(x) and 0.0 <= x <= 1.0 for x in switch)
+    ):
+        raise _fail(
+            "burst_switch", switch, "[P(calm->burst), P(burst->calm)], two probabilities in [0, 1]"
+        )
     keys["burst_switch"] = (float(switch[0]), float(switch[1]))
     if capacity == 0:
         if raw["arrivals"] != "every_slot":

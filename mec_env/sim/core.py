@@ -214,8 +214,7 @@ class BatchCore:
         battery = self.battery if idx is None else self.battery[rows]
         slots = SlotState(config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=remaining,
                           gain=gain, battery_j=battery)  # fmt: skip
-        server, _ = self.backend.match(slots, rngs)
-        server = np.where(has, server, -1)
+        server = self._match_active(slots, has, rngs)
         members = self.backend.members_of(server)
         if idx is None:
             self.bits, self.cycles_per_bit, self.deadline_s = bits, cpb, remaining
@@ -227,6 +226,27 @@ class BatchCore:
                    "wait_s": wait}  # fmt: skip
             for name, value in new.items():
                 getattr(self, name)[rows] = value
+
+    def _match_active(self, slots: SlotState, has: np.ndarray, rngs) -> np.ndarray:
+        """The matcher on the UDs with a task only, as if the others were not there: the
+        copies with k such UDs are matched together on (B_k, k) arrays of them (in UD order),
+        each with its own generator; the others get −1. (B', N) int64."""
+        server = np.full(has.shape, -1, dtype=np.int64)
+        count = has.sum(axis=1)
+        for k in np.unique(count[count > 0]).tolist():
+            sel = np.flatnonzero(count == k)
+            if k == has.shape[1]:  # every UD has a task: the arrays as they are
+                idx = None
+                sub = slots if sel.size == has.shape[0] else _slot_rows(slots, sel, None)
+            else:
+                idx = np.sort(np.argsort(~has[sel], axis=1, kind="stable")[:, :k], axis=1)
+                sub = _slot_rows(slots, sel, idx)
+            got, _ = self.backend.match(sub, [rngs[j] for j in sel.tolist()])
+            if idx is None:
+                server[sel] = got
+            else:
+                server[sel[:, None], idx] = got
+        return server
 
     @staticmethod
     def uniforms(rngs: list[np.random.Generator], size: int) -> np.ndarray:
@@ -499,6 +519,21 @@ class BatchCore:
             truncated = self.t[rows] >= cfg.n_slots
         self.new_slot(idx, u)  # the next state; after the last slot it is never acted on
         return truncated
+
+
+def _slot_rows(slots: SlotState, rows: np.ndarray, idx: np.ndarray | None) -> SlotState:
+    """The copies ``rows`` of a batched slot, and of each only the UDs ``idx`` (len(rows),
+    k) if given."""
+
+    def pick(x: np.ndarray) -> np.ndarray:
+        x = x[rows]
+        if idx is None:
+            return x
+        return np.take_along_axis(x, idx.reshape(idx.shape + (1,) * (x.ndim - 2)), axis=1)
+
+    return SlotState(config=slots.config, bits=pick(slots.bits),
+                     cycles_per_bit=pick(slots.cycles_per_bit), deadline_s=pick(slots.deadline_s),
+                     gain=pick(slots.gain), battery_j=pick(slots.battery_j))  # fmt: skip
 
 
 def admission_priority(

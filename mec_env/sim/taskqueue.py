@@ -263,20 +263,10 @@ def resolve_queued(
     late = np.where(served, remaining_s, np.inf)  # only dispatched tasks can time out
     pen = penalty(cfg.rho_delay, cfg.rho_energy, late, service, battery_next, cfg.b_min_j)
     busy = np.where(local, service, local_busy_s)
-    out = {
-        "delay_s": delay,
-        "energy_j": energy,
-        "cost": costs,
-        "battery_j": battery_next,
-        "penalty": pen,
-        "reward": reward(costs, pen),
-        "timed_out": served & (service > remaining_s),
-        "below_b_min": battery_next < cfg.b_min_j,
-        "served": served,
-        "local": local,
-        "wait_s": np.where(has, wait_s, 0.0),
-        "dropped": dropped,
-    }
+    out = dict(delay_s=delay, energy_j=energy, cost=costs, battery_j=battery_next, penalty=pen,
+               reward=reward(costs, pen), timed_out=served & (service > remaining_s),
+               below_b_min=battery_next < cfg.b_min_j, served=served, local=local,
+               wait_s=np.where(has, wait_s, 0.0), dropped=dropped)  # fmt: skip
     return QueuedOutcome(
         out,
         np.maximum(busy - cfg.slot_s, 0.0),

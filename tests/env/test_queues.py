@@ -349,11 +349,6 @@ def test_ud_without_a_task_dispatches_nothing_and_costs_nothing():
     assert s["cost"][1] == 0.0 and s["energy_j"][1] == 0.0 and s["delay_s"][1] == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: UDs without a task are matched too, then unmatched (core._new_queued_slot), "
-    "so they take ES places from UDs with tasks when N > sum(z_max)",
-)
 @pytest.mark.parametrize("matcher", ["co_selection", "max_gain", "random"])
 def test_the_only_task_gets_the_free_place(matcher):
     # one ES place, three UDs, only UD 0 has a task: it should be matched
@@ -458,11 +453,6 @@ def test_bursty_phase_starts_calm_and_resets():
     assert env2.unwrapped._core.queues.phase.tolist() == [[0] * 6]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: config._time_keys validates burst_switch with _range, which requires "
-    "P(calm->burst) <= P(burst->calm); it is a pair of probabilities, not a range",
-)
 def test_burst_switch_is_a_pair_of_probabilities_not_a_range():
     cfg = make_config("queue_small", arrivals="bursty", burst_switch=[0.5, 0.2])
     assert cfg.burst_switch == (0.5, 0.2)
