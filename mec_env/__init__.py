@@ -24,6 +24,10 @@ from mec_env.sim.components import ARRIVALS, CHANNELS, MOBILITY, TASK_MODELS
 from mec_env.sim.slot import SlotState
 from mec_env.spec import ES_INFO_KEYS, SLOT_INFO_KEYS, SLOT_METRICS, UD_INFO_KEYS, slot_metrics
 
+# registers the drift_plus_penalty policy in mec_env.policies.POLICIES (it imports policies,
+# so policies cannot import it)
+from mec_env import lookahead as _lookahead  # noqa: F401  # isort: skip
+
 __version__ = "0.1.0"
 
 __all__ = [

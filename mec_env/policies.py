@@ -44,6 +44,10 @@ oracle     exact per-slot optimum for small instances (N ≤ 12): enumerates eve
            picks the one minimising the slot's total cost plus timeout penalties
 ========== ================================================================================
 
+``drift_plus_penalty`` (:mod:`mec_env.lookahead`, registered when ``mec_env`` is imported) is
+the queue- and battery-aware Lyapunov rule for the time-coupled presets; ``greedy`` without
+queues.
+
 The quantity the heuristics minimise per UD is C + ρ1·max(τ − φ, 0)
 (:func:`mec_env.physics.late_penalty_cost`): the UD's cost plus the timeout part of its
 penalty (eq. 25). The battery part is left out: it depends on the harvest, drawn after the
@@ -522,16 +526,36 @@ POLICIES.register("random", RandomPolicy)
 POLICIES.register("greedy", Greedy, env_overrides={"es_agents": False, "admission": "saving_first"})
 POLICIES.register("oracle", Oracle)
 
-#: the built-in policies, in registration order
-POLICY_NAMES: tuple[str, ...] = POLICIES.names()
-#: policy name -> the environment config it is meant for (read from :data:`POLICIES`)
-POLICY_ENV_OVERRIDES: Mapping[str, dict[str, Any]] = MappingProxyType(
-    {name: env_overrides_for(name) for name in POLICY_NAMES}
-)
+
+def _builtin_names() -> tuple[str, ...]:
+    """The registered policies that mec_env defines, in registration order."""
+    return tuple(
+        name
+        for name in POLICIES.names()
+        if getattr(POLICIES.get(name), "__module__", "").startswith("mec_env.")
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """``POLICY_NAMES`` (the built-in policies, in registration order) and
+    ``POLICY_ENV_OVERRIDES`` (policy name -> the environment config it is meant for), read
+    from :data:`POLICIES` when asked: they include the built-in policies other modules
+    register, ``drift_plus_penalty`` (:mod:`mec_env.lookahead`, which imports this module and
+    is imported by ``mec_env``'s ``__init__``)."""
+    if name == "POLICY_NAMES":
+        return _builtin_names()
+    if name == "POLICY_ENV_OVERRIDES":
+        return MappingProxyType({n: env_overrides_for(n) for n in _builtin_names()})
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_policy(
-    name: str, env: Any = None, seed: int | None = None, *, config: EnvConfig | None = None
+    name: str,
+    env: Any = None,
+    seed: int | None = None,
+    *,
+    config: EnvConfig | None = None,
+    **params: Any,
 ) -> Policy:
     """The reference policy ``name`` (registered in :data:`POLICIES`, or an import path or
     entry point) bound to ``env``; its ``name`` and ``env_overrides`` are the registration's.
@@ -541,12 +565,14 @@ def make_policy(
     Without ``env``, give the environment's ``config``: the policy is bound to no
     environment and decides from the :class:`SlotView` passed to ``policy.act(view)``.
     Build the environment with ``policy.env_overrides`` (or :func:`env_overrides_for`) to
-    get the setting the policy is meant for.
+    get the setting the policy is meant for. Further keywords ``params`` go to the policy's
+    class, e.g. ``make_policy("drift_plus_penalty", env, v=30.0)``; a policy's registration
+    metadata ``params`` lists those it takes, with their defaults.
     """
     cls = POLICIES.get(name)
     if env is not None:
         _unwrap(env)
-    policy = cls(env, seed, config=config)
+    policy = cls(env, seed, config=config, **params)
     policy.name = name
     policy.env_overrides = env_overrides_for(name)
     return policy
@@ -555,8 +581,8 @@ def make_policy(
 __all__ = [
     "ORACLE_MAX_UDS",
     "POLICIES",
-    "POLICY_ENV_OVERRIDES",
-    "POLICY_NAMES",
+    "POLICY_ENV_OVERRIDES",  # noqa: F822 (module __getattr__)
+    "POLICY_NAMES",  # noqa: F822 (module __getattr__)
     "Policy",
     "SlotView",
     "best_local_frequency",
