@@ -33,8 +33,9 @@ from mec_env.sim.params import EnvConfig
 from mec_env.sim.state import SlotState
 
 #: the UD observation's extra columns in the time-coupled model: queue length, the head's
-#: wait, the UD's CPU backlog, its ES's mean CPU backlog
-QUEUE_COLUMNS = 4
+#: wait, the UD's CPU backlog, its ES's mean CPU backlog, its ES's members per subchannel and
+#: its gain's rank among them
+QUEUE_COLUMNS = 6
 
 #: per-UD output columns of a step, each (B, N)
 STEP_COLUMNS = (
@@ -316,21 +317,38 @@ class BatchCore:
         return ud
 
     def queue_columns(self) -> np.ndarray:
-        """(B, N, 4) float64: the time-coupled model's UD observation columns, queue length,
-        the head task's wait (s), the UD's CPU backlog (s) and its ES's mean CPU backlog (s)
-        (0 if unmatched), each clipped at its upper bound (Q, φ_max, φ_max, φ_max) and divided
-        by it when observations are normalised."""
+        """(B, N, 6) float64: the time-coupled model's UD observation columns: queue length,
+        the head task's wait (s), the UD's CPU backlog (s), its ES's mean CPU backlog (s), its
+        ES's members (UDs with a task) per subchannel, and how many of them have a larger
+        gain to that ES (ties: the lower UD index ranks first); the last three 0 if unmatched.
+        Each is clipped at its upper bound (:func:`mec_env.sim.taskqueue.observation_high`)
+        and divided by it when observations are normalised."""
         cfg, q = self.config, self.queues
-        free = np.where(np.isfinite(q.es_free_s), q.es_free_s, 0.0).sum(axis=2) / cfg.n_cpus
+        matched = self.server >= 0
         srv = np.maximum(self.server, 0)
-        es_backlog = np.where(self.server >= 0, np.take_along_axis(free, srv, axis=1), 0.0)
-        cols = np.stack([q.length, self.wait_s, q.local_busy_s, es_backlog], axis=-1)
+        free = np.where(np.isfinite(q.es_free_s), q.es_free_s, 0.0).sum(axis=2) / cfg.n_cpus
+        es_backlog = np.where(matched, np.take_along_axis(free, srv, axis=1), 0.0)
+        members = (self.members >= 0).sum(axis=2) / cfg.subchannels  # (B, M)
+        es_load = np.where(matched, np.take_along_axis(members, srv, axis=1), 0.0)
+        cols = np.stack([q.length, self.wait_s, q.local_busy_s, es_backlog, es_load,
+                         self._gain_rank(matched, srv)], axis=-1)  # fmt: skip
         high = self.queue_high()
         cols = np.minimum(cols, high)
         return cols / high if cfg.normalize_obs else cols
 
+    def _gain_rank(self, matched: np.ndarray, srv: np.ndarray) -> np.ndarray:
+        """(B, N): co-members of each matched UD with a larger gain to its ES (ties: lower
+        UD index first); 0 if unmatched."""
+        own = np.take_along_axis(self.gain, srv[..., None], axis=2)[..., 0]  # (B, N)
+        n = own.shape[1]
+        same = matched[:, :, None] & matched[:, None, :] & (srv[:, :, None] == srv[:, None, :])
+        before = (own[:, None, :] > own[:, :, None]) | (
+            (own[:, None, :] == own[:, :, None]) & (np.arange(n) < np.arange(n)[:, None])
+        )
+        return np.where(matched, (same & before).sum(axis=2), 0)
+
     def queue_high(self) -> np.ndarray:
-        """The raw upper bounds (4,) of :meth:`queue_columns`: Q tasks, then φ_max s thrice."""
+        """The raw upper bounds (6,) of :meth:`queue_columns`."""
         return taskqueue.observation_high(self.config)
 
     def es_loads(self) -> np.ndarray:

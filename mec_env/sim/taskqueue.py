@@ -44,10 +44,14 @@ from mec_env.sim.queue import queue_carry
 
 
 def observation_high(cfg: EnvConfig) -> np.ndarray:
-    """The raw upper bounds (4,) of the time-coupled UD observation columns (queue length,
-    the head's wait, the UD's CPU backlog, its ES's mean CPU backlog): Q tasks, then φ_max
-    s thrice; larger values are clipped to them."""
-    return np.array([float(cfg.queue_capacity)] + [cfg.deadline_s[1]] * 3)
+    """The raw upper bounds (6,) of the time-coupled UD observation columns: queue length (Q
+    tasks), the head's wait, the UD's CPU backlog and its ES's mean CPU backlog (φ_max s
+    each), its ES's members per subchannel (max z_max/K) and its gain's rank among them
+    (max z_max − 1, at least 1); larger values are clipped to them."""
+    return np.array(
+        [float(cfg.queue_capacity)] + [cfg.deadline_s[1]] * 3
+        + [float((cfg.z_max / cfg.subchannels).max()), float(max(cfg.z_max.max() - 1, 1))]
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,8 @@ def test_busy_local_cpu_blocks_the_next_local_run():
     assert env.queues.local_busy_s.tolist() == [0.2 - 0.1]  # 0.1 s of the run left
     assert env.queues.length.tolist() == [1]
     obs = env.unwrapped._observe()["ud_0"]
-    assert_allclose(obs[-4:], [1, 0.1, 0.1, 0.0], rtol=1e-6)  # length, wait, UD backlog, ES
+    # length, wait, UD backlog, ES backlog, ES members per subchannel (1 / K = 2), gain rank
+    assert_allclose(obs[-6:], [1, 0.1, 0.1, 0.0, 0.5, 0.0], rtol=1e-6)
     s = step(env, act(env, x=0.0))
     # slot 1: the CPU is busy for 0.1 s more: the task does not start, it waits
     assert s["local"].tolist() == [False] and s["served"].tolist() == [False]
@@ -703,3 +704,18 @@ def test_property_checks_are_exercised(style):
         backlog += int((q.es_free_s > 0.0).sum() + (q.local_busy_s > 0.0).sum())
         waited += int((before["has"] & ~env.last_step["served"]).sum())
     assert full > 0 and dropped > 0 and backlog > 0 and waited > 0
+
+
+def test_the_es_load_and_gain_rank_columns():
+    # three UDs with a task on one ES with K = 2: members per subchannel 3 / 2 = 1.5 each;
+    # gains 2, 5, 2 (linear): UD 1 ranks 0, UD 0 has one larger (UD 1) and wins the tie with
+    # UD 2 (lower index), UD 2 has two before it
+    env = mec_env.parallel_env("queue_small", n_uds=3, n_servers=1, z_max=3, subchannels=2,
+                               arrivals="every_slot", normalize_obs=False)  # fmt: skip
+    env.reset(seed=0)
+    core = env.unwrapped._core
+    assert core.server.tolist() == [[0, 0, 0]]
+    core.gain = np.array([[[2.0], [5.0], [2.0]]])
+    cols = core.queue_columns()[0]
+    assert cols[:, 4].tolist() == [1.5, 1.5, 1.5]
+    assert cols[:, 5].tolist() == [1.0, 0.0, 2.0]
