@@ -65,7 +65,14 @@ def _first_slot_objective(name: str, seed: int, preset: str = "small", **overrid
 
 
 def test_names_and_env_overrides():
-    assert POLICY_NAMES == ("all_local", "all_offload", "random", "greedy", "oracle")
+    assert POLICY_NAMES == (
+        "all_local",
+        "all_offload",
+        "random",
+        "greedy",
+        "oracle",
+        "drift_plus_penalty",
+    )
     env = mec_env.parallel_env("small")
     expected = {
         "all_local": {},
