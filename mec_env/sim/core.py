@@ -26,9 +26,10 @@ from gymnasium.utils import seeding
 
 from mec_env.admission import ADMISSIONS, AdmissionContext
 from mec_env.sim import slot, taskqueue
-from mec_env.sim.backend import Task, es_counts, make_backend, slot_values
+from mec_env.sim.backend import NumpyBackend, Task, es_counts, make_backend, slot_values
 from mec_env.sim.battery import harvest_j
 from mec_env.sim.components import Scenario
+from mec_env.sim.matchers.base import match
 from mec_env.sim.params import EnvConfig
 from mec_env.sim.state import SlotState
 
@@ -231,23 +232,41 @@ class BatchCore:
     def _match_active(self, slots: SlotState, has: np.ndarray, rngs) -> np.ndarray:
         """The matcher on the UDs with a task only, as if the others were not there: the
         copies with k such UDs are matched together on (B_k, k) arrays of them (in UD order),
-        each with its own generator; the others get −1. (B', N) int64."""
-        server = np.full(has.shape, -1, dtype=np.int64)
+        each with its own generator; the others get −1. (B', N) int64.
+
+        The UDs with a task are gathered once, grouped by their copy's k (copies in order,
+        each copy's UDs in order), so each group's arrays are contiguous slices."""
+        b, n = has.shape
+        server = np.full(b * n, -1, dtype=np.int64)
         count = has.sum(axis=1)
-        for k in np.unique(count[count > 0]).tolist():
-            sel = np.flatnonzero(count == k)
-            if k == has.shape[1]:  # every UD has a task: the arrays as they are
-                idx = None
-                sub = slots if sel.size == has.shape[0] else _slot_rows(slots, sel, None)
-            else:
-                idx = np.sort(np.argsort(~has[sel], axis=1, kind="stable")[:, :k], axis=1)
-                sub = _slot_rows(slots, sel, idx)
-            got, _ = self.backend.match(sub, [rngs[j] for j in sel.tolist()])
-            if idx is None:
-                server[sel] = got
-            else:
-                server[sel[:, None], idx] = got
-        return server
+        flat = np.flatnonzero(has)  # (copy, UD) in order
+        if flat.size == b * n:  # every UD of every copy has a task: the arrays as they are
+            return self._match_servers(slots, rngs).reshape(b, n)
+        copies = np.argsort(count, kind="stable")  # copies grouped by k, in order
+        flat = flat[np.argsort(count[flat // n], kind="stable")]
+        fields = [x.reshape(b * n, -1)[flat] if x.ndim == 3 else x.reshape(-1)[flat]
+                  for x in (slots.bits, slots.cycles_per_bit, slots.deadline_s, slots.gain,
+                            slots.battery_j)]  # fmt: skip
+        ks, first = np.unique(count[copies], return_index=True)
+        start = 0  # of the group's items in ``flat``
+        for k, c0, c1 in zip(ks.tolist(), first.tolist(), [*first[1:].tolist(), b], strict=True):
+            if k == 0:
+                continue
+            sel = copies[c0:c1]
+            stop = start + sel.size * k
+            sub = [x[start:stop].reshape(sel.size, k, *x.shape[1:]) for x in fields]
+            sub = SlotState(config=slots.config, bits=sub[0], cycles_per_bit=sub[1],
+                            deadline_s=sub[2], gain=sub[3], battery_j=sub[4])  # fmt: skip
+            server[flat[start:stop]] = self._match_servers(sub, [rngs[j] for j in sel.tolist()])
+            start = stop
+        return server.reshape(b, n)
+
+    def _match_servers(self, slots: SlotState, rngs) -> np.ndarray:
+        """The backend's matching of ``slots`` (B', N) int64, without its members table where
+        the backend would build it apart (numpy)."""
+        if type(self.backend).match is NumpyBackend.match:
+            return match(self.config.matcher, slots, rngs, self.backend.kernels).reshape(-1)
+        return self.backend.match(slots, rngs)[0].reshape(-1)
 
     @staticmethod
     def uniforms(rngs: list[np.random.Generator], size: int) -> np.ndarray:
@@ -338,14 +357,24 @@ class BatchCore:
 
     def _gain_rank(self, matched: np.ndarray, srv: np.ndarray) -> np.ndarray:
         """(B, N): co-members of each matched UD with a larger gain to its ES (ties: lower
-        UD index first); 0 if unmatched."""
-        own = np.take_along_axis(self.gain, srv[..., None], axis=2)[..., 0]  # (B, N)
-        n = own.shape[1]
-        same = matched[:, :, None] & matched[:, None, :] & (srv[:, :, None] == srv[:, None, :])
-        before = (own[:, None, :] > own[:, :, None]) | (
-            (own[:, None, :] == own[:, :, None]) & (np.arange(n) < np.arange(n)[:, None])
+        UD index first); 0 if unmatched. Compared within each ES's places (``members``,
+        ascending UD index), (B, M, Z, Z), then written to the UDs."""
+        b, n = matched.shape
+        m, z = self.members.shape[1:]
+        occupied = self.members >= 0
+        ud = np.where(occupied, self.members, 0)
+        gain = np.take_along_axis(self.gain, ud.reshape(b, m * z, 1), axis=1)  # (B, MZ, M)
+        own = np.take_along_axis(
+            gain.reshape(b, m, z, m), np.arange(m)[None, :, None, None], axis=3
+        )[..., 0]  # (B, M, Z): each place's gain to its ES
+        before = (own[..., None, :] > own[..., :, None]) | (
+            (own[..., None, :] == own[..., :, None]) & (np.arange(z) < np.arange(z)[:, None])
         )
-        return np.where(matched, (same & before).sum(axis=2), 0)
+        rank_place = (before & occupied[..., None, :]).sum(axis=-1)
+        rank = np.zeros((b, n), dtype=rank_place.dtype)
+        copy = np.broadcast_to(np.arange(b)[:, None, None], occupied.shape)
+        rank[copy[occupied], self.members[occupied]] = rank_place[occupied]
+        return rank
 
     def queue_high(self) -> np.ndarray:
         """The raw upper bounds (6,) of :meth:`queue_columns`."""
@@ -537,21 +566,6 @@ class BatchCore:
             truncated = self.t[rows] >= cfg.n_slots
         self.new_slot(idx, u)  # the next state; after the last slot it is never acted on
         return truncated
-
-
-def _slot_rows(slots: SlotState, rows: np.ndarray, idx: np.ndarray | None) -> SlotState:
-    """The copies ``rows`` of a batched slot, and of each only the UDs ``idx`` (len(rows),
-    k) if given."""
-
-    def pick(x: np.ndarray) -> np.ndarray:
-        x = x[rows]
-        if idx is None:
-            return x
-        return np.take_along_axis(x, idx.reshape(idx.shape + (1,) * (x.ndim - 2)), axis=1)
-
-    return SlotState(config=slots.config, bits=pick(slots.bits),
-                     cycles_per_bit=pick(slots.cycles_per_bit), deadline_s=pick(slots.deadline_s),
-                     gain=pick(slots.gain), battery_j=pick(slots.battery_j))  # fmt: skip
 
 
 def admission_priority(

@@ -160,16 +160,23 @@ def age_s(q: TaskQueues, t: np.ndarray, slot_s: float) -> np.ndarray:
 
 def expire(q: TaskQueues, t: np.ndarray, slot_s: float) -> np.ndarray:
     """Drop every queued task whose age at slot ``t`` (B,) has reached its deadline, keeping
-    the others in order, in place; returns the tasks dropped per UD (B, N)."""
-    valid = np.arange(q.bits.shape[-1]) < q.length[..., None]
+    the others in order, in place; returns the tasks dropped per UD (B, N). Only the queues
+    with a drop are compacted (the others' order is unchanged by it)."""
+    cap = q.bits.shape[-1]
+    valid = np.arange(cap) < q.length[..., None]
     late = valid & (age_s(q, t, slot_s) >= q.deadline_s)
     dropped = late.sum(axis=-1)
-    if dropped.any():
-        keep = valid & ~late
+    rows = np.flatnonzero(dropped)  # flat (copy, UD) indices of the queues with a drop
+    if rows.size:
+        keep = valid.reshape(-1, cap)[rows] & ~late.reshape(-1, cap)[rows]
         order = np.argsort(~keep, axis=-1, kind="stable")  # kept entries first, in order
         for name in ("bits", "cycles_per_bit", "deadline_s", "born"):
-            setattr(q, name, np.take_along_axis(getattr(q, name), order, axis=-1))
-        q.length = keep.sum(axis=-1)
+            arr = getattr(q, name).reshape(-1, cap)
+            arr[rows] = np.take_along_axis(arr[rows], order, axis=-1)
+            setattr(q, name, arr.reshape(q.length.shape + (cap,)))
+        length = q.length.copy()
+        length.reshape(-1)[rows] = keep.sum(axis=-1)
+        q.length = length
     return dropped
 
 
@@ -186,12 +193,16 @@ def head(q: TaskQueues, cfg: EnvConfig, t: np.ndarray):
 
 
 def pop(q: TaskQueues, served: np.ndarray) -> None:
-    """Remove the head task of the UDs where ``served`` (B, N), in place."""
-    if not served.any():
+    """Remove the head task of the UDs where ``served`` (B, N), in place: only the served
+    queues shift, one fancy-index assignment per array."""
+    rows = np.flatnonzero(served)  # flat (copy, UD) indices
+    if not rows.size:
         return
+    cap = q.bits.shape[-1]
     for name in ("bits", "cycles_per_bit", "deadline_s", "born"):
-        arr = getattr(q, name)
-        arr[served, :-1] = arr[served, 1:]
+        arr = getattr(q, name).reshape(-1, cap)
+        arr[rows, :-1] = arr[rows, 1:]
+        setattr(q, name, arr.reshape(served.shape + (cap,)))
     q.length = q.length - served
 
 
