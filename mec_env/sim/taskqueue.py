@@ -169,13 +169,16 @@ def expire(q: TaskQueues, t: np.ndarray, slot_s: float) -> np.ndarray:
     rows = np.flatnonzero(dropped)  # flat (copy, UD) indices of the queues with a drop
     if rows.size:
         keep = valid.reshape(-1, cap)[rows] & ~late.reshape(-1, cap)[rows]
-        order = np.argsort(~keep, axis=-1, kind="stable")  # kept entries first, in order
+        kept = np.cumsum(keep, axis=-1)
+        # each entry's new place: kept entries first, in order, then the others, in order
+        dest = np.where(keep, kept - 1, kept[:, -1:] + np.cumsum(~keep, axis=-1) - 1)
+        dest += rows[:, None] * cap
         for name in ("bits", "cycles_per_bit", "deadline_s", "born"):
             arr = getattr(q, name).reshape(-1, cap)
-            arr[rows] = np.take_along_axis(arr[rows], order, axis=-1)
+            arr.reshape(-1)[dest] = arr[rows]
             setattr(q, name, arr.reshape(q.length.shape + (cap,)))
         length = q.length.copy()
-        length.reshape(-1)[rows] = keep.sum(axis=-1)
+        length.reshape(-1)[rows] = kept[:, -1]
         q.length = length
     return dropped
 
@@ -201,7 +204,7 @@ def pop(q: TaskQueues, served: np.ndarray) -> None:
     cap = q.bits.shape[-1]
     for name in ("bits", "cycles_per_bit", "deadline_s", "born"):
         arr = getattr(q, name).reshape(-1, cap)
-        arr[rows, :-1] = arr[rows, 1:]
+        arr[rows, :-1] = arr[rows][:, 1:]
         setattr(q, name, arr.reshape(served.shape + (cap,)))
     q.length = q.length - served
 
