@@ -28,6 +28,7 @@ from mec_env.admission import ADMISSIONS, AdmissionContext
 from mec_env.sim import slot, taskqueue
 from mec_env.sim.backend import NumpyBackend, Task, es_counts, make_backend, slot_values
 from mec_env.sim.battery import harvest_j
+from mec_env.sim.channel import uplink_rate, upload_delay
 from mec_env.sim.components import Scenario
 from mec_env.sim.matchers.base import match
 from mec_env.sim.params import EnvConfig
@@ -35,7 +36,7 @@ from mec_env.sim.state import SlotState
 
 #: the UD observation's extra columns in the time-coupled model: queue length, the head's
 #: wait, the UD's CPU backlog, its ES's mean CPU backlog, its ES's members per subchannel and
-#: its gain's rank among them
+#: its rank among them in upload order
 QUEUE_COLUMNS = 6
 
 #: per-UD output columns of a step, each (B, N)
@@ -338,8 +339,8 @@ class BatchCore:
     def queue_columns(self) -> np.ndarray:
         """(B, N, 6) float64: the time-coupled model's UD observation columns: queue length,
         the head task's wait (s), the UD's CPU backlog (s), its ES's mean CPU backlog (s), its
-        ES's members (UDs with a task) per subchannel, and how many of them have a larger
-        gain to that ES (ties: the lower UD index ranks first); the last three 0 if unmatched.
+        ES's members (UDs with a task) per subchannel, and how many of them would finish their
+        upload first at p_max (:meth:`_upload_rank`); the last three 0 if unmatched.
         Each is clipped at its upper bound (:func:`mec_env.sim.taskqueue.observation_high`)
         and divided by it when observations are normalised."""
         cfg, q = self.config, self.queues
@@ -350,15 +351,17 @@ class BatchCore:
         members = (self.members >= 0).sum(axis=2) / cfg.subchannels  # (B, M)
         es_load = np.where(matched, np.take_along_axis(members, srv, axis=1), 0.0)
         cols = np.stack([q.length, self.wait_s, q.local_busy_s, es_backlog, es_load,
-                         self._gain_rank(matched, srv)], axis=-1)  # fmt: skip
+                         self._upload_rank(matched, srv)], axis=-1)  # fmt: skip
         high = self.queue_high()
         cols = np.minimum(cols, high)
         return cols / high if cfg.normalize_obs else cols
 
-    def _gain_rank(self, matched: np.ndarray, srv: np.ndarray) -> np.ndarray:
-        """(B, N): co-members of each matched UD with a larger gain to its ES (ties: lower
-        UD index first); 0 if unmatched. Compared within each ES's places (``members``,
-        ascending UD index), (B, M, Z, Z), then written to the UDs."""
+    def _upload_rank(self, matched: np.ndarray, srv: np.ndarray) -> np.ndarray:
+        """(B, N): co-members of each matched UD that would finish their upload first at
+        p_max (τ^o at p_max, eqs. 6-7: the order in which the K subchannels admit requests;
+        ties: lower UD index first); 0 if unmatched. Compared within each ES's places
+        (``members``, ascending UD index), (B, M, Z, Z), then written to the UDs."""
+        cfg = self.config
         b, n = matched.shape
         m, z = self.members.shape[1:]
         occupied = self.members >= 0
@@ -367,8 +370,11 @@ class BatchCore:
         own = np.take_along_axis(
             gain.reshape(b, m, z, m), np.arange(m)[None, :, None, None], axis=3
         )[..., 0]  # (B, M, Z): each place's gain to its ES
-        before = (own[..., None, :] > own[..., :, None]) | (
-            (own[..., None, :] == own[..., :, None]) & (np.arange(z) < np.arange(z)[:, None])
+        bits = np.take_along_axis(self.bits, ud.reshape(b, m * z), axis=1).reshape(b, m, z)
+        rate = uplink_rate(cfg.subchannel_bw_hz[:, None], cfg.p_max_w, own)
+        key = upload_delay(bits, rate)  # τ^o at p_max, s
+        before = (key[..., None, :] < key[..., :, None]) | (
+            (key[..., None, :] == key[..., :, None]) & (np.arange(z) < np.arange(z)[:, None])
         )
         rank_place = (before & occupied[..., None, :]).sum(axis=-1)
         rank = np.zeros((b, n), dtype=rank_place.dtype)

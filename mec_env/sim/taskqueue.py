@@ -46,7 +46,7 @@ from mec_env.sim.queue import queue_carry
 def observation_high(cfg: EnvConfig) -> np.ndarray:
     """The raw upper bounds (6,) of the time-coupled UD observation columns: queue length (Q
     tasks), the head's wait, the UD's CPU backlog and its ES's mean CPU backlog (φ_max s
-    each), its ES's members per subchannel (max z_max/K) and its gain's rank among them
+    each), its ES's members per subchannel (max z_max/K) and its upload rank among them
     (max z_max − 1, at least 1); larger values are clipped to them."""
     return np.array(
         [float(cfg.queue_capacity)] + [cfg.deadline_s[1]] * 3

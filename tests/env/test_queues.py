@@ -172,7 +172,7 @@ def test_busy_local_cpu_blocks_the_next_local_run():
     assert env.queues.local_busy_s.tolist() == [0.2 - 0.1]  # 0.1 s of the run left
     assert env.queues.length.tolist() == [1]
     obs = env.unwrapped._observe()["ud_0"]
-    # length, wait, UD backlog, ES backlog, ES members per subchannel (1 / K = 2), gain rank
+    # length, wait, UD backlog, ES backlog, ES members per subchannel (1 / K = 2), upload rank
     assert_allclose(obs[-6:], [1, 0.1, 0.1, 0.0, 0.5, 0.0], rtol=1e-6)
     s = step(env, act(env, x=0.0))
     # slot 1: the CPU is busy for 0.1 s more: the task does not start, it waits
@@ -706,16 +706,33 @@ def test_property_checks_are_exercised(style):
     assert full > 0 and dropped > 0 and backlog > 0 and waited > 0
 
 
-def test_the_es_load_and_gain_rank_columns():
-    # three UDs with a task on one ES with K = 2: members per subchannel 3 / 2 = 1.5 each;
-    # gains 2, 5, 2 (linear): UD 1 ranks 0, UD 0 has one larger (UD 1) and wins the tie with
-    # UD 2 (lower index), UD 2 has two before it
+def test_the_es_load_and_upload_rank_columns():
+    # three UDs with a task on one ES with K = 2: members per subchannel 3 / 2 = 1.5 each.
+    # Upload order at p_max: τ^o = β / ((W/K) log2(1 + p_max g)); same β, gains 2, 5, 2
+    # (linear): UD 1 uploads first (rank 0), UD 0 ties with UD 2 and wins (lower index): 1, 2
     env = mec_env.parallel_env("queue_small", n_uds=3, n_servers=1, z_max=3, subchannels=2,
                                arrivals="every_slot", normalize_obs=False)  # fmt: skip
     env.reset(seed=0)
     core = env.unwrapped._core
     assert core.server.tolist() == [[0, 0, 0]]
     core.gain = np.array([[[2.0], [5.0], [2.0]]])
+    core.bits = np.full((1, 3), 8e4)
     cols = core.queue_columns()[0]
     assert cols[:, 4].tolist() == [1.5, 1.5, 1.5]
     assert cols[:, 5].tolist() == [1.0, 0.0, 2.0]
+
+
+def test_the_upload_rank_weighs_task_size_against_the_channel():
+    # one ES, K = 2, p_max = 24 dBm = 0.2512 W, W/K = 20 MHz. UD 0: 8e4 bit at g = 10:
+    # log2(1 + 2.512) = 1.812, τ^o = 8e4 / 3.624e7 = 2.21 ms. UD 1: 4e4 bit at g = 2:
+    # log2(1 + 0.5024) = 0.5874, τ^o = 4e4 / 1.175e7 = 3.40 ms. UD 1 has the worse channel and
+    # the smaller task and still uploads second: ranks 0, 1
+    env = mec_env.parallel_env("queue_small", n_uds=2, n_servers=1, z_max=2, subchannels=2,
+                               arrivals="every_slot", normalize_obs=False)  # fmt: skip
+    env.reset(seed=0)
+    core = env.unwrapped._core
+    core.gain = np.array([[[10.0], [2.0]]])
+    core.bits = np.array([[8e4, 4e4]])
+    assert core.queue_columns()[0][:, 5].tolist() == [0.0, 1.0]
+    core.bits = np.array([[8e4, 1e4]])  # 1e4 / 1.175e7 = 0.85 ms < 2.21 ms: UD 1 first
+    assert core.queue_columns()[0][:, 5].tolist() == [1.0, 0.0]
