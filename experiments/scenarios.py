@@ -262,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_save("bound.json", bound()))
         return 0
     _save("runs.json", collect(plan))
-    print(write_page(_load("runs.json"), _load("references.json"), _load("bound.json"), PAGE))
+    runs, refs, lower = (_load(n) for n in ("runs.json", "references.json", "bound.json"))
+    print(write_page(runs, refs, lower, PAGE, _load("gamma_sweep.json")))
     return 0
 
 

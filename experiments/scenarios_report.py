@@ -22,6 +22,7 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
     return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
 
+
 PRESET_TEXT = {
     "queue_heavy": "N = 48, arrival probability 0.9 per UD per slot (the top of QECO's sweep): "
     "the 30 subchannels cannot take every task, so waiting, running locally and dropping "
@@ -173,7 +174,35 @@ def plot_curves(runs: Mapping, refs: Mapping, preset: str) -> Path | None:
     return path
 
 
-def write_page(runs: Mapping, refs: Mapping, bound: Mapping, page: Path) -> Path:
+def sweep_section(sweep: Mapping) -> list[str]:
+    """How γ (and the UD reward signal) was chosen: the sweep's last costs by setting."""
+    if not sweep:
+        return []
+    groups: dict[tuple, list[float]] = {}
+    for r in sweep["runs"]:
+        groups.setdefault((r["gamma"], r["ud_reward"]), []).append(r["cost"])
+    lines = [
+        "## How γ was chosen",
+        "",
+        f"{sweep['algo'].upper()} on `{sweep['preset']}`, {sweep['episodes']} episodes per run, "
+        f"last evaluation cost per seed ({sweep['note']}). MAPPO's other keys are its defaults "
+        "(`ucms_marl/conf/learner/mappo.yaml`); with normalised advantages and normalised "
+        "value targets a constant reward scale cancels out of PPO's update, so the sweep "
+        "varied the discount factor and the UD's reward signal (`ud_reward`: its own reward, "
+        "or `share`, its own P_n − C_n) instead.",
+        "",
+        "| γ | UD reward | seeds | cost per seed | mean |",
+        "|---|---|---|---|---|",
+    ]
+    for (gamma, signal), costs in sorted(groups.items()):
+        per = ", ".join(f"{c:.4f}" for c in costs)
+        lines.append(f"| {gamma:g} | {signal} | {len(costs)} | {per} | {np.mean(costs):.4f} |")
+    return lines + [""]
+
+
+def write_page(
+    runs: Mapping, refs: Mapping, bound: Mapping, page: Path, sweep: Mapping | None = None
+) -> Path:
     """Write docs/scenarios.md; returns its path."""
     presets = [p for p in PRESET_TEXT if any(j["preset"] == p for j in runs.values())]
     lines = [
@@ -200,5 +229,6 @@ def write_page(runs: Mapping, refs: Mapping, bound: Mapping, page: Path) -> Path
         png = plot_curves(runs, refs, preset)
         if png is not None:
             lines += [f"![{preset}](../{png.relative_to(page.parent.parent)})", ""]
+    lines += sweep_section(sweep or {})
     page.write_text("\n".join(lines) + "\n")
     return page
