@@ -96,23 +96,34 @@ GAMMA = "learner.gamma=0.99"
 
 
 def default_plan() -> Plan:
-    """The committed campaign, in the order it runs. Budgets in episodes of 100 slots (20 for
-    queue_small): MAPPO and IPPO at 200 (20,000 env-steps), UCMS_MADDPG at 100 (10,000
-    env-steps, about the CPU time of MAPPO's 200 here); γ = 0.99 (``GAMMA``) for the PPO
-    learners, and the same MAPPO with γ = 0 (the ``gamma0`` rows) for the γ comparison. Five
-    seeds where a target is measured, three elsewhere."""
+    """The committed campaign, in the order it runs. Budgets in episodes of 100 slots: MAPPO,
+    IPPO and UCMS_MAPPO at 200 (20,000 env-steps), UCMS_MADDPG at 100 (10,000 env-steps,
+    about the CPU time of MAPPO's 200 here); `queue_small` (20 slots, N = 6) at 1500 episodes
+    (30,000 env-steps); γ = 0.99 (``GAMMA``) for the PPO learners, and the same MAPPO with
+    γ = 0 (the ``gamma0`` rows) for the γ comparison. Five seeds where a target is measured,
+    three elsewhere; one longer MAPPO run on `queue_heavy` (600 episodes)."""
     three = (0, 1, 2)
     g0 = ("learner.gamma=0.0",)
     return Plan().add(
         Job("queue_heavy-mappo", "queue_heavy", "mappo", 200, (GAMMA,)),
-        Job("queue_small-mappo", "queue_small", "mappo", 500, (GAMMA,)),
         Job("queue_heavy-mappo-gamma0", "queue_heavy", "mappo", 200, g0, note="γ = 0"),
-        Job("queue_small-mappo-gamma0", "queue_small", "mappo", 500, g0, note="γ = 0"),
         Job("paper_energy-mappo", "paper_energy", "mappo", 200, (GAMMA,)),
         Job("queue_energy-mappo", "queue_energy", "mappo", 200, (GAMMA,), seeds=three),
         Job("queue-mappo", "queue", "mappo", 200, (GAMMA,), seeds=three),
         Job("queue_heavy-ippo", "queue_heavy", "ippo", 200, (GAMMA,), seeds=three),
         Job("queue_heavy-ucms_maddpg", "queue_heavy", "ucms_maddpg", 100, seeds=three),
+        Job("queue_small-mappo-1500", "queue_small", "mappo", 1500, (GAMMA,)),
+        Job("queue_small-mappo-1500-gamma0", "queue_small", "mappo", 1500, g0, note="γ = 0"),
+        Job("queue_heavy-ucms_mappo", "queue_heavy", "ucms_mappo", 200, (GAMMA,), seeds=three),
+        Job(
+            "queue_heavy-mappo-600",
+            "queue_heavy",
+            "mappo",
+            600,
+            (GAMMA,),
+            seeds=(0,),
+            note="600 episodes",
+        ),
     )
 
 

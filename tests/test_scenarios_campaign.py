@@ -45,7 +45,7 @@ def test_a_job_runs_the_real_trainer_with_the_shared_evaluation_episodes():
     assert {j.tag for j in scenarios.default_plan().jobs} >= {
         "queue_heavy-mappo",
         "queue_heavy-mappo-gamma0",
-        "queue_small-mappo",
+        "queue_small-mappo-1500",
     }
 
 
