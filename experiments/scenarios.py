@@ -124,6 +124,14 @@ def default_plan() -> Plan:
             seeds=(0,),
             note="600 episodes",
         ),
+        Job(
+            "paper_energy-mappo-500",
+            "paper_energy",
+            "mappo",
+            500,
+            seeds=three,
+            note="γ = 0.5, MAPPO's default, 500 episodes",
+        ),
     )
 
 
