@@ -23,6 +23,9 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
 
 
+#: a target is measured on rows with this many training seeds
+TARGET_SEEDS = 5
+
 PRESET_TEXT = {
     "queue_heavy": "N = 48, arrival probability 0.9 per UD per slot (the top of QECO's sweep): "
     "the 30 subchannels cannot take every task, so waiting, running locally and dropping "
@@ -46,11 +49,19 @@ def learner_rows(runs: Mapping, preset: str) -> list[tuple[str, list[float], lis
         if job["preset"] != preset or not job["seeds"]:
             continue
         seeds = job["seeds"].values()
-        label = job["algo"] + (f" ({job['note']})" if job["note"] else "")
+        label = job["algo"] + (f" ({job['note']})" if job["note"] else _gamma_label(job))
         last = [s["cost"] for s in seeds]
         best = [s["best_cost"] for s in seeds if s["best_cost"] is not None]
         rows.append((label, last, best, job))
     return rows
+
+
+def _gamma_label(job: Mapping) -> str:
+    """ " (γ = x)" from a job's ``learner.gamma`` override, else ""."""
+    for item in job["overrides"]:
+        if item.startswith("learner.gamma="):
+            return f" (γ = {float(item.split('=')[1]):g})"
+    return ""
 
 
 def best_dpp(refs: Mapping, preset: str) -> tuple[str, float] | None:
@@ -83,10 +94,11 @@ def preset_table(runs: Mapping, refs: Mapping, bound: Mapping, preset: str) -> l
     return lines
 
 
-def _best_learner(runs: Mapping, preset: str, plain: bool = True):
-    """(label, interval) of the learner row with the lowest mean last cost on ``preset``."""
+def _best_learner(runs: Mapping, preset: str):
+    """(label, interval) of the learner row with the lowest mean last cost on ``preset``
+    among those with ``TARGET_SEEDS`` seeds, the γ = 0 ablation left out."""
     rows = [(lab, t_interval(last)) for lab, last, _, job in learner_rows(runs, preset)
-            if not (plain and job["note"])]  # fmt: skip
+            if "learner.gamma=0.0" not in job["overrides"] and len(last) >= TARGET_SEEDS]  # fmt: skip
     return min(rows, key=lambda r: r[1][0]) if rows else None
 
 
