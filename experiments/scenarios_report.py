@@ -97,8 +97,11 @@ def preset_table(runs: Mapping, refs: Mapping, bound: Mapping, preset: str) -> l
 def _best_learner(runs: Mapping, preset: str):
     """(label, interval) of the learner row with the lowest mean last cost on ``preset``
     among those with ``TARGET_SEEDS`` seeds, the γ = 0 ablation left out."""
-    rows = [(lab, t_interval(last)) for lab, last, _, job in learner_rows(runs, preset)
-            if "learner.gamma=0.0" not in job["overrides"] and len(last) >= TARGET_SEEDS]  # fmt: skip
+    rows = [
+        (lab, t_interval(last))
+        for lab, last, _, job in learner_rows(runs, preset)
+        if "learner.gamma=0.0" not in job["overrides"] and len(last) >= TARGET_SEEDS
+    ]
     return min(rows, key=lambda r: r[1][0]) if rows else None
 
 
