@@ -106,10 +106,16 @@ def _best_learner(runs: Mapping, preset: str):
 
 
 def _costs(runs: Mapping, preset: str, gamma_zero: bool) -> list[float]:
-    """The last costs of MAPPO on ``preset``, with γ = 0 or with the chosen γ."""
-    for job in runs.values():
-        zero = "learner.gamma=0.0" in job["overrides"]
-        if job["preset"] == preset and job["algo"] == "mappo" and zero == gamma_zero:
+    """The last costs of MAPPO on ``preset`` at its longest budget with a γ = 0 row, with
+    γ = 0 or with the chosen γ."""
+    mappo = [j for j in runs.values() if j["preset"] == preset and j["algo"] == "mappo"]
+    zero = [j for j in mappo if "learner.gamma=0.0" in j["overrides"] and j["seeds"]]
+    if not zero:
+        return []
+    episodes = max(j["episodes"] for j in zero)
+    for job in mappo:
+        is_zero = "learner.gamma=0.0" in job["overrides"]
+        if job["episodes"] == episodes and is_zero == gamma_zero and job["seeds"]:
             return [s["cost"] for s in job["seeds"].values()]
     return []
 
