@@ -106,7 +106,7 @@ def default_plan() -> Plan:
     g0 = ("learner.gamma=0.0",)
     return Plan().add(
         Job("queue_heavy-mappo", "queue_heavy", "mappo", 200, (GAMMA,)),
-        Job("queue_heavy-mappo-gamma0", "queue_heavy", "mappo", 200, g0, note="γ = 0"),
+        Job("queue_heavy-mappo-gamma0", "queue_heavy", "mappo", 200, g0),
         Job("paper_energy-mappo", "paper_energy", "mappo", 200, (GAMMA,)),
         Job("queue_energy-mappo", "queue_energy", "mappo", 200, (GAMMA,), seeds=three),
         Job("queue-mappo", "queue", "mappo", 200, (GAMMA,), seeds=three),
@@ -117,7 +117,7 @@ def default_plan() -> Plan:
             "queue_small-mappo-gamma0", "queue_small", "mappo", 500, g0, note="γ = 0, 500 episodes"
         ),
         Job("queue_small-mappo-1500", "queue_small", "mappo", 1500, (GAMMA,)),
-        Job("queue_small-mappo-1500-gamma0", "queue_small", "mappo", 1500, g0, note="γ = 0"),
+        Job("queue_small-mappo-1500-gamma0", "queue_small", "mappo", 1500, g0),
         Job("queue_heavy-ucms_mappo", "queue_heavy", "ucms_mappo", 200, (GAMMA,), seeds=three),
         Job(
             "queue_heavy-mappo-600",
@@ -126,7 +126,6 @@ def default_plan() -> Plan:
             600,
             (GAMMA,),
             seeds=(0,),
-            note="600 episodes",
         ),
         Job(
             "paper_energy-mappo-500",
@@ -134,7 +133,7 @@ def default_plan() -> Plan:
             "mappo",
             500,
             seeds=three,
-            note="γ = 0.5, MAPPO's default, 500 episodes",
+            note="γ = 0.5, MAPPO's default",
         ),
     )
 
