@@ -112,10 +112,8 @@ def default_plan() -> Plan:
         Job("queue-mappo", "queue", "mappo", 200, (GAMMA,), seeds=three),
         Job("queue_heavy-ippo", "queue_heavy", "ippo", 200, (GAMMA,), seeds=three),
         Job("queue_heavy-ucms_maddpg", "queue_heavy", "ucms_maddpg", 100, seeds=three),
-        Job("queue_small-mappo", "queue_small", "mappo", 500, (GAMMA,), note="500 episodes"),
-        Job(
-            "queue_small-mappo-gamma0", "queue_small", "mappo", 500, g0, note="γ = 0, 500 episodes"
-        ),
+        Job("queue_small-mappo", "queue_small", "mappo", 500, (GAMMA,)),
+        Job("queue_small-mappo-gamma0", "queue_small", "mappo", 500, g0),
         Job("queue_small-mappo-1500", "queue_small", "mappo", 1500, (GAMMA,)),
         Job("queue_small-mappo-1500-gamma0", "queue_small", "mappo", 1500, g0),
         Job("queue_heavy-ucms_mappo", "queue_heavy", "ucms_mappo", 200, (GAMMA,), seeds=three),
