@@ -93,6 +93,8 @@ class Plan:
 #: the discount factor of the PPO learners on the time-coupled presets, chosen by the sweep of
 #: docs/scenarios.md ("How γ was chosen"): γ in {0, 0.5, 0.9, 0.99} x 2 seeds on queue_heavy
 GAMMA = "learner.gamma=0.99"
+#: the paper's four baselines, run on queue_heavy at UCMS_MADDPG's budget (γ = 0.99, their default)
+PAPER_BASELINES = ("rd_ucms_maddpg", "maddpg", "offloadcost_maddpg", "deadline_maddpg")
 
 
 def default_plan() -> Plan:
@@ -101,7 +103,8 @@ def default_plan() -> Plan:
     about the CPU time of MAPPO's 200 here); `queue_small` (20 slots, N = 6) at 1500 episodes
     (30,000 env-steps); γ = 0.99 (``GAMMA``) for the PPO learners, and the same MAPPO with
     γ = 0 (the ``gamma0`` rows) for the γ comparison. Five seeds where a target is measured,
-    three elsewhere; one longer MAPPO run on `queue_heavy` (600 episodes)."""
+    three elsewhere; one longer MAPPO run on `queue_heavy` (600 episodes); the paper's four
+    baselines on `queue_heavy` at UCMS_MADDPG's budget."""
     three = (0, 1, 2)
     g0 = ("learner.gamma=0.0",)
     return Plan().add(
@@ -125,6 +128,7 @@ def default_plan() -> Plan:
             (GAMMA,),
             seeds=(0,),
         ),
+        *(Job(f"queue_heavy-{a}", "queue_heavy", a, 100, seeds=three) for a in PAPER_BASELINES),
         Job(
             "paper_energy-mappo-500",
             "paper_energy",
