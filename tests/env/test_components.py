@@ -162,7 +162,9 @@ def test_a_registered_arrival_process_needs_a_queue_and_then_plays(registered):
     env.reset(seed=0)
     queues = env.unwrapped._core.queues
     assert queues.length.tolist() == [[2] * 6]  # two arrivals each, nothing served yet
-    env.step({a: np.zeros(3, np.float32) for a in env.ud_agents} | {
-        a: np.zeros(4, np.int8) for a in env.es_agent_names})
+    env.step(
+        {a: np.zeros(3, np.float32) for a in env.ud_agents}
+        | {a: np.zeros(4, np.int8) for a in env.es_agent_names}
+    )
     # all local at an idle CPU: one task each served, two more arrived
     assert queues.length.tolist() == [[3] * 6]
