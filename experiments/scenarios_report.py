@@ -23,7 +23,7 @@ def t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
 
 
-#: a target is measured on rows with this many training seeds
+#: the targets ask for this many training seeds; a best row with fewer says so
 TARGET_SEEDS = 5
 
 PRESET_TEXT = {
@@ -94,15 +94,18 @@ def preset_table(runs: Mapping, refs: Mapping, bound: Mapping, preset: str) -> l
     return lines
 
 
-def _best_learner(runs: Mapping, preset: str):
+def _best_learner(runs: Mapping, preset: str, any_seeds: bool = False):
     """(label, interval) of the learner row with the lowest mean last cost on ``preset``
-    among those with ``TARGET_SEEDS`` seeds, the γ = 0 ablation left out."""
+    among those with ``TARGET_SEEDS`` seeds (any row if none has), the γ = 0 ablation left
+    out; the label gives the budget, and the seeds when fewer than ``TARGET_SEEDS``."""
     rows = [
-        (lab, t_interval(last))
+        (f"{lab}, {job['episodes']} ep" + ("" if len(last) >= TARGET_SEEDS else
+                                          f", {len(last)} seeds"), t_interval(last), len(last))
         for lab, last, _, job in learner_rows(runs, preset)
-        if "learner.gamma=0.0" not in job["overrides"] and len(last) >= TARGET_SEEDS
-    ]
-    return min(rows, key=lambda r: r[1][0]) if rows else None
+        if "learner.gamma=0.0" not in job["overrides"]
+    ]  # fmt: skip
+    full = (not any_seeds and [r for r in rows if r[2] >= TARGET_SEEDS]) or rows
+    return min(full, key=lambda r: r[1][0])[:2] if full else None
 
 
 def _costs(runs: Mapping, preset: str, gamma_zero: bool) -> list[float]:
@@ -172,8 +175,15 @@ def targets(runs: Mapping, refs: Mapping, bound: Mapping) -> list[str]:
     energy = _best_learner(runs, "paper_energy")
     g_e = refs.get("paper_energy", {}).get("greedy", {}).get("cost")
     if energy and g_e:
-        out.append(f"- `paper_energy`: best learner {energy[0]} {_fmt(*energy[1])} against greedy "
-                   f"{g_e:.4f}: **{'met' if energy[1][0] <= g_e else 'missed'}**.")  # fmt: skip
+        other = _best_learner(runs, "paper_energy", any_seeds=True)
+        also = (
+            f" (best row of any seed count: {other[0]} {_fmt(*other[1])})"
+            if other != energy
+            else ""
+        )
+        verdict = "met" if energy[1][0] <= g_e else "missed"
+        out.append(f"- `paper_energy`: best learner {energy[0]} {_fmt(*energy[1])} against "
+                   f"greedy {g_e:.4f}{also}: **{verdict}**.")  # fmt: skip
     out.append(_all_local_check(runs, "paper_energy"))
     out.append(_gamma_check(runs, "queue_heavy"))
     out.append(_gamma_check(runs, "queue_small"))
