@@ -205,11 +205,15 @@ def plot_curves(runs: Mapping, refs: Mapping, preset: str) -> Path | None:
         curves = [s["curve"] for s in job["seeds"].values() if s["curve"]]
         n = min(len(c) for c in curves)
         x = [e for e, _ in curves[0][:n]]
-        ax.plot(x, np.mean([[c for _, c in cur[:n]] for cur in curves], axis=0), label=label)
-    for name in ("greedy", "all_offload"):
-        if name in refs.get(preset, {}):
-            ax.axhline(refs[preset][name]["cost"], ls="--", lw=1, color="grey")
-            ax.text(0, refs[preset][name]["cost"], name, fontsize=7, va="bottom")
+        mean = np.mean([[c for _, c in cur[:n]] for cur in curves], axis=0)
+        ax.plot(x, mean, label=f"{label}, {job['episodes']} ep")
+    lines = {"greedy": refs.get(preset, {}).get("greedy", {}).get("cost")}
+    dpp = best_dpp(refs, preset)
+    if dpp is not None:
+        lines[dpp[0]] = dpp[1]
+    for (name, cost), style in zip(lines.items(), ("--", ":"), strict=False):
+        if cost is not None:
+            ax.axhline(cost, ls=style, lw=1, color="black", label=name)
     ax.set_xlabel("training episode")
     ax.set_ylabel("evaluation cost per UD-slot")
     ax.set_title(preset)
