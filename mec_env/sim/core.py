@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -77,6 +78,29 @@ class StepOutput:
     slot_values: np.ndarray
     es_reward: np.ndarray
     truncated: np.ndarray
+
+
+class Decisions(NamedTuple):
+    """The decision phase of a step (:meth:`BatchCore._decide`), each with the played copies
+    on axis 0: ``requested`` (B', N) bool, ``f_hz``, ``p_w`` (B', N), ``terms`` (τ^o, τ^p,
+    e^o) at the matched ES, ``approved`` (B', N) bool, ``priority`` (B', N) the admission
+    order, ``u`` the step's uniforms (B', N·(1 + k)), ``harvest`` (B', N) J."""
+
+    requested: np.ndarray
+    f_hz: np.ndarray
+    p_w: np.ndarray
+    terms: tuple[np.ndarray, np.ndarray, np.ndarray]
+    approved: np.ndarray
+    priority: np.ndarray
+    u: np.ndarray
+    harvest: np.ndarray
+
+
+def _task_columns(task: Task, d: Decisions, offloaded: np.ndarray) -> dict[str, np.ndarray]:
+    """The step outputs that restate the slot and the decisions (keys of ``StepOutput.out``)."""
+    return dict(task_bytes=task.bits / 8.0, cycles_per_bit=task.cpb, deadline_s=task.deadline,
+                server=task.server, requested=d.requested, offloaded=offloaded, f_hz=d.f_hz,
+                p_w=d.p_w, gain=task.gain, approved=d.approved, harvest_j=d.harvest)  # fmt: skip
 
 
 class BatchCore:
@@ -453,7 +477,26 @@ class BatchCore:
             return StepOutput(out, *counts, metrics[:, :6], metrics[:, 6], truncated)
         rows = self._rows if idx is None else np.asarray(idx)
         task = self._task(idx, rows)
+        d = self._decide(ud_actions, es_bits, idx, rows, task)
+        res = self.backend.resolve(
+            task, d.requested, d.approved, d.priority, d.f_hz, d.terms, d.harvest
+        )
+        out = res.out
+        out.update(_task_columns(task, d, res.offloaded))
+        n = self.config.n_uds
+        truncated = self._advance(idx, rows, out["battery_j"], d.f_hz, d.p_w, d.u[:, n:])
+        return StepOutput(out, res.requests, res.admitted, res.cuts, res.values, res.es_reward,
+                          truncated)  # fmt: skip
+
+    def _decide(self, ud_actions, es_bits, idx, rows, task: Task) -> Decisions:
+        """The played copies' controls and offload terms, the approvals (ES agents' bits or
+        the admission rule) and the step's draws (harvest, next slot): the phase a step has
+        in both models. With ``battery_hard`` a request the battery cannot pay for is not
+        made."""
+        cfg = self.config
         requested, f_hz, p_w, *terms = self.backend.controls(ud_actions, task)
+        if cfg.battery_hard:
+            requested = requested & (terms[2] <= task.battery)
         if es_bits is not None:
             members = self.members if idx is None else self.members[rows]
             approved = self.backend.approvals(requested, members, es_bits)
@@ -461,30 +504,13 @@ class BatchCore:
         else:
             approved, priority = self._rule_approvals(task, requested, f_hz, p_w, *terms)
         # admission draws nothing: each copy draws its harvest, uniform(0, 2d, N), and the
-        # next slot's random((N, 3 + M)) in one call (0 + 2d·u is uniform's own formula)
-        n = self.config.n_uds
+        # next slot's random((N, k)) in one call (0 + 2d·u is uniform's own formula)
+        n = cfg.n_uds
         u = self.uniforms(
             [self.rngs[r] for r in rows.tolist()], n * (1 + self.scenario.uniforms_per_ud)
         )
-        harvest = harvest_j(u[:, :n], self.config.harvest_mean_j)
-        res = self.backend.resolve(task, requested, approved, priority, f_hz, terms, harvest)
-        out = res.out
-        out.update(
-            task_bytes=task.bits / 8.0,
-            cycles_per_bit=task.cpb,
-            deadline_s=task.deadline,
-            server=task.server,
-            requested=requested,
-            offloaded=res.offloaded,
-            f_hz=f_hz,
-            p_w=p_w,
-            gain=task.gain,
-            approved=approved,
-            harvest_j=harvest,
-        )
-        truncated = self._advance(idx, rows, out["battery_j"], f_hz, p_w, u[:, n:])
-        return StepOutput(out, res.requests, res.admitted, res.cuts, res.values, res.es_reward,
-                          truncated)  # fmt: skip
+        harvest = harvest_j(u[:, :n], cfg.harvest_mean_j)
+        return Decisions(requested, f_hz, p_w, tuple(terms), approved, priority, u, harvest)
 
     def _step_queued(self, ud_actions, es_bits, idx) -> StepOutput:
         """:meth:`step` in the time-coupled model (:mod:`mec_env.sim.taskqueue`, steps 4-6)."""
@@ -492,42 +518,26 @@ class BatchCore:
         rows = self._rows if idx is None else np.asarray(idx)
         sel = None if idx is None else rows
         task = self._task(idx, rows)
-        requested, f_hz, p_w, *terms = self.backend.controls(ud_actions, task)
-        if cfg.battery_hard:  # a request the battery cannot pay for is not made
-            requested = requested & (terms[2] <= task.battery)
-        if es_bits is not None:
-            members = self.members if idx is None else self.members[rows]
-            approved = self.backend.approvals(requested, members, es_bits)
-            priority = terms[0]
-        else:
-            approved, priority = self._rule_approvals(task, requested, f_hz, p_w, *terms)
-        n = cfg.n_uds
-        u = self.uniforms(
-            [self.rngs[r] for r in rows.tolist()], n * (1 + self.scenario.uniforms_per_ud)
-        )
-        harvest = harvest_j(u[:, :n], cfg.harvest_mean_j)
-        offloaded = slot.admit(cfg, approved, priority, task.server, task.bits)
+        d = self._decide(ud_actions, es_bits, idx, rows, task)
+        offloaded = slot.admit(cfg, d.approved, d.priority, task.server, task.bits)
         part = self.queues.rows(sel)
         res = taskqueue.resolve_queued(
             cfg, has=part.length > 0, bits=task.bits, cycles_per_bit=task.cpb,
             remaining_s=task.deadline, wait_s=self.wait_s[rows], server=task.server,
-            requested=requested, offloaded=offloaded, f_hz=f_hz, upload_s=terms[0],
-            processing_s=terms[1], offload_energy_j=terms[2], battery_j=task.battery,
-            harvest_j=harvest, local_busy_s=part.local_busy_s, es_free_s=part.es_free_s,
+            requested=d.requested, offloaded=offloaded, f_hz=d.f_hz, upload_s=d.terms[0],
+            processing_s=d.terms[1], offload_energy_j=d.terms[2], battery_j=task.battery,
+            harvest_j=d.harvest, local_busy_s=part.local_busy_s, es_free_s=part.es_free_s,
             dropped=part.dropped, length=part.length, flush=self.t[rows] + 1 >= cfg.n_slots,
         )  # fmt: skip
         taskqueue.pop(part, res.out["served"])
         part.local_busy_s, part.es_free_s = res.local_busy_s, res.es_free_s
         self.queues.put(sel, part)
         out = res.out
-        counts = es_counts(task.server, cfg.n_servers, requested, offloaded, approved)
+        counts = es_counts(task.server, cfg.n_servers, d.requested, offloaded, d.approved)
         values, es_reward = slot_values(out, offloaded, *counts)
-        out.update(
-            task_bytes=task.bits / 8.0, cycles_per_bit=task.cpb, deadline_s=task.deadline,
-            server=task.server, requested=requested, offloaded=offloaded, f_hz=f_hz, p_w=p_w,
-            gain=task.gain, approved=approved, harvest_j=harvest,
-        )  # fmt: skip
-        truncated = self._advance(idx, rows, out["battery_j"], f_hz, p_w, u[:, n:])
+        out.update(_task_columns(task, d, offloaded))
+        n = cfg.n_uds
+        truncated = self._advance(idx, rows, out["battery_j"], d.f_hz, d.p_w, d.u[:, n:])
         return StepOutput(out, *counts, values, es_reward, truncated)
 
     def _task(self, idx: np.ndarray | None, rows: np.ndarray) -> Task:

@@ -2,12 +2,15 @@
 once: a task's finish is :func:`finish_time`, τ^a = τ^p + max(τ^o, τ^q), on the CPU that frees
 first. Every walker of a queue uses :func:`finish_time`.
 
-Three walkers exist because each caller needs a different layout, and they sit here side by
-side with agreement tests (``tests/env/test_sim_rules.py``):
+Four walkers exist because each caller needs a different layout, and they sit here side by
+side with agreement tests (``tests/env/test_sim_rules.py``; :func:`queue_carry` against
+:func:`queue_finish_times` in ``tests/env/test_queues.py``):
 
 - :func:`queue_table` (numpy, one row per group) and :func:`queue_finish_times` on flat items;
 - :func:`queue_done` (numpy, position-major, the CPUs' free times kept sorted: the batched
   co-selection scorer);
+- :func:`queue_carry` (numpy, CPUs that may still be busy from earlier slots: the
+  time-coupled model, which also needs the CPUs' free times after the slot);
 - the compiled backend's loops (:mod:`mec_env.sim._numba_kernels`: one queue at a time, each task
   on :func:`earliest_cpu`, a plain loop it compiles with ``numba.njit``, finishing at
   :func:`finish_time`).
