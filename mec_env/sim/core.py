@@ -123,7 +123,6 @@ class BatchCore:
         self.z_cap = int(cfg.z_max.max())
         #: the time-coupled model's carried state (mec_env.sim.taskqueue), None without it
         self.queues = taskqueue.TaskQueues.empty(cfg, b) if cfg.queued else None
-        self.has_task = np.ones((b, n), dtype=bool)  # whether a UD has a task this slot
         self.wait_s = np.zeros((b, n))  # how long the slot's task has waited, s
         self.ud_obs_dim = 2 * m + 7 + (QUEUE_COLUMNS if cfg.queued else 0)
         self.es_obs_dim = 6 * self.z_cap + 3
@@ -246,10 +245,10 @@ class BatchCore:
         if idx is None:
             self.bits, self.cycles_per_bit, self.deadline_s = bits, cpb, remaining
             self.gain, self.gain_db, self.server, self.members = gain, gain_db, server, members
-            self.has_task, self.wait_s = has, wait
+            self.wait_s = wait
         else:
             new = {"bits": bits, "cycles_per_bit": cpb, "deadline_s": remaining, "gain": gain,
-                   "gain_db": gain_db, "server": server, "members": members, "has_task": has,
+                   "gain_db": gain_db, "server": server, "members": members,
                    "wait_s": wait}  # fmt: skip
             for name, value in new.items():
                 getattr(self, name)[rows] = value
@@ -325,7 +324,7 @@ class BatchCore:
         if q is None:
             return None
         return taskqueue.QueueView(
-            config=self.config, t=int(self.t[b]), has_task=self.has_task[b].copy(),
+            config=self.config, t=int(self.t[b]), has_task=q.length[b] > 0,
             wait_s=self.wait_s[b].copy(), length=q.length[b].copy(),
             local_busy_s=q.local_busy_s[b].copy(), es_free_s=q.es_free_s[b].copy(),
         )  # fmt: skip
