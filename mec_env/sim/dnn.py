@@ -453,13 +453,14 @@ def profile_costs(
 ) -> SplitCosts:
     """Elementwise costs of the profile's entries (everything broadcasts): the rules of
     :mod:`mec_env.sim.compute` and :mod:`mec_env.sim.channel` with C^l, C^r as β·c (c = 1);
-    a part with no work costs 0 even at a zero rate or server frequency."""
+    a part with no work costs 0 even at a zero frequency or rate."""
     local, bits, remote = (np.asarray(a, dtype=np.float64) for a in profile)
     with np.errstate(divide="ignore", invalid="ignore"):
+        local_s = np.where(local > 0, compute.local_delay(local, 1.0, f_local_hz), 0.0)
         upload_s = np.where(bits > 0, channel.upload_delay(bits, rate_bps), 0.0)
         remote_s = np.where(remote > 0, compute.processing_delay(remote, 1.0, f_server_hz), 0.0)
     return SplitCosts(
-        local_delay_s=compute.local_delay(local, 1.0, f_local_hz),
+        local_delay_s=local_s,
         local_energy_j=compute.local_energy(local, 1.0, f_local_hz, kappa),
         upload_delay_s=upload_s,
         upload_energy_j=np.where(bits > 0, compute.offload_energy(p_w, upload_s), 0.0),

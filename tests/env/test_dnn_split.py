@@ -222,6 +222,9 @@ def test_the_ends_of_the_split_range(name):
     assert costs.upload_delay_s[0] == np.inf  # the input at rate 0
     assert costs.upload_delay_s[1] == costs.upload_energy_j[1] == costs.remote_delay_s[1] == 0
     assert costs.delay_s[1] == pytest.approx(total / F_LOCAL)
+    # an unmatched UD (f_s = 0) or a UD without a CPU (f = 0): the empty part still costs 0
+    ends = dnn.split_costs(profile, np.array([0, n_units]), 0.0, 0.0, RATE, P_W, KAPPA)
+    assert ends.local_delay_s[0] == ends.local_energy_j[0] == ends.remote_delay_s[1] == 0
 
 
 def test_cycles_per_mac_and_element_width():
