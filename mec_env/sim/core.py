@@ -31,7 +31,7 @@ from mec_env.sim.backend import NumpyBackend, Task, es_counts, make_backend, slo
 from mec_env.sim.battery import harvest_j
 from mec_env.sim.channel import uplink_rate, upload_delay
 from mec_env.sim.components import Scenario
-from mec_env.sim.matchers.base import match
+from mec_env.sim.matchers.base import match, match_active
 from mec_env.sim.params import EnvConfig
 from mec_env.sim.state import SlotState
 
@@ -232,8 +232,8 @@ class BatchCore:
         part = self.queues.rows(sel)
         counts, part.phase, tasks, gain_db = self.scenario.draw_arrivals(u, part.phase)
         t = self.t[rows]
-        part.dropped = taskqueue.push_arrivals(part, counts, *tasks, t)
-        part.dropped += taskqueue.expire(part, t, cfg.slot_s)
+        part.dropped = taskqueue.push_arrivals(part, counts, *tasks, t, cfg.slot_s)
+        part.dropped += taskqueue.expire(part, t)
         has, bits, cpb, remaining, wait = taskqueue.head(part, cfg, t)
         self.queues.put(sel, part)
         gain = self.scenario.channel.linear(gain_db)
@@ -258,14 +258,20 @@ class BatchCore:
         copies with k such UDs are matched together on (B_k, k) arrays of them (in UD order),
         each with its own generator; the others get −1. (B', N) int64.
 
-        The UDs with a task are gathered once, grouped by their copy's k (copies in order,
-        each copy's UDs in order), so each group's arrays are contiguous slices."""
+        A built-in matcher on numpy takes the mask in one call (``active`` in its
+        registration, :func:`mec_env.sim.matchers.base.match_active`): the same result.
+        Otherwise the UDs with a task are gathered once, grouped by their copy's k (copies
+        in order, each copy's UDs in order), so each group's arrays are contiguous slices."""
         b, n = has.shape
         server = np.full(b * n, -1, dtype=np.int64)
         count = has.sum(axis=1)
         flat = np.flatnonzero(has)  # (copy, UD) in order
         if flat.size == b * n:  # every UD of every copy has a task: the arrays as they are
             return self._match_servers(slots, rngs).reshape(b, n)
+        if type(self.backend).match is NumpyBackend.match:
+            masked = match_active(self.config.matcher, slots, rngs, has)
+            if masked is not None:
+                return masked
         copies = np.argsort(count, kind="stable")  # copies grouped by k, in order
         flat = flat[np.argsort(count[flat // n], kind="stable")]
         fields = [x.reshape(b * n, -1)[flat] if x.ndim == 3 else x.reshape(-1)[flat]

@@ -72,27 +72,55 @@ class QueueView:
     es_free_s: np.ndarray
 
 
+#: the expiry slot of a free place: no slot index reaches it
+EMPTY = np.iinfo(np.int64).max
+
+
+def expiry_slots(born: np.ndarray, deadline_s: np.ndarray, slot_s: float) -> np.ndarray:
+    """The first slot t at which a task born at slot ``born`` with deadline ``deadline_s`` (s)
+    has expired, i.e. ``(t − born)·Δ >= φ`` in float64, as int64: born + the least integer
+    a >= 0 with a·Δ >= φ (a·Δ rounds monotonically in a, so the integer test ``t >= expiry``
+    is exactly the float test)."""
+    deadline_s = np.asarray(deadline_s, dtype=np.float64)
+    a = np.maximum(np.ceil(deadline_s / slot_s), 0.0).astype(np.int64)
+    while True:  # the division may round either way: step to the least such a
+        down = (a > 0) & ((a - 1) * slot_s >= deadline_s)
+        up = a * slot_s < deadline_s
+        if not (down.any() or up.any()):
+            return born + a
+        a = a - down + up
+
+
 @dataclass
 class TaskQueues:
     """The carried state of the time-coupled model, for B copies, N UDs, M ESs, queues of Q.
 
-    ``bits``, ``cycles_per_bit``, ``deadline_s`` (B, N, Q): the queued tasks in FIFO order
-    (head first; entries past ``length`` are meaningless); ``born`` (B, N, Q) int64 the slot
-    each arrived in; ``length`` (B, N) int64; ``phase`` (B, N) int8 the arrival process's
-    phase; ``local_busy_s`` (B, N) s until each UD's CPU is idle; ``es_free_s`` (B, M, U) s
-    until each ES CPU is idle (``inf`` for CPUs an ES does not have); ``dropped`` (B, N) int64
-    tasks dropped at the start of the current slot (charged in its step).
+    Each UD's queue is a ring of Q places: ``bits``, ``cycles_per_bit``, ``deadline_s``
+    (B, N, Q) the queued tasks, ``born`` (B, N, Q) int64 the slot each arrived in and
+    ``expiry`` (B, N, Q) int64 the slot it expires at (:func:`expiry_slots`; :data:`EMPTY`
+    for a free place); ``start`` (B, N) int64 the head's place and ``length`` (B, N) int64
+    the tasks queued, so the j-th task in FIFO order (head first) is at place
+    (start + j) mod Q (:meth:`fifo` gives the arrays in that order; places past ``length``
+    are meaningless); ``phase`` (B, N) int8 the arrival process's phase; ``local_busy_s``
+    (B, N) s until each UD's CPU is idle; ``es_free_s`` (B, M, U) s until each ES CPU is
+    idle (``inf`` for CPUs an ES does not have); ``dropped`` (B, N) int64 tasks dropped at
+    the start of the current slot (charged in its step).
     """
 
     bits: np.ndarray
     cycles_per_bit: np.ndarray
     deadline_s: np.ndarray
     born: np.ndarray
+    expiry: np.ndarray
+    start: np.ndarray
     length: np.ndarray
     phase: np.ndarray
     local_busy_s: np.ndarray
     es_free_s: np.ndarray
     dropped: np.ndarray
+
+    #: the per-task arrays, (B, N, Q) each
+    TASK_FIELDS = ("bits", "cycles_per_bit", "deadline_s", "born", "expiry")
 
     @classmethod
     def empty(cls, cfg: EnvConfig, num_envs: int) -> TaskQueues:
@@ -104,6 +132,8 @@ class TaskQueues:
             cycles_per_bit=np.zeros((b, n, q)),
             deadline_s=np.zeros((b, n, q)),
             born=np.zeros((b, n, q), dtype=np.int64),
+            expiry=np.full((b, n, q), EMPTY, dtype=np.int64),
+            start=np.zeros((b, n), dtype=np.int64),
             length=np.zeros((b, n), dtype=np.int64),
             phase=np.zeros((b, n), dtype=np.int8),
             local_busy_s=np.zeros((b, n)),
@@ -132,11 +162,32 @@ class TaskQueues:
         """Empty queues, idle CPUs and the calm phase in copies ``rows``."""
         self.put(rows, TaskQueues.empty(cfg, len(rows)))
 
+    def fifo(self, name: str) -> np.ndarray:
+        """Per-task array ``name`` (B, N, Q) in FIFO order: entry j of a queue is its j-th
+        task, head first (entries past ``length`` are meaningless)."""
+        cap = self.bits.shape[-1]
+        place = (self.start[..., None] + np.arange(cap)) % cap
+        return np.take_along_axis(getattr(self, name), place, axis=-1)
 
-def push_arrivals(q: TaskQueues, counts, bits, cycles_per_bit, deadline_s, t) -> np.ndarray:
+    def append(self, b: int, n: int, bits, cycles_per_bit, deadline_s, born, slot_s) -> None:
+        """Queue one task (bits, cycles per bit, deadline s, arrival slot) at the tail of
+        copy ``b``'s UD ``n`` (which must have room), in place: for tests and tools."""
+        cap = self.bits.shape[-1]
+        if self.length[b, n] >= cap:
+            raise ValueError(f"the queue of UD {n} in copy {b} is full ({cap} tasks)")
+        at = (self.start[b, n] + self.length[b, n]) % cap
+        self.bits[b, n, at], self.cycles_per_bit[b, n, at] = bits, cycles_per_bit
+        self.deadline_s[b, n, at], self.born[b, n, at] = deadline_s, born
+        self.expiry[b, n, at] = expiry_slots(np.int64(born), deadline_s, slot_s)
+        self.length[b, n] += 1
+
+
+def push_arrivals(
+    q: TaskQueues, counts, bits, cycles_per_bit, deadline_s, t, slot_s: float
+) -> np.ndarray:
     """Append each UD's ``counts`` (B, N) new tasks ((B, N, A) each; task j is the j-th
-    arrival) at slot ``t`` (B,) to the tails of ``q``, in place; returns the arrivals dropped
-    at full queues (B, N)."""
+    arrival) at slot ``t`` (B,) to the tails of ``q``, in place; ``slot_s`` Δ (s) dates their
+    expiry. Returns the arrivals dropped at full queues (B, N)."""
     cap = q.bits.shape[-1]
     dropped = np.zeros(counts.shape, dtype=np.int64)
     for j in range(bits.shape[-1]):
@@ -144,42 +195,46 @@ def push_arrivals(q: TaskQueues, counts, bits, cycles_per_bit, deadline_s, t) ->
         ok = arriving & (q.length < cap)
         dropped += arriving & ~ok
         b, n = np.nonzero(ok)
-        at = q.length[b, n]
+        at = (q.start[b, n] + q.length[b, n]) % cap
+        born = t[b]
         q.bits[b, n, at] = bits[b, n, j]
         q.cycles_per_bit[b, n, at] = cycles_per_bit[b, n, j]
-        q.deadline_s[b, n, at] = deadline_s[b, n, j]
-        q.born[b, n, at] = t[b]
+        q.deadline_s[b, n, at] = deadline = deadline_s[b, n, j]
+        q.born[b, n, at] = born
+        q.expiry[b, n, at] = expiry_slots(born, deadline, slot_s)
         q.length += ok
     return dropped
 
 
-def age_s(q: TaskQueues, t: np.ndarray, slot_s: float) -> np.ndarray:
-    """The age (t − arrival slot)·Δ of every queued entry (B, N, Q), s."""
-    return (t[:, None, None] - q.born) * slot_s
-
-
-def expire(q: TaskQueues, t: np.ndarray, slot_s: float) -> np.ndarray:
-    """Drop every queued task whose age at slot ``t`` (B,) has reached its deadline, keeping
-    the others in order, in place; returns the tasks dropped per UD (B, N). Only the queues
-    with a drop are compacted (the others' order is unchanged by it)."""
+def expire(q: TaskQueues, t: np.ndarray) -> np.ndarray:
+    """Drop every queued task whose age at slot ``t`` (B,) has reached its deadline
+    (``t >= expiry``), keeping the others in order, in place; returns the tasks dropped per
+    UD (B, N). Only the queues with a drop are rewritten (in FIFO order from place 0)."""
     cap = q.bits.shape[-1]
-    valid = np.arange(cap) < q.length[..., None]
-    late = valid & (age_s(q, t, slot_s) >= q.deadline_s)
-    dropped = late.sum(axis=-1)
+    shape = q.bits.shape
+    late_at = np.flatnonzero(q.expiry <= t[:, None, None])  # free places never expire
+    dropped = np.bincount(late_at // cap, minlength=q.length.size).reshape(q.length.shape)
+    if not late_at.size:
+        return dropped
     rows = np.flatnonzero(dropped)  # flat (copy, UD) indices of the queues with a drop
-    if rows.size:
-        keep = valid.reshape(-1, cap)[rows] & ~late.reshape(-1, cap)[rows]
-        kept = np.cumsum(keep, axis=-1)
-        # each entry's new place: kept entries first, in order, then the others, in order
-        dest = np.where(keep, kept - 1, kept[:, -1:] + np.cumsum(~keep, axis=-1) - 1)
-        dest += rows[:, None] * cap
-        for name in ("bits", "cycles_per_bit", "deadline_s", "born"):
-            arr = getattr(q, name).reshape(-1, cap)
-            arr.reshape(-1)[dest] = arr[rows]
-            setattr(q, name, arr.reshape(q.length.shape + (cap,)))
-        length = q.length.copy()
-        length.reshape(-1)[rows] = kept[:, -1]
-        q.length = length
+    first = rows * cap
+    place = first[:, None] + (q.start.reshape(-1)[rows, None] + np.arange(cap)) % cap
+    keep = np.arange(cap) < q.length.reshape(-1)[rows, None]
+    keep &= q.expiry.reshape(-1)[place] > t[rows // shape[1], None]
+    kept = np.cumsum(keep, axis=-1)
+    # each entry's new place: kept entries first, in order, then the others, in order
+    dest = np.where(keep, kept - 1, kept[:, -1:] + np.cumsum(~keep, axis=-1) - 1)
+    dest += first[:, None]
+    for name in TaskQueues.TASK_FIELDS:
+        arr = getattr(q, name).reshape(-1)
+        arr[dest] = arr[place]
+        setattr(q, name, arr.reshape(shape))
+    free = (first[:, None] + np.arange(cap))[np.arange(cap) >= kept[:, -1:]]
+    q.expiry.reshape(-1)[free] = EMPTY  # a view: expiry was just set from a flat array
+    q.start = q.start.copy()
+    q.start.reshape(-1)[rows] = 0
+    q.length = q.length.copy()
+    q.length.reshape(-1)[rows] = kept[:, -1]
     return dropped
 
 
@@ -187,25 +242,30 @@ def head(q: TaskQueues, cfg: EnvConfig, t: np.ndarray):
     """The slot's task of each UD: ``(has, bits, cycles per bit, remaining deadline s,
     age s)``, each (B, N). A UD without a task gets β = 0, c = c_min and φ = φ_max (so every
     formula stays finite; it is not matched and dispatches nothing)."""
+    cap = q.bits.shape[-1]
+    at = np.arange(0, q.length.size * cap, cap).reshape(q.length.shape) + q.start
     has = q.length > 0
-    age = (t[:, None] - q.born[..., 0]) * cfg.slot_s
-    bits = np.where(has, q.bits[..., 0], 0.0)
-    cpb = np.where(has, q.cycles_per_bit[..., 0], cfg.cycles_per_bit[0])
-    remaining = np.where(has, q.deadline_s[..., 0] - age, cfg.deadline_s[1])
+    age = (t[:, None] - np.take(q.born, at)) * cfg.slot_s
+    bits = np.where(has, np.take(q.bits, at), 0.0)
+    cpb = np.where(has, np.take(q.cycles_per_bit, at), cfg.cycles_per_bit[0])
+    remaining = np.where(has, np.take(q.deadline_s, at) - age, cfg.deadline_s[1])
     return has, bits, cpb, remaining, np.where(has, age, 0.0)
 
 
 def pop(q: TaskQueues, served: np.ndarray) -> None:
-    """Remove the head task of the UDs where ``served`` (B, N), in place: only the served
-    queues shift, one fancy-index assignment per array."""
+    """Remove the head task of the UDs where ``served`` (B, N), in place: their places are
+    freed and their heads move one place on."""
+    cap = q.bits.shape[-1]
     rows = np.flatnonzero(served)  # flat (copy, UD) indices
     if not rows.size:
         return
-    cap = q.bits.shape[-1]
-    for name in ("bits", "cycles_per_bit", "deadline_s", "born"):
-        arr = getattr(q, name).reshape(-1, cap)
-        arr[rows, :-1] = arr[rows][:, 1:]
-        setattr(q, name, arr.reshape(served.shape + (cap,)))
+    start = q.start.reshape(-1)[rows]
+    expiry = q.expiry.reshape(-1)
+    expiry[rows * cap + start] = EMPTY
+    q.expiry = expiry.reshape(q.bits.shape)
+    new_start = q.start.copy()
+    new_start.reshape(-1)[rows] = (start + 1) % cap
+    q.start = new_start
     q.length = q.length - served
 
 

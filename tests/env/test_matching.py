@@ -387,3 +387,37 @@ def test_saving_first_rejects_requests_that_save_nothing():
     assert_array_equal(ls["approved"], ls["requested"] & saves)
     assert np.all(ls["offloaded"] <= ls["approved"])
     assert 0 < saves.sum() < 48
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("overrides", [{}, {"z_max": 3, "n_cpus": 2}])
+def test_masked_batched_form_equals_matching_the_active_uds_alone(name, overrides):
+    """The time-coupled model matches only the UDs with a task: a built-in's batched form
+    with ``active`` gives each copy what the per-copy matcher gives on its active UDs alone,
+    and leaves each copy's generator where that call leaves it."""
+    from mec_env.sim.matchers.base import match_active
+
+    rng = np.random.default_rng(7)
+    slots = [random_slot(rng, **overrides) for _ in range(6)]
+    cfg = slots[0].config
+    batch = SlotState(
+        config=cfg, **{k: np.stack([getattr(s, k) for s in slots]) for k in
+                       ("bits", "cycles_per_bit", "deadline_s", "gain", "battery_j")}
+    )  # fmt: skip
+    active = rng.random((6, cfg.n_uds)) < np.array([0.0, 0.3, 0.6, 0.9, 1.0, 0.5])[:, None]
+    masked_rngs = [np.random.default_rng(100 + b) for b in range(6)]
+    server = match_active(name, batch, masked_rngs, active)
+    assert server is not None and server.shape == active.shape
+    for b in range(6):
+        alone_rng = np.random.default_rng(100 + b)
+        sub = active[b]
+        if sub.any():
+            one = SlotState(config=cfg, **{k: getattr(slots[b], k)[sub] for k in
+                                           ("bits", "cycles_per_bit", "deadline_s", "gain",
+                                            "battery_j")})  # fmt: skip
+            expected = np.full(cfg.n_uds, -1)
+            expected[sub] = MATCHERS[name](one, alone_rng)
+            assert_array_equal(server[b], expected)
+        else:
+            assert (server[b] == -1).all()
+        assert masked_rngs[b].random() == alone_rng.random()  # the same draws were taken

@@ -48,12 +48,8 @@ def load(env, ud: int, *tasks, redraw: bool = True) -> None:
     """Append ``tasks`` ((bits, cycles per bit, deadline s, born slot) each) to UD ``ud``'s
     queue and draw the slot again (the head becomes the slot's task, the UDs are matched)."""
     core = env.unwrapped._core
-    q = core.queues
     for bits, cpb, deadline, born in tasks:
-        k = q.length[0, ud]
-        q.bits[0, ud, k], q.cycles_per_bit[0, ud, k] = bits, cpb
-        q.deadline_s[0, ud, k], q.born[0, ud, k] = deadline, born
-        q.length[0, ud] += 1
+        core.queues.append(0, ud, bits, cpb, deadline, born, core.config.slot_s)
     if redraw:
         core.new_slot()
 
@@ -214,7 +210,7 @@ def test_deadline_expiry_drops_the_task_and_charges_drop_cost_in_that_slot():
         assert s["cost"].tolist() == [0.0] and s["dropped"].tolist() == [0], t
         assert env.queues.length.tolist() == [3 if t < 2 else 2]
     q = env.unwrapped._core.queues
-    assert q.bits[0, 0, :2].tolist() == [2e5, 3e5]  # A then C
+    assert q.fifo("bits")[0, 0, :2].tolist() == [2e5, 3e5]  # A then C
     assert_allclose(env.current_slot.deadline_s, [1.0 - 0.3])  # the head A's remaining deadline
     s = step(env, act(env, x=0.0))  # slot 3: B's drop is charged now
     assert s["dropped"].tolist() == [1] and s["served"].tolist() == [False]
@@ -236,42 +232,49 @@ def test_arrival_at_a_full_queue_is_dropped():
     env = make(arrival_rate=1.0, queue_capacity=1)  # Bernoulli(1): one arrival every slot
     q = env.unwrapped._core.queues
     assert q.length.tolist() == [[1]]
-    q.deadline_s[0, 0, 0] = 1.0  # the first arrival waits up to 1 s
     first = q.bits[0, 0, 0]
+    q.length[0, 0] = 0  # the first arrival again, waiting up to 1 s
+    q.append(0, 0, first, q.cycles_per_bit[0, 0, 0], 1.0, 0, env.config.slot_s)
     q.local_busy_s[0, 0] = 1.0  # and cannot run
     s = step(env, act(env, x=0.0))
     assert s["dropped"].tolist() == [0] and s["cost"].tolist() == [0.0]
     s = step(env, act(env, x=0.0))  # slot 1's arrival found the queue full
     assert s["dropped"].tolist() == [1] and s["cost"].tolist() == [1.0]
-    assert q.length.tolist() == [[1]] and q.bits[0, 0, 0] == first and q.born[0, 0, 0] == 0
+    assert q.length.tolist() == [[1]] and q.fifo("bits")[0, 0, 0] == first
+    assert q.fifo("born")[0, 0, 0] == 0
 
 
 def test_push_arrivals_fills_to_capacity_and_counts_the_rest():
     cfg = make_config("queue_small", n_uds=2, queue_capacity=2)
     q = taskqueue.TaskQueues.empty(cfg, 1)
-    q.length[0, 0], q.bits[0, 0, 0] = 1, 9.0
+    q.append(0, 0, 9.0, 1.0, 1.0, 3, cfg.slot_s)
     counts = np.array([[3, 2]])
     bits = np.array([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]])
     ones = np.ones((1, 2, 3))
-    dropped = taskqueue.push_arrivals(q, counts, bits, ones, ones, np.array([4]))
+    dropped = taskqueue.push_arrivals(q, counts, bits, ones, ones, np.array([4]), cfg.slot_s)
     # UD 0: one queued + 3 arriving at capacity 2: arrival 1 joins, 2 and 3 are dropped
     # UD 1: empty + 2 arriving: both join
     assert dropped.tolist() == [[2, 0]]
     assert q.length.tolist() == [[2, 2]]
     assert q.bits[0, 0].tolist() == [9.0, 1.0] and q.bits[0, 1].tolist() == [4.0, 5.0]
     assert q.born[0, 0, 1] == 4 and q.born[0, 1].tolist() == [4, 4]
+    # a 1 s deadline at Δ = 0.1 s: born at 4, expired from slot 14 on
+    assert q.expiry[0, 0].tolist() == [13, 14] and q.expiry[0, 1].tolist() == [14, 14]
 
 
 def test_expire_pop_and_head_by_hand():
     cfg = make_config("queue_small", n_uds=2, queue_capacity=3)
     q = taskqueue.TaskQueues.empty(cfg, 1)
-    q.length[0] = [3, 1]
-    q.bits[0, 0], q.deadline_s[0, 0], q.born[0, 0] = [1.0, 2.0, 3.0], [0.5, 0.15, 0.3], [0, 0, 1]
-    q.bits[0, 1, 0], q.deadline_s[0, 1, 0], q.cycles_per_bit[0, 1, 0] = 7.0, 0.9, 450.0
+    for bits, deadline, born in [(1.0, 0.5, 0), (2.0, 0.15, 0), (3.0, 0.3, 1)]:
+        q.append(0, 0, bits, 300.0, deadline, born, cfg.slot_s)
+    q.append(0, 1, 7.0, 450.0, 0.9, 0, cfg.slot_s)
+    # expiry slots: born + the least a with a·Δ >= φ: 0 + 5, 0 + 2, 1 + 3 and 0 + 9
+    assert q.expiry[0, 0, :3].tolist() == [5, 2, 4] and q.expiry[0, 1, 0] == 9
     t = np.array([2])
     # at t = 2 the ages are 0.2, 0.2, 0.1 (UD 0) and 0.2 (UD 1): only the 0.15 s task expires
-    assert taskqueue.expire(q, t, cfg.slot_s).tolist() == [[1, 0]]
-    assert q.length.tolist() == [[2, 1]] and q.bits[0, 0, :2].tolist() == [1.0, 3.0]
+    assert taskqueue.expire(q, t).tolist() == [[1, 0]]
+    assert q.length.tolist() == [[2, 1]] and q.fifo("bits")[0, 0, :2].tolist() == [1.0, 3.0]
+    assert q.fifo("expiry")[0, 0].tolist() == [5, 4, taskqueue.EMPTY]
     has, bits, cpb, remaining, wait = taskqueue.head(q, cfg, t)
     assert has.tolist() == [[True, True]] and bits.tolist() == [[1.0, 7.0]]
     assert_allclose(remaining, [[0.5 - 0.2, 0.9 - 0.2]])
@@ -527,7 +530,7 @@ def snapshot(env) -> dict:
     return {
         "length": q.length[0].copy(),
         "entries": [
-            list(zip(q.bits[0, i, :k].tolist(), q.born[0, i, :k].tolist()))
+            list(zip(q.fifo("bits")[0, i, :k].tolist(), q.fifo("born")[0, i, :k].tolist()))
             for i, k in enumerate(q.length[0].tolist())
         ],
         "battery": env.battery_j.copy(),

@@ -27,7 +27,10 @@ Matcher = Callable[[SlotState, np.random.Generator], np.ndarray]
 #: metadata ``batched``: the same matcher for B copies at once, ``fn(slots, rngs) -> server``
 #: (B, N) with ``slots`` a :class:`SlotState` with a leading batch axis on every array and
 #: ``rngs`` the B copies' generators (:mod:`mec_env.batched_matching`); ``compiled``: its
-#: numba form (built-ins only). A matcher without them runs once per copy in the batched core.
+#: numba form (built-ins only); ``active``: True if the batched form takes ``active=`` (B, N)
+#: bool and then matches only those UDs, giving what it gives on arrays of the active UDs
+#: alone (the time-coupled model matches only the UDs with a task). A matcher without them
+#: runs once per copy in the batched core.
 MATCHERS: Registry[Matcher] = Registry("matcher", entry_point_group="mec_env.matchers")
 
 
@@ -98,15 +101,23 @@ RoundScorer = Callable[
 
 
 def propose_and_accept_batched(
-    z_max: np.ndarray, batch: int, n_uds: int, scorer: RoundScorer
+    z_max: np.ndarray,
+    batch: int,
+    n_uds: int,
+    scorer: RoundScorer,
+    active: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The propose/accept loop of :func:`mec_env.matching.propose_and_accept` for B copies."""
+    """The propose/accept loop of :func:`mec_env.matching.propose_and_accept` for B copies.
+
+    ``active`` (B, N) bool, optional: only these UDs take part (the others never propose
+    and stay at −1), as if each copy held only its active UDs, in UD order."""
     m = z_max.shape[0]
     server = np.full((batch, n_uds), -1, dtype=np.int64)
     load = np.zeros((batch, m), dtype=np.int64)
     while True:
         open_ = load < z_max
-        flat = np.flatnonzero((server < 0) & open_.any(axis=1)[:, None])
+        waiting = server < 0 if active is None else (server < 0) & active
+        flat = np.flatnonzero(waiting & open_.any(axis=1)[:, None])
         if flat.size == 0:
             return server
         ci = flat // n_uds
@@ -196,6 +207,17 @@ def per_copy(
             name, fn(one, rngs[b]), n, cfg.n_servers, cfg.z_max, copy=b if batch > 1 else None
         )
     return server
+
+
+def match_active(
+    name: str, slots: SlotState, rngs: Sequence[np.random.Generator], active: np.ndarray
+) -> np.ndarray | None:
+    """Matcher ``name`` on B copies with only the UDs ``active`` (B, N) taking part, in one
+    batched call (numpy), if the matcher's batched form takes a mask; else None."""
+    forms = MATCHERS.metadata(name)
+    if not forms.get("active") or forms.get("batched") is None:
+        return None
+    return forms["batched"](slots, rngs, active=active)
 
 
 def match(

@@ -224,17 +224,22 @@ def _row_sum(x: np.ndarray) -> np.ndarray:
 
 
 def co_selection_batched(
-    slots: SlotState, rngs: Sequence[np.random.Generator] | None = None
+    slots: SlotState,
+    rngs: Sequence[np.random.Generator] | None = None,
+    active: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`mec_env.matching.co_selection` for B copies, with its exact pruning.
 
     Scores I_m (18) of every (unmatched UD, open server) pair; where a server's queue is
     longer than its CPUs the exact score is simulated for the pairs whose lower bound
     S(Z_m) + (own idle-CPU cost) does not exclude them (each UD's ``_PRUNE_K`` best bounds
-    first, then any pair whose bound is at most the best exact score found).
+    first, then any pair whose bound is at most the best exact score found). ``active``
+    (B, N) bool, optional: only these UDs are matched (it draws nothing, and the scores of
+    a UD read only its own task and the members already accepted).
     """
     batch, n = slots.bits.shape
-    return propose_and_accept_batched(slots.config.z_max, batch, n, _CoSelectionScorer(slots))
+    scorer = _CoSelectionScorer(slots)
+    return propose_and_accept_batched(slots.config.z_max, batch, n, scorer, active)
 
 
 class _CoSelectionScorer:
@@ -471,5 +476,9 @@ def co_selection_constants(cfg) -> tuple:
 
 
 MATCHERS.register(
-    "co_selection", co_selection, batched=co_selection_batched, compiled=co_selection_compiled
+    "co_selection",
+    co_selection,
+    batched=co_selection_batched,
+    compiled=co_selection_compiled,
+    active=True,
 )

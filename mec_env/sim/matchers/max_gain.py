@@ -25,18 +25,26 @@ def max_gain(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
     )
 
 
-def max_gain_batched(slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.ndarray:
-    """:func:`mec_env.matching.max_gain` for B copies (one permutation drawn per copy)."""
+def max_gain_batched(
+    slots: SlotState, rngs: Sequence[np.random.Generator], active: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`mec_env.matching.max_gain` for B copies (one permutation drawn per copy, of
+    its ``active`` UDs where given: the k-th active UD gets the permutation's k-th rank)."""
     batch, n = slots.bits.shape
     rank = np.empty((batch, n))
-    for b, rng in enumerate(rngs):
-        rank[b] = rng.permutation(n)
+    if active is None:
+        for b, rng in enumerate(rngs):
+            rank[b] = rng.permutation(n)
+    else:
+        for b, (rng, k) in enumerate(zip(rngs, active.sum(axis=1).tolist(), strict=True)):
+            if k:
+                rank[b, active[b]] = rng.permutation(k)
     neg_gain = -slots.gain
 
     def scorer(ci, ni, server, load, open_):
         return neg_gain[ci, ni], lambda col: rank[ci, ni]
 
-    return propose_and_accept_batched(slots.config.z_max, batch, n, scorer)
+    return propose_and_accept_batched(slots.config.z_max, batch, n, scorer, active)
 
 
 def max_gain_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
@@ -48,4 +56,6 @@ def max_gain_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
     return kernels.max_gain(np.ascontiguousarray(slots.gain), rank, slots.config.z_max)
 
 
-MATCHERS.register("max_gain", max_gain, batched=max_gain_batched, compiled=max_gain_compiled)
+MATCHERS.register(
+    "max_gain", max_gain, batched=max_gain_batched, compiled=max_gain_compiled, active=True
+)

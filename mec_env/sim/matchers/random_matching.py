@@ -23,9 +23,11 @@ def random_matching(slot: SlotState, rng: np.random.Generator) -> np.ndarray:
     )
 
 
-def random_batched(slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.ndarray:
+def random_batched(
+    slots: SlotState, rngs: Sequence[np.random.Generator], active: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`mec_env.matching.random_matching` for B copies: each copy's generator draws
-    what the per-copy matcher draws, round by round."""
+    what the per-copy matcher draws, round by round (for its ``active`` UDs where given)."""
     batch, n = slots.bits.shape
     m = slots.config.n_servers
 
@@ -40,7 +42,7 @@ def random_batched(slots: SlotState, rngs: Sequence[np.random.Generator]) -> np.
             prio[lo:hi] = rngs[b].random(hi - lo)
         return scores, lambda col: prio
 
-    return propose_and_accept_batched(slots.config.z_max, batch, n, scorer)
+    return propose_and_accept_batched(slots.config.z_max, batch, n, scorer, active)
 
 
-MATCHERS.register("random", random_matching, batched=random_batched)
+MATCHERS.register("random", random_matching, batched=random_batched, active=True)
