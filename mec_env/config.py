@@ -41,6 +41,13 @@ arrivals            registered arrival process               -
 task_model          registered task model                    -
 channel_model       registered channel model                 -
 mobility            registered mobility model                -
+area_m              [W, H] of the map (channel "umi")        m
+es_positions        ES sites [[x, y], ...] or None (grid)    m
+ud_speed_mps        UD speed range (mobility models)         m/s
+ud_pause_s          random waypoint pause                    s
+mobility_memory     Gauss-Markov α                           -
+carrier_ghz         f_c of the "umi" channel                 GHz
+noise_figure_db     ES receiver noise figure ("umi")         dB
 =================== ======================================== ===============
 """
 
@@ -110,6 +117,14 @@ _PAPER: dict[str, Any] = {
     "max_arrivals": 1,
     "drop_cost": 0.0,
     "battery_hard": False,
+    # the map (docs/environment.md, "The map"); unused without positions
+    "area_m": [500.0, 500.0],
+    "es_positions": None,
+    "ud_speed_mps": [1.0, 10.0],
+    "ud_pause_s": 1.0,
+    "mobility_memory": 0.75,
+    "carrier_ghz": 3.5,
+    "noise_figure_db": 5.0,
 }
 
 _PAPER_KB = {**_PAPER, "task_bytes": [1 * KB, 50 * KB], "storage_bytes": 400 * KB}
@@ -150,6 +165,22 @@ _QUEUE_SMALL = {**_QUEUE_HEAVY, "n_uds": 6, "n_servers": 2, "z_max": 4, "subchan
 _QUEUE_ENERGY = {**_QUEUE_HEAVY, "battery_j": [0.15625, 1.0], "harvest_mean_j": 1.2e-3,
                  "battery_hard": True}  # fmt: skip
 
+# The map (docs/environment.md, "The map"): paper_kb's tasks, devices and servers, 3 ESs at
+# UMi street-canyon sites in a 600 m square (about the 200 m inter-site distance of TR 38.901
+# UMi, stretched so that a UD sees near and far servers), UDs by random waypoint at pedestrian
+# to urban-vehicle speeds, 100 slots of 0.1 s; gains from the TR 38.901 UMi channel, clipped to
+# [-10, 60] dB (observations are scaled by this range)
+_URBAN_MOBILITY = {
+    **_PAPER_KB,
+    "n_slots": 100,
+    "slot_s": 0.1,
+    "channel_model": "umi",
+    "mobility": "random_waypoint",
+    "gain_db": [-10.0, 60.0],
+    "area_m": [600.0, 600.0],
+    "es_positions": [[150.0, 150.0], [450.0, 150.0], [300.0, 450.0]],
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": _PAPER,
     "paper_kb": _PAPER_KB,
@@ -159,6 +190,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "queue_heavy": _QUEUE_HEAVY,
     "queue_small": _QUEUE_SMALL,
     "queue_energy": _QUEUE_ENERGY,
+    "urban_mobility": _URBAN_MOBILITY,
 }
 DEFAULT_PRESET = "paper_kb"
 
@@ -371,6 +403,45 @@ def _time_keys(raw: dict[str, Any]) -> dict[str, Any]:
     return keys
 
 
+def _map_keys(raw: dict[str, Any], m: int) -> dict[str, Any]:
+    """The keys of the map (docs/environment.md, "The map"), validated; the "umi" channel
+    needs a mobility model with positions."""
+    area = _range(raw, "area_m")
+    keys: dict[str, Any] = {
+        "area_m": area,
+        "ud_speed_mps": _range(raw, "ud_speed_mps"),
+        "ud_pause_s": _positive(raw, "ud_pause_s", allow_zero=True),
+        "noise_figure_db": _positive(raw, "noise_figure_db", allow_zero=True),
+    }
+    alpha = raw["mobility_memory"]
+    if not _is_number(alpha) or not 0.0 <= alpha <= 1.0:
+        raise _fail("mobility_memory", alpha, "a number in [0, 1] (the Gauss-Markov memory α)")
+    keys["mobility_memory"] = float(alpha)
+    fc = raw["carrier_ghz"]
+    if not _is_number(fc) or not 0.5 <= fc <= 100.0:
+        raise _fail("carrier_ghz", fc, "a number in [0.5, 100] (TR 38.901's range, GHz)")
+    keys["carrier_ghz"] = float(fc)
+    keys["es_positions_m"] = _sites(raw["es_positions"], m, area)
+    if raw["channel_model"] == "umi" and raw["mobility"] == "static":
+        raise _fail("mobility", "static", "a model with positions with channel_model 'umi'")
+    return keys
+
+
+def _sites(v: Any, m: int, area: tuple[float, float]) -> np.ndarray | None:
+    """``es_positions``: None (a regular grid) or M [x, y] pairs inside the area."""
+    if v is None:
+        return None
+    allowed = f"None or n_servers={m} [x, y] pairs inside area_m {list(area)}"
+    try:
+        sites = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _fail("es_positions", v, allowed) from None
+    inside = np.all((sites >= 0) & (sites <= np.asarray(area))) if sites.shape == (m, 2) else False
+    if not inside:
+        raise _fail("es_positions", v, allowed)
+    return sites
+
+
 def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfig:
     """Merge ``overrides`` into a preset, validate every key and convert to SI.
 
@@ -388,6 +459,7 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     _check_choices(raw)
     _check_feasible(raw, ranges)
     time_keys = _time_keys(raw)
+    map_keys = _map_keys(raw, m)
     b_min, b_max = ranges["battery_j"]
     lo, hi = ranges["task_bytes"]
     p_lo, p_hi = ranges["p_tx_dbm"]
@@ -428,4 +500,5 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         mobility=raw["mobility"],
         raw=raw,
         **time_keys,
+        **map_keys,
     )

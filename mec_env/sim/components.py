@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from mec_env.registry import Registry
+from mec_env.sim import geometry as geo
 from mec_env.sim.params import EnvConfig, db_to_linear
 
 
@@ -40,6 +41,10 @@ class Component:
     from each slot's block of draws."""
 
     uniforms_per_ud = 0
+    #: a component with per-copy state sets this: :class:`Scenario` then sets :attr:`rows`
+    #: (the copies a call draws for, in order) before each call
+    needs_rows = False
+    rows: np.ndarray | None = None
 
     def __init__(self, cfg: EnvConfig) -> None:
         self.config = cfg
@@ -204,6 +209,227 @@ class Static(Mobility):
     """The paper's model: no positions, nothing moves, draws nothing."""
 
 
+def server_sites(cfg: EnvConfig) -> np.ndarray:
+    """The ESs' positions (M, 2) in m: ``es_positions`` if given, else a regular grid over
+    ``area_m`` (:func:`mec_env.sim.geometry.grid_sites`)."""
+    if cfg.es_positions_m is not None:
+        return np.asarray(cfg.es_positions_m, dtype=np.float64)
+    return geo.grid_sites(cfg.n_servers, cfg.area_m)
+
+
+class _PerCopy(Component):
+    """A component with per-copy state: arrays with a leading copy axis, grown on demand;
+    ``fresh[b]``: copy b was reset and has not drawn yet."""
+
+    needs_rows = True
+
+    def __init__(self, cfg: EnvConfig) -> None:
+        super().__init__(cfg)
+        self.fresh = np.zeros(0, dtype=bool)
+        self.state: dict[str, np.ndarray] = {}
+
+    def _new_state(self, b: int) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def reset(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        need = int(rows.max()) + 1 if rows.size else 0
+        have = self.fresh.size
+        if need > have:  # more copies: new rows at the end
+            extra = self._new_state(need - have)
+            self.state = {k: np.concatenate([self.state[k], v]) if self.state else v
+                          for k, v in extra.items()}  # fmt: skip
+            self.fresh = np.concatenate([self.fresh, np.zeros(need - have, dtype=bool)])
+        self.fresh[rows] = True
+
+    def _rows(self, b: int) -> np.ndarray:
+        return np.arange(b) if self.rows is None else self.rows
+
+    def _take(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v[rows] for k, v in self.state.items()}
+
+    def _put(self, rows: np.ndarray, new: dict[str, np.ndarray]) -> None:
+        for k, v in new.items():
+            self.state[k][rows] = v
+        self.fresh[rows] = False
+
+
+class MapMobility(_PerCopy, Mobility):
+    """UDs moving in the rectangle [0, W] × [0, H] (``area_m``), one slot of ``slot_s``
+    seconds per draw; at a reset each UD is placed uniformly (the first draw's uniforms).
+    Subclasses define :meth:`_place` and :meth:`_move` on the copies' state."""
+
+    uniforms_per_ud = 3
+
+    def __init__(self, cfg: EnvConfig) -> None:
+        super().__init__(cfg)
+        self.area = np.asarray(cfg.area_m, dtype=np.float64)
+        self.sites = server_sites(cfg)
+        self.dt = cfg.slot_s
+        self.speed_range = cfg.ud_speed_mps
+
+    def positions(self, u: np.ndarray) -> np.ndarray:
+        rows = self._rows(u.shape[0])
+        old = self._take(rows)
+        fresh = self.fresh[rows]
+        new = self._move(old, u)
+        if fresh.any():
+            placed = self._place(u)
+            for k in new:
+                new[k] = np.where(
+                    fresh.reshape((-1,) + (1,) * (new[k].ndim - 1)), placed[k], new[k]
+                )
+        self._put(rows, new)
+        return new["pos"].copy()
+
+    def _place(self, u: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _move(self, s: dict[str, np.ndarray], u: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+class RandomWaypoint(MapMobility):
+    """Random waypoint (Camp et al. 2002): a UD picks a waypoint uniform in the area and a
+    speed uniform on ``ud_speed_mps``, travels there in a straight line, pauses
+    ``ud_pause_s`` (rounded to whole slots) and picks again. Uniforms per slot: the waypoint's
+    x and y and the speed, read only in a slot where a UD picks (at a reset: x and y place
+    it; it picks in its next slot)."""
+
+    def __init__(self, cfg: EnvConfig) -> None:
+        super().__init__(cfg)
+        self.pause_slots = int(round(cfg.ud_pause_s / cfg.slot_s))
+
+    def _new_state(self, b: int) -> dict[str, np.ndarray]:
+        n = self.config.n_uds
+        return {"pos": np.zeros((b, n, 2)), "target": np.zeros((b, n, 2)),
+                "speed": np.zeros((b, n)), "pause": np.zeros((b, n), dtype=np.int64),
+                "going": np.zeros((b, n), dtype=bool)}  # fmt: skip
+
+    def _place(self, u):
+        b, n = u.shape[:2]
+        return {"pos": u[..., :2] * self.area, "target": np.zeros((b, n, 2)),
+                "speed": np.zeros((b, n)), "pause": np.zeros((b, n), dtype=np.int64),
+                "going": np.zeros((b, n), dtype=bool)}  # fmt: skip
+
+    def _move(self, s, u):
+        lo, hi = self.speed_range
+        pausing = s["pause"] > 0
+        pick = ~pausing & ~s["going"]
+        target = np.where(pick[..., None], u[..., :2] * self.area, s["target"])
+        speed = np.where(pick, lo + u[..., 2] * (hi - lo), s["speed"])
+        going = s["going"] | pick
+        pos, arrived = geo.waypoint_step(s["pos"], target, speed, self.dt)
+        pos = np.where(going[..., None], pos, s["pos"])
+        arrived &= going
+        pause = np.where(arrived, self.pause_slots, np.where(pausing, s["pause"] - 1, 0))
+        return {"pos": pos, "target": target, "speed": speed, "pause": pause,
+                "going": going & ~arrived}  # fmt: skip
+
+
+class GaussMarkov(MapMobility):
+    """Gauss-Markov (Liang and Haas 1999, as in Camp et al. 2002): each slot a UD moves
+    Δ·s (cos θ, sin θ) with its current speed and direction, then
+    s' = α s + (1 − α) s̄ + sqrt(1 − α²) σ_s z1 (clipped to ``ud_speed_mps``) and
+    θ' = α θ + (1 − α) θ̄ + sqrt(1 − α²) σ_θ z2, with α = ``mobility_memory``, s̄ the middle
+    of ``ud_speed_mps``, σ_s its uniform spread (hi − lo)/sqrt(12), σ_θ = π/4 and θ̄ the UD's
+    mean direction; z1, z2 by Box-Muller from the first two uniforms. A UD crossing a wall
+    is reflected back, and its θ and θ̄ are mirrored. At a reset: position uniform, θ = θ̄
+    uniform on [0, 2π) (the third uniform), s = s̄."""
+
+    SIGMA_DIRECTION = np.pi / 4
+
+    def __init__(self, cfg: EnvConfig) -> None:
+        super().__init__(cfg)
+        lo, hi = self.speed_range
+        self.mean_speed = 0.5 * (lo + hi)
+        self.sigma_speed = (hi - lo) / np.sqrt(12.0)
+        self.alpha = cfg.mobility_memory
+
+    def _new_state(self, b: int) -> dict[str, np.ndarray]:
+        n = self.config.n_uds
+        return {"pos": np.zeros((b, n, 2)), "speed": np.zeros((b, n)),
+                "dir": np.zeros((b, n)), "mean_dir": np.zeros((b, n))}  # fmt: skip
+
+    def _place(self, u):
+        theta = 2.0 * np.pi * u[..., 2]
+        return {"pos": u[..., :2] * self.area, "speed": np.full(u.shape[:2], self.mean_speed),
+                "dir": theta, "mean_dir": theta.copy()}  # fmt: skip
+
+    def _move(self, s, u):
+        step = self.dt * s["speed"]
+        x, flip_x = geo.reflect(s["pos"][..., 0] + step * np.cos(s["dir"]), self.area[0])
+        y, flip_y = geo.reflect(s["pos"][..., 1] + step * np.sin(s["dir"]), self.area[1])
+        direction, mean_dir = s["dir"], s["mean_dir"]
+        direction = np.where(flip_x, np.pi - direction, direction)
+        mean_dir = np.where(flip_x, np.pi - mean_dir, mean_dir)
+        direction = np.where(flip_y, -direction, direction)
+        mean_dir = np.where(flip_y, -mean_dir, mean_dir)
+        z1, z2 = geo.normal_pair(u[..., 0], u[..., 1])
+        speed, direction = geo.gauss_markov_update(
+            s["speed"], direction, self.mean_speed, mean_dir, self.alpha, self.sigma_speed,
+            self.SIGMA_DIRECTION, z1, z2,
+        )  # fmt: skip
+        speed = np.clip(speed, *self.speed_range)
+        return {"pos": np.stack([x, y], axis=-1), "speed": speed, "dir": direction,
+                "mean_dir": mean_dir}  # fmt: skip
+
+
+class UmiChannel(_PerCopy, ChannelModel):
+    """3GPP TR 38.901 UMi - Street Canyon from the UDs' positions to the ESs' sites: per link
+    a LOS state (LOS iff Φ(x_L) < Pr_LOS(d), x_L a unit Gaussian AR(1) over the distance the
+    UD moved with a 50 m correlation distance), the LOS or NLOS path loss, log-normal
+    shadowing σ·x_S (x_S an AR(1) with 10 m / 13 m correlation distance, σ = 4 / 7.82 dB) and
+    Rayleigh fading redrawn each slot; g in dB relative to the subchannel's noise
+    (−174 dBm/Hz + 10 log10(W/K) + ``noise_figure_db``), clipped to ``gain_db``. Three
+    uniforms per link per slot: two normals (shadowing, LOS) by Box-Muller and the fading.
+    At a reset x_S and x_L start from their stationary law."""
+
+    def __init__(self, cfg: EnvConfig) -> None:
+        super().__init__(cfg)
+        self.uniforms_per_ud = 3 * cfg.n_servers
+        self.sites = server_sites(cfg)
+        self.noise_dbw = geo.noise_dbw(cfg.subchannel_bw_hz, cfg.noise_figure_db)  # (M,)
+        self.carrier_ghz = cfg.carrier_ghz
+
+    def _new_state(self, b: int) -> dict[str, np.ndarray]:
+        n, m = self.config.n_uds, self.config.n_servers
+        return {"pos": np.zeros((b, n, 2)), "x_shadow": np.zeros((b, n, m)),
+                "x_los": np.zeros((b, n, m))}  # fmt: skip
+
+    def draw(self, u: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
+        if positions is None:
+            raise ValueError("channel_model 'umi' needs a mobility model with positions")
+        b, n = u.shape[:2]
+        rows = self._rows(b)
+        old = self._take(rows)
+        fresh = self.fresh[rows][:, None, None]
+        u = u.reshape(b, n, self.config.n_servers, 3)
+        z_shadow, z_los = geo.normal_pair(u[..., 0], u[..., 1])
+        d2d = self.distances(positions)
+        moved = np.hypot(*np.moveaxis(positions - old["pos"], -1, 0))[..., None]
+        x_los = np.where(fresh, z_los, geo.ar1(old["x_los"], z_los, moved, geo.LOS_CORR_M))
+        los = geo.normal_cdf(x_los) < geo.umi_los_probability(d2d)
+        corr = np.where(los, geo.SF_CORR_LOS_M, geo.SF_CORR_NLOS_M)
+        x_shadow = np.where(fresh, z_shadow, geo.ar1(old["x_shadow"], z_shadow, moved, corr))
+        self._put(rows, {"pos": positions, "x_shadow": x_shadow, "x_los": x_los})
+        return self.gain_db(d2d, los, x_shadow, geo.rayleigh_power(u[..., 2]))
+
+    def distances(self, positions: np.ndarray) -> np.ndarray:
+        """d_2D (B', N, M) from each UD to each ES, m, at least 10 m (the formula's range)."""
+        delta = positions[..., None, :] - self.sites
+        return np.maximum(np.hypot(delta[..., 0], delta[..., 1]), geo.D2D_MIN_M)
+
+    def gain_db(self, d2d, los, x_shadow, fading):
+        """g in dB (B', N, M) of links at distances ``d2d`` with LOS flags ``los``, unit
+        shadowing ``x_shadow`` and fading powers ``fading``, clipped to ``gain_db``."""
+        pl = np.where(
+            los, geo.umi_los_db(d2d, self.carrier_ghz), geo.umi_nlos_db(d2d, self.carrier_ghz)
+        )
+        shadow = np.where(los, geo.SIGMA_SF_LOS_DB, geo.SIGMA_SF_NLOS_DB) * x_shadow
+        return np.clip(geo.gain_db(pl, shadow, fading, self.noise_dbw), *self.config.gain_db)
+
+
 ARRIVALS: Registry[type[ArrivalProcess]] = Registry(
     "arrival process", entry_point_group="mec_env.arrivals"
 )
@@ -221,7 +447,10 @@ ARRIVALS.register("bernoulli", BernoulliArrivals)
 ARRIVALS.register("bursty", BurstyArrivals)
 TASK_MODELS.register("uniform", UniformTasks)
 CHANNELS.register("uniform_db", UniformDbChannel)
+CHANNELS.register("umi", UmiChannel)
 MOBILITY.register("static", Static)
+MOBILITY.register("random_waypoint", RandomWaypoint)
+MOBILITY.register("gauss_markov", GaussMarkov)
 
 #: config key -> (registry, the base class a component must subclass), in draw order
 KINDS = {
@@ -262,25 +491,66 @@ class Scenario:
         self.affine = None
         if plain and task is not None and chan is not None:
             self.affine = (np.concatenate([task[0], chan[0]]), np.concatenate([task[1], chan[1]]))
+        #: the components that keep per-copy state (the map's): they are told the rows
+        self._stateful = [p for p in parts if p.needs_rows]
+        self._copies = 0  # copies seen by reset (the core's first reset names them all)
+        self._pending: np.ndarray | None = None  # reset, not drawn yet
+        self._just_reset: np.ndarray | None = None  # the rows of the last draw, a reset's
 
     def reset(self, rows: np.ndarray) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size:
+            self._copies = max(self._copies, int(rows.max()) + 1)
+        self._pending = rows
         for part in (self.arrivals, self.tasks, self.channel, self.mobility):
             part.reset(rows)
 
-    def draw(self, u: np.ndarray):
+    def _tell_rows(self, b: int, rows: np.ndarray | None) -> None:
+        """Tell the stateful components which copies the ``b`` rows of this draw are.
+
+        ``rows`` given: those. Otherwise they follow from the core's order of calls: a reset
+        of rows r is followed by the draw of r; a draw of every copy is ``arange``; the draw
+        right after a reset's that covers the other copies (a vector env's auto-reset: reset
+        some, step the rest) is their complement. Any other subset is ambiguous: an error."""
+        if not self._stateful:
+            return
+        pending, just_reset = self._pending, self._just_reset
+        self._pending = self._just_reset = None
+        if rows is not None:
+            rows = np.asarray(rows, dtype=np.int64)
+        elif pending is not None and pending.size == b:
+            rows = self._just_reset = pending
+        elif b == self._copies:
+            rows = np.arange(b)
+        elif just_reset is not None and b == self._copies - just_reset.size:
+            rows = np.setdiff1d(np.arange(self._copies), just_reset)
+        else:
+            raise RuntimeError(
+                f"the map's components keep per-copy state and cannot tell which {b} of "
+                f"{self._copies} copies this draw is for: pass rows to Scenario.draw"
+            )
+        for part in self._stateful:
+            part.rows = rows
+
+    def draw(self, u: np.ndarray, rows: np.ndarray | None = None):
         """(bits, cycles per bit, deadline, gain dB) of a slot from its uniforms (B', N, k):
-        one affine draw if the slot is one, else by the components' ``draw`` methods."""
+        one affine draw if the slot is one, else by the components' ``draw`` methods.
+        ``rows``: the copies drawn for (B',), needed only by stateful components (the map's;
+        :meth:`_tell_rows` infers them when not given)."""
         if self.affine is not None:
             return _affine_draw(u, *self.affine)
+        self._tell_rows(u.shape[0], rows)
         arrive_u, task_u, chan_u, move_u = (u[..., c] for c in self.columns)
         bits, cpb, deadline = self.tasks.draw(task_u)
         gain_db = self.channel.draw(chan_u, self.mobility.positions(move_u))
         return bits, cpb, deadline, gain_db
 
-    def draw_arrivals(self, u: np.ndarray, phase: np.ndarray):
+    def draw_arrivals(self, u: np.ndarray, phase: np.ndarray, rows: np.ndarray | None = None):
         """A slot of the time-coupled model from its uniforms (B', N, k) and the arrival
         phases (B', N): ``(counts (B', N), phase, (bits, cycles per bit, deadline s) each
-        (B', N, max_arrivals), gain dB (B', N, M))``; task j of a UD is its j-th arrival."""
+        (B', N, max_arrivals), gain dB (B', N, M))``; task j of a UD is its j-th arrival.
+        ``rows`` as in :meth:`draw`."""
+        self._tell_rows(u.shape[0], rows)
         arrive_u, task_u, chan_u, move_u = (u[..., c] for c in self.columns)
         got = self.arrivals.arrivals(arrive_u, phase)
         if got is None:  # one task per UD per slot

@@ -73,6 +73,15 @@ class EnvConfig:
     max_arrivals: int = 1  # arrivals per UD per slot are capped here
     drop_cost: float = 0.0  # the cost of a dropped task
     battery_hard: bool = False  # a UD cannot spend more than its battery holds
+    # the map (docs/environment.md, "The map"): read by the "umi" channel and the mobility
+    # models; the paper's model has no positions and ignores them
+    area_m: tuple[float, float] = (500.0, 500.0)  # W, H of the rectangle UDs move in, m
+    es_positions_m: np.ndarray | None = None  # (M, 2) ES sites, m; None: a regular grid
+    ud_speed_mps: tuple[float, float] = (1.0, 10.0)  # UD speed range, m/s
+    ud_pause_s: float = 1.0  # random waypoint: pause at a waypoint, s
+    mobility_memory: float = 0.75  # Gauss-Markov α in [0, 1]
+    carrier_ghz: float = 3.5  # f_c, GHz (TR 38.901 UMi: 0.5-100 GHz)
+    noise_figure_db: float = 5.0  # the ES receiver's noise figure, dB
 
     @property
     def queued(self) -> bool:
