@@ -406,7 +406,15 @@ def _time_keys(raw: dict[str, Any]) -> dict[str, Any]:
 def _map_keys(raw: dict[str, Any], m: int) -> dict[str, Any]:
     """The keys of the map (docs/environment.md, "The map"), validated; the "umi" channel
     needs a mobility model with positions."""
-    area = _range(raw, "area_m")
+    area = raw["area_m"]
+    if (
+        isinstance(area, (str, bytes))
+        or not hasattr(area, "__len__")
+        or len(area) != 2
+        or not all(_is_number(x) and math.isfinite(x) and x > 0 for x in area)
+    ):
+        raise _fail("area_m", area, "[width, height], two finite numbers > 0 (m)")
+    area = (float(area[0]), float(area[1]))
     keys: dict[str, Any] = {
         "area_m": area,
         "ud_speed_mps": _range(raw, "ud_speed_mps"),

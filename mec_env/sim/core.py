@@ -33,6 +33,7 @@ from mec_env.sim.channel import uplink_rate, upload_delay
 from mec_env.sim.components import Scenario
 from mec_env.sim.matchers.base import match, match_active
 from mec_env.sim.params import EnvConfig
+from mec_env.sim.queue import group_order
 from mec_env.sim.state import SlotState
 
 #: the UD observation's extra columns in the time-coupled model: queue length, the head's
@@ -362,16 +363,17 @@ class BatchCore:
         col = np.where(self.server >= 0, self.server, m).ravel()
         ud.reshape(-1)[np.arange(b * n) * d + (6 + m) + col] = 1.0
         if self.queues is not None:
-            ud[..., 7 + 2 * m :] = self.queue_columns()
+            self.queue_columns(out=ud[..., 7 + 2 * m :])
         return ud
 
-    def queue_columns(self) -> np.ndarray:
-        """(B, N, 6) float64: the time-coupled model's UD observation columns: queue length,
-        the head task's wait (s), the UD's CPU backlog (s), its ES's mean CPU backlog (s), its
-        ES's members (UDs with a task) per subchannel, and how many of them would finish their
+    def queue_columns(self, out: np.ndarray | None = None) -> np.ndarray:
+        """(B, N, 6): the time-coupled model's UD observation columns: queue length, the head
+        task's wait (s), the UD's CPU backlog (s), its ES's mean CPU backlog (s), its ES's
+        members (UDs with a task) per subchannel, and how many of them would finish their
         upload first at p_max (:meth:`_upload_rank`); the last three 0 if unmatched.
         Each is clipped at its upper bound (:func:`mec_env.sim.taskqueue.observation_high`)
-        and divided by it when observations are normalised."""
+        and divided by it when observations are normalised; computed in float64 and written
+        into ``out`` (any float dtype; a new float64 array if None)."""
         cfg, q = self.config, self.queues
         matched = self.server >= 0
         srv = np.maximum(self.server, 0)
@@ -379,37 +381,35 @@ class BatchCore:
         es_backlog = np.where(matched, np.take_along_axis(free, srv, axis=1), 0.0)
         members = (self.members >= 0).sum(axis=2) / cfg.subchannels  # (B, M)
         es_load = np.where(matched, np.take_along_axis(members, srv, axis=1), 0.0)
-        cols = np.stack([q.length, self.wait_s, q.local_busy_s, es_backlog, es_load,
-                         self._upload_rank(matched, srv)], axis=-1)  # fmt: skip
+        cols = (q.length.astype(np.float64), self.wait_s, q.local_busy_s, es_backlog, es_load,
+                self._upload_rank(matched, srv).astype(np.float64))  # fmt: skip
+        if out is None:
+            out = np.empty(matched.shape + (len(cols),))
         high = self.queue_high()
-        cols = np.minimum(cols, high)
-        return cols / high if cfg.normalize_obs else cols
+        for j, col in enumerate(cols):
+            col = np.minimum(col, high[j])
+            out[..., j] = col / high[j] if cfg.normalize_obs else col
+        return out
 
     def _upload_rank(self, matched: np.ndarray, srv: np.ndarray) -> np.ndarray:
         """(B, N): co-members of each matched UD that would finish their upload first at
         p_max (τ^o at p_max, eqs. 6-7: the order in which the K subchannels admit requests;
-        ties: lower UD index first); 0 if unmatched. Compared within each ES's places
-        (``members``, ascending UD index), (B, M, Z, Z), then written to the UDs."""
+        ties: lower UD index first); 0 if unmatched. One grouped sort of the matched UDs by
+        (copy and ES, τ^o, UD): a UD's rank is its place in its group."""
         cfg = self.config
         b, n = matched.shape
-        m, z = self.members.shape[1:]
-        occupied = self.members >= 0
-        ud = np.where(occupied, self.members, 0)
-        gain = np.take_along_axis(self.gain, ud.reshape(b, m * z, 1), axis=1)  # (B, MZ, M)
-        own = np.take_along_axis(
-            gain.reshape(b, m, z, m), np.arange(m)[None, :, None, None], axis=3
-        )[..., 0]  # (B, M, Z): each place's gain to its ES
-        bits = np.take_along_axis(self.bits, ud.reshape(b, m * z), axis=1).reshape(b, m, z)
-        rate = uplink_rate(cfg.subchannel_bw_hz[:, None], cfg.p_max_w, own)
-        key = upload_delay(bits, rate)  # τ^o at p_max, s
-        before = (key[..., None, :] < key[..., :, None]) | (
-            (key[..., None, :] == key[..., :, None]) & (np.arange(z) < np.arange(z)[:, None])
-        )
-        rank_place = (before & occupied[..., None, :]).sum(axis=-1)
-        rank = np.zeros((b, n), dtype=rank_place.dtype)
-        copy = np.broadcast_to(np.arange(b)[:, None, None], occupied.shape)
-        rank[copy[occupied], self.members[occupied]] = rank_place[occupied]
-        return rank
+        m = cfg.n_servers
+        flat = np.flatnonzero(matched)  # (copy, UD) order
+        at = srv.ravel()[flat]
+        own = np.take(self.gain.reshape(b * n, m), flat * m + at)  # each UD's gain to its ES
+        rate = uplink_rate(cfg.subchannel_bw_hz[at], cfg.p_max_w, own)
+        key = upload_delay(self.bits.ravel()[flat], rate)  # τ^o at p_max, s
+        group = (flat // n) * m + at
+        order, g_sorted = group_order(group, key, b * m)
+        counts = np.bincount(g_sorted, minlength=b * m)
+        rank = np.zeros(b * n, dtype=np.int64)
+        rank[flat[order]] = np.arange(flat.size) - (np.cumsum(counts) - counts)[g_sorted]
+        return rank.reshape(b, n)
 
     def queue_high(self) -> np.ndarray:
         """The raw upper bounds (6,) of :meth:`queue_columns`."""
@@ -446,20 +446,22 @@ class BatchCore:
         es = np.empty((b, m, 6 * z + 3), dtype=np.float32)
         places = es[..., : 6 * z].reshape(b, m, z, 6)
         occupied = self.members >= 0
-        # one zero row after the UDs for the empty places
-        table = np.zeros((b * n + 1, d), dtype=np.float32)
-        table[:-1] = ud.reshape(b * n, d)
+        # the columns an ES reads (β, c, φ, b, the M gains), one zero row after the UDs for
+        # the empty places
+        table = np.zeros((b * n + 1, 4 + m), dtype=np.float32)
+        table[:-1, :3] = ud.reshape(b * n, d)[:, :3]
+        table[:-1, 3:] = ud.reshape(b * n, d)[:, 5 : 6 + m]
         rows = np.where(occupied, self._rows[:, None, None] * n + self.members, b * n)
-        picked = np.take(table, rows, axis=0)  # (B, M, Z, D)
+        picked = np.take(table, rows, axis=0)  # (B, M, Z, 4 + M)
         places[..., 0] = occupied
         places[..., 1:4] = picked[..., :3]
         if m <= 16:  # ES m reads its own gain column
             for j in range(m):
-                places[:, j, :, 4] = picked[:, j, :, 6 + j]
+                places[:, j, :, 4] = picked[:, j, :, 4 + j]
         else:
-            gain_col = (6 + np.arange(m))[None, :, None, None]
+            gain_col = (4 + np.arange(m))[None, :, None, None]
             places[..., 4] = np.take_along_axis(picked, gain_col, axis=3)[..., 0]
-        places[..., 5] = picked[..., 5]
+        places[..., 5] = picked[..., 3]
         es[..., 6 * z :] = loads
         return es
 

@@ -33,6 +33,7 @@ All arrays carry a leading batch axis B (copies). SI units: bits, s, Hz, W, J.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -190,20 +191,32 @@ def push_arrivals(
     expiry. Returns the arrivals dropped at full queues (B, N)."""
     cap = q.bits.shape[-1]
     dropped = np.zeros(counts.shape, dtype=np.int64)
-    for j in range(bits.shape[-1]):
+    n = counts.shape[1]
+    a = bits.shape[-1]
+    for j in range(a):
         arriving = counts > j
         ok = arriving & (q.length < cap)
         dropped += arriving & ~ok
-        b, n = np.nonzero(ok)
-        at = (q.start[b, n] + q.length[b, n]) % cap
-        born = t[b]
-        q.bits[b, n, at] = bits[b, n, j]
-        q.cycles_per_bit[b, n, at] = cycles_per_bit[b, n, j]
-        q.deadline_s[b, n, at] = deadline = deadline_s[b, n, j]
-        q.born[b, n, at] = born
-        q.expiry[b, n, at] = expiry_slots(born, deadline, slot_s)
-        q.length += ok
+        rows = np.flatnonzero(ok)  # flat (copy, UD) indices
+        at = rows * cap + (q.start.reshape(-1)[rows] + q.length.reshape(-1)[rows]) % cap
+        src = rows * a + j
+        born = t[rows // n]
+        deadline = deadline_s.reshape(-1)[src]
+        for name, value in (("bits", bits.reshape(-1)[src]),
+                            ("cycles_per_bit", cycles_per_bit.reshape(-1)[src]),
+                            ("deadline_s", deadline), ("born", born),
+                            ("expiry", expiry_slots(born, deadline, slot_s))):  # fmt: skip
+            arr = getattr(q, name).reshape(-1)
+            arr[at] = value
+            setattr(q, name, arr.reshape(q.bits.shape))
+        q.length = q.length + ok
     return dropped
+
+
+@functools.cache
+def _ring(cap: int) -> np.ndarray:
+    """(Q, Q): row s lists the places of a ring of Q in FIFO order from head place s."""
+    return (np.arange(cap)[:, None] + np.arange(cap)) % cap
 
 
 def expire(q: TaskQueues, t: np.ndarray) -> np.ndarray:
@@ -218,16 +231,16 @@ def expire(q: TaskQueues, t: np.ndarray) -> np.ndarray:
         return dropped
     rows = np.flatnonzero(dropped)  # flat (copy, UD) indices of the queues with a drop
     first = rows * cap
-    place = first[:, None] + (q.start.reshape(-1)[rows, None] + np.arange(cap)) % cap
+    place = first[:, None] + _ring(cap)[q.start.reshape(-1)[rows]]
     keep = np.arange(cap) < q.length.reshape(-1)[rows, None]
     keep &= q.expiry.reshape(-1)[place] > t[rows // shape[1], None]
     kept = np.cumsum(keep, axis=-1)
-    # each entry's new place: kept entries first, in order, then the others, in order
-    dest = np.where(keep, kept - 1, kept[:, -1:] + np.cumsum(~keep, axis=-1) - 1)
-    dest += first[:, None]
+    # the kept tasks move to places 0, 1, ... in order; the places after them are freed
+    src = place[keep]
+    dest = (first[:, None] + kept - 1)[keep]
     for name in TaskQueues.TASK_FIELDS:
         arr = getattr(q, name).reshape(-1)
-        arr[dest] = arr[place]
+        arr[dest] = arr[src]
         setattr(q, name, arr.reshape(shape))
     free = (first[:, None] + np.arange(cap))[np.arange(cap) >= kept[:, -1:]]
     q.expiry.reshape(-1)[free] = EMPTY  # a view: expiry was just set from a flat array

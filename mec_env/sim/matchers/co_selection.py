@@ -271,6 +271,9 @@ class _CoSelectionScorer:
             tau_o, tau_p = self.tau_o, self.tau_p
             return self.alone_cost.T, lambda col: _pick_sum(tau_o, tau_p, col)
         cand = ci * self.n + ni  # the candidates' columns of the (M, B·N) arrays
+        if not load.any():  # first round of a masked call: every Z_m empty, I_m = own cost
+            tau_o, tau_p = self.tau_o, self.tau_p
+            return _columns(self.alone_cost, cand), lambda col: _pick_sum(tau_o, tau_p, col, cand)
         tau_a = _columns(self.tau_o, cand)
         tau_a += _columns(self.tau_p, cand)
         scores = _columns(self.alone_cost, cand)
@@ -323,9 +326,10 @@ def _pick(values: np.ndarray, col: np.ndarray) -> np.ndarray:
     return np.take(values, np.arange(col.size) * values.shape[1] + col)
 
 
-def _pick_sum(a: np.ndarray, b: np.ndarray, col: np.ndarray) -> np.ndarray:
-    """``a[col[r], r] + b[col[r], r]`` of two (M, R) arrays, by flat takes."""
-    at = col * a.shape[1] + np.arange(col.size)
+def _pick_sum(a: np.ndarray, b: np.ndarray, col: np.ndarray, cols=None) -> np.ndarray:
+    """``a[col[r], c_r] + b[col[r], c_r]`` of two (M, K) arrays, by flat takes; c_r =
+    ``cols[r]`` (default r)."""
+    at = col * a.shape[1] + (np.arange(col.size) if cols is None else cols)
     return np.take(a, at) + np.take(b, at)
 
 
