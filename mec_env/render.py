@@ -8,8 +8,14 @@
 - ``"rgb_array"``: :func:`render_rgb`, an (H, W, 3) ``uint8`` frame: servers on top, UDs
   below, grey matching links, admitted offloads highlighted, refused requests dashed, timed-out
   tasks marked, and every UD's battery as a bar.
+  With a map (a mobility model with positions, e.g. the ``urban_mobility`` preset) the top
+  panel is the map instead (:func:`render_map`): the ESs at their sites, every UD at its
+  position, and the UD→ES links of the matching, coloured the same way.
 - ``"human"``: the same frame shown in a matplotlib window (:func:`show`, :func:`close`); a
   no-op with a warning when matplotlib has no interactive backend (no display).
+
+:func:`save_episode` plays an episode and saves its frames as an animated GIF (matplotlib's
+``PillowWriter``, when pillow is installed) or else as numbered PNG files.
 
 Matplotlib is imported only inside the picture functions; without it they raise an
 ``ImportError`` naming the fix (``pip install mec-env[render]``). The ANSI table needs only
@@ -268,9 +274,23 @@ def _frame(base: Any) -> _Frame:
 _SRV_Y, _UD_Y = 1.0, 0.0  # heights of the server row and the UD row in the top panel
 
 
+def map_of(env: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(UD positions (N, 2), ES sites (M, 2), area (2,))`` in m of a single env whose
+    mobility model has positions (:class:`mec_env.sim.components.MapMobility`), else None.
+    The positions are those of the current slot: right after a step, the next slot's, at
+    most v_max·Δ from where the played slot was."""
+    core = getattr(_base(env), "_core", None)
+    mobility = getattr(getattr(core, "scenario", None), "mobility", None)
+    state = getattr(mobility, "state", None)
+    if not state or "pos" not in state or getattr(mobility, "sites", None) is None:
+        return None
+    return state["pos"][0], mobility.sites, mobility.area
+
+
 def render_rgb(env: Any) -> np.ndarray:
     """An (H, W, 3) ``uint8`` picture of the slot just played (or of the new slot after
-    ``reset``): servers, UDs, matching links, admitted offloads, battery levels."""
+    ``reset``): servers, UDs, matching links, admitted offloads, battery levels; on a map
+    (:func:`map_of`) the top panel is the map (:func:`render_map`)."""
     _require_matplotlib()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -278,14 +298,19 @@ def render_rgb(env: Any) -> np.ndarray:
     base = _base(env)
     cfg = base.config
     f = _frame(base)
+    where = map_of(base)
     fig = Figure(figsize=_FIG_SIZE_IN, dpi=_DPI)
     canvas = FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1]})
     srv_x, ud_x = _layout(f.server, cfg.n_servers)
-    _draw_links(top, f, srv_x, ud_x)
-    _draw_nodes(top, f, srv_x, ud_x)
-    _draw_labels(top, cfg, f, srv_x, ud_x)
-    _draw_legend(top, f.title)
+    if where is None:
+        _draw_links(top, f, srv_x, ud_x)
+        _draw_nodes(top, f, srv_x, ud_x)
+        _draw_labels(top, cfg, f, srv_x, ud_x)
+        _draw_legend(top, f.title)
+    else:
+        render_map(top, cfg, f, *where)
+        ud_x = (np.arange(cfg.n_uds) + 0.5) / cfg.n_uds  # batteries in UD order
     _draw_batteries(bottom, cfg, f.battery, ud_x)
     fig.tight_layout()
     canvas.draw()
@@ -293,13 +318,45 @@ def render_rgb(env: Any) -> np.ndarray:
     return frame
 
 
+def render_map(
+    ax: Any, cfg: Any, f: _Frame, pos: np.ndarray, sites: np.ndarray, area: np.ndarray
+) -> None:
+    """The map on ``ax``: ESs (squares, labelled with admitted offloads and load) at
+    ``sites``, UDs at ``pos`` coloured by outcome, UD→ES links of the matching (grey matched,
+    dashed red refused or cut, green offloaded), the area's frame in m."""
+    n = f.server.shape[0]
+    segs = np.stack([pos, sites[np.maximum(f.server, 0)]], axis=1)
+    _draw_segments(ax, f, segs)
+    refused = f.requested & ~f.offloaded
+    size = max(4.0, min(60.0, 2000.0 / n))
+    colour = np.where(f.offloaded, _C_OFFLOAD, np.where(refused, _C_REFUSED, _C_LOCAL))
+    ax.scatter(pos[:, 0], pos[:, 1], s=size, c=list(colour), zorder=4)
+    if f.timed_out.any():
+        ax.scatter(*pos[f.timed_out].T, marker="x", s=2 * size, c=_C_REFUSED, zorder=4)
+    ax.scatter(sites[:, 0], sites[:, 1], marker="s", s=160, c=_C_SERVER, zorder=5)
+    load = np.bincount(f.server[f.server >= 0], minlength=cfg.n_servers)
+    admitted = np.bincount(f.server[f.offloaded], minlength=cfg.n_servers)
+    for m in range(min(cfg.n_servers, 24)):
+        ax.annotate(f"es_{m}: {admitted[m]}/{cfg.subchannels[m]} K, {load[m]} UDs",
+                    sites[m], xytext=(0, 9), textcoords="offset points", ha="center",
+                    fontsize=7, zorder=6, bbox={"fc": "white", "ec": "none", "alpha": 0.7,
+                                                "pad": 1})  # fmt: skip
+    ax.set_xlim(0.0, area[0])
+    ax.set_ylim(0.0, area[1])
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m)", fontsize=8)
+    ax.set_ylabel("y (m)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(f.title, fontsize=10)
+    for label, c, ls in (("offloaded", _C_OFFLOAD, "-"), ("refused / cut", _C_REFUSED, "--"),
+                         ("matched, local", _C_LINK, "-")):  # fmt: skip
+        ax.plot([], [], color=c, linestyle=ls, label=label)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+
+
 def _draw_links(ax: Any, f: _Frame, srv_x: np.ndarray, ud_x: np.ndarray) -> None:
     """UD-server links: grey matched and local, dashed red refused or cut, green offloaded."""
-    from matplotlib.collections import LineCollection
-
     n = f.server.shape[0]
-    refused = f.requested & ~f.offloaded
-    link = (f.server >= 0) & ~f.offloaded & ~refused
     segs = np.stack(
         [
             np.stack([ud_x, np.full(n, _UD_Y)], -1),
@@ -307,6 +364,16 @@ def _draw_links(ax: Any, f: _Frame, srv_x: np.ndarray, ud_x: np.ndarray) -> None
         ],
         axis=1,
     )
+    _draw_segments(ax, f, segs)
+
+
+def _draw_segments(ax: Any, f: _Frame, segs: np.ndarray) -> None:
+    """The links ``segs`` (N, 2, 2) coloured by outcome (see :func:`_draw_links`)."""
+    from matplotlib.collections import LineCollection
+
+    n = f.server.shape[0]
+    refused = f.requested & ~f.offloaded
+    link = (f.server >= 0) & ~f.offloaded & ~refused
     lw = max(0.3, min(2.5, 60.0 / n))
     ax.add_collection(LineCollection(segs[link], colors=_C_LINK, linewidths=lw, zorder=1))
     ax.add_collection(
@@ -447,4 +514,71 @@ def close() -> None:
     plt.close(fig)
 
 
-__all__ = ["close", "render_ansi", "render_rgb", "show"]
+def save_episode(
+    env: Any,
+    path: str,
+    policy: Any = None,
+    seed: int | None = None,
+    n_steps: int | None = None,
+    fps: int = 5,
+) -> list[str]:
+    """Play an episode of the single env ``env`` (``reset(seed)``, then ``n_steps`` steps,
+    default the whole episode) and save a frame (:func:`render_rgb`) after the reset and
+    each step: an animated GIF at ``path`` (matplotlib's ``PillowWriter``) when pillow is
+    installed, else PNG files ``<path without .gif>_000.png``, ... The actions are
+    ``policy(observations)`` (a dict per agent), or random samples of the action spaces.
+    Returns the written paths."""
+    _require_matplotlib()
+    observations, _ = env.reset(seed=seed)
+    frames = [render_rgb(env)]
+    steps = _base(env).config.n_slots if n_steps is None else n_steps
+    if policy is None:
+        for k, a in enumerate(env.agents):  # reproducible random actions
+            env.action_space(a).seed(None if seed is None else seed + k)
+    for _ in range(steps):
+        if policy is None:
+            actions = {a: env.action_space(a).sample() for a in env.agents}
+        else:
+            actions = policy(observations)
+        observations, *_, trunc, _ = env.step(actions)
+        frames.append(render_rgb(env))
+        if trunc and all(trunc.values()):
+            break
+    return _write_frames(frames, str(path), fps)
+
+
+def _has_pillow() -> bool:
+    """Whether pillow can be imported (matplotlib >= 3.3 requires it; checked anyway)."""
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _write_frames(frames: list[np.ndarray], path: str, fps: int) -> list[str]:
+    """``frames`` as an animated GIF at ``path``, or as PNGs without pillow."""
+    from matplotlib import animation
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(frames[0].shape[1] / _DPI, frames[0].shape[0] / _DPI), dpi=_DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_axis_off()
+    image = ax.imshow(frames[0])
+    if not _has_pillow():
+        stem = path[:-4] if path.lower().endswith(".gif") else path
+        paths = [f"{stem}_{k:03d}.png" for k in range(len(frames))]
+        for frame, p in zip(frames, paths):
+            image.set_data(frame)
+            fig.savefig(p, dpi=_DPI)
+        return paths
+    anim = animation.FuncAnimation(
+        fig, lambda k: (image.set_data(frames[k]),), frames=len(frames), blit=False
+    )
+    anim.save(path, writer=animation.PillowWriter(fps=fps), dpi=_DPI)
+    return [path]
+
+
+__all__ = ["close", "map_of", "render_ansi", "render_map", "render_rgb", "save_episode", "show"]

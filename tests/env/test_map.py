@@ -308,3 +308,23 @@ def test_bad_map_keys_are_one_line_config_errors(key, value, message):
     with pytest.raises(ConfigError, match=message) as err:
         make_config(PRESET, **{key: value})
     assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------------ the map drawn
+def test_render_draws_the_map_and_saves_an_episode(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from mec_env import render
+
+    env = mec_env.parallel_env(PRESET, render_mode="rgb_array", n_slots=3)
+    env.reset(seed=0)
+    pos, sites, area = render.map_of(env)
+    assert pos.shape == (48, 2) and sites.shape == (3, 2) and tuple(area) == (600.0, 600.0)
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.std() > 0
+    assert render.map_of(mec_env.parallel_env("small")) is None  # no positions: no map
+    pytest.importorskip("PIL")
+    (gif,) = render.save_episode(env, str(tmp_path / "ep.gif"), seed=1)
+    assert (tmp_path / "ep.gif").stat().st_size > 0 and gif.endswith(".gif")
+    monkeypatch.setattr(render, "_has_pillow", lambda: False)  # pillow missing: PNGs
+    pngs = render.save_episode(env, str(tmp_path / "frames.gif"), seed=1, n_steps=2)
+    assert [p[-14:] for p in pngs] == [f"frames_{k:03d}.png" for k in range(3)]
