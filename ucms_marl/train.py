@@ -197,14 +197,25 @@ def _flat(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# keys added after runs were saved, at the values that leave such a run unchanged: a saved
+# config without them resumes under a current config that has them at these values
+ADDED_KEYS_OFF = {
+    "learner.imitation.policy": None, "learner.imitation.episodes": 0,
+    "learner.imitation.epochs": 20, "learner.imitation.continuous_weight": 0.02,
+    "learner.imitation.dagger_rounds": 0,
+}  # fmt: skip
+
+
 def _check_resumable(saved: Mapping[str, Any], current: Mapping[str, Any], path: Path) -> None:
     """Refuse to resume the checkpoint at ``path`` with a config that differs in anything but
-    the budget and logistics keys, naming each key with both values."""
+    the budget and logistics keys (and :data:`ADDED_KEYS_OFF` at their values where the
+    saved config predates them), naming each key with both values."""
     saved, current = _flat(saved), _flat(current)
+    added = {k for k, off in ADDED_KEYS_OFF.items() if k not in saved and current.get(k) == off}
     differ = [
         f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
         for k in sorted(set(saved) | set(current))
-        if k not in RESUMABLE_KEYS and saved.get(k) != current.get(k)
+        if k not in RESUMABLE_KEYS and k not in added and saved.get(k) != current.get(k)
     ]
     if differ:
         raise UsageError(
@@ -496,6 +507,40 @@ def crossed(every: int, before: int, after: int) -> bool:
     return every > 0 and after // every > before // every
 
 
+def teacher_play(session: Session, actor: Learner, episodes: int) -> dict[str, np.ndarray]:
+    """``episodes`` episodes of ``actor`` without exploration in the training env copies, on
+    the seeds of stream 1 (training episodes use stream 0), every step's transition fields
+    stacked to (T, episodes, ...): what :meth:`Learner.warm_start` learns from."""
+    seeds = [episode_seed(session.cfg.seed, i, stream=1) for i in range(episodes)]
+    parts = []
+    for start in range(0, episodes, session.train_envs.num_envs):
+        store = RolloutStore()
+        chunk = seeds[start : start + session.train_envs.num_envs]
+        play_episodes(session.train_envs, actor, chunk, explore=False, rollout=store)
+        parts.append(store.arrays())
+    return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+
+
+def warm_start(session: Session, progress: Progress) -> None:
+    """A new run's :meth:`Learner.warm_start` (e.g. PPO's imitation of a reference policy);
+    if it did anything, its statistics are logged (phase ``warm_start``) and the warm-started
+    policy is evaluated at episode 0."""
+    learner = session.learner
+    if progress.episode > 0 or not learner.is_learning:
+        return
+    if (warning := learner.warm_start_warning()) is not None:
+        log.warning(warning)
+    t0 = time.perf_counter()
+    stats = learner.warm_start(lambda actor, n: teacher_play(session, actor, n))
+    if not stats:
+        return
+    stats["seconds"] = time.perf_counter() - t0
+    log.info("warm start: %s", {k: round(v, 4) for k, v in stats.items()})
+    session.logger.record("warm_start", 0, stats)
+    if session.cfg.eval_episodes > 0:
+        evaluate_and_log(session, progress)
+
+
 def train_iteration(session: Session, progress: Progress) -> None:
     """Collect, update and log one iteration; evaluate and checkpoint when it crosses their
     intervals."""
@@ -588,6 +633,7 @@ def run(cfg: DictConfig, run_dir: str | Path, *, algo: str = "custom") -> dict[s
     progress = resume(session)
     open_log(session, progress)
     session.t_start = time.perf_counter()
+    warm_start(session, progress)
     try:
         with StopRequest() as stop:
             while progress.episode < cfg.episodes and not stop.requested:

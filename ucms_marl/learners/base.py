@@ -102,6 +102,18 @@ class Learner:
     def act(self, obs: Observation, *, explore: bool) -> Actions:
         raise NotImplementedError
 
+    def warm_start(self, play: Any) -> dict[str, float]:
+        """Called once before the first iteration of a new run (not on resume). ``play(actor,
+        episodes)`` plays ``episodes`` episodes of the run's environment with ``actor`` (a
+        learner, without exploration, on episode seeds of their own stream) and returns their
+        transition fields stacked to (T, episodes, ...). Returns statistics to log (empty:
+        nothing was done); e.g. PPO's ``learner.imitation`` (:mod:`.imitation`)."""
+        return {}
+
+    def warm_start_warning(self) -> str | None:
+        """A warning the trainer logs before :meth:`warm_start` (None: none)."""
+        return None
+
     def end_episode(self, env_steps: int) -> None:
         """Called after each collected training episode with the env-steps collected so far
         (one env-step = one slot of one env copy), this episode's included: e.g. to decay

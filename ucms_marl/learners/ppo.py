@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from omegaconf import MISSING
 from torch import nn
 
+from ucms_marl.learners import imitation
 from ucms_marl.learners.base import LEARNERS, Algorithm, Learner
 from ucms_marl.learners.ucms import es_input_dim, es_view, select_approvals
 from ucms_marl.rollout_types import Actions, EnvSpec, Observation
@@ -314,6 +315,7 @@ class MAPPOConfig:
     num_minibatches: int = MISSING
     max_grad_norm: float | None = MISSING
     rollout_steps: int = MISSING
+    imitation: imitation.ImitationConfig = field(default_factory=imitation.ImitationConfig)
 
 
 @LEARNERS.register(  # applied second: registered after mappo
@@ -378,9 +380,31 @@ class PPO(Learner):
             ]
         for module in self.nets.values():
             module.to(device)
-        self.opt = torch.optim.Adam(groups, eps=1e-5)
+        self.groups = groups
+        self.opt = self._optimiser()
+        self.imitation = imitation.config_of(cfg)
         self.ud_returns, self.es_returns = RunningMeanStd(), RunningMeanStd()
         self.rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0x9907]))
+
+    def _optimiser(self) -> torch.optim.Adam:
+        """A fresh Adam over the learner's parameter groups (each with its learning rate)."""
+        return torch.optim.Adam([dict(g) for g in self.groups], eps=1e-5)
+
+    def warm_start(self, play: imitation.Play) -> dict[str, float]:
+        """``learner.imitation``: clone the teacher on the episodes ``play`` returns and fit
+        the values to its returns, then a fresh optimiser (:mod:`.imitation`); nothing when
+        ``imitation.episodes`` is 0."""
+        if self.imitation.episodes <= 0:
+            return {}
+        stats = imitation.warm_start(self, play, self.imitation)
+        self.opt = self._optimiser()
+        return stats
+
+    def warm_start_warning(self) -> str | None:
+        """Why the teacher may not play its reference policy in this run's setting."""
+        if self.imitation.episodes <= 0:
+            return None
+        return imitation.env_mismatch(self, self.imitation)
 
     # ------------------------------------------------------------------ networks on tensors
     def _t(self, x: np.ndarray) -> torch.Tensor:
@@ -525,9 +549,7 @@ class PPO(Learner):
         sample = data["ud_sample"].reshape(rows, n, -1)
         not_term = (1.0 - data["terminated"])[..., None]  # (T, E, 1)
         scale = float(self.cfg.reward_scale)
-        ud_reward = data["ud_share" if self.cfg.ud_reward == "share" else "ud_reward"] * scale
-        if self.cfg.ud_reward == "team":
-            ud_reward = ud_reward.mean(-1, keepdim=True).expand_as(ud_reward)
+        ud_reward = self.ud_learning_reward(data)
 
         with torch.no_grad():
             old_logp = self.ud_dist(ud_obs).log_prob(sample)  # (rows, N)
@@ -569,6 +591,14 @@ class PPO(Learner):
         out["value_mean"] = float(ud_target.mean())  # normalised return target of the UDs
         out["updates"] = float(updates)
         return out
+
+    def ud_learning_reward(self, data: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The UDs' learning signal (T, E, N) of ``ud_reward``, scaled by ``reward_scale``."""
+        key = "ud_share" if self.cfg.ud_reward == "share" else "ud_reward"
+        reward = data[key] * float(self.cfg.reward_scale)
+        if self.cfg.ud_reward == "team":
+            reward = reward.mean(-1, keepdim=True).expand_as(reward)
+        return reward
 
     def _ud_loss(
         self, ud: dict[str, torch.Tensor], r: torch.Tensor, a: torch.Tensor, coef: float
