@@ -537,10 +537,14 @@ def test_torchrl_env_without_torchrl_names_the_extra():
     assert 'pip install "mec-env[torchrl]"' in out, out
 
 
-def test_package_declares_its_types():
+def test_package_declares_its_types_and_ships_its_data():
+    import tomllib
+
     root = Path(__file__).resolve().parents[2]
     assert (root / "mec_env" / "py.typed").is_file()
-    assert 'mec_env = ["py.typed"]' in (root / "pyproject.toml").read_text()
+    conf = tomllib.loads((root / "pyproject.toml").read_text())
+    package_data = conf["tool"]["setuptools"]["package-data"]["mec_env"]
+    assert "py.typed" in package_data and "data/*.json" in package_data
 
 
 # ------------------------------------------------------------------ the package's names
