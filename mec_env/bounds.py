@@ -159,8 +159,8 @@ def record_episode(cfg: EnvConfig, seed: int) -> EpisodeTasks:
     draws: list[tuple] = []
     draw = core.scenario.draw_arrivals
 
-    def recording(u, phase):
-        got = draw(u, phase)
+    def recording(u, phase, rows=None):
+        got = draw(u, phase, rows)
         draws.append((got[0].copy(), tuple(x.copy() for x in got[2])))
         return got
 

@@ -48,6 +48,9 @@ ud_pause_s          random waypoint pause                    s
 mobility_memory     Gauss-Markov α                           -
 carrier_ghz         f_c of the "umi" channel                 GHz
 noise_figure_db     ES receiver noise figure ("umi")         dB
+dnn_networks        networks a "dnn" task may be             names
+cycles_per_mac      CPU cycles per MAC ("dnn" tasks)         cycles
+activation_bits     bits per uploaded activation ("dnn")     bits
 =================== ======================================== ===============
 """
 
@@ -63,6 +66,7 @@ import numpy as np
 from mec_env.admission import ADMISSIONS
 from mec_env.errors import ConfigError
 from mec_env.registry import Registry, UnknownNameError
+from mec_env.sim import dnn
 from mec_env.sim.channel import uplink_rate
 from mec_env.sim.components import KINDS
 from mec_env.sim.matchers import MATCHERS
@@ -125,6 +129,10 @@ _PAPER: dict[str, Any] = {
     "mobility_memory": 0.75,
     "carrier_ghz": 3.5,
     "noise_figure_db": 5.0,
+    # DNN split tasks (docs/environment.md, "DNN split tasks"); read by task_model "dnn"
+    "dnn_networks": ["mobilenet_v2", "resnet18", "vgg16"],
+    "cycles_per_mac": 1.0,
+    "activation_bits": 8,
 }
 
 _PAPER_KB = {**_PAPER, "task_bytes": [1 * KB, 50 * KB], "storage_bytes": 400 * KB}
@@ -181,6 +189,12 @@ _URBAN_MOBILITY = {
     "es_positions": [[150.0, 150.0], [450.0, 150.0], [300.0, 450.0]],
 }
 
+# DNN split tasks (docs/environment.md, "DNN split tasks"; docs/dnn_split.md): paper_kb's
+# devices, servers, storage and deadlines; each task one inference of MobileNetV2, ResNet-18
+# or VGG-16 on a 224×224 RGB image, int8 activations; [decision] 8 MACs per cycle on the UD
+# and the ES alike (int8 dot products on a 128-bit SIMD unit at half its peak)
+_DNN_SPLIT = {**_PAPER_KB, "task_model": "dnn", "cycles_per_mac": 0.125}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": _PAPER,
     "paper_kb": _PAPER_KB,
@@ -191,6 +205,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "queue_small": _QUEUE_SMALL,
     "queue_energy": _QUEUE_ENERGY,
     "urban_mobility": _URBAN_MOBILITY,
+    "dnn_split": _DNN_SPLIT,
 }
 DEFAULT_PRESET = "paper_kb"
 
@@ -450,6 +465,45 @@ def _sites(v: Any, m: int, area: tuple[float, float]) -> np.ndarray | None:
     return sites
 
 
+def _dnn_keys(raw: dict[str, Any]) -> dict[str, Any]:
+    """The keys of DNN split tasks, validated (docs/environment.md, "DNN split tasks")."""
+    nets = raw["dnn_networks"]
+    names = dnn.network_names()
+    if (
+        isinstance(nets, (str, bytes))
+        or not hasattr(nets, "__len__")
+        or len(nets) == 0
+        or not all(isinstance(x, str) and x in names for x in nets)
+        or len(set(nets)) != len(nets)
+    ):
+        raise _fail("dnn_networks", nets, f"a non-empty list of distinct names from {list(names)}")
+    bits = raw["activation_bits"]
+    if isinstance(bits, bool) or not isinstance(bits, Integral) or not 1 <= bits <= 64:
+        raise _fail("activation_bits", bits, "an integer in 1..64")
+    return {
+        "dnn_networks": tuple(nets),
+        "cycles_per_mac": _positive(raw, "cycles_per_mac"),
+        "activation_bits": int(bits),
+    }
+
+
+def _dnn_ranges(raw: dict[str, Any], keys: dict[str, Any], ranges: dict) -> None:
+    """**[decision]** A DNN task's β and c come from the catalog, not from ``task_bytes`` and
+    ``cycles_per_bit`` (docs/environment.md, "DNN split tasks"): β the input image, c each
+    network's cycles per input bit; sets those two ``ranges`` (bytes, cycles/bit)."""
+    profile = dnn.split_table(
+        keys["dnn_networks"],
+        ud_cycles_per_mac=keys["cycles_per_mac"],
+        es_cycles_per_mac=keys["cycles_per_mac"],
+    ).profile
+    cpb = profile.local_cycles[:, -1] / profile.upload_bits[:, 0]
+    if np.unique(cpb).size != cpb.size:
+        raise _fail("dnn_networks", raw["dnn_networks"], "networks of different sizes")
+    image = float(profile.upload_bits[0, 0]) / BITS_PER_BYTE
+    ranges["task_bytes"] = (image, image)
+    ranges["cycles_per_bit"] = (float(cpb.min()), float(cpb.max()))
+
+
 def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfig:
     """Merge ``overrides`` into a preset, validate every key and convert to SI.
 
@@ -468,7 +522,10 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     _check_feasible(raw, ranges)
     time_keys = _time_keys(raw)
     map_keys = _map_keys(raw, m)
+    dnn_keys = _dnn_keys(raw)
     b_min, b_max = ranges["battery_j"]
+    if raw["task_model"] == "dnn":
+        _dnn_ranges(raw, dnn_keys, ranges)
     lo, hi = ranges["task_bytes"]
     p_lo, p_hi = ranges["p_tx_dbm"]
     return EnvConfig(
@@ -509,4 +566,5 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         raw=raw,
         **time_keys,
         **map_keys,
+        **dnn_keys,
     )

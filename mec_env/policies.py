@@ -38,6 +38,9 @@ random     uniform samples of every action space, from its own seeded generator
 greedy     requests iff its estimated offload cost (cost-optimal p, queue ignored, timeout
            penalty) is below its best local cost; ES agents (if any) approve in descending
            saving within K and D_m, exactly as the ``saving_first`` admission rule
+best_split DNN split tasks: each UD the split point with the least estimated cost at its ES
+           (idle CPU, timeout penalty), admission as greedy's on the activations' sizes;
+           ``greedy`` without split tasks
 oracle     exact per-slot optimum for small instances (N ≤ 12): enumerates every offload
            set reachable by the joint action (with the per-UD best f and cost-optimal p) in
            one batched call to :func:`mec_env.sim.slot.admit` / :func:`mec_env.sim.slot.resolve` and
@@ -390,6 +393,76 @@ class Greedy(Policy):
         return request, f_hz, p_w, approve
 
 
+class BestSplit(Policy):
+    """The best-split rule for DNN split tasks (``task_model: dnn``, docs/dnn_split.md): each
+    matched UD scores every split point s = 0..L of its network at its ES (idle CPU, timeout
+    penalty: :func:`mec_env.sim.dnn.best_split`) at f ∈ {its best whole-task local f, f_max}
+    and p ∈ {its cost-optimal whole-task offload p, p_max}, and takes the least; s = L runs
+    all locally. ES agents (if any) approve in descending saving against all-local within K
+    and D_m, the ES storing each request's activation β(s). Without split tasks it is
+    ``greedy``."""
+
+    def _splits(self, view):
+        from mec_env.sim import dnn  # the catalog's physics
+
+        cfg, s = view.config, view.current_slot
+        plan = getattr(self, "_plan", None)
+        if plan is None:
+            plan = self._plan = dnn.SplitPlan(cfg)
+        f_loc, local = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
+        p_off, _ = best_offload_power(
+            cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, view.server
+        )
+        net = plan.network_of(s.cycles_per_bit)
+        n_units = plan.table.n_units[net]
+        prof = plan.table.for_tasks(net)  # (N, L_max + 1), padded with s = L
+        srv = np.maximum(view.server, 0)
+        g = np.take_along_axis(s.gain, srv[:, None], axis=1)[:, 0]
+        best = (n_units.copy(), local, f_loc, np.full(cfg.n_uds, cfg.p_min_w))
+        for f in (f_loc, np.full(cfg.n_uds, cfg.f_max_hz)):
+            for p in (p_off, np.full(cfg.n_uds, cfg.p_max_w)):
+                rate = physics.uplink_rate(cfg.subchannel_bw_hz[srv], p, g)
+                split, obj = dnn.best_split(
+                    prof, f, cfg.f_server_hz[srv], rate, p, cfg.kappa, cfg.rho_delay,
+                    cfg.rho_energy, deadline_s=s.deadline_s,
+                )  # fmt: skip
+                better = (view.server >= 0) & (obj < best[1])
+                found = (np.minimum(split, n_units), obj, f, p)
+                best = tuple(np.where(better, a, b) for a, b in zip(found, best, strict=True))
+        split, obj, f_hz, p_w = best
+        request = (view.server >= 0) & (split < n_units)
+        stored = plan.table.profile.upload_bits[net, split]
+        return request, f_hz, p_w, local - obj, split, n_units, stored
+
+    def decide(self, view):
+        if not view.config.split_tasks:
+            return Greedy.decide(self, view)
+        cfg = view.config
+        request, f_hz, p_w, saving, _, _, stored = self._splits(view)
+        approve = np.zeros(cfg.n_uds, bool)
+        if view.es_agent_names and request.any():
+            idx = np.flatnonzero(request)
+            ok = physics.admit_within_capacity(
+                -saving[idx], view.server[idx], stored[idx], cfg.subchannels,
+                cfg.storage_bits, tiebreak=idx,
+            )  # fmt: skip
+            approve[idx[ok]] = True
+        return request, f_hz, p_w, approve
+
+    def act(self, view: SlotView) -> dict[str, np.ndarray]:
+        actions = super().act(view)
+        if not view.config.split_tasks or not actions:
+            return actions
+        from mec_env.sim.dnn import offload_share_for_split
+
+        _, _, _, _, split, n_units, _ = self._splits(view)
+        share = offload_share_for_split(split, n_units)
+        for i, a in enumerate(view.ud_agents):
+            if a in actions:
+                actions[a][0] = share[i]
+        return actions
+
+
 class RandomPolicy(Policy):
     """Uniform samples of every agent's action space, from the policy's own generator
     (``seed``), so sampling never touches the environment's spaces or generator."""
@@ -525,6 +598,9 @@ POLICIES.register(
 POLICIES.register("random", RandomPolicy)
 POLICIES.register("greedy", Greedy, env_overrides={"es_agents": False, "admission": "saving_first"})
 POLICIES.register("oracle", Oracle)
+POLICIES.register(
+    "best_split", BestSplit, env_overrides={"es_agents": False, "admission": "saving_first"}
+)
 
 
 def _builtin_names() -> tuple[str, ...]:

@@ -91,9 +91,10 @@ def es_counts(server, n_servers, requested, offloaded, approved):
 
 def make_backend(cfg: EnvConfig, kernels: str | None = None) -> NumpyBackend:
     """The backend for ``kernels`` (``"auto"``, ``"numpy"``, ``"numba"``;
-    :mod:`mec_env.sim.fast`). The time-coupled model (``cfg.queued``) plays with numpy."""
+    :mod:`mec_env.sim.fast`). The time-coupled model (``cfg.queued``) and DNN split tasks
+    (``cfg.split_tasks``) play with numpy."""
     module = fast.resolve(kernels)
-    if cfg.queued:
+    if cfg.queued or cfg.split_tasks:
         return NumpyBackend(cfg)
     return NumpyBackend(cfg) if module is None else CompiledBackend(cfg, module)
 
@@ -129,12 +130,16 @@ class NumpyBackend:
         approve[(places // per_copy) * n + members.ravel()[places]] = es_bits.ravel()[places]
         return requested & approve.reshape(b, n)
 
-    def resolve(self, task: Task, requested, approved, priority, f_hz, terms, harvest) -> Resolved:
+    def resolve(
+        self, task: Task, requested, approved, priority, f_hz, terms, harvest, stored_bits=None
+    ) -> Resolved:
         """Admission (15i, 15j), the ES CPU queue (9) and the slot's outcomes, counts and
-        metrics. ``terms``: (τ^o, τ^p, e^o); ``harvest`` (B, N) J."""
+        metrics. ``terms``: (τ^o, τ^p, e^o); ``harvest`` (B, N) J; ``stored_bits`` (B, N)
+        what a request stores at the ES (15j), default the task's β."""
         cfg = self.config
         m = cfg.n_servers
-        offloaded = slot.admit(cfg, approved, priority, task.server, task.bits)
+        stored = task.bits if stored_bits is None else stored_bits
+        offloaded = slot.admit(cfg, approved, priority, task.server, stored)
         out = slot.resolve(
             cfg,
             bits=task.bits,
@@ -229,7 +234,11 @@ class CompiledBackend(NumpyBackend):
     def approvals(self, requested, members, es_bits) -> np.ndarray:
         return self.kernels.approvals(requested, members, es_bits)
 
-    def resolve(self, task: Task, requested, approved, priority, f_hz, terms, harvest) -> Resolved:
+    def resolve(
+        self, task: Task, requested, approved, priority, f_hz, terms, harvest, stored_bits=None
+    ) -> Resolved:
+        if stored_bits is not None:  # make_backend gives split tasks the numpy backend
+            raise NotImplementedError("the compiled backend stores each task's β (15j)")
         floats, flags, counts, metrics = self.kernels.resolve(
             task.bits, task.cpb, task.deadline, task.server, requested, approved, priority, f_hz,
             *terms, task.battery, harvest, *self._caps, *self._params,

@@ -85,7 +85,9 @@ class Decisions(NamedTuple):
     """The decision phase of a step (:meth:`BatchCore._decide`), each with the played copies
     on axis 0: ``requested`` (B', N) bool, ``f_hz``, ``p_w`` (B', N), ``terms`` (τ^o, τ^p,
     e^o) at the matched ES, ``approved`` (B', N) bool, ``priority`` (B', N) the admission
-    order, ``u`` the step's uniforms (B', N·(1 + k)), ``harvest`` (B', N) J."""
+    order, ``u`` the step's uniforms (B', N·(1 + k)), ``harvest`` (B', N) J; with DNN split
+    tasks ``split`` (B', N) int64 each UD's split point and ``stored_bits`` (B', N) what an
+    offloaded request stores at the ES (15j), else None (the task's β)."""
 
     requested: np.ndarray
     f_hz: np.ndarray
@@ -95,13 +97,19 @@ class Decisions(NamedTuple):
     priority: np.ndarray
     u: np.ndarray
     harvest: np.ndarray
+    split: np.ndarray | None = None
+    stored_bits: np.ndarray | None = None
 
 
 def _task_columns(task: Task, d: Decisions, offloaded: np.ndarray) -> dict[str, np.ndarray]:
-    """The step outputs that restate the slot and the decisions (keys of ``StepOutput.out``)."""
-    return dict(task_bytes=task.bits / 8.0, cycles_per_bit=task.cpb, deadline_s=task.deadline,
-                server=task.server, requested=d.requested, offloaded=offloaded, f_hz=d.f_hz,
-                p_w=d.p_w, gain=task.gain, approved=d.approved, harvest_j=d.harvest)  # fmt: skip
+    """The step outputs that restate the slot and the decisions (keys of ``StepOutput.out``;
+    ``split`` only with DNN split tasks)."""
+    out = dict(task_bytes=task.bits / 8.0, cycles_per_bit=task.cpb, deadline_s=task.deadline,
+               server=task.server, requested=d.requested, offloaded=offloaded, f_hz=d.f_hz,
+               p_w=d.p_w, gain=task.gain, approved=d.approved, harvest_j=d.harvest)  # fmt: skip
+    if d.split is not None:
+        out["split"] = d.split
+    return out
 
 
 class BatchCore:
@@ -209,7 +217,7 @@ class BatchCore:
         if self.queues is not None:
             self._new_queued_slot(idx, rows, rngs, u.reshape(rows.size, n, per_ud))
             return
-        bits, cpb, dl, gain_db = self.scenario.draw(u.reshape(rows.size, n, per_ud))
+        bits, cpb, dl, gain_db = self.scenario.draw(u.reshape(rows.size, n, per_ud), rows=rows)
         gain = self.scenario.channel.linear(gain_db)
         battery = self.battery if idx is None else self.battery[rows]
         slots = SlotState(
@@ -231,7 +239,7 @@ class BatchCore:
         cfg = self.config
         sel = None if idx is None else rows
         part = self.queues.rows(sel)
-        counts, part.phase, tasks, gain_db = self.scenario.draw_arrivals(u, part.phase)
+        counts, part.phase, tasks, gain_db = self.scenario.draw_arrivals(u, part.phase, rows)
         t = self.t[rows]
         part.dropped = taskqueue.push_arrivals(part, counts, *tasks, t, cfg.slot_s)
         part.dropped += taskqueue.expire(part, t)
@@ -486,7 +494,7 @@ class BatchCore:
         task = self._task(idx, rows)
         d = self._decide(ud_actions, es_bits, idx, rows, task)
         res = self.backend.resolve(
-            task, d.requested, d.approved, d.priority, d.f_hz, d.terms, d.harvest
+            task, d.requested, d.approved, d.priority, d.f_hz, d.terms, d.harvest, d.stored_bits
         )
         out = res.out
         out.update(_task_columns(task, d, res.offloaded))
@@ -502,6 +510,11 @@ class BatchCore:
         made."""
         cfg = self.config
         requested, f_hz, p_w, *terms = self.backend.controls(ud_actions, task)
+        split = stored = None
+        if cfg.split_tasks:  # x^u is the share of the DNN offloaded (mec_env.sim.dnn)
+            split, requested, *terms, stored = self.scenario.tasks.plan.offload_terms(
+                cfg, ud_actions[..., 0], task.cpb, task.gain, task.server, f_hz, p_w
+            )
         if cfg.battery_hard:
             requested = requested & (terms[2] <= task.battery)
         if es_bits is not None:
@@ -517,7 +530,8 @@ class BatchCore:
             [self.rngs[r] for r in rows.tolist()], n * (1 + self.scenario.uniforms_per_ud)
         )
         harvest = harvest_j(u[:, :n], cfg.harvest_mean_j)
-        return Decisions(requested, f_hz, p_w, tuple(terms), approved, priority, u, harvest)
+        return Decisions(requested, f_hz, p_w, tuple(terms), approved, priority, u, harvest,
+                         split, stored)  # fmt: skip
 
     def _step_queued(self, ud_actions, es_bits, idx) -> StepOutput:
         """:meth:`step` in the time-coupled model (:mod:`mec_env.sim.taskqueue`, steps 4-6)."""
@@ -526,7 +540,8 @@ class BatchCore:
         sel = None if idx is None else rows
         task = self._task(idx, rows)
         d = self._decide(ud_actions, es_bits, idx, rows, task)
-        offloaded = slot.admit(cfg, d.approved, d.priority, task.server, task.bits)
+        stored = task.bits if d.stored_bits is None else d.stored_bits
+        offloaded = slot.admit(cfg, d.approved, d.priority, task.server, stored)
         part = self.queues.rows(sel)
         res = taskqueue.resolve_queued(
             cfg, has=part.length > 0, bits=task.bits, cycles_per_bit=task.cpb,

@@ -80,6 +80,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mec_env.sim import channel, compute
+from mec_env.sim.components import TASK_MODELS, TaskModel
 
 INPUT_SHAPE = (3, 224, 224)  # C, H, W: an RGB image
 INPUT_ELEMENT_BITS = 8  # 24-bit RGB: 8 bits per channel value
@@ -548,6 +549,103 @@ def decision_for_split(split_index, n_units) -> np.ndarray:
     """The centre of split s's bin, (s + 0.5)/(L + 1): :func:`split_from_decision` maps it
     back to s."""
     return (np.asarray(split_index, dtype=np.float64) + 0.5) / (np.asarray(n_units) + 1)
+
+
+# ----------------------------------------------------------------------------- in the env
+
+
+def split_for_offload_share(x, n_units) -> np.ndarray:
+    """The env's decision entry x^u ∈ [0, 1] read as the share of the network offloaded:
+    the UD runs the first s = L − min(⌊x·(L + 1)⌋, L) units (x = 0: all local, s = L; x = 1:
+    all on the ES, s = 0; x ≥ 0.5 offloads at least half the units, as x^u ≥ 0.5 offloads
+    the whole task in the paper's model). int64."""
+    n_units = np.asarray(n_units, dtype=np.int64)
+    return n_units - split_from_decision(x, n_units)
+
+
+def offload_share_for_split(split_index, n_units) -> np.ndarray:
+    """The centre of the x^u bin that :func:`split_for_offload_share` maps to split s."""
+    n_units = np.asarray(n_units)
+    return decision_for_split(n_units - np.asarray(split_index), n_units)
+
+
+class SplitPlan:
+    """The catalog as an env with ``task_model: dnn`` uses it (docs/environment.md, "DNN
+    split tasks"): the profiles of ``cfg.dnn_networks`` at ``cfg.cycles_per_mac`` cycles per
+    MAC on the UD and the ES alike and ``cfg.activation_bits`` per activation element.
+
+    A task of network k has β = the input's bits and c = C_k / β cycles per bit, C_k the
+    network's cycles, so β·c is its whole work as in the paper's model (all local and all
+    offloaded cost exactly what the paper's formulas give) and c names the network
+    (:meth:`network_of`); every network's c is distinct."""
+
+    def __init__(self, cfg) -> None:
+        self.table = split_table(
+            cfg.dnn_networks,
+            ud_cycles_per_mac=cfg.cycles_per_mac,
+            es_cycles_per_mac=cfg.cycles_per_mac,
+            element_bits=cfg.activation_bits,
+        )
+        prof = self.table.profile
+        #: (K,) the input's bits (the same image for every network) and cycles per input bit
+        self.input_bits = prof.upload_bits[:, 0].astype(np.float64)
+        self.cycles_per_bit = prof.local_cycles[:, -1] / self.input_bits
+        self._order = np.argsort(self.cycles_per_bit, kind="stable")
+        self._sorted = self.cycles_per_bit[self._order]
+
+    def network_of(self, cycles_per_bit: np.ndarray) -> np.ndarray:
+        """The network index (int64, same shape) of tasks with these c (exact values)."""
+        at = np.searchsorted(self._sorted, cycles_per_bit)
+        return self._order[np.minimum(at, self._sorted.size - 1)]
+
+    def split(self, offload_share: np.ndarray, cycles_per_bit: np.ndarray):
+        """``(split index, L, profile at it)`` of each task from its x^u."""
+        net = self.network_of(cycles_per_bit)
+        n_units = self.table.n_units[net]
+        s = split_for_offload_share(offload_share, n_units)
+        prof = SplitProfile(*(a[net, s] for a in self.table.profile))
+        return s, n_units, prof
+
+    def offload_terms(self, cfg, offload_share, cycles_per_bit, gain, server, f_hz, p_w):
+        """The offload side of each UD's split (the rules of :mod:`mec_env.sim.compute` and
+        :mod:`mec_env.sim.channel`): ``(split, requests, τ^o, τ^p, e^o, β(s))``, each like
+        ``server`` (…, N). A UD requests iff it is matched and s < L. τ^o is the time its
+        activation reaches the ES, C^l(s)/f + β(s)/v (the local units, then the upload); τ^p =
+        C^r(s)/f_s; e^o = κ C^l(s) f² + p β(s)/v; β(s) is what the ES stores (15j). A UD
+        that does not request runs the whole network locally (eq. 3 on β·c)."""
+        s, n_units, prof = self.split(offload_share, cycles_per_bit)
+        matched = server >= 0
+        srv = np.where(matched, server, 0)
+        m = gain.shape[-1]
+        g = np.take(gain, np.arange(0, srv.size * m, m) + srv.ravel()).reshape(srv.shape)
+        rate = channel.uplink_rate(cfg.subchannel_bw_hz[srv], p_w, g)
+        parts = profile_costs(prof, f_hz, cfg.f_server_hz[srv], rate, p_w, cfg.kappa)
+        requested = matched & (s < n_units)
+        tau_o = np.where(matched, parts.local_delay_s + parts.upload_delay_s, 0.0)
+        tau_p = np.where(matched, parts.remote_delay_s, 0.0)
+        e_o = np.where(matched, parts.local_energy_j + parts.upload_energy_j, 0.0)
+        return s, requested, tau_o, tau_p, e_o, prof.upload_bits
+
+
+class DnnTasks(TaskModel):
+    """Task model ``"dnn"``: each task is one inference of a network drawn uniformly from
+    ``dnn_networks`` (β the input's bits, c its cycles per input bit, :class:`SplitPlan`)
+    with a deadline uniform on ``deadline_s``; two uniforms per task."""
+
+    uniforms_per_ud = 2
+
+    def __init__(self, cfg) -> None:
+        super().__init__(cfg)
+        self.plan = SplitPlan(cfg)
+
+    def draw(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k = self.plan.cycles_per_bit.size
+        net = np.minimum((u[..., 0] * k).astype(np.int64), k - 1)
+        lo, hi = self.config.deadline_s
+        return self.plan.input_bits[net], self.plan.cycles_per_bit[net], lo + u[..., 1] * (hi - lo)
+
+
+TASK_MODELS.register("dnn", DnnTasks)
 
 
 # ----------------------------------------------------------------------------- tables, CLI

@@ -82,6 +82,15 @@ class EnvConfig:
     mobility_memory: float = 0.75  # Gauss-Markov α in [0, 1]
     carrier_ghz: float = 3.5  # f_c, GHz (TR 38.901 UMi: 0.5-100 GHz)
     noise_figure_db: float = 5.0  # the ES receiver's noise figure, dB
+    # DNN split tasks (docs/environment.md, "DNN split tasks"): read by task_model "dnn"
+    dnn_networks: tuple[str, ...] = ("mobilenet_v2", "resnet18", "vgg16")  # catalog names
+    cycles_per_mac: float = 1.0  # CPU cycles per multiply-accumulate, UD and ES alike
+    activation_bits: int = 8  # bits per uploaded activation element
+
+    @property
+    def split_tasks(self) -> bool:
+        """Whether tasks are DNN inferences whose split point the UD chooses."""
+        return self.task_model == "dnn"
 
     @property
     def queued(self) -> bool:

@@ -19,7 +19,8 @@ from tests.env.helpers import HETEROGENEOUS
 PAPER_PRESETS = ("paper", "paper_kb", "paper_energy", "small")
 #: the time-coupled presets (queues, carried backlogs; docs/environment.md)
 QUEUE_PRESETS = ("queue", "queue_heavy", "queue_small", "queue_energy")
-PRESET_NAMES = PAPER_PRESETS + QUEUE_PRESETS + ("urban_mobility",)  # + the map (test_map.py)
+#: the map (test_map.py) and DNN split tasks (test_dnn_env.py)
+PRESET_NAMES = PAPER_PRESETS + QUEUE_PRESETS + ("urban_mobility", "dnn_split")
 VARIANTS = {
     "es_on": {},
     "es_off": {"es_agents": False},

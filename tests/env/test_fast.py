@@ -124,7 +124,7 @@ def test_compiled_env_equals_numpy_env(preset, overrides):
         assert_array_equal(fastv.state(), slow.state())
 
 
-@pytest.mark.parametrize("preset", ["small", "paper_kb", "paper"])
+@pytest.mark.parametrize("preset", ["small", "paper_kb", "paper", "dnn_split"])
 @pytest.mark.parametrize("es_agents", [True, False])
 def test_compiled_single_env_equals_numpy_single_env(preset, es_agents):
     """parallel_env with the kernels (B = 1) against parallel_env with numpy only, whose

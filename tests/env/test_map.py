@@ -328,3 +328,24 @@ def test_render_draws_the_map_and_saves_an_episode(tmp_path, monkeypatch):
     monkeypatch.setattr(render, "_has_pillow", lambda: False)  # pillow missing: PNGs
     pngs = render.save_episode(env, str(tmp_path / "frames.gif"), seed=1, n_steps=2)
     assert [p[-14:] for p in pngs] == [f"frames_{k:03d}.png" for k in range(3)]
+
+
+def test_step_copies_on_a_subset_follows_each_copy():
+    """The core tells the scenario which copies it draws for, so stepping a subset of the
+    copies (step_copies) moves only those copies' UDs, each as its single env would."""
+    vec = mec_env.vector_env(3, PRESET, kernels="numpy", es_agents=False, n_slots=8)
+    singles = [mec_env.parallel_env(PRESET, kernels="numpy", es_agents=False, n_slots=8)
+               for _ in range(3)]  # fmt: skip
+    vec.reset(seed=[1, 2, 3])
+    for env, s in zip(singles, [1, 2, 3]):
+        env.reset(seed=s)
+    rng = np.random.default_rng(1)
+    for copies in ([0, 2], [1], [0, 1, 2], [2], [0, 1]):
+        ud = rng.random((len(copies), 48, 3))
+        _, rew, _, _, _ = vec.step_copies({"ud": ud}, copies)
+        for i, b in enumerate(copies):
+            env = singles[b]
+            _, r, _, _, _ = env.step({a: ud[i, k] for k, a in enumerate(env.ud_agents)})
+            assert_array_equal([r[a] for a in env.ud_agents], rew["ud"][i])
+        for b, env in enumerate(singles):
+            assert_array_equal(env._core.gain_db[0], vec.core.gain_db[b])

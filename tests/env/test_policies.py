@@ -71,6 +71,7 @@ def test_names_and_env_overrides():
         "random",
         "greedy",
         "oracle",
+        "best_split",
         "drift_plus_penalty",
     )
     env = mec_env.parallel_env("small")
@@ -79,6 +80,7 @@ def test_names_and_env_overrides():
         "random": {},
         "all_offload": {"es_agents": False, "admission": "accept_all"},
         "greedy": {"es_agents": False, "admission": "saving_first"},
+        "best_split": {"es_agents": False, "admission": "saving_first"},
     }
     for name in POLICY_NAMES:
         policy = make_policy(name, env)
