@@ -251,8 +251,106 @@ def sweep_section(sweep: Mapping) -> list[str]:
     return lines + [""]
 
 
+GAP_TEXT = [
+    "## Closing the gap to drift_plus_penalty",
+    "",
+    "Two suspicions were tested against `drift_plus_penalty`'s lead on `queue_heavy`. **The "
+    "setting.** `algo=mappo` runs in the MADDPG baselines' setting (`max_gain`, every request "
+    "admitted in arrival order, no ES agents), `drift_plus_penalty` with `co_selection` and "
+    "its own ES agents. It decides the UDs and the ESs together: per ES it approves the UDs "
+    "that want to offload in descending gain (max-weight) within capacity, and gives a UD left "
+    "out its best other option in the same slot, so every request it makes is approved. "
+    "Played without its ES agents (an admission rule deciding instead) it is no better than "
+    "greedy (first rows below), while MAPPO's matcher and admission change little for MAPPO. "
+    "**The learning.** A warm start by imitation (`learner.imitation`, docs/algorithms.md, "
+    '"Warm start by imitation"): the teacher plays a few training episodes in the run\'s '
+    "setting, the UD actor and the ES head are cloned (optionally with DAgger rounds), the "
+    "values fitted to the returns, then PPO fine-tunes. It runs with the ES head "
+    "(`algo=ucms_mappo`), which takes the teacher's admission; the clone's cost is the "
+    "evaluation at episode 0. Single-seed screening (seed 0, each run the campaign's command "
+    "with the setting's overrides, on the same 10 evaluation episodes; `lr_actor` is also the "
+    "cloning's learning rate; *clone only*: the warm start and 1 training episode):",
+    "",
+]
+
+GAP_FINDINGS = [
+    "What it shows: the clone alone lands at about twice the teacher's cost (x agrees with "
+    "the teacher's on 92-93 % of `queue_heavy`'s UD-slots, yet the few wrong decisions build "
+    "queues the teacher never shows it; DAgger rounds, which label the clone's own states, "
+    "lower its cost), and PPO fine-tuning from it gains only with each UD learning from its "
+    "own reward (`ud_reward=own`; UCMS_MAPPO's default `share` undoes the clone). A UD acts "
+    "on its own observation before the ES decides, and a refused request waits: no "
+    "decentralised policy of this interface can give a UD left out by the ES its local run in "
+    "the same slot, which `drift_plus_penalty` does for every UD. The campaign rows:",
+    "",
+]
+
+
+#: the campaign rows of the warm start and their like-for-like rows without it, per preset
+WARM_PAIRS = {
+    "queue_heavy": ("queue_heavy-ucms_mappo-imitation", "queue_heavy-ucms_mappo-own"),
+    "queue_small": ("queue_small-ucms_mappo-imitation-1500", "queue_small-ucms_mappo-own-1500"),
+}
+
+
+def warm_start_findings(runs: Mapping, refs: Mapping) -> list[str]:
+    """Per preset: the warm-started UCMS_MAPPO against the same without the warm start
+    (Welch's t-test), against its clone (the evaluation at episode 0) and against the best
+    drift_plus_penalty, from the campaign rows."""
+    from scipy import stats
+
+    out = []
+    for preset, (warm, cold) in WARM_PAIRS.items():
+        a, b = runs.get(warm, {}).get("seeds", {}), runs.get(cold, {}).get("seeds", {})
+        dpp = best_dpp(refs, preset)
+        if len(a) < 2 or len(b) < 2 or dpp is None:
+            continue
+        last = [s["cost"] for s in a.values()]
+        clone = [s["curve"][0][1] for s in a.values() if s["curve"] and s["curve"][0][0] == 0]
+        p = stats.ttest_ind(last, [s["cost"] for s in b.values()], equal_var=False).pvalue
+        m = t_interval(last)
+        out.append(
+            f"- `{preset}` (campaign, {len(a)} and {len(b)} seeds): warm-started UCMS_MAPPO "
+            f"{_fmt(*m)} against {_fmt(*t_interval([s['cost'] for s in b.values()]))} "
+            f"without the warm start (Welch p = {p:.3g}); its clone, before fine-tuning, "
+            f"{np.mean(clone):.4f} (mean over seeds); {dpp[0]} {dpp[1]:.4f}: the learner is "
+            f"{(m[0] / dpp[1] - 1) * 100:+.0f} % from its teacher, "
+            f"**{'at or below' if m[0] <= dpp[1] else 'above'}** it."
+        )
+    return out
+
+
+def screening_section(screen: Mapping, runs: Mapping | None = None,
+                      refs: Mapping | None = None) -> list[str]:  # fmt: skip
+    """What was tried to close the gap to drift_plus_penalty (``screening.json``): one row
+    per setting, its preset, budget, seed and costs, the best drift_plus_penalty beside."""
+    if not screen:
+        return []
+    lines = [
+        *GAP_TEXT,
+        "| preset | policy | setting | episodes | seed | cost, last | clone (ep 0) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(value, fmt: str = "{}") -> str:
+        return "-" if value is None else fmt.format(value)
+
+    for r in screen["runs"]:
+        setting = r["setting"].replace("|", "\\|")
+        lines.append(f"| `{r['preset']}` | {r['algo']} | {setting} | {cell(r['episodes'])} | "
+                     f"{cell(r['seed'])} | {cell(r['cost'], '{:.4f}')} | "
+                     f"{cell(r.get('clone_cost'), '{:.4f}')} |")  # fmt: skip
+    findings = warm_start_findings(runs or {}, refs or {})
+    return lines + ["", *GAP_FINDINGS, *findings, ""]
+
+
 def write_page(
-    runs: Mapping, refs: Mapping, bound: Mapping, page: Path, sweep: Mapping | None = None
+    runs: Mapping,
+    refs: Mapping,
+    bound: Mapping,
+    page: Path,
+    sweep: Mapping | None = None,
+    screen: Mapping | None = None,
 ) -> Path:
     """Write docs/scenarios.md; returns its path."""
     presets = [p for p in PRESET_TEXT if any(j["preset"] == p for j in runs.values())]
@@ -285,6 +383,7 @@ def write_page(
         png = plot_curves(runs, refs, preset)
         if png is not None:
             lines += [f"![{preset}](../{png.relative_to(page.parent.parent)})", ""]
+    lines += screening_section(screen or {}, runs, refs)
     lines += sweep_section(sweep or {})
     page.write_text("\n".join(lines) + "\n")
     return page

@@ -78,3 +78,50 @@ def test_the_page_states_each_target_from_the_numbers(campaign):
     assert "not measured" in text  # no γ = 0 runs on queue_small
     assert (tmp / "results" / "curves_queue_heavy.png").exists()
     assert np.isclose(scenarios_report.t_interval([0.30, 0.29, 0.31, 0.30, 0.30])[0], 0.30)
+
+
+def test_the_screening_section_lists_what_was_tried(campaign, monkeypatch):
+    tmp, plan = campaign
+    for s in range(5):
+        _fake_run(plan.jobs[0], s, 0.30 + 0.001 * s)
+        _fake_run(plan.jobs[1], s, 0.40 + 0.001 * s)
+    runs = scenarios.collect(plan)
+    runs["qh"]["seeds"]["0"]["curve"].insert(0, (0, 0.5))  # a warm start's clone at episode 0
+    screen = {
+        "runs": [
+            {"preset": "queue_heavy", "algo": "drift_plus_penalty", "setting": "a | b",
+             "episodes": None, "seed": None, "cost": 0.37, "clone_cost": None},
+            {"preset": "queue_heavy", "algo": "ucms_mappo", "setting": "imitation",
+             "episodes": 200, "seed": 0, "cost": 0.064, "clone_cost": 0.088},
+        ],
+    }  # fmt: skip
+    # the warm-started row "qh" against its row without the warm start "qh0"
+    monkeypatch.setattr(scenarios_report, "WARM_PAIRS", {"queue_heavy": ("qh", "qh0")})
+    refs = {"queue_heavy": {"drift_plus_penalty(V=1)": {"cost": 0.25}}}
+    page = scenarios_report.write_page(runs, refs, {}, tmp / "scenarios.md", screen=screen)
+    text = page.read_text()
+    assert "## Closing the gap to drift_plus_penalty" in text
+    assert "| `queue_heavy` | drift_plus_penalty | a \\| b | - | - | 0.3700 | - |" in text
+    assert "| `queue_heavy` | ucms_mappo | imitation | 200 | 0 | 0.0640 | 0.0880 |" in text
+    # 0.302 against 0.402, five seeds each; clone 0.5 (seed 0's episode 0); +21 % from 0.25
+    line = next(x for x in text.splitlines() if x.startswith("- `queue_heavy` (campaign"))
+    assert "warm-started UCMS_MAPPO 0.3020 [" in line and "against 0.4020 [" in line
+    assert "its clone, before fine-tuning, 0.5000" in line
+    assert "+21 % from its teacher, **above** it." in line
+    # without a screening file the page has no such section
+    page = scenarios_report.write_page(runs, refs, {}, tmp / "plain.md")
+    assert "Closing the gap" not in page.read_text()
+
+
+def test_the_warm_started_jobs_imitate_drift_plus_penalty_with_es_agents():
+    jobs = {j.tag: j for j in scenarios.default_plan().jobs}
+    for tag in ("queue_heavy-ucms_mappo-imitation", "queue_small-ucms_mappo-imitation-1500"):
+        job = jobs[tag]
+        assert job.algo == "ucms_mappo" and len(job.seeds) == 5  # ES head: the teacher's admission
+        assert "learner.imitation.policy=drift_plus_penalty" in job.overrides
+        assert scenarios.OWN in job.overrides
+    # each has its like-for-like row without the warm start
+    assert (
+        "learner.imitation.policy=drift_plus_penalty"
+        not in jobs["queue_heavy-ucms_mappo-own"].overrides
+    )
