@@ -194,6 +194,9 @@ _URBAN_MOBILITY = {
 # or VGG-16 on a 224×224 RGB image, int8 activations; [decision] 8 MACs per cycle on the UD
 # and the ES alike (int8 dot products on a 128-bit SIMD unit at half its peak)
 _DNN_SPLIT = {**_PAPER_KB, "task_model": "dnn", "cycles_per_mac": 0.125}
+# small enough for the exact oracle over split points (at most 21^4 combinations a slot)
+_DNN_SPLIT_SMALL = {**_DNN_SPLIT, "n_uds": 4, "n_servers": 2, "z_max": 4, "subchannels": 2,
+                    "n_cpus": 2}  # fmt: skip
 
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": _PAPER,
@@ -206,6 +209,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "queue_energy": _QUEUE_ENERGY,
     "urban_mobility": _URBAN_MOBILITY,
     "dnn_split": _DNN_SPLIT,
+    "dnn_split_small": _DNN_SPLIT_SMALL,
 }
 DEFAULT_PRESET = "paper_kb"
 

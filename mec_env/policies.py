@@ -44,7 +44,8 @@ best_split DNN split tasks: each UD the split point with the least estimated cos
 oracle     exact per-slot optimum for small instances (N ≤ 12): enumerates every offload
            set reachable by the joint action (with the per-UD best f and cost-optimal p) in
            one batched call to :func:`mec_env.sim.slot.admit` / :func:`mec_env.sim.slot.resolve` and
-           picks the one minimising the slot's total cost plus timeout penalties
+           picks the one minimising the slot's total cost plus timeout penalties; with DNN
+           split tasks every combination of split points (``dnn_split_small``)
 ========== ================================================================================
 
 ``drift_plus_penalty`` (:mod:`mec_env.lookahead`, registered when ``mec_env`` is imported) is
@@ -491,6 +492,10 @@ class RandomPolicy(Policy):
 class Oracle(Policy):
     """The exact per-slot optimum over the discrete decisions, for N ≤ 12.
 
+    With DNN split tasks (``task_model: dnn``) the discrete decisions are the split points:
+    it enumerates every combination of the matched UDs' s = 0..L (at most 2^20, e.g.
+    ``dnn_split_small``), each request storing its activation β(s).
+
     Every UD uses its best local f and its cost-optimal p (as the other heuristics); the
     oracle then chooses *which* UDs offload. With ES agents it enumerates every subset of the
     matched UDs as the approved set (requests = approvals; the environment's K/D_m cut turns
@@ -525,22 +530,29 @@ class Oracle(Policy):
         # Evaluate exactly what the environment will decode from the float32 actions.
         ud = encode_ud_actions(cfg, np.ones(n, bool), f_want, p_want)
         _, f_hz, p_w = slot.ud_controls(cfg, ud.astype(np.float64), server)
-        tau_o, tau_p, e_o = slot.offload_terms(cfg, s.bits, s.cycles_per_bit, s.gain, server, p_w)
-
-        matched = np.flatnonzero(server >= 0)
-        patterns = np.arange(2**matched.size)[:, None] >> np.arange(matched.size) & 1
-        chosen = np.zeros((patterns.shape[0], n), bool)
-        chosen[:, matched] = patterns.astype(bool)
+        if cfg.split_tasks:
+            chosen, terms, stored = self._split_candidates(base, ud, f_hz, p_w)
+            tau_o, tau_p, e_o = terms
+        else:
+            tau_o, tau_p, e_o = slot.offload_terms(
+                cfg, s.bits, s.cycles_per_bit, s.gain, server, p_w
+            )
+            matched = np.flatnonzero(server >= 0)
+            patterns = np.arange(2**matched.size)[:, None] >> np.arange(matched.size) & 1
+            chosen = np.zeros((patterns.shape[0], n), bool)
+            chosen[:, matched] = patterns.astype(bool)
+            stored = s.bits
         b = chosen.shape[0]
 
         def tile(x: np.ndarray) -> np.ndarray:
             return np.broadcast_to(x, (b, n))
 
+        tau_o, tau_p, e_o, stored = (tile(x) for x in (tau_o, tau_p, e_o, stored))
         if base.es_agent_names:
-            approved, priority = chosen, tile(tau_o)
+            approved, priority = chosen, tau_o
         else:
             approved, priority = self._rule_outcomes(base, chosen, f_hz, p_w, tau_o, tau_p, e_o)
-        offloaded = slot.admit(cfg, approved, priority, tile(server), tile(s.bits))
+        offloaded = slot.admit(cfg, approved, priority, tile(server), stored)
         out = slot.resolve(
             cfg,
             bits=tile(s.bits),
@@ -565,7 +577,45 @@ class Oracle(Policy):
         # With ES agents, request and approve exactly the admitted set (so nothing is cut);
         # without, the request set whose rule outcome won.
         request = offloaded[best] if base.es_agent_names else chosen[best]
+        if cfg.split_tasks:  # the winner's split; a cut request runs locally anyway
+            self._share = self._shares[best]
         return request, f_hz, p_w, request
+
+    def _split_candidates(self, base, ud, f_hz, p_w):
+        """DNN split tasks: every combination of the matched UDs' split points (s = L: run
+        locally), ``(requested (C, N), (τ^o, τ^p, e^o) (C, N) each, β(s) (C, N))`` from the
+        float32 x^u the environment will decode; at most 2^20 combinations."""
+        from mec_env.sim import dnn
+
+        cfg, s = base.config, base.current_slot
+        plan = dnn.SplitPlan(cfg)
+        n_units = plan.table.n_units[plan.network_of(s.cycles_per_bit)]
+        options = np.where(base.server >= 0, n_units + 1, 1)
+        if np.prod(options.astype(float)) > 2**20:
+            raise ValueError(
+                f"the oracle over split points enumerates {int(np.prod(options.astype(float)))}"
+                " combinations (more than 2^20): use fewer UDs (e.g. dnn_split_small)"
+            )
+        grid = np.indices(tuple(options.tolist())).reshape(cfg.n_uds, -1).T  # (C, N)
+        split = np.where(base.server >= 0, grid, n_units)
+        share = dnn.offload_share_for_split(split, n_units).astype(np.float32)
+        self._shares = share
+        c = split.shape[0]
+        per_ud = (np.broadcast_to(x, (c, cfg.n_uds)) for x in (s.cycles_per_bit, base.server))
+        cpb, server = per_ud
+        _, requested, *terms, stored = plan.offload_terms(
+            cfg, share.astype(np.float64), cpb, np.broadcast_to(s.gain, (c, *s.gain.shape)),
+            server, np.broadcast_to(f_hz, (c, cfg.n_uds)), np.broadcast_to(p_w, (c, cfg.n_uds)),
+        )  # fmt: skip
+        return requested, terms, stored
+
+    def act(self, view: SlotView) -> dict[str, np.ndarray]:
+        actions = super().act(view)
+        if view.config.split_tasks and actions:
+            for i, a in enumerate(view.ud_agents):
+                if a in actions:
+                    actions[a][0] = self._share[i]
+        return actions
 
     @staticmethod
     def _rule_outcomes(base, chosen, f_hz, p_w, tau_o, tau_p, e_o):
@@ -581,9 +631,9 @@ class Oracle(Policy):
                 requested=request,
                 f_hz=f_hz,
                 p_w=p_w,
-                upload_s=tau_o,
-                processing_s=tau_p,
-                offload_energy_j=e_o,
+                upload_s=tau_o[i],
+                processing_s=tau_p[i],
+                offload_energy_j=e_o[i],
             )
             prio = np.asarray(rule(ctx), dtype=np.float64)
             approved[i] = request & np.isfinite(prio)

@@ -20,7 +20,7 @@ PAPER_PRESETS = ("paper", "paper_kb", "paper_energy", "small")
 #: the time-coupled presets (queues, carried backlogs; docs/environment.md)
 QUEUE_PRESETS = ("queue", "queue_heavy", "queue_small", "queue_energy")
 #: the map (test_map.py) and DNN split tasks (test_dnn_env.py)
-PRESET_NAMES = PAPER_PRESETS + QUEUE_PRESETS + ("urban_mobility", "dnn_split")
+PRESET_NAMES = PAPER_PRESETS + QUEUE_PRESETS + ("urban_mobility", "dnn_split", "dnn_split_small")
 VARIANTS = {
     "es_on": {},
     "es_off": {"es_agents": False},

@@ -150,3 +150,32 @@ def test_best_split_beats_both_whole_task_extremes():
                 total.append(env.last_step["cost"].mean())
         costs[name] = float(np.mean(total))
     assert costs["best_split"] < min(costs["all_local"], costs["all_offload"]), costs
+
+
+def test_the_oracle_over_split_points_is_exact_and_below_the_rules():
+    """On dnn_split_small the oracle enumerates every combination of split points: its
+    predicted objective is what the slot then gives, and no rule beats it on any slot (the
+    slots' tasks and gains do not depend on the actions)."""
+    from mec_env.policies import slot_objective
+
+    per_policy = {}
+    for name in ("oracle", "best_split", "greedy", "all_offload", "all_local"):
+        env = mec_env.parallel_env("dnn_split_small", **env_overrides_for(name))
+        policy = make_policy(name, env, seed=0)
+        obs, _ = env.reset(seed=5)
+        objectives = []
+        for _ in range(4):
+            obs, *_ = env.step(policy(obs))
+            objectives.append(slot_objective(env))
+            if name == "oracle":
+                assert objectives[-1] == pytest.approx(policy.last_objective, rel=1e-12)
+        per_policy[name] = np.array(objectives)
+    for name, objectives in per_policy.items():
+        assert np.all(per_policy["oracle"] <= objectives * (1 + 1e-12)), name
+
+
+def test_the_oracle_refuses_too_many_split_combinations():
+    env = mec_env.parallel_env("dnn_split_small", n_uds=8, z_max=8)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="2\\^20"):
+        make_policy("oracle", env)(None)
