@@ -41,15 +41,16 @@ def reference_costs(
 ) -> dict[str, dict[str, Any]]:
     """Mean evaluation cost per UD-slot of each reference policy on ``env_kwargs`` and the
     evaluation seeds ``eval_seed + j``, j < ``eval_episodes``; with the settings each used.
-    Default policies: :data:`REFERENCES`, and ``drift_plus_penalty`` on a time-coupled preset
-    (docs/environment.md, "Time-coupled presets")."""
+    Default policies: :data:`REFERENCES`, ``drift_plus_penalty`` on a time-coupled preset
+    (docs/environment.md, "Time-coupled presets") and ``best_split`` with DNN split tasks."""
     from mec_env.config import make_config
     from mec_env.policies import env_overrides_for
 
     if policies is None:
         kwargs = {k: v for k, v in env_kwargs.items() if k != "preset"}
-        queued = make_config(env_kwargs.get("preset", "paper_kb"), **kwargs).queued
-        policies = REFERENCES + (("drift_plus_penalty",) if queued else ())
+        cfg = make_config(env_kwargs.get("preset", "paper_kb"), **kwargs)
+        policies = (REFERENCES + (("drift_plus_penalty",) if cfg.queued else ())
+                    + (("best_split",) if cfg.split_tasks else ()))  # fmt: skip
     from ucms_marl.learners.heuristic import HeuristicLearner
     from ucms_marl.rollout import evaluate, make_vector_env, mean_metrics
 
