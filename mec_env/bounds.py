@@ -148,6 +148,11 @@ def _as_config(preset_or_config: str | EnvConfig, overrides: dict) -> EnvConfig:
         cfg = make_config(preset_or_config, **overrides)
     if not cfg.queued:
         raise ValueError("the hindsight bound is for the time-coupled model (queue_capacity >= 1)")
+    if cfg.split_tasks:
+        raise ValueError(
+            "the hindsight bound offloads whole tasks: it is no bound with DNN split points"
+            " (task_model 'dnn')"
+        )
     return cfg
 
 

@@ -253,3 +253,10 @@ def test_a_policy_that_dispatches_nothing_pays_drop_cost_for_every_task(seed):
     assert rel.expires.sum() < rel.expires.size  # some tasks are flushed at the end
     assert np.all(rel.undispatched == cfg.drop_cost)
     assert np.sum(costs) == pytest.approx(rel.undispatched.sum(), abs=1e-12)
+
+
+def test_the_bound_refuses_models_it_does_not_bound():
+    with pytest.raises(ValueError, match="time-coupled"):
+        bounds.hindsight_bound("small", seed=0)
+    with pytest.raises(ValueError, match="split points"):
+        bounds.hindsight_bound("queue_small", seed=0, task_model="dnn")
