@@ -118,7 +118,8 @@ def default_plan() -> Plan:
     three elsewhere; one longer MAPPO run on `queue_heavy` (600 episodes); the paper's four
     baselines on `queue_heavy` at UCMS_MADDPG's budget; UCMS_MAPPO warm-started by imitation
     of drift_plus_penalty (``IMITATE_HEAVY``, ``IMITATE_SMALL``) on `queue_heavy` and
-    `queue_small`, beside the same UCMS_MAPPO without it (own reward, ``OWN``; 5 seeds each)."""
+    `queue_small`, beside the same UCMS_MAPPO without it (own reward, ``OWN``; 5 seeds each),
+    and with 2 DAgger rounds on `queue_heavy` (3 seeds: the time left)."""
     three = (0, 1, 2)
     g0 = ("learner.gamma=0.0",)
     return Plan().add(
@@ -151,6 +152,16 @@ def default_plan() -> Plan:
             seeds=three,
             note="γ = 0.5, MAPPO's default",
         ),
+        *warm_start_jobs(),
+    )
+
+
+def warm_start_jobs() -> tuple[Job, ...]:
+    """UCMS_MAPPO (γ = 0.99, own reward) warm-started by imitation of drift_plus_penalty, and
+    the same without the warm start, on `queue_heavy` (and with DAgger, 3 seeds) and
+    `queue_small`."""
+    three = (0, 1, 2)
+    return (
         Job(
             "queue_heavy-ucms_mappo-imitation",
             "queue_heavy",
@@ -158,6 +169,22 @@ def default_plan() -> Plan:
             200,
             (GAMMA, OWN, *IMITATE_HEAVY),
             note="γ = 0.99, own reward, warm start: imitation of drift_plus_penalty, 8 ep",
+        ),
+        Job(
+            "queue_heavy-ucms_mappo-dagger",
+            "queue_heavy",
+            "ucms_mappo",
+            200,
+            (
+                GAMMA,
+                OWN,
+                *IMITATE,
+                "learner.imitation.episodes=4",
+                "learner.imitation.epochs=30",
+                "learner.imitation.dagger_rounds=2",
+            ),
+            seeds=three,
+            note="γ = 0.99, own reward, warm start: DAgger of drift_plus_penalty, 4 + 2 × 4 ep",
         ),
         Job(
             "queue_heavy-ucms_mappo-own",

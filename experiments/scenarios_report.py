@@ -274,14 +274,17 @@ GAP_TEXT = [
 ]
 
 GAP_FINDINGS = [
-    "What it shows: the clone alone lands at about twice the teacher's cost (x agrees with "
-    "the teacher's on 92-93 % of `queue_heavy`'s UD-slots, yet the few wrong decisions build "
-    "queues the teacher never shows it; DAgger rounds, which label the clone's own states, "
-    "lower its cost), and PPO fine-tuning from it gains only with each UD learning from its "
-    "own reward (`ud_reward=own`; UCMS_MAPPO's default `share` undoes the clone). A UD acts "
-    "on its own observation before the ES decides, and a refused request waits: no "
-    "decentralised policy of this interface can give a UD left out by the ES its local run in "
-    "the same slot, which `drift_plus_penalty` does for every UD. The campaign rows:",
+    "What it shows. The clone alone costs about twice its teacher: its offload bit agrees "
+    "with the teacher's on 92-93 % of `queue_heavy`'s UD-slots, yet the few wrong decisions "
+    "build queues the teacher never shows it (DAgger rounds, which label the clone's own "
+    "states, lower its cost; the teacher's ES agents approve every request it makes, so the "
+    "ES head learns to approve). PPO fine-tuning then lowers the cost when each UD learns "
+    "from its own reward (`ud_reward=own`); with UCMS_MAPPO's default `share` it gained "
+    "little or lost (single seeds). No setting brought a learner to the teacher: a UD acts on "
+    "its own observation before the ES decides and a refused request waits, so no "
+    "decentralised policy of this interface can give a UD left out by its ES a local run in "
+    "the same slot, which `drift_plus_penalty` does for every UD. The campaign rows (the "
+    "warm start's teacher episodes are not counted in the budgets):",
     "",
 ]
 
