@@ -469,8 +469,9 @@ def _sites(v: Any, m: int, area: tuple[float, float]) -> np.ndarray | None:
     return sites
 
 
-def _dnn_keys(raw: dict[str, Any]) -> dict[str, Any]:
-    """The keys of DNN split tasks, validated (docs/environment.md, "DNN split tasks")."""
+def _dnn_keys(raw: dict[str, Any], ranges: dict) -> dict[str, Any]:
+    """The keys of DNN split tasks, validated (docs/environment.md, "DNN split tasks"); with
+    ``task_model: dnn`` they set the β and c ``ranges`` (:func:`_dnn_ranges`)."""
     nets = raw["dnn_networks"]
     names = dnn.network_names()
     if (
@@ -484,11 +485,14 @@ def _dnn_keys(raw: dict[str, Any]) -> dict[str, Any]:
     bits = raw["activation_bits"]
     if isinstance(bits, bool) or not isinstance(bits, Integral) or not 1 <= bits <= 64:
         raise _fail("activation_bits", bits, "an integer in 1..64")
-    return {
+    keys = {
         "dnn_networks": tuple(nets),
         "cycles_per_mac": _positive(raw, "cycles_per_mac"),
         "activation_bits": int(bits),
     }
+    if raw["task_model"] == "dnn":
+        _dnn_ranges(raw, keys, ranges)
+    return keys
 
 
 def _dnn_ranges(raw: dict[str, Any], keys: dict[str, Any], ranges: dict) -> None:
@@ -524,12 +528,9 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
     harvest, kappa, bandwidth, rho1, rho2 = _scalars(raw)
     _check_choices(raw)
     _check_feasible(raw, ranges)
-    time_keys = _time_keys(raw)
-    map_keys = _map_keys(raw, m)
-    dnn_keys = _dnn_keys(raw)
+    # the time-coupled model's, the map's and DNN split tasks' keys (these set β, c ranges)
+    extra = {**_time_keys(raw), **_map_keys(raw, m), **_dnn_keys(raw, ranges)}
     b_min, b_max = ranges["battery_j"]
-    if raw["task_model"] == "dnn":
-        _dnn_ranges(raw, dnn_keys, ranges)
     lo, hi = ranges["task_bytes"]
     p_lo, p_hi = ranges["p_tx_dbm"]
     return EnvConfig(
@@ -568,7 +569,5 @@ def make_config(preset_name: str = DEFAULT_PRESET, **overrides: Any) -> EnvConfi
         channel_model=raw["channel_model"],
         mobility=raw["mobility"],
         raw=raw,
-        **time_keys,
-        **map_keys,
-        **dnn_keys,
+        **extra,
     )
