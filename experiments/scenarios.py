@@ -63,7 +63,12 @@ class Job:
         return RUNS / self.tag
 
     def run_dir(self, seed: int) -> Path:
-        return self.run_root() / self.algo / self.preset / "quick" / f"seed_{seed}"
+        # the trainer names the env folder after the preset and its env overrides, if any
+        # (e.g. "paper_energy,admission=saving_first")
+        base = self.run_root() / self.algo
+        found = sorted(base.glob(f"{self.preset},*/quick/seed_{seed}"))
+        plain = base / self.preset / "quick" / f"seed_{seed}"
+        return found[0] if found and not plain.exists() else plain
 
     def command(self, seed: int) -> list[str]:
         every = max(1, self.episodes // 10)
@@ -153,6 +158,35 @@ def default_plan() -> Plan:
             note="γ = 0.5, MAPPO's default",
         ),
         *warm_start_jobs(),
+        *paper_energy_jobs(),
+        *beyond_paper_jobs(),
+    )
+
+
+def beyond_paper_jobs() -> tuple[Job, ...]:
+    """Learners on the presets beyond the paper's slot model (issue 22): UCMS_MADDPG on
+    `dnn_split` (10-slot episodes: 3000 episodes are 30,000 env-steps, about 11 CPU-minutes a
+    run here), whose continuous x^u can choose a split point."""
+    return (Job("dnn_split-ucms_maddpg", "dnn_split", "ucms_maddpg", 3000),)
+
+
+def paper_energy_jobs() -> tuple[Job, ...]:
+    """MAPPO on `paper_energy` warm-started by imitation of greedy (8 teacher episodes), with
+    greedy's admission rule (saving_first) so the clone starts from greedy's decisions."""
+    return (
+        Job(
+            "paper_energy-mappo-imitation",
+            "paper_energy",
+            "mappo",
+            200,
+            (
+                "admission=saving_first",
+                "learner.gamma=0.5",
+                "learner.imitation.policy=greedy",
+                "learner.imitation.episodes=8",
+            ),  # fmt: skip
+            note="γ = 0.5, admission saving_first, warm start: imitation of greedy, 8 ep",
+        ),
     )
 
 
@@ -269,16 +303,20 @@ def collect(plan: Plan) -> dict:
 
 def references(presets: Sequence[str]) -> dict:
     """The references' evaluation cost on each preset, on the learners' evaluation episodes:
-    one value per episode (they do not learn), and drift_plus_penalty at every V of DPP_V."""
+    one value per episode (they do not learn), drift_plus_penalty at every V of DPP_V and, with
+    DNN split tasks, best_split."""
+    from mec_env.config import make_config
     from ucms_marl.summary import reference_costs
 
     out: dict = {}
     for preset in presets:
         env = {"preset": preset}
-        rows = reference_costs(env, EVAL_EPISODES, EVAL_SEED, REFERENCES)
+        split = make_config(preset).split_tasks  # DNN split tasks: best_split, no DPP
+        names = REFERENCES + (("best_split",) if split else ())
+        rows = reference_costs(env, EVAL_EPISODES, EVAL_SEED, names)
         out[preset] = {name: {"cost": r["cost"], "timeout_rate": r["timeout_rate"]}
                        for name, r in rows.items()}  # fmt: skip
-        for v in DPP_V:
+        for v in DPP_V if not split else ():
             cost = dpp_cost(preset, v)
             if cost is not None:
                 out[preset][f"drift_plus_penalty(V={v:g})"] = {"cost": cost}
@@ -341,6 +379,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=("plan", "run", "references", "bound", "report"))
     parser.add_argument("--jobs", type=int, default=2, help="runs at once (run)")
     parser.add_argument("--only", nargs="*", default=(), help="job tags (run)")
+    parser.add_argument(
+        "--presets", nargs="*", default=(), help="only these, merged into references.json"
+    )
     args = parser.parse_args(argv)
     plan = default_plan()
     if args.command == "plan":
@@ -352,8 +393,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return run(plan, args.jobs, args.only)
     if args.command == "references":
-        presets = sorted({j.preset for j in plan.jobs})
-        print(_save("references.json", references(presets)))
+        presets = args.presets or sorted({j.preset for j in plan.jobs})
+        merged = {**_load("references.json"), **references(presets)} if args.presets else None
+        print(_save("references.json", merged or references(presets)))
         return 0
     if args.command == "bound":
         print(_save("bound.json", bound()))

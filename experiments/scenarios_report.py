@@ -34,7 +34,15 @@ PRESET_TEXT = {
     "hindsight bound.",
     "queue": "N = 48 at Tang and Wong's default load (0.3): light, every request fits.",
     "queue_energy": "`queue_heavy` with LODCO's scarce harvest and a hard battery.",
-    "paper_energy": "The paper's energy variant (slot model, batteries carried over 100 slots).",
+    "paper_energy": "The paper's energy variant (slot model, batteries carried over 100 slots). "
+    "The warm-started MAPPO row plays with MAPPO's `max_gain` matching and greedy's "
+    "`saving_first` admission and starts from a clone of greedy (its curve's first point, "
+    "episode 0): at or below greedy there means it keeps greedy's level through PPO, not that "
+    "it learned to beat it.",
+    "dnn_split": "Beyond time (issue 22): `paper_kb` whose tasks are DNN inferences (MobileNetV2, "
+    'ResNet-18, VGG-16) with a split point chosen by x^u (docs/environment.md, "DNN split '
+    'tasks"). The slot model: every slot stands alone. `best_split` is the best-split rule; '
+    "UCMS_MADDPG's continuous x^u can split (MAPPO's Bernoulli offload head cannot).",
 }
 
 
