@@ -325,3 +325,11 @@ def test_ud_reward_picks_the_uds_learning_signal(signal, monkeypatch):
     }[signal]
     assert not np.allclose(data["ud_share"], data["ud_reward"])
     np.testing.assert_allclose(seen[0].numpy(), want, rtol=1e-6)
+
+
+def test_the_beta_mode_stays_in_the_unit_interval_in_float32():
+    # β = 1 + softplus(−20) is within float32 rounding of 1: (α − 1)/(α + β − 2) then rounds
+    # above 1 (1.0000165 here) unless clamped, and the env refuses the action
+    out = torch.tensor([[0.0, -4.923462, 0.0, -20.0, 0.0]], dtype=torch.float32)
+    mode = HybridDist(out, "beta", None).mode()
+    assert mode[0, 1] == 1.0 and (mode >= 0).all() and (mode <= 1).all()

@@ -229,6 +229,8 @@ class HybridDist:
             denom = self.alpha + self.beta - 2.0
             mean = self.alpha / (self.alpha + self.beta)
             raw = torch.where(denom > 1e-3, (self.alpha - 1.0) / denom.clamp_min(1e-3), mean)
+            # (α − 1)/(α + β − 2) ≤ 1, but not always in float32 when β is within rounding of 1
+            raw = raw.clamp(0.0, 1.0)
         else:
             raw = self.mu
         return torch.cat([x[..., None], raw], dim=-1).cpu().numpy().astype(np.float32)
