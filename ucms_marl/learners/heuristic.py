@@ -47,6 +47,7 @@ class HeuristicConfig:
         "drift_plus_penalty": Algorithm(
             "drift-plus-penalty (reference)", "#393b79", (0, (3, 1, 1, 1))
         ),
+        "best_split": Algorithm("best split (reference)", "#17becf", (0, (1, 1))),
     },
 )
 class HeuristicLearner(Learner):
