@@ -160,6 +160,7 @@ def default_plan() -> Plan:
         *warm_start_jobs(),
         *paper_energy_jobs(),
         *beyond_paper_jobs(),
+        *coverage_jobs(),
     )
 
 
@@ -168,6 +169,24 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
     `dnn_split` (10-slot episodes: 3000 episodes are 30,000 env-steps, about 11 CPU-minutes a
     run here), whose continuous x^u can choose a split point."""
     return (Job("dnn_split-ucms_maddpg", "dnn_split", "ucms_maddpg", 3000),)
+
+
+#: every learner of the paper and IPPO on the presets where the campaign above does not run
+#: them (issue 21: every learner on every new preset at a documented budget): one seed each,
+#: 6,000 env-steps (60 episodes of 100 slots, 300 of `queue_small`'s 20) for the MADDPG family
+#: and 20,000 for IPPO (200 and 1000 episodes), γ = 0.99 (GAMMA) for IPPO
+COVERAGE_PRESETS = ("queue", "queue_small", "queue_energy", "paper_energy")
+
+
+def coverage_jobs() -> tuple[Job, ...]:
+    """One seed of each paper learner and IPPO on ``COVERAGE_PRESETS``."""
+    jobs = []
+    for preset in COVERAGE_PRESETS:
+        scale = 5 if preset == "queue_small" else 1  # 20-slot episodes: 5 times as many
+        for algo in ("ucms_maddpg", *PAPER_BASELINES):
+            jobs.append(Job(f"{preset}-{algo}", preset, algo, 60 * scale, seeds=(0,)))
+        jobs.append(Job(f"{preset}-ippo", preset, "ippo", 200 * scale, (GAMMA,), seeds=(0,)))
+    return tuple(jobs)
 
 
 def paper_energy_jobs() -> tuple[Job, ...]:
