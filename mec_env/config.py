@@ -499,15 +499,11 @@ def _dnn_ranges(raw: dict[str, Any], keys: dict[str, Any], ranges: dict) -> None
     """**[decision]** A DNN task's β and c come from the catalog, not from ``task_bytes`` and
     ``cycles_per_bit`` (docs/environment.md, "DNN split tasks"): β the input image, c each
     network's cycles per input bit; sets those two ``ranges`` (bytes, cycles/bit)."""
-    profile = dnn.split_table(
-        keys["dnn_networks"],
-        ud_cycles_per_mac=keys["cycles_per_mac"],
-        es_cycles_per_mac=keys["cycles_per_mac"],
-    ).profile
-    cpb = profile.local_cycles[:, -1] / profile.upload_bits[:, 0]
+    plan = dnn.SplitPlan.of(keys["dnn_networks"], keys["cycles_per_mac"], keys["activation_bits"])
+    cpb = plan.cycles_per_bit
     if np.unique(cpb).size != cpb.size:
         raise _fail("dnn_networks", raw["dnn_networks"], "networks of different sizes")
-    image = float(profile.upload_bits[0, 0]) / BITS_PER_BYTE
+    image = float(plan.input_bits[0]) / BITS_PER_BYTE
     ranges["task_bytes"] = (image, image)
     ranges["cycles_per_bit"] = (float(cpb.min()), float(cpb.max()))
 

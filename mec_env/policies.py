@@ -74,7 +74,7 @@ import numpy as np
 from mec_env import physics
 from mec_env.admission import ADMISSIONS, AdmissionContext
 from mec_env.registry import Registry
-from mec_env.sim import slot
+from mec_env.sim import dnn, slot
 from mec_env.sim.params import EnvConfig
 from mec_env.sim.slot import SlotState
 
@@ -404,12 +404,8 @@ class BestSplit(Policy):
     ``greedy``."""
 
     def _splits(self, view):
-        from mec_env.sim import dnn  # the catalog's physics
-
         cfg, s = view.config, view.current_slot
-        plan = getattr(self, "_plan", None)
-        if plan is None:
-            plan = self._plan = dnn.SplitPlan(cfg)
+        plan = dnn.SplitPlan.for_config(cfg)
         f_loc, local = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
         p_off, _ = best_offload_power(
             cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, view.server
@@ -439,7 +435,8 @@ class BestSplit(Policy):
         if not view.config.split_tasks:
             return Greedy.decide(self, view)
         cfg = view.config
-        request, f_hz, p_w, saving, _, _, stored = self._splits(view)
+        request, f_hz, p_w, saving, split, n_units, stored = self._splits(view)
+        self._share = dnn.offload_share_for_split(split, n_units)  # x^u, set by act
         approve = np.zeros(cfg.n_uds, bool)
         if view.es_agent_names and request.any():
             idx = np.flatnonzero(request)
@@ -452,16 +449,16 @@ class BestSplit(Policy):
 
     def act(self, view: SlotView) -> dict[str, np.ndarray]:
         actions = super().act(view)
-        if not view.config.split_tasks or not actions:
-            return actions
-        from mec_env.sim.dnn import offload_share_for_split
-
-        _, _, _, _, split, n_units, _ = self._splits(view)
-        share = offload_share_for_split(split, n_units)
-        for i, a in enumerate(view.ud_agents):
-            if a in actions:
-                actions[a][0] = share[i]
+        if view.config.split_tasks and actions:
+            _set_shares(view, actions, self._share)
         return actions
+
+
+def _set_shares(view: SlotView, actions: dict[str, np.ndarray], share: np.ndarray) -> None:
+    """Write each live UD's x^u = ``share`` (N,), the split it chose, into ``actions``."""
+    for i, a in enumerate(view.ud_agents):
+        if a in actions:
+            actions[a][0] = share[i]
 
 
 class RandomPolicy(Policy):
@@ -585,16 +582,15 @@ class Oracle(Policy):
         """DNN split tasks: every combination of the matched UDs' split points (s = L: run
         locally), ``(requested (C, N), (τ^o, τ^p, e^o) (C, N) each, β(s) (C, N))`` from the
         float32 x^u the environment will decode; at most 2^20 combinations."""
-        from mec_env.sim import dnn
-
         cfg, s = base.config, base.current_slot
-        plan = dnn.SplitPlan(cfg)
+        plan = dnn.SplitPlan.for_config(cfg)
         n_units = plan.table.n_units[plan.network_of(s.cycles_per_bit)]
         options = np.where(base.server >= 0, n_units + 1, 1)
-        if np.prod(options.astype(float)) > 2**20:
+        combinations = int(np.prod(options.astype(float)))
+        if combinations > 2**20:
             raise ValueError(
-                f"the oracle over split points enumerates {int(np.prod(options.astype(float)))}"
-                " combinations (more than 2^20): use fewer UDs (e.g. dnn_split_small)"
+                f"the oracle over split points enumerates {combinations} combinations (more"
+                " than 2^20): use fewer UDs (e.g. dnn_split_small)"
             )
         grid = np.indices(tuple(options.tolist())).reshape(cfg.n_uds, -1).T  # (C, N)
         split = np.where(base.server >= 0, grid, n_units)
@@ -612,9 +608,7 @@ class Oracle(Policy):
     def act(self, view: SlotView) -> dict[str, np.ndarray]:
         actions = super().act(view)
         if view.config.split_tasks and actions:
-            for i, a in enumerate(view.ud_agents):
-                if a in actions:
-                    actions[a][0] = self._share[i]
+            _set_shares(view, actions, self._share)
         return actions
 
     @staticmethod

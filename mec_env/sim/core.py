@@ -509,12 +509,14 @@ class BatchCore:
         in both models. With ``battery_hard`` a request the battery cannot pay for is not
         made."""
         cfg = self.config
-        requested, f_hz, p_w, *terms = self.backend.controls(ud_actions, task)
         split = stored = None
         if cfg.split_tasks:  # x^u is the share of the DNN offloaded (mec_env.sim.dnn)
+            _, f_hz, p_w = slot.ud_controls(cfg, ud_actions, task.server)  # numpy backend
             split, requested, *terms, stored = self.scenario.tasks.plan.offload_terms(
                 cfg, ud_actions[..., 0], task.cpb, task.gain, task.server, f_hz, p_w
             )
+        else:
+            requested, f_hz, p_w, *terms = self.backend.controls(ud_actions, task)
         if cfg.battery_hard:
             requested = requested & (terms[2] <= task.battery)
         if es_bits is not None:

@@ -579,12 +579,12 @@ class SplitPlan:
     offloaded cost exactly what the paper's formulas give) and c names the network
     (:meth:`network_of`); every network's c is distinct."""
 
-    def __init__(self, cfg) -> None:
+    def __init__(self, networks, cycles_per_mac: float, activation_bits: int) -> None:
         self.table = split_table(
-            cfg.dnn_networks,
-            ud_cycles_per_mac=cfg.cycles_per_mac,
-            es_cycles_per_mac=cfg.cycles_per_mac,
-            element_bits=cfg.activation_bits,
+            tuple(networks),
+            ud_cycles_per_mac=cycles_per_mac,
+            es_cycles_per_mac=cycles_per_mac,
+            element_bits=activation_bits,
         )
         prof = self.table.profile
         #: (K,) the input's bits (the same image for every network) and cycles per input bit
@@ -592,6 +592,17 @@ class SplitPlan:
         self.cycles_per_bit = prof.local_cycles[:, -1] / self.input_bits
         self._order = np.argsort(self.cycles_per_bit, kind="stable")
         self._sorted = self.cycles_per_bit[self._order]
+
+    @staticmethod
+    @functools.cache
+    def of(networks: tuple[str, ...], cycles_per_mac: float, activation_bits: int) -> SplitPlan:
+        """The plan of these keys, built once per process."""
+        return SplitPlan(networks, cycles_per_mac, activation_bits)
+
+    @staticmethod
+    def for_config(cfg) -> SplitPlan:
+        """The plan of ``cfg``'s ``dnn_networks``, ``cycles_per_mac``, ``activation_bits``."""
+        return SplitPlan.of(tuple(cfg.dnn_networks), cfg.cycles_per_mac, cfg.activation_bits)
 
     def network_of(self, cycles_per_bit: np.ndarray) -> np.ndarray:
         """The network index (int64, same shape) of tasks with these c (exact values)."""
@@ -636,7 +647,7 @@ class DnnTasks(TaskModel):
 
     def __init__(self, cfg) -> None:
         super().__init__(cfg)
-        self.plan = SplitPlan(cfg)
+        self.plan = SplitPlan.for_config(cfg)
 
     def draw(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k = self.plan.cycles_per_bit.size

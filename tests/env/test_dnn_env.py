@@ -42,7 +42,7 @@ def one_ud(**overrides):
 
 
 def network_of(env) -> str:
-    plan = dnn.SplitPlan(env.config)
+    plan = dnn.SplitPlan.for_config(env.config)
     return env.config.dnn_networks[int(plan.network_of(env.current_slot.cycles_per_bit)[0])]
 
 
