@@ -44,6 +44,8 @@ EVAL_SEED = 1_000_000  # the trainer's default: the same evaluation episodes as 
 #: the references evaluated on every preset; drift_plus_penalty at each V of DPP_V
 REFERENCES = ("greedy", "all_offload", "all_local")
 DPP_V = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+#: the presets small enough for the exact per-slot oracle (mec_env.policies "oracle")
+ORACLE_PRESETS = ("dnn_split_small",)
 
 
 @dataclass(frozen=True)
@@ -165,10 +167,33 @@ def default_plan() -> Plan:
 
 
 def beyond_paper_jobs() -> tuple[Job, ...]:
-    """Learners on the presets beyond the paper's slot model (issue 22): UCMS_MADDPG on
-    `dnn_split` (10-slot episodes: 3000 episodes are 30,000 env-steps, about 11 CPU-minutes a
-    run here), whose continuous x^u can choose a split point."""
-    return (Job("dnn_split-ucms_maddpg", "dnn_split", "ucms_maddpg", 3000),)
+    """Learners on the presets beyond the paper's slot model (issue 22).
+
+    * `dnn_split` (10-slot episodes: 3000 episodes are 30,000 env-steps, about 11 CPU-minutes
+      a run here): UCMS_MADDPG, whose continuous x^u can choose a split point, and the same
+      learner with its ES agents off (``admission=accept_all``, 3 seeds): what learned
+      admission adds when requests store activations instead of whole tasks.
+    * `dnn_split_small` (N = 4, the exact oracle's preset): UCMS_MADDPG, 3000 episodes.
+    * `urban_mobility` (100-slot episodes): UCMS_MADDPG at 100 episodes (10,000 env-steps)
+      and MAPPO at 200 (γ = 0.99), five seeds; the paper's four baselines (60 episodes) and
+      IPPO (200) one seed each, the coverage budgets of ``coverage_jobs``.
+    """
+    three = (0, 1, 2)
+    jobs = [
+        Job("dnn_split-ucms_maddpg", "dnn_split", "ucms_maddpg", 3000),
+        Job("dnn_split_small-ucms_maddpg", "dnn_split_small", "ucms_maddpg", 3000),
+        Job("urban_mobility-ucms_maddpg", "urban_mobility", "ucms_maddpg", 100),
+        Job("urban_mobility-mappo", "urban_mobility", "mappo", 200, (GAMMA,)),
+    ]
+    for algo in PAPER_BASELINES:
+        jobs.append(Job(f"urban_mobility-{algo}", "urban_mobility", algo, 60, seeds=(0,)))
+    jobs.append(Job("urban_mobility-ippo", "urban_mobility", "ippo", 200, (GAMMA,), seeds=(0,)))
+    jobs.append(
+        Job("dnn_split-ucms_maddpg-accept_all", "dnn_split", "ucms_maddpg", 3000,
+            ("admission=accept_all",), seeds=three,
+            note="ES agents off: every request admitted (co-selection, UD learners as UCMS)")
+    )  # fmt: skip
+    return tuple(jobs)
 
 
 #: every learner of the paper and IPPO on the presets where the campaign above does not run
@@ -322,8 +347,8 @@ def collect(plan: Plan) -> dict:
 
 def references(presets: Sequence[str]) -> dict:
     """The references' evaluation cost on each preset, on the learners' evaluation episodes:
-    one value per episode (they do not learn), drift_plus_penalty at every V of DPP_V and, with
-    DNN split tasks, best_split."""
+    one value per episode (they do not learn), drift_plus_penalty at every V of DPP_V, with
+    DNN split tasks best_split, and the exact oracle on ``ORACLE_PRESETS``."""
     from mec_env.config import make_config
     from ucms_marl.summary import reference_costs
 
@@ -332,6 +357,7 @@ def references(presets: Sequence[str]) -> dict:
         env = {"preset": preset}
         split = make_config(preset).split_tasks  # DNN split tasks: best_split, no DPP
         names = REFERENCES + (("best_split",) if split else ())
+        names += ("oracle",) if preset in ORACLE_PRESETS else ()
         rows = reference_costs(env, EVAL_EPISODES, EVAL_SEED, names)
         out[preset] = {name: {"cost": r["cost"], "timeout_rate": r["timeout_rate"]}
                        for name, r in rows.items()}  # fmt: skip
