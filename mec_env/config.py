@@ -48,6 +48,7 @@ ud_pause_s          random waypoint pause                    s
 mobility_memory     Gauss-Markov α                           -
 carrier_ghz         f_c of the "umi" channel                 GHz
 noise_figure_db     ES receiver noise figure ("umi")         dB
+nearest_servers     K: a UD sees its K nearest ESs ("umi")   count or None
 dnn_networks        networks a "dnn" task may be             names
 cycles_per_mac      CPU cycles per MAC ("dnn" tasks)         cycles
 activation_bits     bits per uploaded activation ("dnn")     bits
@@ -129,6 +130,9 @@ _PAPER: dict[str, Any] = {
     "mobility_memory": 0.75,
     "carrier_ghz": 3.5,
     "noise_figure_db": 5.0,
+    # each UD sees, and can be matched to, only its K nearest ESs (docs/environment.md,
+    # "Reach"); None: every ES (the paper's model)
+    "nearest_servers": None,
     # DNN split tasks (docs/environment.md, "DNN split tasks"); read by task_model "dnn"
     "dnn_networks": ["mobilenet_v2", "resnet18", "vgg16"],
     "cycles_per_mac": 1.0,
@@ -198,6 +202,19 @@ _DNN_SPLIT = {**_PAPER_KB, "task_model": "dnn", "cycles_per_mac": 0.125}
 _DNN_SPLIT_SMALL = {**_DNN_SPLIT, "n_uds": 4, "n_servers": 2, "z_max": 4, "subchannels": 2,
                     "n_cpus": 2}  # fmt: skip
 
+# A city (docs/environment.md, "Reach"): 300 ESs on a 200 m grid (TR 38.901 UMi's
+# inter-site distance) over 3.6 km × 3.4 km, 4800 UDs by random waypoint (16 per ES, so
+# Σ z_max = N as in paper_kb); each UD sees and can join only its 4 nearest ESs, so a UD-step
+# costs the same whatever M; paper_kb's tasks, devices and ESs; 100 slots of 0.1 s
+_CITY = {
+    **_URBAN_MOBILITY,
+    "n_uds": 4800,
+    "n_servers": 300,
+    "area_m": [3600.0, 3400.0],
+    "es_positions": None,
+    "nearest_servers": 4,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": _PAPER,
     "paper_kb": _PAPER_KB,
@@ -208,6 +225,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "queue_small": _QUEUE_SMALL,
     "queue_energy": _QUEUE_ENERGY,
     "urban_mobility": _URBAN_MOBILITY,
+    "city": _CITY,
     "dnn_split": _DNN_SPLIT,
     "dnn_split_small": _DNN_SPLIT_SMALL,
 }
@@ -451,7 +469,20 @@ def _map_keys(raw: dict[str, Any], m: int) -> dict[str, Any]:
     keys["es_positions_m"] = _sites(raw["es_positions"], m, area)
     if raw["channel_model"] == "umi" and raw["mobility"] == "static":
         raise _fail("mobility", "static", "a model with positions with channel_model 'umi'")
+    keys["nearest_servers"] = _reach(raw, m)
     return keys
+
+
+def _reach(raw: dict[str, Any], m: int) -> int | None:
+    """``nearest_servers``: None (every ES) or K in 1..M, only on the map (channel "umi")."""
+    k = raw["nearest_servers"]
+    if k is None:
+        return None
+    if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= m:
+        raise _fail("nearest_servers", k, f"None or an integer in 1..n_servers={m}")
+    if raw["channel_model"] != "umi":
+        raise _fail("nearest_servers", k, "None unless channel_model is 'umi' (the map)")
+    return int(k)
 
 
 def _sites(v: Any, m: int, area: tuple[float, float]) -> np.ndarray | None:

@@ -48,6 +48,7 @@ class Task(NamedTuple):
     gain: np.ndarray
     server: np.ndarray
     battery: np.ndarray
+    near: np.ndarray | None = None  # with reach: the ES ids (B', N, K) of the gain columns
 
 
 class Resolved(NamedTuple):
@@ -92,9 +93,9 @@ def es_counts(server, n_servers, requested, offloaded, approved):
 def make_backend(cfg: EnvConfig, kernels: str | None = None) -> NumpyBackend:
     """The backend for ``kernels`` (``"auto"``, ``"numpy"``, ``"numba"``;
     :mod:`mec_env.sim.fast`). The time-coupled model (``cfg.queued``) and DNN split tasks
-    (``cfg.split_tasks``) play with numpy."""
+    (``cfg.split_tasks``) and reach (``cfg.nearest_servers``) play with numpy."""
     module = fast.resolve(kernels)
-    if cfg.queued or cfg.split_tasks:
+    if cfg.queued or cfg.split_tasks or cfg.nearest_servers is not None:
         return NumpyBackend(cfg)
     return NumpyBackend(cfg) if module is None else CompiledBackend(cfg, module)
 
@@ -117,7 +118,7 @@ class NumpyBackend:
         cfg = self.config
         requested, f_hz, p_w = slot.ud_controls(cfg, ud_actions, task.server)
         tau_o, tau_p, e_o = slot.offload_terms(
-            cfg, task.bits, task.cpb, task.gain, task.server, p_w
+            cfg, task.bits, task.cpb, task.gain, task.server, p_w, task.near
         )
         return requested, f_hz, p_w, tau_o, tau_p, e_o
 

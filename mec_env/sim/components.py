@@ -174,6 +174,10 @@ class ChannelModel(Component):
         the mobility component (None without geometry)."""
         raise NotImplementedError
 
+    #: with reach (``nearest_servers``): the ES ids (B', N, K) of the columns of the last
+    #: draw; None: column m of a draw is ES m
+    near: np.ndarray | None = None
+
     @staticmethod
     def linear(gain_db: np.ndarray) -> np.ndarray:
         """The linear gains of ``gain_db``: 10^(dB/10)."""
@@ -387,15 +391,23 @@ class UmiChannel(_PerCopy, ChannelModel):
 
     def __init__(self, cfg: EnvConfig) -> None:
         super().__init__(cfg)
-        self.uniforms_per_ud = 3 * cfg.n_servers
+        #: K = ``nearest_servers``: the links drawn per UD are to its K nearest ESs (column k
+        #: the k-th nearest, ids in ``near``); None: to every ES (column m is ES m)
+        self.reach = cfg.nearest_servers
+        self.uniforms_per_ud = 3 * cfg.reach
         self.sites = server_sites(cfg)
         self.noise_dbw = geo.noise_dbw(cfg.subchannel_bw_hz, cfg.noise_figure_db)  # (M,)
         self.carrier_ghz = cfg.carrier_ghz
+        if self.reach is not None:
+            self.lookup = geo.SiteLookup(self.sites, cfg.area_m, self.reach)
 
     def _new_state(self, b: int) -> dict[str, np.ndarray]:
-        n, m = self.config.n_uds, self.config.n_servers
-        return {"pos": np.zeros((b, n, 2)), "x_shadow": np.zeros((b, n, m)),
-                "x_los": np.zeros((b, n, m))}  # fmt: skip
+        n, k = self.config.n_uds, self.config.reach
+        state = {"pos": np.zeros((b, n, 2)), "x_shadow": np.zeros((b, n, k)),
+                 "x_los": np.zeros((b, n, k))}  # fmt: skip
+        if self.reach is not None:
+            state["near"] = np.full((b, n, k), -1, dtype=np.int64)
+        return state
 
     def draw(self, u: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
         if positions is None:
@@ -404,30 +416,49 @@ class UmiChannel(_PerCopy, ChannelModel):
         rows = self._rows(b)
         old = self._take(rows)
         fresh = self.fresh[rows][:, None, None]
-        u = u.reshape(b, n, self.config.n_servers, 3)
+        u = u.reshape(b, n, self.config.reach, 3)
         z_shadow, z_los = geo.normal_pair(u[..., 0], u[..., 1])
-        d2d = self.distances(positions)
+        if self.reach is None:
+            d2d = self.distances(positions)
+            noise, new = self.noise_dbw, {}
+        else:  # the K nearest; a link new to the K starts afresh, the others carry on
+            near, d2d = self.lookup.nearest(positions)
+            d2d = np.maximum(d2d, geo.D2D_MIN_M)
+            fresh, old = self._handover(fresh, near, old)
+            noise, new = self.noise_dbw[near], {"near": near}
+            self.near = near
         moved = np.hypot(*np.moveaxis(positions - old["pos"], -1, 0))[..., None]
         x_los = np.where(fresh, z_los, geo.ar1(old["x_los"], z_los, moved, geo.LOS_CORR_M))
         los = geo.normal_cdf(x_los) < geo.umi_los_probability(d2d)
         corr = np.where(los, geo.SF_CORR_LOS_M, geo.SF_CORR_NLOS_M)
         x_shadow = np.where(fresh, z_shadow, geo.ar1(old["x_shadow"], z_shadow, moved, corr))
-        self._put(rows, {"pos": positions, "x_shadow": x_shadow, "x_los": x_los})
-        return self.gain_db(d2d, los, x_shadow, geo.rayleigh_power(u[..., 2]))
+        self._put(rows, {"pos": positions, "x_shadow": x_shadow, "x_los": x_los, **new})
+        return self.gain_db(d2d, los, x_shadow, geo.rayleigh_power(u[..., 2]), noise)
+
+    @staticmethod
+    def _handover(fresh, near, old):
+        """Each link of ``near`` (B', N, K) to the state it had in the last slot's K, if it
+        was there: (fresh (B', N, K), the old state reordered to ``near``'s columns)."""
+        same = near[..., :, None] == old["near"][..., None, :]  # (B', N, K, K)
+        src = same.argmax(axis=-1)
+        moved = {key: np.take_along_axis(old[key], src, -1) for key in ("x_shadow", "x_los")}
+        return fresh | ~same.any(axis=-1), {"pos": old["pos"], **moved}
 
     def distances(self, positions: np.ndarray) -> np.ndarray:
         """d_2D (B', N, M) from each UD to each ES, m, at least 10 m (the formula's range)."""
         delta = positions[..., None, :] - self.sites
         return np.maximum(np.hypot(delta[..., 0], delta[..., 1]), geo.D2D_MIN_M)
 
-    def gain_db(self, d2d, los, x_shadow, fading):
+    def gain_db(self, d2d, los, x_shadow, fading, noise_dbw=None):
         """g in dB (B', N, M) of links at distances ``d2d`` with LOS flags ``los``, unit
-        shadowing ``x_shadow`` and fading powers ``fading``, clipped to ``gain_db``."""
+        shadowing ``x_shadow`` and fading powers ``fading``, clipped to ``gain_db``;
+        ``noise_dbw`` each link's receiver noise (default the ESs', (M,))."""
         pl = np.where(
             los, geo.umi_los_db(d2d, self.carrier_ghz), geo.umi_nlos_db(d2d, self.carrier_ghz)
         )
         shadow = np.where(los, geo.SIGMA_SF_LOS_DB, geo.SIGMA_SF_NLOS_DB) * x_shadow
-        return np.clip(geo.gain_db(pl, shadow, fading, self.noise_dbw), *self.config.gain_db)
+        noise = self.noise_dbw if noise_dbw is None else noise_dbw
+        return np.clip(geo.gain_db(pl, shadow, fading, noise), *self.config.gain_db)
 
 
 ARRIVALS: Registry[type[ArrivalProcess]] = Registry(

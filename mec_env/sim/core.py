@@ -34,7 +34,7 @@ from mec_env.sim.components import Scenario
 from mec_env.sim.matchers.base import match, match_active
 from mec_env.sim.params import EnvConfig
 from mec_env.sim.queue import group_order
-from mec_env.sim.state import SlotState
+from mec_env.sim.state import SlotState, gain_at, server_columns
 
 #: the UD observation's extra columns in the time-coupled model: queue length, the head's
 #: wait, the UD's CPU backlog, its ES's mean CPU backlog, its ES's members per subchannel and
@@ -133,7 +133,8 @@ class BatchCore:
         #: the time-coupled model's carried state (mec_env.sim.taskqueue), None without it
         self.queues = taskqueue.TaskQueues.empty(cfg, b) if cfg.queued else None
         self.wait_s = np.zeros((b, n))  # how long the slot's task has waited, s
-        self.ud_obs_dim = 2 * m + 7 + (QUEUE_COLUMNS if cfg.queued else 0)
+        k = cfg.reach  # the ESs a UD sees: M, or its K nearest with reach
+        self.ud_obs_dim = 2 * k + 7 + (QUEUE_COLUMNS if cfg.queued else 0)
         self.es_obs_dim = 6 * self.z_cap + 3
         self.rngs: list[np.random.Generator] = []
         self.seeds: list[int | None] = []
@@ -149,8 +150,10 @@ class BatchCore:
         self.bits = np.zeros((b, n))
         self.cycles_per_bit = np.zeros((b, n))
         self.deadline_s = np.zeros((b, n))
-        self.gain = np.ones((b, n, m))
-        self.gain_db = np.zeros((b, n, m))
+        self.gain = np.ones((b, n, k))
+        self.gain_db = np.zeros((b, n, k))
+        #: with reach: the ES ids (B, N, K) of the gain columns, nearest first; else None
+        self.near = None if cfg.nearest_servers is None else np.zeros((b, n, k), np.int64)
         self.server = np.full((b, n), -1, dtype=np.int64)
         self.members = np.full((b, m, self.z_cap), -1, dtype=np.int64)
         self._rows = np.arange(b)
@@ -220,9 +223,9 @@ class BatchCore:
         bits, cpb, dl, gain_db = self.scenario.draw(u.reshape(rows.size, n, per_ud), rows=rows)
         gain = self.scenario.channel.linear(gain_db)
         battery = self.battery if idx is None else self.battery[rows]
-        slots = SlotState(
-            config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=dl, gain=gain, battery_j=battery
-        )
+        near = self._keep_near(idx, rows)
+        slots = SlotState(config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=dl, gain=gain,
+                          battery_j=battery, near=near)  # fmt: skip
         server, members = self.backend.match(slots, rngs)
         if idx is None:
             self.bits, self.cycles_per_bit, self.deadline_s = bits, cpb, dl
@@ -247,8 +250,9 @@ class BatchCore:
         self.queues.put(sel, part)
         gain = self.scenario.channel.linear(gain_db)
         battery = self.battery if idx is None else self.battery[rows]
+        near = self._keep_near(idx, rows)
         slots = SlotState(config=cfg, bits=bits, cycles_per_bit=cpb, deadline_s=remaining,
-                          gain=gain, battery_j=battery)  # fmt: skip
+                          gain=gain, battery_j=battery, near=near)  # fmt: skip
         server = self._match_active(slots, has, rngs)
         members = self.backend.members_of(server)
         if idx is None:
@@ -261,6 +265,18 @@ class BatchCore:
                    "wait_s": wait}  # fmt: skip
             for name, value in new.items():
                 getattr(self, name)[rows] = value
+
+    def _keep_near(self, idx, rows) -> np.ndarray | None:
+        """With reach: store the ES ids of the gain columns just drawn for ``rows``; returns
+        them (None without reach)."""
+        if self.near is None:
+            return None
+        near = self.scenario.channel.near
+        if idx is None:
+            self.near = near
+        else:
+            self.near[rows] = near
+        return near
 
     def _match_active(self, slots: SlotState, has: np.ndarray, rngs) -> np.ndarray:
         """The matcher on the UDs with a task only, as if the others were not there: the
@@ -277,7 +293,7 @@ class BatchCore:
         flat = np.flatnonzero(has)  # (copy, UD) in order
         if flat.size == b * n:  # every UD of every copy has a task: the arrays as they are
             return self._match_servers(slots, rngs).reshape(b, n)
-        if type(self.backend).match is NumpyBackend.match:
+        if type(self.backend).match is NumpyBackend.match or slots.near is not None:
             masked = match_active(self.config.matcher, slots, rngs, has)
             if masked is not None:
                 return masked
@@ -330,6 +346,7 @@ class BatchCore:
             deadline_s=self.deadline_s,
             gain=self.gain,
             battery_j=self.battery,
+            near=self.near,
         )
         return slots if idx is None else slots.copy(idx)
 
@@ -358,7 +375,7 @@ class BatchCore:
     def ud_matrix(self) -> np.ndarray:
         """(B, N, 2M + 7) float32 UD observations: float64 values cast once."""
         b, n = self.bits.shape
-        m = self.config.n_servers
+        m = self.config.reach  # M, or K with reach: columns are the K nearest
         d = self.ud_obs_dim
         ud = np.empty((b, n, d), dtype=np.float32)
         head = (self.bits, self.cycles_per_bit, self.deadline_s, self.prev_f, self.prev_p,
@@ -368,7 +385,8 @@ class BatchCore:
         ud[..., 6 : 6 + m] = self._gain_part()
         onehot = ud[..., 6 + m : 7 + 2 * m]
         onehot.fill(0.0)
-        col = np.where(self.server >= 0, self.server, m).ravel()
+        col = server_columns(self.server, self.near)
+        col = np.where(col >= 0, col, m).ravel()
         ud.reshape(-1)[np.arange(b * n) * d + (6 + m) + col] = 1.0
         if self.queues is not None:
             self.queue_columns(out=ud[..., 7 + 2 * m :])
@@ -409,7 +427,7 @@ class BatchCore:
         m = cfg.n_servers
         flat = np.flatnonzero(matched)  # (copy, UD) order
         at = srv.ravel()[flat]
-        own = np.take(self.gain.reshape(b * n, m), flat * m + at)  # each UD's gain to its ES
+        own = gain_at(self.gain, self.server, self.near).ravel()[flat]  # each UD's to its ES
         rate = uplink_rate(cfg.subchannel_bw_hz[at], cfg.p_max_w, own)
         key = upload_delay(self.bits.ravel()[flat], rate)  # τ^o at p_max, s
         group = (flat // n) * m + at
@@ -454,14 +472,18 @@ class BatchCore:
         es = np.empty((b, m, 6 * z + 3), dtype=np.float32)
         places = es[..., : 6 * z].reshape(b, m, z, 6)
         occupied = self.members >= 0
+        rows = np.where(occupied, self._rows[:, None, None] * n + self.members, b * n)
+        places[..., 0] = occupied
+        es[..., 6 * z :] = loads
+        if self.near is not None:  # reach: each member's gain column to its own ES
+            self._es_places_near(ud, rows, places)
+            return es
         # the columns an ES reads (β, c, φ, b, the M gains), one zero row after the UDs for
         # the empty places
         table = np.zeros((b * n + 1, 4 + m), dtype=np.float32)
         table[:-1, :3] = ud.reshape(b * n, d)[:, :3]
         table[:-1, 3:] = ud.reshape(b * n, d)[:, 5 : 6 + m]
-        rows = np.where(occupied, self._rows[:, None, None] * n + self.members, b * n)
         picked = np.take(table, rows, axis=0)  # (B, M, Z, 4 + M)
-        places[..., 0] = occupied
         places[..., 1:4] = picked[..., :3]
         if m <= 16:  # ES m reads its own gain column
             for j in range(m):
@@ -470,8 +492,19 @@ class BatchCore:
             gain_col = (4 + np.arange(m))[None, :, None, None]
             places[..., 4] = np.take_along_axis(picked, gain_col, axis=3)[..., 0]
         places[..., 5] = picked[..., 3]
-        es[..., 6 * z :] = loads
         return es
+
+    def _es_places_near(self, ud: np.ndarray, rows: np.ndarray, places: np.ndarray) -> None:
+        """With reach, the places' β, c, φ, g, b from the UD observations: g is the member's
+        gain column of its own ES (its place among its K nearest)."""
+        b, n, d = ud.shape
+        col = np.maximum(server_columns(self.server, self.near), 0).ravel()
+        table = np.zeros((b * n + 1, 5), dtype=np.float32)
+        flat = ud.reshape(b * n, d)
+        table[:-1, :3] = flat[:, :3]
+        table[:-1, 3] = flat[np.arange(b * n), 6 + col]
+        table[:-1, 4] = flat[:, 5]
+        places[..., 1:] = np.take(table, rows, axis=0)
 
     # ------------------------------------------------------------------ step
     def step(
@@ -513,7 +546,7 @@ class BatchCore:
         if cfg.split_tasks:  # x^u is the share of the DNN offloaded (mec_env.sim.dnn)
             _, f_hz, p_w = slot.ud_controls(cfg, ud_actions, task.server)  # numpy backend
             split, requested, *terms, stored = self.scenario.tasks.plan.offload_terms(
-                cfg, ud_actions[..., 0], task.cpb, task.gain, task.server, f_hz, p_w
+                cfg, ud_actions[..., 0], task.cpb, task.gain, task.server, f_hz, p_w, task.near
             )
         else:
             requested, f_hz, p_w, *terms = self.backend.controls(ud_actions, task)
@@ -568,9 +601,10 @@ class BatchCore:
         """The slot of the played copies (all if ``idx`` is None, then no copies)."""
         if idx is None:
             return Task(self.bits, self.cycles_per_bit, self.deadline_s, self.gain, self.server,
-                        self.battery)  # fmt: skip
+                        self.battery, self.near)  # fmt: skip
+        near = None if self.near is None else self.near[rows]
         return Task(self.bits[rows], self.cycles_per_bit[rows], self.deadline_s[rows],
-                    self.gain[rows], self.server[rows], self.battery[rows])  # fmt: skip
+                    self.gain[rows], self.server[rows], self.battery[rows], near)  # fmt: skip
 
     def _rule_approvals(self, task: Task, requested, f_hz, p_w, tau_o, tau_p, e_o):
         """(approved, priority) by the admission rule: a finite priority approves."""
@@ -582,6 +616,7 @@ class BatchCore:
             deadline_s=task.deadline,
             gain=task.gain,
             battery_j=task.battery,
+            near=task.near,
         )
         priority = admission_priority(
             cfg, slots, task.server, requested, f_hz, p_w, tau_o, tau_p, e_o

@@ -81,6 +81,7 @@ import numpy as np
 
 from mec_env.sim import channel, compute
 from mec_env.sim.components import TASK_MODELS, TaskModel
+from mec_env.sim.state import gain_at
 
 INPUT_SHAPE = (3, 224, 224)  # C, H, W: an RGB image
 INPUT_ELEMENT_BITS = 8  # 24-bit RGB: 8 bits per channel value
@@ -617,18 +618,19 @@ class SplitPlan:
         prof = SplitProfile(*(a[net, s] for a in self.table.profile))
         return s, n_units, prof
 
-    def offload_terms(self, cfg, offload_share, cycles_per_bit, gain, server, f_hz, p_w):
+    def offload_terms(self, cfg, offload_share, cycles_per_bit, gain, server, f_hz, p_w,
+                      near=None):  # fmt: skip
         """The offload side of each UD's split (the rules of :mod:`mec_env.sim.compute` and
         :mod:`mec_env.sim.channel`): ``(split, requests, τ^o, τ^p, e^o, β(s))``, each like
         ``server`` (…, N). A UD requests iff it is matched and s < L. τ^o is the time its
         activation reaches the ES, C^l(s)/f + β(s)/v (the local units, then the upload); τ^p =
         C^r(s)/f_s; e^o = κ C^l(s) f² + p β(s)/v; β(s) is what the ES stores (15j). A UD
-        that does not request runs the whole network locally (eq. 3 on β·c)."""
+        that does not request runs the whole network locally (eq. 3 on β·c). ``gain`` and
+        ``near`` as in :func:`mec_env.sim.slot.offload_terms`."""
         s, n_units, prof = self.split(offload_share, cycles_per_bit)
         matched = server >= 0
         srv = np.where(matched, server, 0)
-        m = gain.shape[-1]
-        g = np.take(gain, np.arange(0, srv.size * m, m) + srv.ravel()).reshape(srv.shape)
+        g = gain_at(gain, srv, near)
         rate = channel.uplink_rate(cfg.subchannel_bw_hz[srv], p_w, g)
         parts = profile_costs(prof, f_hz, cfg.f_server_hz[srv], rate, p_w, cfg.kappa)
         requested = matched & (s < n_units)

@@ -82,6 +82,8 @@ class EnvConfig:
     mobility_memory: float = 0.75  # Gauss-Markov α in [0, 1]
     carrier_ghz: float = 3.5  # f_c, GHz (TR 38.901 UMi: 0.5-100 GHz)
     noise_figure_db: float = 5.0  # the ES receiver's noise figure, dB
+    # each UD sees only its K nearest ESs (docs/environment.md, "Reach"); None: every ES
+    nearest_servers: int | None = None
     # DNN split tasks (docs/environment.md, "DNN split tasks"): read by task_model "dnn"
     dnn_networks: tuple[str, ...] = ("mobilenet_v2", "resnet18", "vgg16")  # catalog names
     cycles_per_mac: float = 1.0  # CPU cycles per multiply-accumulate, UD and ES alike
@@ -91,6 +93,11 @@ class EnvConfig:
     def split_tasks(self) -> bool:
         """Whether tasks are DNN inferences whose split point the UD chooses."""
         return self.task_model == "dnn"
+
+    @property
+    def reach(self) -> int:
+        """The servers a UD sees: K = ``nearest_servers``, or M without reach."""
+        return self.n_servers if self.nearest_servers is None else self.nearest_servers
 
     @property
     def queued(self) -> bool:

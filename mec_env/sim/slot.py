@@ -31,7 +31,7 @@ from mec_env.sim.compute import (
 )
 from mec_env.sim.params import EnvConfig
 from mec_env.sim.queue import queue_finish_times
-from mec_env.sim.state import SlotState
+from mec_env.sim.state import SlotState, gain_at
 
 __all__ = ["SlotState", "admit", "offload_terms", "resolve", "ud_controls"]
 
@@ -57,18 +57,16 @@ def offload_terms(
     gain: np.ndarray,
     server: np.ndarray,
     p_w: np.ndarray,
+    near: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(τ^o, τ^p, e^o) of each UD at its matched server, eqs. (6)-(8), (10); 0 if unmatched.
 
-    ``gain`` is (…, N, M) linear; the others (…, N).
+    ``gain`` is (…, N, M) linear, or (…, N, K) to the ESs ``near`` with reach; the others
+    (…, N).
     """
     matched = server >= 0
     srv = np.where(matched, server, 0)
-    m = gain.shape[-1]
-    if gain.shape[:-1] == srv.shape:  # a flat take: take_along_axis is slow over a short axis
-        g = np.take(gain, np.arange(0, srv.size * m, m) + srv.ravel()).reshape(srv.shape)
-    else:
-        g = np.take_along_axis(gain, srv[..., None], axis=-1)[..., 0]
+    g = gain_at(gain, srv, near)
     rate = uplink_rate(cfg.subchannel_bw_hz[srv], p_w, g)
     tau_o = np.where(matched, upload_delay(bits, rate), 0.0)
     tau_p = np.where(matched, processing_delay(bits, cycles_per_bit, cfg.f_server_hz[srv]), 0.0)

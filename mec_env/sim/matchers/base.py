@@ -29,8 +29,9 @@ Matcher = Callable[[SlotState, np.random.Generator], np.ndarray]
 #: ``rngs`` the B copies' generators (:mod:`mec_env.batched_matching`); ``compiled``: its
 #: numba form (built-ins only); ``active``: True if the batched form takes ``active=`` (B, N)
 #: bool and then matches only those UDs, giving what it gives on arrays of the active UDs
-#: alone (the time-coupled model matches only the UDs with a task). A matcher without them
-#: runs once per copy in the batched core.
+#: alone (the time-coupled model matches only the UDs with a task); ``near``: its form for
+#: reach (``nearest_servers``, :func:`propose_and_accept_near`), the only form that plays
+#: there. A matcher without them runs once per copy in the batched core.
 MATCHERS: Registry[Matcher] = Registry("matcher", entry_point_group="mec_env.matchers")
 
 
@@ -127,6 +128,39 @@ def propose_and_accept_batched(
         _accept(server, load, flat, ci * m + col, col, priority(col), z_max)
 
 
+def propose_and_accept_near(
+    z_max: np.ndarray,
+    near: np.ndarray,
+    scorer: RoundScorer,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`propose_and_accept_batched` with reach (docs/environment.md, "Reach"): a UD
+    proposes only to the ESs ``near`` (B, N, K) of it, so the scorer returns (R, K) scores,
+    column k for the candidate's k-th nearest ES, and the priorities at a chosen column. A UD
+    whose K ESs are all full stays unmatched (−1). Each round costs O(R·K), whatever M."""
+    batch, n, k = near.shape
+    m = z_max.shape[0]
+    flat_near = near.reshape(batch * n, k)
+    server = np.full((batch, n), -1, dtype=np.int64)
+    load = np.zeros((batch, m), dtype=np.int64)
+    while True:
+        open_ = load < z_max
+        waiting = server < 0 if active is None else (server < 0) & active
+        flat = np.flatnonzero(waiting)
+        ids = flat_near[flat]  # (R, K) the waiting UDs' ESs
+        open_r = np.take(open_, (flat // n)[:, None] * m + ids)
+        reach = open_r.any(axis=1)
+        if not reach.all():
+            flat, ids, open_r = flat[reach], ids[reach], open_r[reach]
+        if flat.size == 0:
+            return server
+        ci = flat // n
+        scores, priority = scorer(ci, flat - ci * n, server, load, open_)
+        col = _proposals(scores, None if open_r.all() else open_r)
+        choice = np.take(ids, np.arange(col.size) * k + col)
+        _accept(server, load, flat, ci * m + choice, choice, priority(col), z_max)
+
+
 def _proposals(scores: np.ndarray, open_r: np.ndarray | None) -> np.ndarray:
     """Each row's first lowest score among its open columns (``open_r`` (R, M), None: all
     open); closed servers lose to every open one, an all-NaN row picks its first open one."""
@@ -215,6 +249,8 @@ def match_active(
     """Matcher ``name`` on B copies with only the UDs ``active`` (B, N) taking part, in one
     batched call (numpy), if the matcher's batched form takes a mask; else None."""
     forms = MATCHERS.metadata(name)
+    if slots.near is not None:
+        return _near_form(name)(slots, rngs, active=active)
     if not forms.get("active") or forms.get("batched") is None:
         return None
     return forms["batched"](slots, rngs, active=active)
@@ -227,6 +263,8 @@ def match(
     module, :mod:`mec_env.sim.fast`) is given and the matcher has a compiled form, else its
     batched form, else per copy."""
     fn, forms = MATCHERS[name], MATCHERS.metadata(name)
+    if slots.near is not None:
+        return _near_form(name)(slots, rngs)
     if kernels is not None and "compiled" in forms:
         return forms["compiled"](slots, rngs, kernels)
     batched = forms.get("batched")
@@ -234,3 +272,16 @@ def match(
         # one copy: the per-copy function (identical result, fewer numpy calls)
         return per_copy(name, fn, slots, rngs)
     return batched(slots, rngs)
+
+
+def _near_form(name: str) -> Callable:
+    """The matcher's form for reach (its ``near`` registration metadata: ``fn(slots, rngs,
+    active=None) -> server`` (B, N) on a :class:`SlotState` whose ``gain`` is (B, N, K) to
+    the ESs ``slots.near``); a matcher without one cannot play with ``nearest_servers``."""
+    form = MATCHERS.metadata(name).get("near")
+    if form is None:
+        raise MatcherError(
+            f"matcher {name!r} has no form for nearest_servers (reach); register it with "
+            "near=fn(slots, rngs, active=None), or use co_selection, max_gain or random"
+        )
+    return form

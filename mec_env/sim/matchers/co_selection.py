@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mec_env.sim.channel import snr_term, upload_delays_server_major
+from mec_env.sim.channel import snr_term, uplink_rate, upload_delay, upload_delays_server_major
 from mec_env.sim.compute import (
     cost,
     cost_into,
@@ -28,11 +28,16 @@ from mec_env.sim.compute import (
     offload_energy,
     processing_delay,
 )
-from mec_env.sim.matchers.base import MATCHERS, propose_and_accept, propose_and_accept_batched
+from mec_env.sim.matchers.base import (
+    MATCHERS,
+    propose_and_accept,
+    propose_and_accept_batched,
+    propose_and_accept_near,
+)
 from mec_env.sim.params import EnvConfig
 from mec_env.sim.queue import group_order, group_table, queue_done, queue_table
 from mec_env.sim.queue import queue_done_into as _queue_done_into
-from mec_env.sim.state import SlotState
+from mec_env.sim.state import SlotState, server_columns
 
 _PRUNE_K = 4  # exact co-selection scores first for each UD's 4 most promising servers
 
@@ -455,6 +460,105 @@ class _MemberQueues:
         scores[ri, si] = _row_sum(done)
 
 
+def co_selection_near(
+    slots: SlotState,
+    rngs: Sequence[np.random.Generator] | None = None,
+    active: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`co_selection_batched` with reach (docs/environment.md, "Reach"): Algorithm 1
+    where a UD's servers are its K nearest (``slots.near``). Every (candidate, ES) pair is
+    scored exactly (K is small: no pruning), in O(R·K·Z) a round whatever M."""
+    return propose_and_accept_near(slots.config.z_max, slots.near, _NearScorer(slots), active)
+
+
+class _NearScorer:
+    """The co-selection :data:`RoundScorer` with reach: τ^o, τ^p and the idle-CPU cost at
+    p_max of each UD at each of its K ESs (B, N, K), once a slot; each round the members'
+    queues of the ESs in reach, in service order (arrival τ^o, then UD index)."""
+
+    def __init__(self, slots: SlotState) -> None:
+        cfg = slots.config
+        self.cfg, self.near = cfg, slots.near
+        self.batch, self.n, self.k = slots.near.shape
+        self.p = np.asarray(cfg.p_max_w, dtype=np.float64)
+        rate = uplink_rate(slots.per_column(cfg.subchannel_bw_hz), self.p, slots.gain)  # (6)
+        self.tau_o = upload_delay(slots.bits[..., None], rate)  # (7)
+        f_server = slots.per_column(cfg.f_server_hz)
+        self.tau_p = processing_delay(slots.bits[..., None], slots.cycles_per_bit[..., None],
+                                      f_server)  # fmt: skip
+        self.alone = idle_cost_into(np.empty(self.tau_o.shape), np.empty(self.tau_o.shape),
+                                    self.p, self.tau_o, self.tau_p, cfg.rho_delay,
+                                    cfg.rho_energy)  # fmt: skip
+
+    def __call__(self, ci, ni, server, load, open_):
+        tau_a = self.tau_o[ci, ni] + self.tau_p[ci, ni]
+        scores = self.alone[ci, ni]
+        if load.any():  # I_m = S(Z_m) + own idle cost, exact where n would wait (18)
+            cfg, m = self.cfg, self.cfg.n_servers
+            srv = self.near[ci, ni]
+            group = ci[:, None] * m + srv
+            table, base = self._members(server)
+            scores = base[group] + scores
+            queued = (np.take(load, group) + 1 > cfg.n_cpus[srv]) & np.take(open_, group)
+            rows, cols = np.nonzero(queued)
+            if rows.size:
+                exact, own = self._exact(table, ci[rows], ni[rows], cols, group[rows, cols])
+                scores[rows, cols] = exact
+                tau_a[rows, cols] = own
+        return scores, lambda col: tau_a[np.arange(col.size), col]
+
+    def _members(self, server):
+        """Each (copy, ES)'s members in service order, position-major (3, Z + 1, B·M):
+        arrival, processing, energy (arrival inf and UD index N past the members), with
+        their UD indices (Z + 1, B·M); and S(Z_m) (B·M,) with idle CPUs."""
+        cfg, n, k = self.cfg, self.n, self.k
+        m = cfg.n_servers
+        flat = np.flatnonzero(server >= 0)
+        ci = flat // n
+        col = server_columns(server.ravel()[flat], self.near.reshape(-1, k)[flat])
+        at = flat * k + col
+        arrival = np.take(self.tau_o, at)
+        group = ci * m + server.ravel()[flat]
+        order, g_sorted = group_order(group, arrival, self.batch * m)
+        counts = np.bincount(g_sorted, minlength=self.batch * m)
+        rank = np.arange(order.size) - (np.cumsum(counts) - counts)[g_sorted]
+        width = int(counts.max()) + 1
+        values = np.zeros((4, width, self.batch * m))
+        values[0] = np.inf
+        values[3] = n
+        place = rank * values.shape[2] + g_sorted
+        values[0].ravel()[place] = arrival[order]
+        values[1].ravel()[place] = np.take(self.tau_p, at[order])
+        values[2].ravel()[place] = offload_energy(self.p, arrival[order])
+        values[3].ravel()[place] = (flat - ci * n)[order]
+        alone = np.zeros(values.shape[1:])
+        alone.ravel()[place] = np.take(self.alone, at[order])
+        return values, _row_sum(alone)
+
+    def _exact(self, table, ci, ni, cols, group):
+        """Exact I_m (18) and the candidate's τ^a (19) of the pairs (UD (ci, ni), its column
+        ``cols`` at ES ``group``): the members' queue with the candidate in its place."""
+        cfg = self.cfg
+        arr = self.tau_o[ci, ni, cols]
+        cand = (arr, self.tau_p[ci, ni, cols], offload_energy(self.p, arr), ni)
+        mem = table[:, :, group]  # (4, W, P)
+        place = (mem[0] < arr).sum(axis=0) + ((mem[0] == arr) & (mem[3] < ni)).sum(axis=0)
+        width = mem.shape[1]
+        later = np.arange(width)[:, None] >= place
+        src = np.where(later, np.arange(width)[:, None] - 1, np.arange(width)[:, None])
+        queue = np.take_along_axis(mem, np.maximum(src, 0)[None], axis=1)
+        pairs = np.arange(arr.size)
+        for j in range(4):
+            queue[j, place, pairs] = cand[j]
+        done, proc, energy = queue[0], queue[1], queue[2]
+        valid = np.isfinite(done)
+        srv = group % cfg.n_servers
+        _queue_done_into(done, proc, valid, cfg.n_cpus[srv])
+        own = done[place, pairs]
+        item = np.where(valid, cost(cfg.rho_delay, cfg.rho_energy, done, energy), 0.0)
+        return _row_sum(item), own
+
+
 def co_selection_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
     """:func:`co_selection_batched` with the matcher rounds in a compiled kernel (numpy
     takes the log2 of the uplink rate, the kernel the rest of the estimates at p_max)."""
@@ -485,4 +589,5 @@ MATCHERS.register(
     batched=co_selection_batched,
     compiled=co_selection_compiled,
     active=True,
+    near=co_selection_near,
 )

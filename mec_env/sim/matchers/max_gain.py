@@ -9,7 +9,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mec_env.sim.matchers.base import MATCHERS, propose_and_accept, propose_and_accept_batched
+from mec_env.sim.matchers.base import (
+    MATCHERS,
+    propose_and_accept,
+    propose_and_accept_batched,
+    propose_and_accept_near,
+)
 from mec_env.sim.state import SlotState
 
 
@@ -31,6 +36,32 @@ def max_gain_batched(
     """:func:`mec_env.matching.max_gain` for B copies (one permutation drawn per copy, of
     its ``active`` UDs where given: the k-th active UD gets the permutation's k-th rank)."""
     batch, n = slots.bits.shape
+    rank = _ranks(rngs, batch, n, active)
+    neg_gain = -slots.gain
+
+    def scorer(ci, ni, server, load, open_):
+        return neg_gain[ci, ni], lambda col: rank[ci, ni]
+
+    return propose_and_accept_batched(slots.config.z_max, batch, n, scorer, active)
+
+
+def max_gain_near(
+    slots: SlotState, rngs: Sequence[np.random.Generator], active: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`max_gain_batched` with reach: each UD proposes to the open ES of largest gain
+    among its K nearest (``slots.near``); the same permutations."""
+    batch, n = slots.bits.shape
+    rank = _ranks(rngs, batch, n, active)
+    neg_gain = -slots.gain
+
+    def scorer(ci, ni, server, load, open_):
+        return neg_gain[ci, ni], lambda col: rank[ci, ni]
+
+    return propose_and_accept_near(slots.config.z_max, slots.near, scorer, active)
+
+
+def _ranks(rngs, batch: int, n: int, active: np.ndarray | None) -> np.ndarray:
+    """Each copy's permutation of its (active) UDs as ranks (B, N) float64."""
     rank = np.empty((batch, n))
     if active is None:
         for b, rng in enumerate(rngs):
@@ -39,12 +70,7 @@ def max_gain_batched(
         for b, (rng, k) in enumerate(zip(rngs, active.sum(axis=1).tolist(), strict=True)):
             if k:
                 rank[b, active[b]] = rng.permutation(k)
-    neg_gain = -slots.gain
-
-    def scorer(ci, ni, server, load, open_):
-        return neg_gain[ci, ni], lambda col: rank[ci, ni]
-
-    return propose_and_accept_batched(slots.config.z_max, batch, n, scorer, active)
+    return rank
 
 
 def max_gain_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
@@ -57,5 +83,10 @@ def max_gain_compiled(slots: SlotState, rngs, kernels) -> np.ndarray:
 
 
 MATCHERS.register(
-    "max_gain", max_gain, batched=max_gain_batched, compiled=max_gain_compiled, active=True
+    "max_gain",
+    max_gain,
+    batched=max_gain_batched,
+    compiled=max_gain_compiled,
+    active=True,
+    near=max_gain_near,
 )

@@ -8,7 +8,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mec_env.sim.matchers.base import MATCHERS, propose_and_accept, propose_and_accept_batched
+from mec_env.sim.matchers.base import (
+    MATCHERS,
+    propose_and_accept,
+    propose_and_accept_batched,
+    propose_and_accept_near,
+)
 from mec_env.sim.state import SlotState
 
 
@@ -45,4 +50,25 @@ def random_batched(
     return propose_and_accept_batched(slots.config.z_max, batch, n, scorer, active)
 
 
-MATCHERS.register("random", random_matching, batched=random_batched, active=True)
+def random_near(
+    slots: SlotState, rngs: Sequence[np.random.Generator], active: np.ndarray | None = None
+) -> np.ndarray:
+    """:func:`random_batched` with reach: each UD proposes to a uniformly random open ES among
+    its K nearest (``slots.near``); per round each copy draws (its candidates, K) scores, then
+    a priority per candidate."""
+    k = slots.near.shape[-1]
+
+    def scorer(ci, ni, server, load, open_):
+        scores = np.empty((ci.size, k))
+        prio = np.empty(ci.size)
+        copies, starts = np.unique(ci, return_index=True)
+        ends = np.append(starts[1:], ci.size)
+        for b, lo, hi in zip(copies.tolist(), starts.tolist(), ends.tolist(), strict=True):
+            scores[lo:hi] = rngs[b].random((hi - lo, k))
+            prio[lo:hi] = rngs[b].random(hi - lo)
+        return scores, lambda col: prio
+
+    return propose_and_accept_near(slots.config.z_max, slots.near, scorer, active)
+
+
+MATCHERS.register("random", random_matching, batched=random_batched, active=True, near=random_near)
