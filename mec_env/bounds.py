@@ -153,6 +153,10 @@ def _as_config(preset_or_config: str | EnvConfig, overrides: dict) -> EnvConfig:
             "the hindsight bound offloads whole tasks: it is no bound with DNN split points"
             " (task_model 'dnn')"
         )
+    if cfg.nearest_servers is not None:
+        raise ValueError(
+            "the hindsight bound reads every UD's gain to every ES: set nearest_servers None"
+        )
     return cfg
 
 

@@ -150,9 +150,11 @@ def offload_candidates(
     s, server = view.current_slot, view.server
     n = cfg.n_uds
     srv = np.maximum(server, 0)
-    g = s.gain[np.arange(n), srv]
+    g = s.gain_to(srv)
     bw = cfg.subchannel_bw_hz[srv]
-    p_opt, _ = best_offload_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, server)
+    p_opt, _ = best_offload_power(
+        cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, server, s.near
+    )
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         exponent = np.where(backlog_s > 0, s.bits / (bw * backlog_s), np.inf)
         p_jit = np.expm1(np.minimum(exponent, 1000.0) * np.log(2.0)) / g

@@ -77,6 +77,7 @@ from mec_env.registry import Registry
 from mec_env.sim import dnn, slot
 from mec_env.sim.params import EnvConfig
 from mec_env.sim.slot import SlotState
+from mec_env.sim.state import gain_at
 
 #: The reference policies by name: classes ``cls(env, seed)`` registered with the environment
 #: config each is meant for as metadata (``env_overrides``, applied by ``python -m mec_env``).
@@ -128,6 +129,7 @@ def best_offload_power(
     deadline_s: np.ndarray,
     gain: np.ndarray,
     server: np.ndarray,
+    near: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The transmit power minimising each UD's offload cost plus timeout penalty.
 
@@ -138,13 +140,13 @@ def best_offload_power(
     minimiser is one of: each piece's stationary point, the just-in-time power, p_min, p_max
     (all clipped to [p_min, p_max]); all five are evaluated and the best kept.
 
-    Arrays (N,) except ``gain`` (N, M) linear; ``server`` (N,) the matched ES (−1: the UD
-    cannot offload, its entries are computed at server 0 and meaningless). Returns
-    ``(p_w, objective)``, each (N,).
+    Arrays (N,) except ``gain`` (N, M) linear (with reach (N, K) to the ESs ``near``);
+    ``server`` (N,) the matched ES (−1: the UD cannot offload, its entries are computed at
+    server 0 and meaningless). Returns ``(p_w, objective)``, each (N,).
     """
     rho1, rho2 = cfg.rho_delay, cfg.rho_energy
     srv = np.where(server >= 0, server, 0)
-    g = np.take_along_axis(gain, srv[:, None], axis=1)[:, 0]
+    g = gain_at(gain, srv, near)
     bw = cfg.subchannel_bw_hz[srv]
     tau_p = physics.processing_delay(bits, cycles_per_bit, cfg.f_server_hz[srv])
     p_on_time = _stationary_power(rho1, rho2, g, cfg.p_min_w, cfg.p_max_w)
@@ -359,7 +361,7 @@ class AllOffload(Policy):
         cfg, s = base.config, base.current_slot
         f_hz, _ = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
         p_w, _ = best_offload_power(
-            cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, base.server
+            cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, base.server, s.near
         )
         matched = base.server >= 0
         return matched, f_hz, p_w, matched
@@ -375,7 +377,7 @@ class Greedy(Policy):
         cfg, s = base.config, base.current_slot
         f_hz, local = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
         p_w, offload = best_offload_power(
-            cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, base.server
+            cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, base.server, s.near
         )
         saving = local - offload
         request = (base.server >= 0) & (saving > 0)
@@ -408,13 +410,13 @@ class BestSplit(Policy):
         plan = dnn.SplitPlan.for_config(cfg)
         f_loc, local = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
         p_off, _ = best_offload_power(
-            cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, view.server
+            cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, view.server, s.near
         )
         net = plan.network_of(s.cycles_per_bit)
         n_units = plan.table.n_units[net]
         prof = plan.table.for_tasks(net)  # (N, L_max + 1), padded with s = L
         srv = np.maximum(view.server, 0)
-        g = np.take_along_axis(s.gain, srv[:, None], axis=1)[:, 0]
+        g = s.gain_to(srv)
         best = (n_units.copy(), local, f_loc, np.full(cfg.n_uds, cfg.p_min_w))
         for f in (f_loc, np.full(cfg.n_uds, cfg.f_max_hz)):
             for p in (p_off, np.full(cfg.n_uds, cfg.p_max_w)):
@@ -523,7 +525,9 @@ class Oracle(Policy):
         n = cfg.n_uds
         server = base.server
         f_want, _ = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
-        p_want, _ = best_offload_power(cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, server)
+        p_want, _ = best_offload_power(
+            cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, server, s.near
+        )
         # Evaluate exactly what the environment will decode from the float32 actions.
         ud = encode_ud_actions(cfg, np.ones(n, bool), f_want, p_want)
         _, f_hz, p_w = slot.ud_controls(cfg, ud.astype(np.float64), server)
@@ -532,7 +536,7 @@ class Oracle(Policy):
             tau_o, tau_p, e_o = terms
         else:
             tau_o, tau_p, e_o = slot.offload_terms(
-                cfg, s.bits, s.cycles_per_bit, s.gain, server, p_w
+                cfg, s.bits, s.cycles_per_bit, s.gain, server, p_w, s.near
             )
             matched = np.flatnonzero(server >= 0)
             patterns = np.arange(2**matched.size)[:, None] >> np.arange(matched.size) & 1
@@ -602,6 +606,7 @@ class Oracle(Policy):
         _, requested, *terms, stored = plan.offload_terms(
             cfg, share.astype(np.float64), cpb, np.broadcast_to(s.gain, (c, *s.gain.shape)),
             server, np.broadcast_to(f_hz, (c, cfg.n_uds)), np.broadcast_to(p_w, (c, cfg.n_uds)),
+            None if s.near is None else np.broadcast_to(s.near, (c, *s.near.shape)),
         )  # fmt: skip
         return requested, terms, stored
 

@@ -120,7 +120,7 @@ def _ansi_new_slot(base: Any, shown: int) -> list[str]:
         f"N={n} UDs, M={cfg.n_servers} ESs, matcher={cfg.matcher})"
     ]
     srv = np.maximum(server, 0)
-    gain_db = 10.0 * np.log10(s.gain[np.arange(n), srv])
+    gain_db = 10.0 * np.log10(s.gain_to(srv))
     rows = [
         [
             f"ud_{i}",

@@ -97,7 +97,7 @@ class MECSpec:
 
     ``head_max`` is the simulator's six raw maxima of the UD observation head (β, c, φ, f, p,
     b: ``BatchCore.head_max``), the bounds of the raw (``normalize_obs=False``) observations.
-    Attributes (D = 2M + 7, Z = max z_max): ``ud_agents``, ``es_agent_names`` (empty without
+    Attributes (D = 2M + 7, or 2K + 7 with reach; Z = max z_max): ``ud_agents``, ``es_agent_names`` (empty without
     ES agents), ``possible_agents``, ``groups``; ``ud_high`` (D,) and ``load_high`` (M, 3);
     ``es_high`` (M, 6Z + 3), each ES's bounds padded to Z places as the vector env lays them
     out; ``es_columns`` (ES m's own entries among those 6Z + 3, None when every ES has Z
@@ -118,8 +118,9 @@ class MECSpec:
         self.es_box = cfg.es_action_space == "box"
         g_high = 1.0 if cfg.normalize_obs else cfg.gain_lin[1]
         queue_high = observation_high(cfg) if cfg.queued else np.zeros(0)
+        k = cfg.reach  # the ESs a UD sees: M, or its K nearest with reach
         self.ud_high = np.concatenate(
-            [np.ones(6) if cfg.normalize_obs else head_max, np.full(m, g_high), np.ones(m + 1),
+            [np.ones(6) if cfg.normalize_obs else head_max, np.full(k, g_high), np.ones(k + 1),
              np.ones(queue_high.size) if cfg.normalize_obs else queue_high]
         )  # fmt: skip
         self.load_high = np.stack(
