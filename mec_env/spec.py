@@ -97,11 +97,12 @@ class MECSpec:
 
     ``head_max`` is the simulator's six raw maxima of the UD observation head (β, c, φ, f, p,
     b: ``BatchCore.head_max``), the bounds of the raw (``normalize_obs=False``) observations.
-    Attributes (D = 2M + 7, or 2K + 7 with reach; Z = max z_max): ``ud_agents``, ``es_agent_names`` (empty without
-    ES agents), ``possible_agents``, ``groups``; ``ud_high`` (D,) and ``load_high`` (M, 3);
-    ``es_high`` (M, 6Z + 3), each ES's bounds padded to Z places as the vector env lays them
-    out; ``es_columns`` (ES m's own entries among those 6Z + 3, None when every ES has Z
-    places); ``es_place`` (M, Z), whether a place exists; ``state_space``.
+    Attributes (D = 2M + 7, or 2K + 7 with reach; Z = max z_max): ``ud_agents``,
+    ``es_agent_names`` (empty without ES agents), ``possible_agents``, ``groups``; ``ud_high``
+    (D,) and ``load_high`` (M, 3); ``es_high`` (M, 6Z + 3), each ES's bounds padded to Z places
+    as the vector env lays them out; ``es_columns`` (ES m's own entries among those 6Z + 3,
+    None when every ES has Z places); ``es_place`` (M, Z), whether a place exists;
+    ``state_space``.
     """
 
     def __init__(self, config: EnvConfig, head_max: np.ndarray) -> None:
