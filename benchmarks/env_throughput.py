@@ -19,6 +19,13 @@ Prints four tables, every ratio measured in this run:
    UD-step on ``queue`` and ``queue_heavy`` against ``paper_kb`` (numpy), measured
    alternately in this run (three rounds, the median round's ratio). Target: within 1.5x.
 
+6. **The map with reach** (``city``: UMi channel, random waypoint, each UD sees its K = 4
+   nearest ESs; N = 48, 480, 4800 with M = N/16 on a 200 m grid, K = min(4, M)): µs per
+   UD-step, batched (B·N ≈ 12,288 UDs per call) and single, numpy and with the compiled
+   kernels asked for (reach plays with numpy: the column says which backend played), the
+   ratio to N = 48, and the batched N = 48 row of ``paper_kb`` (no map) for scale.
+   Target (issue 22): N = 4800 within 2x of N = 48.
+
 Optionally (``--mpe``) PettingZoo MPE ``simple_spread_v3`` with 48 agents for reference.
 Before and after the tables, two fixed reference workloads (1,000 Python dicts of 22 keys; a
 numpy call on 144 floats) say how fast the core was: on a shared virtual machine every
@@ -34,6 +41,7 @@ A UD-step is one UD's slot played; an env-step one slot of one copy.
     OMP_NUM_THREADS=1 python benchmarks/env_throughput.py            # ~1-2 minutes
     OMP_NUM_THREADS=1 python benchmarks/env_throughput.py --quick    # smoke run, seconds
     OMP_NUM_THREADS=1 python benchmarks/env_throughput.py --only-queues  # table 5, ~1 minute
+    OMP_NUM_THREADS=1 python benchmarks/env_throughput.py --only-map     # table 6, ~1 minute
 
 This is a script that prints tables, not a test: nothing here asserts a speed.
 """
@@ -97,8 +105,17 @@ def kernels_available() -> bool:
 
 
 def _size(preset: str, n_uds: int | None) -> dict:
-    """The overrides of a run: N UDs and M = N/16 servers, or the preset's own (None)."""
-    return {} if n_uds is None else {"n_uds": n_uds, "n_servers": max(1, n_uds // Z_MAX)}
+    """The overrides of a run: N UDs and M = N/16 servers, or the preset's own (None); on
+    ``city`` the M sites on a 200 m grid (the area grows with M) and K = min(4, M)."""
+    if n_uds is None:
+        return {}
+    m = max(1, n_uds // Z_MAX)
+    size = {"n_uds": n_uds, "n_servers": m}
+    if preset == "city":
+        rows = max(1, int(np.floor(np.sqrt(m))))  # mec_env.sim.geometry.grid_sites' layout
+        cols = int(np.ceil(m / rows))
+        size.update(area_m=[200.0 * cols, 200.0 * rows], nearest_servers=min(4, m))
+    return size
 
 
 def make_vector(batch: int, kernels: str, preset: str = "paper_kb", n_uds: int | None = 48):
@@ -240,6 +257,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only-queues", action="store_true", help="table 5 only (the time-coupled presets)"
     )
+    parser.add_argument("--no-map", action="store_true", help="skip table 6")
+    parser.add_argument("--only-map", action="store_true", help="table 6 only (the map)")
     parser.add_argument("--mpe", action="store_true", help="also time MPE simple_spread_v3")
     return parser.parse_args(argv)
 
@@ -319,6 +338,33 @@ def table_scaling(modes: list[str], seconds: float) -> None:
             print(f"  timed N={n} {mode}", file=sys.stderr, flush=True)
     print("\n3. scaling, co_selection, ES agents on, M = N/16: µs per UD-step")
     print(_rows(("", "B", "batched µs", "vs N=48", "single µs", "vs N=48"), rows), flush=True)
+
+
+def table_map(modes: list[str], seconds: float) -> None:
+    """Table 6: µs per UD-step on the map with reach (``city``) at N = 48, 480, 4800."""
+    import mec_env
+
+    rows, ref = [], {}
+    base = bench_batched(48, BATCH, "numpy", seconds, 2)
+    base_us = 1e6 / (base.per_s * BATCH * 48)
+    for n in SCALING:
+        for mode in modes:
+            b = max(1, UDS_PER_CALL // n)
+            tb = bench_batched(n, b, mode, seconds, 2, preset="city")
+            ts = bench_single(n, mode, seconds, 2, preset="city")
+            us_b, us_s = 1e6 / (tb.per_s * b * n), 1e6 / (ts.per_s * n)
+            ref.setdefault(mode, (us_b, us_s))
+            env = mec_env.parallel_env("city", kernels=mode, **_size("city", n))
+            played = "numba" if env.unwrapped._core.kernels is not None else "numpy"
+            rows.append((f"N={n} M={max(1, n // Z_MAX)} ({mode})", played, str(b),
+                         f"{us_b:.3f}", f"x{us_b / ref[mode][0]:.2f}", f"{us_s:.3f}",
+                         f"x{us_s / ref[mode][1]:.2f}"))  # fmt: skip
+            print(f"  timed city N={n} {mode}", file=sys.stderr, flush=True)
+    print("\n6. the map with reach (city, K = min(4, M)), co_selection, ES agents on, M = N/16:"
+          " µs per UD-step")  # fmt: skip
+    header = ("", "played", "B", "batched µs", "vs N=48", "single µs", "vs N=48")
+    print(_rows(header, rows), flush=True)
+    print(f"paper_kb N=48 M=3 batched (numpy, no map): {base_us:.3f} µs per UD-step", flush=True)
 
 
 def table_torchrl(seconds: float) -> None:
@@ -424,6 +470,10 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     print(machine_speed(seconds), "(at the start)", flush=True)
+    if args.only_map:
+        table_map(modes, seconds)
+        print("\n" + machine_speed(seconds), "(at the end)", flush=True)
+        return 0
     if not args.only_queues:
         batched = table_batched(modes, seconds)
         table_single(modes, seconds, batched)
@@ -433,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
             table_torchrl(seconds)
     if not args.no_queues:
         table_queues(seconds)
+    if not args.no_map and not args.only_queues:
+        table_map(modes, seconds)
     if args.mpe:
         table_mpe(seconds)
     print("\n" + machine_speed(seconds), "(at the end)", flush=True)

@@ -168,22 +168,24 @@ class SiteLookup:
     """The ``k`` nearest of fixed sites (M, 2) to any point of the area, in O(k) per point
     after an O(M) table per bucket (docs/environment.md, "Reach").
 
-    The area is cut into a grid of about M buckets. For each bucket the table lists the sites
-    that can be among the k nearest of some point in it: site j is listed unless its least
-    distance to the bucket exceeds the k-th smallest of the sites' greatest distances to it
-    (then k sites are nearer than j from every point of the bucket). A query measures the
-    distances to its bucket's listed sites only and keeps the k nearest, ties by site index:
-    exactly the k nearest of all M sites."""
+    The area is cut into a grid of about ``buckets_per_site`` · M buckets. For each bucket
+    the table lists the sites that can be among the k nearest of some point in it: site j
+    is listed unless its least distance to the bucket exceeds the k-th smallest of the
+    sites' greatest distances to it (then k sites are nearer than j from every point of the
+    bucket). A query measures the squared distances to its bucket's listed sites only and
+    keeps the k nearest, ties by site index: exactly the k nearest of all M sites."""
 
-    def __init__(self, sites: np.ndarray, area_m: tuple[float, float], k: int) -> None:
+    def __init__(
+        self, sites: np.ndarray, area_m: tuple[float, float], k: int, buckets_per_site: int = 4
+    ) -> None:
         sites = np.asarray(sites, dtype=np.float64)
         m = sites.shape[0]
         if not 1 <= k <= m:
             raise ValueError(f"k must be in 1..{m} (the number of sites), got {k}")
         w, h = area_m
         self.k = k
-        self.nx = max(1, int(np.ceil(np.sqrt(m * w / h))))
-        self.ny = max(1, int(np.ceil(m / self.nx)))
+        self.nx = max(1, int(np.ceil(np.sqrt(buckets_per_site * m * w / h))))
+        self.ny = max(1, int(np.ceil(buckets_per_site * m / self.nx)))
         self.cell = np.array([w / self.nx, h / self.ny])
         lo = np.stack(np.meshgrid(np.arange(self.nx), np.arange(self.ny)), -1).reshape(-1, 2)
         lo = lo * self.cell  # (G, 2) each bucket's lower corner, row-major in y then x
@@ -201,16 +203,17 @@ class SiteLookup:
         for g, row in enumerate(listed):
             idx = np.flatnonzero(row)
             self.table[g, : idx.size] = idx
-        self.sites = np.vstack([sites, np.full((1, 2), np.inf)])
+        self.site_x = np.append(sites[:, 0], np.inf)
+        self.site_y = np.append(sites[:, 1], np.inf)
 
     def nearest(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(indices (..., k) int64, distances (..., k) m) of the k nearest sites to each
-        position (..., 2), nearest first, ties by index."""
-        cx = np.clip((positions[..., 0] // self.cell[0]).astype(np.int64), 0, self.nx - 1)
-        cy = np.clip((positions[..., 1] // self.cell[1]).astype(np.int64), 0, self.ny - 1)
+        position (..., 2), nearest first (by squared distance), ties by index."""
+        x, y = positions[..., 0], positions[..., 1]
+        cx = np.clip((x // self.cell[0]).astype(np.int64), 0, self.nx - 1)
+        cy = np.clip((y // self.cell[1]).astype(np.int64), 0, self.ny - 1)
         listed = self.table[cy * self.nx + cx]  # (..., C)
-        where = self.sites[listed]  # (..., C, 2)
-        dx = where[..., 0] - positions[..., None, 0]
-        d = np.hypot(dx, where[..., 1] - positions[..., None, 1])
-        order = np.argsort(d, axis=-1, kind="stable")[..., : self.k]  # listed ascending: ties
-        return np.take_along_axis(listed, order, -1), np.take_along_axis(d, order, -1)
+        d2 = np.square(self.site_x[listed] - x[..., None])
+        d2 += np.square(self.site_y[listed] - y[..., None])
+        order = np.argsort(d2, axis=-1, kind="stable")[..., : self.k]  # listed ascending: ties
+        return np.take_along_axis(listed, order, -1), np.sqrt(np.take_along_axis(d2, order, -1))

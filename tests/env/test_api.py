@@ -20,7 +20,19 @@ PAPER_PRESETS = ("paper", "paper_kb", "paper_energy", "small")
 #: the time-coupled presets (queues, carried backlogs; docs/environment.md)
 QUEUE_PRESETS = ("queue", "queue_heavy", "queue_small", "queue_energy")
 #: the map (test_map.py) and DNN split tasks (test_dnn_env.py)
-PRESET_NAMES = PAPER_PRESETS + QUEUE_PRESETS + ("urban_mobility", "dnn_split", "dnn_split_small")
+PRESET_NAMES = (
+    PAPER_PRESETS
+    + QUEUE_PRESETS
+    + (
+        "urban_mobility",
+        "dnn_split",
+        "dnn_split_small",
+        "city",
+    )
+)
+#: the large presets play here at a fiftieth of their size (the same map density and reach;
+#: tests/env/test_reach.py steps the full city)
+SIZE = {"city": {"n_uds": 96, "n_servers": 6, "area_m": [600.0, 400.0]}}
 VARIANTS = {
     "es_on": {},
     "es_off": {"es_agents": False},
@@ -79,19 +91,24 @@ def test_presets_are_those_of_the_spec():
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_parallel_api(preset, variant):
-    parallel_api_test(mec_env.parallel_env(preset, **VARIANTS[variant]), num_cycles=25)
+    parallel_api_test(
+        mec_env.parallel_env(preset, **SIZE.get(preset, {}), **VARIANTS[variant]), num_cycles=25
+    )
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_parallel_seed(preset, variant):
-    parallel_seed_test(lambda: mec_env.parallel_env(preset, **VARIANTS[variant]), num_cycles=25)
+    parallel_seed_test(
+        lambda: mec_env.parallel_env(preset, **SIZE.get(preset, {}), **VARIANTS[variant]),
+        num_cycles=25,
+    )
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_aec_api(preset, variant):
-    api_test(mec_env.env(preset, **VARIANTS[variant]), num_cycles=25)
+    api_test(mec_env.env(preset, **SIZE.get(preset, {}), **VARIANTS[variant]), num_cycles=25)
 
 
 @pytest.mark.parametrize("es_agents", [True, False])
@@ -106,7 +123,7 @@ def test_api_heterogeneous_servers(es_agents):
 
 
 def trajectory(seed: int, preset: str = "small", **overrides) -> list:
-    env = mec_env.parallel_env(preset, **overrides)
+    env = mec_env.parallel_env(preset, **SIZE.get(preset, {}), **overrides)
     obs, _ = env.reset(seed=seed)
     for a in env.possible_agents:
         env.action_space(a).seed(seed)
@@ -196,7 +213,9 @@ def test_heterogeneous_es_spaces():
 @pytest.mark.parametrize("normalize_obs", [True, False])
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 def test_observations_and_state_inside_spaces(preset, normalize_obs):
-    env = mec_env.parallel_env(preset, normalize_obs=normalize_obs, n_slots=6)
+    env = mec_env.parallel_env(
+        preset, **SIZE.get(preset, {}), normalize_obs=normalize_obs, n_slots=6
+    )
     obs, _ = env.reset(seed=0)
     rng = np.random.default_rng(0)
     while True:
@@ -457,7 +476,7 @@ def test_info_values_per_ud():
     ("preset", "n_slots"), [("small", 10), ("paper_kb", 10), ("small", 1), ("paper_energy", 100)]
 )
 def test_truncation_after_n_slots(preset, n_slots):
-    env = mec_env.parallel_env(preset, n_slots=n_slots, es_agents=False)
+    env = mec_env.parallel_env(preset, **SIZE.get(preset, {}), n_slots=n_slots, es_agents=False)
     env.reset(seed=0)
     act = {a: np.array([0.0, 0.3, 0.0], np.float32) for a in env.agents}
     for t in range(1, n_slots + 1):
