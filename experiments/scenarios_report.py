@@ -43,6 +43,11 @@ PRESET_TEXT = {
     'ResNet-18, VGG-16) with a split point chosen by x^u (docs/environment.md, "DNN split '
     'tasks"). The slot model: every slot stands alone. `best_split` is the best-split rule; '
     "UCMS_MADDPG's continuous x^u can split (MAPPO's Bernoulli offload head cannot).",
+    "urban_split_queue": "DNN split tasks on the map with queues (issue 22): `urban_mobility`'s "
+    "map, `dnn_split`'s tasks and `queue`'s time model at 0.15 arrivals per UD per slot, more "
+    "than the ESs' stores take as whole images "
+    '(docs/environment.md, "Combined: urban_split_queue"). `best_split` splits but ignores '
+    "the queues; `drift_plus_penalty` sees the queues but decides whole tasks.",
 }
 
 

@@ -215,6 +215,32 @@ _CITY = {
     "nearest_servers": 4,
 }
 
+
+def _changes(preset: dict[str, Any]) -> dict[str, Any]:
+    """The keys in which ``preset`` differs from ``paper_kb``."""
+    return {k: v for k, v in preset.items() if _PAPER_KB[k] != v}
+
+
+# DNN split tasks on the map with queues (docs/environment.md, "Combined: urban_split_queue"):
+# paper_kb's devices and servers with urban_mobility's map (UMi gains, random waypoint),
+# dnn_split's tasks and queue's time model (Δ = 0.1 s, 100 slots, queues of 10, a drop costing
+# 1), at a Bernoulli rate of 0.15 tasks per UD per slot. [decision] The rate: 7.2 expected
+# arrivals per slot against the 6 input images (1.2 Mbit each) that the three ESs' 3.2 Mbit
+# stores take per slot, so whole-task offloading cannot keep up: a UD must split, run locally
+# or wait. Measured (`ucms-eval algo=... env=urban_split_queue --episodes 10`, max_gain
+# matching; cost per UD-slot, tasks dropped, mean wait of a served task): all_local 0.168
+# (56 % dropped: a VGG-16 cannot finish locally), all_offload 0.048 (19 %, 93 ms), greedy
+# 0.043 (13 %, 96 ms), best_split 0.030 (5 %, 65 ms), drift_plus_penalty 0.026 (0 %, 7 ms).
+# At queue's 0.3 it is hopeless (greedy drops 49 % of the tasks, best_split 34 %); at 0.03
+# every offloading rule costs 0.004, its tasks waiting under 4 ms on average.
+_URBAN_SPLIT_QUEUE = {
+    **_PAPER_KB,
+    **_changes(_QUEUE),
+    **_changes(_URBAN_MOBILITY),
+    **_changes(_DNN_SPLIT),
+    "arrival_rate": 0.15,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": _PAPER,
     "paper_kb": _PAPER_KB,
@@ -228,6 +254,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "city": _CITY,
     "dnn_split": _DNN_SPLIT,
     "dnn_split_small": _DNN_SPLIT_SMALL,
+    "urban_split_queue": _URBAN_SPLIT_QUEUE,
 }
 DEFAULT_PRESET = "paper_kb"
 

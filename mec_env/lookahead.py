@@ -52,6 +52,12 @@ local, as ``greedy``; a refused request waits, as greedy's does).
 Without queues (the paper's slot model, ``view.queues is None``) every task must be served
 this slot and the rule is ``greedy``'s: :meth:`DriftPlusPenalty.decide` calls
 :meth:`Greedy.decide`.
+
+With DNN split tasks (``task_model: dnn``, e.g. ``urban_split_queue``) it decides whole
+tasks: its x^u is 0 or 1, which the environment reads as s = L (the whole network on the UD)
+or s = 0 (the input uploaded, every unit on the ES), the two splits for which its terms (β·c
+cycles, β uploaded and stored) are exact. It never splits a network (``best_split`` splits,
+but ignores the queues and backlogs).
 """
 
 from __future__ import annotations

@@ -19,17 +19,10 @@ from tests.env.helpers import HETEROGENEOUS
 PAPER_PRESETS = ("paper", "paper_kb", "paper_energy", "small")
 #: the time-coupled presets (queues, carried backlogs; docs/environment.md)
 QUEUE_PRESETS = ("queue", "queue_heavy", "queue_small", "queue_energy")
-#: the map (test_map.py) and DNN split tasks (test_dnn_env.py)
-PRESET_NAMES = (
-    PAPER_PRESETS
-    + QUEUE_PRESETS
-    + (
-        "urban_mobility",
-        "dnn_split",
-        "dnn_split_small",
-        "city",
-    )
-)
+#: the map (test_map.py), DNN split tasks (test_dnn_env.py), the three together
+#: (test_urban_split_queue.py) and the large map with reach (test_reach.py)
+OTHER_PRESETS = ("urban_mobility", "dnn_split", "dnn_split_small", "urban_split_queue", "city")
+PRESET_NAMES = PAPER_PRESETS + QUEUE_PRESETS + OTHER_PRESETS
 #: the large presets play here at a fiftieth of their size (the same map density and reach;
 #: tests/env/test_reach.py steps the full city)
 SIZE = {"city": {"n_uds": 96, "n_servers": 6, "area_m": [600.0, 400.0]}}
@@ -80,8 +73,8 @@ def _quiet_pettingzoo_warnings():
 
 
 def test_presets_are_those_of_the_spec():
-    # the four of the paper and the four time-coupled ones: every PettingZoo test below
-    # runs on each
+    # the paper's, the time-coupled ones and the others: every PettingZoo test below runs
+    # on each
     assert set(PRESETS) == set(PRESET_NAMES)
 
 

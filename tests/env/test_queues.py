@@ -26,7 +26,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import mec_env
 from mec_env.config import make_config
 from mec_env.sim import components as comp
-from mec_env.sim import taskqueue
+from mec_env.sim import dnn, taskqueue
 from mec_env.sim.queue import queue_carry, queue_finish_times
 from tests.env.test_properties import clipped_ud_actions, make_actions
 
@@ -541,6 +541,30 @@ def snapshot(env) -> dict:
     }
 
 
+def expected_requests(env, ud: np.ndarray, server: np.ndarray) -> np.ndarray:
+    """The requests the clipped UD actions ``ud`` (N, 3) make before ``battery_hard``: matched
+    and x^u >= 0.5; with DNN split tasks matched and a split s < L, s read from x^u as the share
+    of the network offloaded (and the env's ``split`` checked against it)."""
+    if not env.config.split_tasks:
+        return (ud[:, 0] >= 0.5) & (server >= 0)
+    plan = dnn.SplitPlan.for_config(env.config)
+    n_units = plan.table.n_units[plan.network_of(env.last_step["cycles_per_bit"])]
+    split = dnn.split_for_offload_share(ud[:, 0], n_units)
+    assert_array_equal(env.last_step["split"], split)
+    return (split < n_units) & (server >= 0)
+
+
+def stored_bits(env) -> np.ndarray:
+    """What each UD's request stores at its ES (15j), bits: the task's β; with DNN split tasks
+    the activation β(s) uploaded after its split s."""
+    s = env.last_step
+    if not env.config.split_tasks:
+        return s["task_bytes"] * 8.0
+    plan = dnn.SplitPlan.for_config(env.config)
+    net = plan.network_of(s["cycles_per_bit"])
+    return plan.table.profile.upload_bits[net, s["split"]].astype(np.float64)
+
+
 def check_queued_slot(env, actions, before: dict, observations) -> None:
     cfg = env.config
     s = env.last_step
@@ -553,8 +577,9 @@ def check_queued_slot(env, actions, before: dict, observations) -> None:
     assert_array_equal(s["served"], s["local"] | s["offloaded"])
     assert not np.any(s["local"] & s["offloaded"])
     assert np.all(s["served"] <= before["has"])
-    ud = clipped_ud_actions(env, actions)
-    requested = (ud[:, 0] >= 0.5) & (server >= 0)
+    # (15h) at most z_max UDs per ES
+    assert np.all(np.bincount(server[server >= 0], minlength=m) <= cfg.z_max)
+    requested = expected_requests(env, clipped_ud_actions(env, actions), server)
     if cfg.battery_hard:
         assert np.all(s["requested"] <= requested)
         # nothing spent beyond the battery at the slot's start
@@ -565,7 +590,7 @@ def check_queued_slot(env, actions, before: dict, observations) -> None:
     assert np.all(s["offloaded"] <= s["approved"]) and np.all(s["approved"] <= s["requested"])
     # admitted per ES <= K and their bits <= D_m
     off = s["offloaded"]
-    bits = s["task_bytes"] * 8.0
+    bits = stored_bits(env)
     assert np.all(np.bincount(server[off], minlength=m) <= cfg.subchannels)
     assert np.all(
         np.bincount(server[off], bits[off], minlength=m) <= cfg.storage_bits * (1 + 1e-12)
