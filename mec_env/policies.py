@@ -522,8 +522,7 @@ class Oracle(Policy):
 
     def decide(self, base):
         cfg, s = base.config, base.current_slot
-        n = cfg.n_uds
-        server = base.server
+        n, server = cfg.n_uds, base.server
         f_want, _ = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
         p_want, _ = best_offload_power(
             cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, server, s.near

@@ -552,6 +552,11 @@ class BatchCore:
             requested, f_hz, p_w, *terms = self.backend.controls(ud_actions, task)
         if cfg.battery_hard:
             requested = requested & (terms[2] <= task.battery)
+        if split is not None and self.queues is not None:
+            # [decision] units 1..s run on the UD's CPU: a split request needs it idle
+            busy = self.queues.local_busy_s[rows] > 0.0
+            local_s = self.scenario.tasks.plan.local_seconds(split, task.cpb, f_hz)
+            requested = requested & ~(busy & (local_s > 0.0))
         if es_bits is not None:
             members = self.members if idx is None else self.members[rows]
             approved = self.backend.approvals(requested, members, es_bits)
@@ -585,6 +590,7 @@ class BatchCore:
             processing_s=d.terms[1], offload_energy_j=d.terms[2], battery_j=task.battery,
             harvest_j=d.harvest, local_busy_s=part.local_busy_s, es_free_s=part.es_free_s,
             dropped=part.dropped, length=part.length, flush=self.t[rows] + 1 >= cfg.n_slots,
+            split_local_s=self._split_local_s(task, d),
         )  # fmt: skip
         taskqueue.pop(part, res.out["served"])
         part.local_busy_s, part.es_free_s = res.local_busy_s, res.es_free_s
@@ -596,6 +602,13 @@ class BatchCore:
         n = cfg.n_uds
         truncated = self._advance(idx, rows, out["battery_j"], d.f_hz, d.p_w, d.u[:, n:])
         return StepOutput(out, *counts, values, es_reward, truncated)
+
+    def _split_local_s(self, task: Task, d: Decisions) -> np.ndarray | None:
+        """With DNN split tasks, C^l(s)/f of each UD's split (s), the time its units 1..s keep
+        its CPU if the request is admitted; None otherwise."""
+        if d.split is None:
+            return None
+        return self.scenario.tasks.plan.local_seconds(d.split, task.cpb, d.f_hz)
 
     def _task(self, idx: np.ndarray | None, rows: np.ndarray) -> Task:
         """The slot of the played copies (all if ``idx`` is None, then no copies)."""

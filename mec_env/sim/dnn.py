@@ -610,6 +610,12 @@ class SplitPlan:
         at = np.searchsorted(self._sorted, cycles_per_bit)
         return self._order[np.minimum(at, self._sorted.size - 1)]
 
+    def local_seconds(self, split, cycles_per_bit, f_hz) -> np.ndarray:
+        """C^l(s)/f (s): how long units 1..s of each task keep the UD's CPU (0 at s = 0)."""
+        local = self.table.profile[0][self.network_of(cycles_per_bit), split]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(local > 0, compute.local_delay(local, 1.0, f_hz), 0.0)
+
     def split(self, offload_share: np.ndarray, cycles_per_bit: np.ndarray):
         """``(split index, L, profile at it)`` of each task from its x^u."""
         net = self.network_of(cycles_per_bit)

@@ -332,11 +332,14 @@ def resolve_queued(
     dropped: np.ndarray,
     length: np.ndarray,
     flush: np.ndarray,
+    split_local_s: np.ndarray | None = None,
 ) -> QueuedOutcome:
     """Steps 4-6 of the module docstring for a slot whose admitted set ``offloaded`` is
     known. All per-UD arrays (B, N); ``es_free_s`` (B, M, U); ``length`` (B, N) the queue
     lengths (head included); ``flush`` (B,) whether this is the episode's last slot (the
-    tasks still queued after it are dropped)."""
+    tasks still queued after it are dropped). ``split_local_s`` (B, N), DNN split tasks
+    only: how long an offloaded task's local units 1..s keep the UD's CPU (s), from the
+    slot's start (a split request is made only on an idle CPU)."""
     e_local = local_energy(bits, cycles_per_bit, f_hz, cfg.kappa)
     local = has & ~requested & (local_busy_s <= 0.0)
     if cfg.battery_hard:
@@ -354,6 +357,8 @@ def resolve_queued(
     late = np.where(served, remaining_s, np.inf)  # only dispatched tasks can time out
     pen = penalty(cfg.rho_delay, cfg.rho_energy, late, service, battery_next, cfg.b_min_j)
     busy = np.where(local, service, local_busy_s)
+    if split_local_s is not None:  # an offloaded split's units 1..s run on the UD's CPU
+        busy = np.where(offloaded & (split_local_s > 0.0), split_local_s, busy)
     out = dict(delay_s=delay, energy_j=energy, cost=costs, battery_j=battery_next, penalty=pen,
                reward=reward(costs, pen), timed_out=served & (service > remaining_s),
                below_b_min=battery_next < cfg.b_min_j, served=served, local=local,

@@ -541,17 +541,24 @@ def snapshot(env) -> dict:
     }
 
 
-def expected_requests(env, ud: np.ndarray, server: np.ndarray) -> np.ndarray:
+def expected_requests(
+    env, ud: np.ndarray, server: np.ndarray, local_busy: np.ndarray | None = None
+) -> np.ndarray:
     """The requests the clipped UD actions ``ud`` (N, 3) make before ``battery_hard``: matched
     and x^u >= 0.5; with DNN split tasks matched and a split s < L, s read from x^u as the share
-    of the network offloaded (and the env's ``split`` checked against it)."""
+    of the network offloaded (and the env's ``split`` checked against it), and, in the queue
+    model (``local_busy`` the UDs' CPU backlogs at the slot's start), a split after local
+    units 1..s only on an idle CPU."""
     if not env.config.split_tasks:
         return (ud[:, 0] >= 0.5) & (server >= 0)
     plan = dnn.SplitPlan.for_config(env.config)
     n_units = plan.table.n_units[plan.network_of(env.last_step["cycles_per_bit"])]
     split = dnn.split_for_offload_share(ud[:, 0], n_units)
     assert_array_equal(env.last_step["split"], split)
-    return (split < n_units) & (server >= 0)
+    requested = (split < n_units) & (server >= 0)
+    if local_busy is not None:
+        requested &= (split == 0) | (local_busy <= 0.0)
+    return requested
 
 
 def stored_bits(env) -> np.ndarray:
@@ -579,7 +586,8 @@ def check_queued_slot(env, actions, before: dict, observations) -> None:
     assert np.all(s["served"] <= before["has"])
     # (15h) at most z_max UDs per ES
     assert np.all(np.bincount(server[server >= 0], minlength=m) <= cfg.z_max)
-    requested = expected_requests(env, clipped_ud_actions(env, actions), server)
+    ud = clipped_ud_actions(env, actions)
+    requested = expected_requests(env, ud, server, before["local_busy"])
     if cfg.battery_hard:
         assert np.all(s["requested"] <= requested)
         # nothing spent beyond the battery at the slot's start
@@ -623,6 +631,11 @@ def check_queued_slot(env, actions, before: dict, observations) -> None:
         assert q.dropped[0, i] >= expired
     # backlogs: >= 0 and finite for existing CPUs, inf for missing ones
     assert np.all(np.isfinite(q.local_busy_s) & (q.local_busy_s >= 0.0))
+    if cfg.split_tasks:  # an offloaded split's units 1..s keep the UD's CPU (from the start)
+        plan = dnn.SplitPlan.for_config(cfg)
+        local_s = plan.local_seconds(s["split"], s["cycles_per_bit"], s["f_hz"])
+        ran = s["offloaded"] & (local_s > 0.0)
+        assert_allclose(q.local_busy_s[0][ran], np.maximum(local_s[ran] - cfg.slot_s, 0.0))
     has_cpu = np.arange(q.es_free_s.shape[-1]) < cfg.n_cpus[:, None]
     free = q.es_free_s[0]
     assert np.all(np.isfinite(free[has_cpu]) & (free[has_cpu] >= 0.0))

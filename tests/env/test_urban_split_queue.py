@@ -176,3 +176,25 @@ def test_the_oracle_refuses_in_one_line():
     with pytest.raises(ValueError, match="N <= 12") as err:
         make_policy("oracle", env)
     assert "\n" not in str(err.value)
+
+
+def test_a_split_runs_its_local_units_on_the_uds_cpu():
+    # [decision] units 1..s run on the UD's CPU: a split request needs it idle at the
+    # slot's start, and an admitted one keeps it busy for C^l(s)/f from the slot's start
+    env = mec_env.parallel_env(PRESET, n_uds=1, es_agents=False, arrival_rate=1.0)
+    env.reset(seed=3)
+    core = env.unwrapped._core
+    act = {"ud_0": np.array([0.5, 1.0, 1.0], np.float32)}  # half the network offloaded
+    core.queues.local_busy_s[0, 0] = 1.0  # busy: the request is not made
+    env.step(act)
+    assert env.unwrapped.last_step["split"][0] > 0 and env.unwrapped.last_step["server"][0] >= 0
+    assert not env.unwrapped.last_step["requested"][0]
+    assert core.queues.local_busy_s[0, 0] == pytest.approx(0.9)  # counts down
+    core.queues.local_busy_s[0, 0] = 0.0  # idle: requested, admitted, the CPU busy after
+    env.step(act)
+    s = env.unwrapped.last_step
+    assert s["requested"][0] and s["offloaded"][0]
+    plan = dnn.SplitPlan.for_config(env.unwrapped.config)
+    net = plan.network_of(s["cycles_per_bit"])[0]
+    local_s = plan.table.profile.local_cycles[net, s["split"][0]] / s["f_hz"][0]
+    assert core.queues.local_busy_s[0, 0] == pytest.approx(max(local_s - 0.1, 0.0))
