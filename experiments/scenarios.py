@@ -44,6 +44,9 @@ EVAL_SEED = 1_000_000  # the trainer's default: the same evaluation episodes as 
 #: the references evaluated on every preset; drift_plus_penalty at each V of DPP_V
 REFERENCES = ("greedy", "all_offload", "all_local")
 DPP_V = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+#: the presets without drift_plus_penalty among the references: the slot-model split presets
+#: (every slot stands alone: it is greedy there) and city (N = 4800: minutes a slot)
+NO_DPP = ("dnn_split", "dnn_split_small", "city")
 #: the presets small enough for the exact per-slot oracle (mec_env.policies "oracle")
 ORACLE_PRESETS = ("dnn_split_small",)
 
@@ -177,6 +180,8 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
     * `urban_mobility` (100-slot episodes): UCMS_MADDPG at 100 episodes (10,000 env-steps)
       and MAPPO at 200 (γ = 0.99), five seeds; the paper's four baselines (60 episodes) and
       IPPO (200) one seed each, the coverage budgets of ``coverage_jobs``.
+    * `urban_split_queue` (splits, the map and queues): UCMS_MADDPG at 100 episodes and MAPPO
+      at 200 (γ = 0.99), five seeds.
     """
     three = (0, 1, 2)
     jobs = [
@@ -188,6 +193,8 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
     for algo in PAPER_BASELINES:
         jobs.append(Job(f"urban_mobility-{algo}", "urban_mobility", algo, 60, seeds=(0,)))
     jobs.append(Job("urban_mobility-ippo", "urban_mobility", "ippo", 200, (GAMMA,), seeds=(0,)))
+    jobs.append(Job("urban_split_queue-ucms_maddpg", "urban_split_queue", "ucms_maddpg", 100))
+    jobs.append(Job("urban_split_queue-mappo", "urban_split_queue", "mappo", 200, (GAMMA,)))
     jobs.append(
         Job("dnn_split-ucms_maddpg-accept_all", "dnn_split", "ucms_maddpg", 3000,
             ("admission=accept_all",), seeds=three,
@@ -355,13 +362,13 @@ def references(presets: Sequence[str]) -> dict:
     out: dict = {}
     for preset in presets:
         env = {"preset": preset}
-        split = make_config(preset).split_tasks  # DNN split tasks: best_split, no DPP
+        split = make_config(preset).split_tasks  # DNN split tasks: best_split
         names = REFERENCES + (("best_split",) if split else ())
         names += ("oracle",) if preset in ORACLE_PRESETS else ()
         rows = reference_costs(env, EVAL_EPISODES, EVAL_SEED, names)
         out[preset] = {name: {"cost": r["cost"], "timeout_rate": r["timeout_rate"]}
                        for name, r in rows.items()}  # fmt: skip
-        for v in DPP_V if not split else ():
+        for v in DPP_V if preset not in NO_DPP else ():
             cost = dpp_cost(preset, v)
             if cost is not None:
                 out[preset][f"drift_plus_penalty(V={v:g})"] = {"cost": cost}
