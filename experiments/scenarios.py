@@ -63,6 +63,7 @@ class Job:
     overrides: tuple[str, ...] = ()
     seeds: tuple[int, ...] = SEEDS
     note: str = ""
+    evals: int = 10  # evaluations during training (each on the EVAL_EPISODES episodes)
 
     def run_root(self) -> Path:
         return RUNS / self.tag
@@ -76,7 +77,7 @@ class Job:
         return found[0] if found and not plain.exists() else plain
 
     def command(self, seed: int) -> list[str]:
-        every = max(1, self.episodes // 10)
+        every = max(1, self.episodes // self.evals)
         return [
             sys.executable, "-m", "ucms_marl.train", f"algo={self.algo}", f"env={self.preset}",
             f"episodes={self.episodes}", f"eval_every={every}", f"checkpoint_every={every}",
@@ -182,6 +183,8 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
       IPPO (200) one seed each, the coverage budgets of ``coverage_jobs``.
     * `urban_split_queue` (splits, the map and queues): UCMS_MADDPG at 100 episodes and MAPPO
       at 200 (γ = 0.99), five seeds.
+    * `city` (N = 4800, M = 300, reach K = 4): MAPPO (one UD actor shared by the 4800 UDs),
+      one seed of 10 episodes, evaluated twice: what a CPU session affords.
     """
     three = (0, 1, 2)
     jobs = [
@@ -194,6 +197,10 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
         jobs.append(Job(f"urban_mobility-{algo}", "urban_mobility", algo, 60, seeds=(0,)))
     jobs.append(Job("urban_mobility-ippo", "urban_mobility", "ippo", 200, (GAMMA,), seeds=(0,)))
     jobs.append(Job("urban_split_queue-ucms_maddpg", "urban_split_queue", "ucms_maddpg", 100))
+    jobs.append(
+        Job("city-mappo", "city", "mappo", 10, (GAMMA,), seeds=(0,), evals=2,
+            note="one seed, 10 episodes (4.8 M UD-slots): about 100 CPU-s an episode here")
+    )  # fmt: skip
     jobs.append(Job("urban_split_queue-mappo", "urban_split_queue", "mappo", 200, (GAMMA,)))
     jobs.append(
         Job("dnn_split-ucms_maddpg-accept_all", "dnn_split", "ucms_maddpg", 3000,

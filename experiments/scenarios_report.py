@@ -43,6 +43,13 @@ PRESET_TEXT = {
     'ResNet-18, VGG-16) with a split point chosen by x^u (docs/environment.md, "DNN split '
     'tasks"). The slot model: every slot stands alone. `best_split` is the best-split rule; '
     "UCMS_MADDPG's continuous x^u can split (MAPPO's Bernoulli offload head cannot).",
+    "dnn_split_small": "`dnn_split` with N = 4, M = 2 (small's servers): small enough for the "
+    "exact per-slot `oracle` over every UD's split point (mec_env.policies), the reference "
+    "the learners are measured against here.",
+    "urban_mobility": "`paper_kb` on a map (issue 22): 3 ESs in a 600 m square, UDs moving by "
+    "random waypoint, gains from 3GPP TR 38.901 UMi (distance, correlated shadowing, "
+    'Rayleigh fading; docs/environment.md, "The map"), 100 slots of 0.1 s. Gains are '
+    "correlated in time, but the slot model still makes every slot stand alone.",
     "urban_split_queue": "DNN split tasks on the map with queues (issue 22): `urban_mobility`'s "
     "map, `dnn_split`'s tasks and `queue`'s time model at 0.15 arrivals per UD per slot, more "
     "than the ESs' stores take as whole images "
