@@ -103,12 +103,14 @@ class Decisions(NamedTuple):
 
 def _task_columns(task: Task, d: Decisions, offloaded: np.ndarray) -> dict[str, np.ndarray]:
     """The step outputs that restate the slot and the decisions (keys of ``StepOutput.out``;
-    ``split`` only with DNN split tasks)."""
+    ``split`` only with DNN split tasks, ``near`` only with reach)."""
     out = dict(task_bytes=task.bits / 8.0, cycles_per_bit=task.cpb, deadline_s=task.deadline,
                server=task.server, requested=d.requested, offloaded=offloaded, f_hz=d.f_hz,
                p_w=d.p_w, gain=task.gain, approved=d.approved, harvest_j=d.harvest)  # fmt: skip
     if d.split is not None:
         out["split"] = d.split
+    if task.near is not None:  # reach: the ES ids of the gain columns
+        out["near"] = task.near
     return out
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import mec_env
+from mec_env.sim.state import gain_at
 
 MATCHER_NAMES = ("co_selection", "random", "max_gain")
 ADMISSION_NAMES = ("accept_all", "offload_cost_first", "deadline_first", "saving_first")
@@ -91,12 +92,16 @@ def check_slot(env, actions, server, members, infos, observations, rewards):
     # (15b) one server per UD: the matching used is the one announced before the step
     assert_array_equal(s["server"], server)
     assert np.all((server >= -1) & (server < m))
-    if n <= cfg.capacity:
+    load = np.bincount(server[server >= 0], minlength=m)
+    if "near" in s:  # reach: matched within its K ESs, unmatched only with all K full
+        matched = server >= 0
+        assert (s["near"][matched] == server[matched, None]).any(axis=1).all()
+        assert (load[s["near"][~matched]] >= cfg.z_max[s["near"][~matched]]).all()
+    elif n <= cfg.capacity:
         assert np.all(server >= 0)
     else:
         assert int((server < 0).sum()) == n - cfg.capacity
     # (15h) z_m ≤ z_max
-    load = np.bincount(server[server >= 0], minlength=m)
     assert np.all(load <= cfg.z_max)
     for j in range(m):
         assert_array_equal(np.sort(members[j][members[j] >= 0]), np.flatnonzero(server == j))
@@ -135,7 +140,7 @@ def check_slot(env, actions, server, members, infos, observations, rewards):
         assert n_off[j] == cfg.subchannels[j] or stored[j] + bits[i] > cfg.storage_bits[j]
     if env.es_agent_names or cfg.admission == "accept_all":
         # nothing approved is cut unless K or D_m is exhausted in arrival order
-        g = s["gain"][np.arange(n), np.maximum(server, 0)]
+        g = gain_at(s["gain"], np.maximum(server, 0), s.get("near"))
         rate = cfg.subchannel_bw_hz[np.maximum(server, 0)] * np.log2(1 + s["p_w"] * g)
         arrival = bits / rate
         for j in range(m):
@@ -156,7 +161,7 @@ def check_slot(env, actions, server, members, infos, observations, rewards):
     assert_allclose(s["energy_j"][local], cfg.kappa * work[local] * s["f_hz"][local] ** 2)
     if off.any():
         srv = server[off]
-        g = s["gain"][off, srv]
+        g = gain_at(s["gain"], server, s.get("near"))[off]  # (N, M), or (N, K) with reach
         tau_o = bits[off] / (cfg.subchannel_bw_hz[srv] * np.log2(1 + s["p_w"][off] * g))
         tau_p = work[off] / cfg.f_server_hz[srv]
         assert np.all(s["delay_s"][off] >= (tau_o + tau_p) * (1 - 1e-12))
@@ -214,12 +219,17 @@ def test_constraints_hold_every_slot(heterogeneous, es_agents, data, style, seed
     play(cfg, style, seed)
 
 
-@pytest.mark.parametrize("preset", ["paper", "paper_kb"])
+#: city at a fiftieth of its size: the map with reach (each UD sees its 4 nearest of 6 ESs)
+CITY_SMALL = {"n_uds": 96, "n_servers": 6, "area_m": [600.0, 400.0]}
+
+
+@pytest.mark.parametrize("preset", ["paper", "paper_kb", "city"])
 @settings(max_examples=6, deadline=None)
 @given(style=st.sampled_from(ACTION_STYLES), seed=st.integers(0, 2**16), es_agents=st.booleans())
 def test_constraints_hold_at_paper_scale(preset, style, seed, es_agents):
     clip = style == "clip_out_of_range"
-    env = mec_env.parallel_env(preset, clip_actions=clip, es_agents=es_agents, n_slots=2)
+    size = CITY_SMALL if preset == "city" else {}
+    env = mec_env.parallel_env(preset, clip_actions=clip, es_agents=es_agents, n_slots=2, **size)
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     while env.agents:

@@ -197,6 +197,11 @@ def test_vector_equals_single(matcher):
               n_slots=12)  # fmt: skip
 
 
+def test_city_vector_equals_single():
+    play_both("city", num_envs=2, episodes=1, n_uds=96, n_servers=6, area_m=[600.0, 400.0],
+              n_slots=8)  # fmt: skip
+
+
 def test_vector_equals_single_with_queues_and_splits():
     play_both("urban_mobility", num_envs=2, episodes=1, nearest_servers=2, n_slots=12,
               queue_capacity=4, arrivals="bernoulli", arrival_rate=0.6, task_model="dnn",
