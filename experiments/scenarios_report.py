@@ -42,7 +42,8 @@ PRESET_TEXT = {
     "dnn_split": "Beyond time (issue 22): `paper_kb` whose tasks are DNN inferences (MobileNetV2, "
     'ResNet-18, VGG-16) with a split point chosen by x^u (docs/environment.md, "DNN split '
     'tasks"). The slot model: every slot stands alone. `best_split` is the best-split rule; '
-    "UCMS_MADDPG's continuous x^u can split (MAPPO's Bernoulli offload head cannot).",
+    "UCMS_MADDPG's continuous x^u can split; MAPPO's default Bernoulli offload head cannot "
+    "(`learner.offload_dist=beta` can: the `mappo-beta` rows).",
     "dnn_split_small": "`dnn_split` with N = 4, M = 2 (small's servers): small enough for the "
     "exact per-slot `oracle` over every UD's split point (mec_env.policies), the reference "
     "the learners are measured against here.",

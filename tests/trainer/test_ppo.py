@@ -88,8 +88,10 @@ def test_compositions():
         ["learner.value_clip=0.2", "learner.ud_reward=team", "learner.normalize_values=false",
          "learner.activation=relu", "learner.max_grad_norm=null"],
         ["algo=ippo", "es_agents=true", "matcher=co_selection"],  # IPPO with a learned ES head
+        ["learner.offload_dist=beta", "learner.imitation.policy=greedy",
+         "learner.imitation.episodes=1", "learner.imitation.epochs=1"],  # x a Beta share
     ],
-    ids=["squashed_gaussian_agent_id", "options", "ippo_es_agents"],
+    ids=["squashed_gaussian_agent_id", "options", "ippo_es_agents", "offload_beta"],
 )  # fmt: skip
 def test_options_train(extra, tmp_path):
     summary = run(compose_cfg([*tiny("mappo"), *extra]), tmp_path)
@@ -149,6 +151,47 @@ def test_hybrid_samples_follow_the_distribution_and_the_mode_is_deterministic():
     assert mode[0] == 1.0
     np.testing.assert_allclose(mode[1:], (alpha - 1) / (alpha + beta - 2), rtol=1e-5)
     np.testing.assert_array_equal(dist.env_action(dist.mode()), dist.mode())
+
+
+def test_a_beta_offload_head_gives_shares_its_log_prob_and_mode_by_hand():
+    # offload_dist=beta: x ~ Beta(1 + softplus(out[0]), 1 + softplus(out[-1])), so x is a
+    # share in (0, 1) (a DNN split point), f and p as before
+    out = torch.tensor([[0.3, 0.5, -1.0, 2.0, 0.0, -0.7]], dtype=torch.float64)
+    dist = HybridDist(out, "beta", None, "beta")
+
+    def softplus(v):
+        return math.log1p(math.exp(v))
+
+    def beta_logpdf(x, a, b):
+        log_b = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+        return (a - 1) * math.log(x) + (b - 1) * math.log(1 - x) - log_b
+
+    a_x, b_x = 1 + softplus(0.3), 1 + softplus(-0.7)
+    a_f, a_p, b_f, b_p = (1 + softplus(v) for v in (0.5, -1.0, 2.0, 0.0))
+    sample = torch.tensor([[0.35, 0.2, 0.7]], dtype=torch.float64)
+    want = beta_logpdf(0.35, a_x, b_x) + beta_logpdf(0.2, a_f, b_f) + beta_logpdf(0.7, a_p, b_p)
+    assert dist.log_prob(sample).item() == pytest.approx(want, rel=1e-9)
+    assert dist.mode()[0, 0] == pytest.approx((a_x - 1) / (a_x + b_x - 2), rel=1e-6)
+    many = HybridDist(out.float().expand(20_000, 6), "beta", None, "beta")
+    x = many.sample(np.random.default_rng(0))[:, 0]
+    assert ((x > 0) & (x < 1)).all() and np.unique(x).size > 19_000
+    assert x.mean() == pytest.approx(a_x / (a_x + b_x), abs=0.01)
+
+
+def test_a_beta_offload_head_splits_dnn_tasks():
+    # MAPPO with x a Beta share on dnn_split_small: the env reads x as the share offloaded,
+    # so the sampled actions reach split points between 0 (all offloaded) and L (all local)
+    cfg = compose_cfg([*tiny("mappo"), "env=dnn_split_small", "learner.offload_dist=beta"])
+    learner, env_kwargs, _ = build(cfg)
+    vec = make_vector_env(env_kwargs, 16)
+    act = learner.act(vec.reset(list(range(16))), explore=True)
+    x = act.ud[..., 0]
+    assert ((x > 0.0) & (x < 1.0)).all()
+    n_units = 20  # MobileNetV2's L, the longest of the catalog
+    inner = (x > 1.0 / (n_units + 1)) & (x < n_units / (n_units + 1))
+    assert inner.mean() > 0.5  # most samples split after some units, at the initial policy
+    result = vec.step(act)
+    assert result.ud_requested.any()
 
 
 def test_gae_bootstraps_the_time_limit():
@@ -273,6 +316,8 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path, monkeyp
         ("learner.continuous_dist=gamma",
          r"learner.continuous_dist must be one of \['beta', 'squashed_gaussian'\], got 'gamma'"),
         ("learner.activation=elu", r"learner.activation must be one of \['tanh', 'relu'\]"),
+        ("learner.offload_dist=gumbel",
+         r"learner.offload_dist must be one of \['bernoulli', 'beta'\], got 'gumbel'"),
         ("learner.ud_reward=mine", r"learner.ud_reward must be one of \['own', 'team', 'share'\]"),
         ("learner.ppo_epochs=0", r"learner.ppo_epochs must be >= 1, got 0"),
         ("learner.clip_ratio=0", r"learner.clip_ratio must be > 0"),

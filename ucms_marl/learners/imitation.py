@@ -111,10 +111,14 @@ def env_mismatch(learner: PPO, imitation: ImitationConfig) -> str | None:
     )
 
 
-def ud_targets(action: np.ndarray, kind: str) -> np.ndarray:
-    """The teacher's env actions (..., 3) as samples of the UD distribution (raw space)."""
+def ud_targets(action: np.ndarray, kind: str, offload: str = "bernoulli") -> np.ndarray:
+    """The teacher's env actions (..., 3) as samples of the UD distribution (raw space): x as
+    0/1 for a Bernoulli offload head, as the share itself (kept off 0 and 1) for a Beta."""
     out = np.asarray(action, np.float32).copy()
-    out[..., 0] = (out[..., 0] >= 0.5).astype(np.float32)
+    if offload == "beta":
+        out[..., 0] = np.clip(out[..., 0], MARGIN, 1.0 - MARGIN)
+    else:
+        out[..., 0] = (out[..., 0] >= 0.5).astype(np.float32)
     cont = np.clip(out[..., 1:3], MARGIN, 1.0 - MARGIN)
     out[..., 1:3] = cont if kind == "beta" else np.log(cont / (1.0 - cont))
     return out
@@ -145,14 +149,15 @@ def clone_uds(
     ``weight``; the agreement of the clone's mode with the teacher's x after."""
     n = learner.spec.n_uds
     obs = data["ud_obs"].reshape(-1, n, data["ud_obs"].shape[-1])
-    target = learner._t(ud_targets(data["ud_action"].cpu().numpy(), learner.dist_kind))
+    teacher = data["ud_action"].cpu().numpy()
+    target = learner._t(ud_targets(teacher, learner.dist_kind, learner.offload_dist))
     target = target.reshape(-1, n, 3)
 
     def loss_of(idx: torch.Tensor) -> torch.Tensor:
         r, a = idx // n, idx % n
         dist = learner.ud_dist_rows(obs, r, a)
         x = target[r, a, 0]
-        x_lp = x * F.logsigmoid(dist.logit) + (1.0 - x) * F.logsigmoid(-dist.logit)
+        x_lp = dist.offload_log_prob(x)
         cont_lp = dist.log_prob(target[r, a]) - x_lp
         return -(x_lp + weight * cont_lp).mean()
 

@@ -61,6 +61,9 @@ from ucms_marl.learners.ucms import es_input_dim, es_view, select_approvals
 from ucms_marl.rollout_types import Actions, EnvSpec, Observation
 
 CONTINUOUS_DISTS = ("beta", "squashed_gaussian")
+#: distributions of the offload decision x: a Bernoulli (x ∈ {0, 1}, a whole task offloaded or
+#: not) or a Beta (x ∈ (0, 1): the share of a DNN offloaded, so a split point can be learned)
+OFFLOAD_DISTS = ("bernoulli", "beta")
 ACTIVATIONS = ("tanh", "relu")
 UD_REWARDS = ("own", "team", "share")
 EPS = 1e-6  # Beta samples are kept in [EPS, 1 - EPS] so their log-density stays finite
@@ -164,17 +167,25 @@ def bernoulli_entropy(logit: torch.Tensor) -> torch.Tensor:
 
 
 class HybridDist:
-    """The UD action distribution from the actor's output ``out`` (..., 5 or 3):
-    column 0 the offload logit; then Beta (α, β) pre-activations of f and p, or the Gaussian
-    means of f and p (``log_std`` (2,) then holds their log-stds).
+    """The UD action distribution from the actor's output ``out`` (..., 5, 6, 3 or 4):
+    column 0 the offload logit (``offload="bernoulli"``) or the α pre-activation of x's Beta
+    (``offload="beta"``, whose β pre-activation is the last column); then Beta (α, β)
+    pre-activations of f and p, or the Gaussian means of f and p (``log_std`` (2,) then holds
+    their log-stds).
 
-    ``sample`` columns: x ∈ {0, 1}, then the continuous samples in the *raw* space the
+    ``sample`` columns: x (∈ {0, 1} with the Bernoulli, in (0, 1) with the Beta: the share of
+    a DNN offloaded, docs/dnn_split.md), then the continuous samples in the *raw* space the
     log-density is taken in: the Beta's (0, 1) value, or the Gaussian's pre-squash value u
     (the env gets sigmoid(u)).
     """
 
-    def __init__(self, out: torch.Tensor, kind: str, log_std: torch.Tensor | None) -> None:
-        self.kind, self.logit = kind, out[..., 0]
+    def __init__(
+        self, out: torch.Tensor, kind: str, log_std: torch.Tensor | None, offload: str = "bernoulli"
+    ) -> None:
+        self.kind, self.offload, self.logit = kind, offload, out[..., 0]
+        if offload == "beta":
+            self.x_alpha = 1.0 + F.softplus(out[..., 0])
+            self.x_beta = 1.0 + F.softplus(out[..., -1])
         if kind == "beta":
             self.alpha = 1.0 + F.softplus(out[..., 1:3])
             self.beta = 1.0 + F.softplus(out[..., 3:5])
@@ -182,9 +193,16 @@ class HybridDist:
             self.mu = out[..., 1:3]
             self.log_std = log_std.clamp(*LOG_STD_RANGE).expand_as(self.mu)
 
+    def offload_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log π(x), shape (...)."""
+        if self.offload == "beta":
+            beta = torch.distributions.Beta(self.x_alpha, self.x_beta)
+            return beta.log_prob(x.clamp(EPS, 1.0 - EPS))
+        return bernoulli_log_prob(self.logit, x)
+
     def log_prob(self, sample: torch.Tensor) -> torch.Tensor:
         """log π(x, f, p), shape (...)."""
-        lp = bernoulli_log_prob(self.logit, sample[..., 0])
+        lp = self.offload_log_prob(sample[..., 0])
         raw = sample[..., 1:3]
         if self.kind == "beta":
             a = raw.clamp(EPS, 1.0 - EPS)
@@ -197,9 +215,13 @@ class HybridDist:
         return lp + cont.sum(-1)
 
     def entropy(self) -> torch.Tensor:
-        """Bernoulli entropy + the continuous part's (differential; for the squashed Gaussian
-        the pre-squash Gaussian's, the usual stand-in)."""
-        ent = bernoulli_entropy(self.logit)
+        """Offload entropy (Bernoulli, or the Beta's differential one) + the continuous part's
+        (differential; for the squashed Gaussian the pre-squash Gaussian's, the usual
+        stand-in)."""
+        if self.offload == "beta":
+            ent = torch.distributions.Beta(self.x_alpha, self.x_beta).entropy()
+        else:
+            ent = bernoulli_entropy(self.logit)
         if self.kind == "beta":
             cont = torch.distributions.Beta(self.alpha, self.beta).entropy()
         else:
@@ -208,8 +230,12 @@ class HybridDist:
 
     def sample(self, rng: np.random.Generator) -> np.ndarray:
         """A sample (..., 3) float32 from the learner's own generator."""
-        p = torch.sigmoid(self.logit).double().cpu().numpy()
-        x = (rng.random(p.shape) < p).astype(np.float64)
+        if self.offload == "beta":
+            a, b = (t.double().cpu().numpy() for t in (self.x_alpha, self.x_beta))
+            x = np.clip(rng.beta(a, b), EPS, 1.0 - EPS)
+        else:
+            p = torch.sigmoid(self.logit).double().cpu().numpy()
+            x = (rng.random(p.shape) < p).astype(np.float64)
         if self.kind == "beta":
             a = self.alpha.double().cpu().numpy()
             b = self.beta.double().cpu().numpy()
@@ -220,19 +246,15 @@ class HybridDist:
         return np.concatenate([x[..., None], raw], axis=-1).astype(np.float32)
 
     def mode(self) -> np.ndarray:
-        """The deterministic action in raw space: x = 1 iff P(x = 1) ≥ 0.5; for (f, p) the
-        Beta's mode (α − 1)/(α + β − 2), which exists as α, β > 1 (its mean where both are
-        within 1e-3 of 1, i.e. nearly uniform), or the Gaussian's μ (the env gets sigmoid(μ),
-        the squashed distribution's median)."""
-        x = (torch.sigmoid(self.logit) >= 0.5).float()
-        if self.kind == "beta":
-            denom = self.alpha + self.beta - 2.0
-            mean = self.alpha / (self.alpha + self.beta)
-            raw = torch.where(denom > 1e-3, (self.alpha - 1.0) / denom.clamp_min(1e-3), mean)
-            # (α − 1)/(α + β − 2) ≤ 1, but not always in float32 when β is within rounding of 1
-            raw = raw.clamp(0.0, 1.0)
+        """The deterministic action in raw space: x = 1 iff P(x = 1) ≥ 0.5 (Bernoulli) or x's
+        Beta mode; for (f, p) the Beta's mode (α − 1)/(α + β − 2), which exists as α, β > 1
+        (its mean where both are within 1e-3 of 1, i.e. nearly uniform), or the Gaussian's μ
+        (the env gets sigmoid(μ), the squashed distribution's median)."""
+        if self.offload == "beta":
+            x = _beta_mode(self.x_alpha, self.x_beta)
         else:
-            raw = self.mu
+            x = (torch.sigmoid(self.logit) >= 0.5).float()
+        raw = _beta_mode(self.alpha, self.beta) if self.kind == "beta" else self.mu
         return torch.cat([x[..., None], raw], dim=-1).cpu().numpy().astype(np.float32)
 
     def env_action(self, sample: np.ndarray) -> np.ndarray:
@@ -242,6 +264,15 @@ class HybridDist:
         out = sample.copy()
         out[..., 1:] = 1.0 / (1.0 + np.exp(-sample[..., 1:].astype(np.float64)))
         return out
+
+
+def _beta_mode(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """(α − 1)/(α + β − 2) in [0, 1], the mean where α + β − 2 ≤ 1e-3 (nearly uniform)."""
+    denom = alpha + beta - 2.0
+    mean = alpha / (alpha + beta)
+    raw = torch.where(denom > 1e-3, (alpha - 1.0) / denom.clamp_min(1e-3), mean)
+    # (α − 1)/(α + β − 2) ≤ 1, but not always in float32 when β is within rounding of 1
+    return raw.clamp(0.0, 1.0)
 
 
 # ---------------------------------------------------------------------- the ES head
@@ -301,6 +332,7 @@ class MAPPOConfig:
     es_hidden: list[int] = MISSING
     activation: str = MISSING
     continuous_dist: str = MISSING
+    offload_dist: str = "bernoulli"
     log_std_init: float = MISSING
     lr_actor: float = MISSING
     lr_critic: float = MISSING
@@ -344,6 +376,7 @@ class PPO(Learner):
         _validate(cfg)
         self.rollout_steps = int(cfg.rollout_steps)
         self.dist_kind = str(cfg.continuous_dist)
+        self.offload_dist = str(cfg.offload_dist)
         self.centralised = bool(cfg.centralised_value)
         self.agent_id = bool(cfg.agent_id)
         self.gamma, self.lam = float(cfg.gamma), float(cfg.gae_lambda)
@@ -353,7 +386,8 @@ class PPO(Learner):
 
         obs_in = spec.ud_obs_dim + (n if self.agent_id else 0)
         cont_out = 4 if self.dist_kind == "beta" else 2
-        self.actor = MLP(obs_in, list(cfg.actor_hidden), 1 + cont_out, out_gain=0.01, **kw)
+        x_out = 2 if self.offload_dist == "beta" else 1
+        self.actor = MLP(obs_in, list(cfg.actor_hidden), x_out + cont_out, out_gain=0.01, **kw)
         self.log_std = nn.Parameter(torch.full((2,), float(cfg.log_std_init), device=device))
         if self.centralised:
             self.critic: nn.Module = AgentValue(spec.state_dim, n, list(cfg.critic_hidden), **kw)
@@ -421,7 +455,8 @@ class PPO(Learner):
         return torch.cat([ud_obs, eye], dim=-1)
 
     def ud_dist(self, ud_obs: torch.Tensor) -> HybridDist:
-        return HybridDist(self.actor(self._actor_input(ud_obs)), self.dist_kind, self.log_std)
+        out = self.actor(self._actor_input(ud_obs))
+        return HybridDist(out, self.dist_kind, self.log_std, self.offload_dist)
 
     def ud_values(self, state: torch.Tensor, ud_obs: torch.Tensor) -> torch.Tensor:
         """Normalised V of every UD: ``state`` (R, S), ``ud_obs`` (R, N, O) → (R, N)."""
@@ -640,7 +675,7 @@ class PPO(Learner):
         x = ud_obs[r, a]
         if self.agent_id:
             x = torch.cat([x, F.one_hot(a, self.spec.n_uds).to(x.dtype)], dim=-1)
-        return HybridDist(self.actor(x), self.dist_kind, self.log_std)
+        return HybridDist(self.actor(x), self.dist_kind, self.log_std, self.offload_dist)
 
     def ud_value_rows(
         self, state: torch.Tensor, ud_obs: torch.Tensor, r: torch.Tensor, a: torch.Tensor
@@ -754,6 +789,7 @@ class PPO(Learner):
 def _validate(cfg: Any) -> None:
     choices = {
         "continuous_dist": CONTINUOUS_DISTS,
+        "offload_dist": OFFLOAD_DISTS,
         "activation": ACTIVATIONS,
         "ud_reward": UD_REWARDS,
     }
