@@ -183,6 +183,8 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
       IPPO (200) one seed each, the coverage budgets of ``coverage_jobs``.
     * `urban_split_queue` (splits, the map and queues): UCMS_MADDPG at 100 episodes and MAPPO
       at 200 (γ = 0.99), five seeds.
+    * MAPPO with a Beta offload head (``learner.offload_dist=beta``, so x^u can name a split
+      point) on `dnn_split` (2000 episodes) and `urban_split_queue` (200, γ = 0.99), 3 seeds.
     * `city` (N = 4800, M = 300, reach K = 4): MAPPO (one UD actor shared by the 4800 UDs),
       one seed of 10 episodes, evaluated twice: what a CPU session affords.
     """
@@ -197,6 +199,21 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
         jobs.append(Job(f"urban_mobility-{algo}", "urban_mobility", algo, 60, seeds=(0,)))
     jobs.append(Job("urban_mobility-ippo", "urban_mobility", "ippo", 200, (GAMMA,), seeds=(0,)))
     jobs.append(Job("urban_split_queue-ucms_maddpg", "urban_split_queue", "ucms_maddpg", 100))
+    beta = ("learner.offload_dist=beta",)
+    jobs.append(
+        Job(
+            "dnn_split-mappo-beta",
+            "dnn_split",
+            "mappo",
+            2000,
+            beta,
+            seeds=three,
+            note="x a Beta share (learner.offload_dist=beta): MAPPO can split",
+        )
+    )
+    jobs.append(Job("urban_split_queue-mappo-beta", "urban_split_queue", "mappo", 200,
+                    (GAMMA, *beta), seeds=three,
+                    note="γ = 0.99, x a Beta share (learner.offload_dist=beta)"))  # fmt: skip
     jobs.append(
         Job("city-mappo", "city", "mappo", 10, (GAMMA,), seeds=(0,), evals=2,
             note="one seed, 10 episodes (4.8 M UD-slots): about 100 CPU-s an episode here")
