@@ -208,6 +208,39 @@ def targets(runs: Mapping, refs: Mapping, bound: Mapping) -> list[str]:
     out.append(_all_local_check(runs, "paper_energy"))
     out.append(_gamma_check(runs, "queue_heavy"))
     out.append(_gamma_check(runs, "queue_small"))
+    return out + split_targets(runs, refs)
+
+
+def _ref(refs: Mapping, preset: str, name: str) -> float | None:
+    return refs.get(preset, {}).get(name, {}).get("cost")
+
+
+def split_targets(runs: Mapping, refs: Mapping) -> list[str]:
+    """Issue 22's measured points: best_split against the whole-task extremes on
+    `dnn_split`, the learners against best_split (and the oracle on `dnn_split_small`),
+    and what the learned ES admission adds on `dnn_split`."""
+    out = []
+    bs, lo, off = (_ref(refs, "dnn_split", k) for k in ("best_split", "all_local", "all_offload"))
+    if bs and lo and off:
+        verdict = "met" if bs < min(lo, off) else "missed"
+        out.append(f"- `dnn_split`: best_split {bs:.4f} against all_local {lo:.4f} and "
+                   f"all_offload {off:.4f}: **{verdict}** (beats both).")  # fmt: skip
+    for preset, ref in (("dnn_split", "best_split"), ("dnn_split_small", "oracle"),
+                        ("urban_split_queue", "best_split")):  # fmt: skip
+        best, r = _best_learner(runs, preset), _ref(refs, preset, ref)
+        if best and r:
+            out.append(f"- `{preset}`: best learner {best[0]} {_fmt(*best[1])} against {ref} "
+                       f"{r:.4f} ({(best[1][0] / r - 1) * 100:+.1f} %).")  # fmt: skip
+    learned = [
+        j for j in runs.values() if j["preset"] == "dnn_split" and j["algo"] == "ucms_maddpg"
+    ]
+    rows = {("admission=accept_all" in j["overrides"]): j for j in learned if j["seeds"]}
+    if len(rows) == 2:
+        on, off_ = (t_interval([s["cost"] for s in rows[k]["seeds"].values()]) for k in (0, 1))
+        out.append(f"- `dnn_split`: UCMS_MADDPG with its learned ES admission {_fmt(*on)} against "
+                   f"the same learner with every request admitted {_fmt(*off_)} "
+                   f"({(on[0] / off_[0] - 1) * 100:+.1f} %); the rules' side of the question: "
+                   "`experiments/results/admission_splits.md`.")  # fmt: skip
     return out
 
 
