@@ -628,7 +628,8 @@ def observe(
     observations)."""
     batch, n = bits.shape
     m = subchannels.shape[0]
-    ud = np.zeros((batch, n, 2 * m + 7))
+    # the gain columns: M, or with reach K (``server`` then the server's column among the K)
+    ud = np.zeros((batch, n, 2 * gain.shape[2] + 7))
     loads = np.empty((batch, m, 3))
     head = (bits, cycles_per_bit, deadline_s, prev_f, prev_p, battery_j)
     _ud_rows(head, head_scale, gain, gain_db, gain_lo_db, gain_span_db, server, ud)

@@ -30,7 +30,7 @@ from mec_env.sim.matchers.co_selection import (
     co_selection_log2_arguments,
 )
 from mec_env.sim.params import EnvConfig
-from mec_env.sim.state import SlotState
+from mec_env.sim.state import SlotState, server_columns
 
 # up to this many UDs numpy sums a row in one pairwise pass, which the kernels reproduce
 KERNEL_MEAN_MAX = 8192
@@ -93,9 +93,9 @@ def es_counts(server, n_servers, requested, offloaded, approved):
 def make_backend(cfg: EnvConfig, kernels: str | None = None) -> NumpyBackend:
     """The backend for ``kernels`` (``"auto"``, ``"numpy"``, ``"numba"``;
     :mod:`mec_env.sim.fast`). The time-coupled model (``cfg.queued``) and DNN split tasks
-    (``cfg.split_tasks``) and reach (``cfg.nearest_servers``) play with numpy."""
+    (``cfg.split_tasks``) play with numpy."""
     module = fast.resolve(kernels)
-    if cfg.queued or cfg.split_tasks or cfg.nearest_servers is not None:
+    if cfg.queued or cfg.split_tasks:
         return NumpyBackend(cfg)
     return NumpyBackend(cfg) if module is None else CompiledBackend(cfg, module)
 
@@ -206,6 +206,7 @@ class CompiledBackend(NumpyBackend):
         # runs together with the members table in one compiled call
         self._compiled_co_selection = (
             MATCHERS.metadata(cfg.matcher).get("compiled") is co_selection_compiled
+            and cfg.nearest_servers is None  # reach: the matchers' near forms (numpy)
         )
         # the compiled observation's gain columns: (gain_db − lo) / span; span 0: zeros;
         # span −1: the linear gains (raw observations), as BatchCore._gain_part
@@ -226,7 +227,10 @@ class CompiledBackend(NumpyBackend):
         return requested, f_hz, p_w, np.log2(snr)
 
     def controls(self, ud_actions: np.ndarray, task: Task) -> tuple[np.ndarray, ...]:
-        requested, f_hz, p_w, log2_snr = self._controls_log2(ud_actions, task.server, task.gain)
+        # the kernel reads gain[b, n, column of the server]: with reach that column is the
+        # server's place among the UD's K (matched iff it has one), else the server itself
+        col = task.server if task.near is None else server_columns(task.server, task.near)
+        requested, f_hz, p_w, log2_snr = self._controls_log2(ud_actions, col, task.gain)
         tau_o, tau_p, e_o = self.kernels.offload_terms(
             task.bits, task.cpb, task.server, p_w, log2_snr, self._bw, self.config.f_server_hz
         )
@@ -271,11 +275,16 @@ class CompiledBackend(NumpyBackend):
 
     def observe(self, core, es: bool):
         cfg = self.config
-        ud32, es_obs, loads = self.kernels.observe(
+        reach = core.near is not None  # the UD rows' one-hot over the K columns; loads and
+        server = server_columns(core.server, core.near) if reach else core.server  # ES rows:
+        ud32, es_obs, loads = self.kernels.observe(  # numpy's, by ES id
             core.bits, core.cycles_per_bit, core.deadline_s, core.prev_f, core.prev_p,
-            core.battery, core.gain, core.gain_db, *self._gain_scale, core.server, core.members,
-            core.head_scale, cfg.subchannels, cfg.storage_bits, cfg.n_cpus, es,
+            core.battery, core.gain, core.gain_db, *self._gain_scale, server, core.members,
+            core.head_scale, cfg.subchannels, cfg.storage_bits, cfg.n_cpus, es and not reach,
         )  # fmt: skip
+        if reach:
+            loads = core.es_loads()
+            es_obs = core.es_matrix(ud32, loads) if es else None
         return ud32, (es_obs if es else None), loads
 
     def play(self, core, ud_actions: np.ndarray, es_bits: np.ndarray | None, rule) -> tuple:

@@ -15,6 +15,7 @@ import mec_env
 from mec_env.config import ConfigError, make_config
 from mec_env.errors import MatcherError
 from mec_env.sim import components as comp
+from mec_env.sim import fast
 from mec_env.sim import geometry as geo
 from mec_env.sim.matchers.base import MATCHERS, match
 from mec_env.sim.matchers.co_selection import co_selection_batched, co_selection_near
@@ -221,9 +222,40 @@ def test_city_preset_steps_and_keeps_its_constraints():
         assert (core.near[0][srv >= 0] == srv[srv >= 0, None]).any(axis=1).all()
 
 
-def test_compiled_kernels_leave_reach_to_numpy():
-    env = mec_env.parallel_env("urban_mobility", nearest_servers=2, kernels="auto")
-    assert env._core.kernels is None
+def _play(kernels: str, preset: str, **overrides) -> tuple[object, np.ndarray]:
+    env = mec_env.parallel_env(preset, kernels=kernels, **overrides)
+    obs, _ = env.reset(seed=11)
+    rng = np.random.default_rng(4)
+    out = []
+    while env.agents:
+        act = {
+            a: rng.random(3) if a.startswith("ud") else rng.integers(0, 2, 16) for a in env.agents
+        }
+        obs, rewards, _, _, _ = env.step(act)
+        out.append(
+            np.concatenate([[rewards[a] for a in env.ud_agents], *[obs[a] for a in sorted(obs)]])
+        )
+    return env.unwrapped._core.kernels, np.array(out)
+
+
+@pytest.mark.skipif(not fast.available(), reason="numba not installed")
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(preset="urban_mobility", nearest_servers=2),
+        dict(preset="city", n_uds=96, n_servers=6, area_m=[600.0, 400.0]),
+        dict(preset="city", n_uds=96, n_servers=6, area_m=[600.0, 400.0], es_agents=False,
+             admission="saving_first", matcher="max_gain"),
+    ],
+    ids=["urban_mobility_k2", "city_small", "city_small_rules"],
+)  # fmt: skip
+def test_numpy_equals_compiled(overrides):
+    # the compiled kernels play reach (its matching in the near forms, numpy): the same
+    # rewards and observations, bit for bit
+    overrides = dict(overrides, n_slots=15)
+    kernels, compiled = _play("numba", **overrides)
+    assert kernels is not None
+    assert_array_equal(compiled, _play("numpy", **overrides)[1])
 
 
 @pytest.mark.parametrize(
