@@ -22,8 +22,8 @@ Prints four tables, every ratio measured in this run:
 6. **The map with reach** (``city``: UMi channel, random waypoint, each UD sees its K = 4
    nearest ESs; N = 48, 480, 4800 with M = N/16 on a 200 m grid, K = min(4, M)): µs per
    UD-step, batched (B·N ≈ 12,288 UDs per call) and single, numpy and with the compiled
-   compiled kernels (the column says which backend played), the
-   ratio to N = 48, and the batched N = 48 row of ``paper_kb`` (no map) for scale.
+   kernels (the column says which backend played), the ratio to N = 48, and the batched
+   N = 48 row of ``paper_kb`` (no map) for scale.
    Target (issue 22): N = 4800 within 2x of N = 48.
 
 Optionally (``--mpe``) PettingZoo MPE ``simple_spread_v3`` with 48 agents for reference.
