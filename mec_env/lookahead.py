@@ -53,11 +53,13 @@ Without queues (the paper's slot model, ``view.queues is None``) every task must
 this slot and the rule is ``greedy``'s: :meth:`DriftPlusPenalty.decide` calls
 :meth:`Greedy.decide`.
 
-With DNN split tasks (``task_model: dnn``, e.g. ``urban_split_queue``) it decides whole
-tasks: its x^u is 0 or 1, which the environment reads as s = L (the whole network on the UD)
-or s = 0 (the input uploaded, every unit on the ES), the two splits for which its terms (β·c
-cycles, β uploaded and stored) are exact. It never splits a network (``best_split`` splits,
-but ignores the queues and backlogs).
+With DNN split tasks (``task_model: dnn``, e.g. ``urban_split_queue``) its offload option
+ranges over the split points too (:func:`split_offload_candidates`): every split s < L of the
+UD's network, at each candidate power and at f ∈ {its best whole-task local f, f_max} for the
+local units 1..s, with τ^a = C^r(s)/f_s + max(C^l(s)/f + β(s)/v, τ^q) and e = κ C^l(s) f² +
+p β(s)/v; a split with local units only while the UD's CPU is idle (the environment's rule).
+Its x^u then names the chosen split, the ES stores the activation β(s) (the approvals count
+it against D_m), a waiting UD requests s = 0 and is refused, a local run sends x^u = 0.
 """
 
 from __future__ import annotations
@@ -72,9 +74,11 @@ from mec_env.policies import (
     POLICIES,
     Greedy,
     SlotView,
+    _set_shares,
     best_local_frequency,
     best_offload_power,
 )
+from mec_env.sim import dnn
 from mec_env.sim.params import EnvConfig
 
 #: the default trade-off weight V (tasks per cost unit): the best of the sweep in
@@ -180,6 +184,73 @@ def offload_candidates(
     return cands, cost, energy
 
 
+@dataclass(frozen=True)
+class SplitChoice:
+    """Per UD (arrays (N,)): the split s of its best offload option, the local f (Hz) of
+    units 1..s, what its ES stores (bits) and the network's L."""
+
+    split: np.ndarray
+    f_hz: np.ndarray
+    stored_bits: np.ndarray
+    n_units: np.ndarray
+
+
+def split_offload_candidates(
+    cfg: EnvConfig, view: SlotView, backlog_s: np.ndarray, cpu_idle: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+    """With DNN split tasks, every (split s < L, power p, local f) of each UD at its matched
+    ES: ``(index (N, C), cost (N, C), energy (N, C), decode)``; C = (L_max + 1)·P·2, cost
+    +∞ where s ≥ L or, with a busy CPU, s > 0; ``decode`` gives (split, p, f) by index.
+    Cost ρ1 τ^a + ρ2 e + ρ1 max(τ^a − φ, 0) with τ^a = C^r(s)/f_s + max(C^l(s)/f + β(s)/v,
+    τ^q), e = κ C^l(s) f² + p β(s)/v (:func:`mec_env.sim.dnn.profile_costs`)."""
+    s, server = view.current_slot, view.server
+    n = cfg.n_uds
+    plan = dnn.SplitPlan.for_config(cfg)
+    net = plan.network_of(s.cycles_per_bit)
+    n_units = plan.table.n_units[net]
+    prof = plan.table.for_tasks(net)  # (N, S), padded with s = L
+    srv = np.maximum(server, 0)
+    p_opt, _ = best_offload_power(
+        cfg, s.bits, s.cycles_per_bit, s.deadline_s, s.gain, server, s.near
+    )
+    f_opt, _ = best_local_frequency(cfg, s.bits, s.cycles_per_bit, s.deadline_s)
+    grid = np.geomspace(cfg.p_min_w, cfg.p_max_w, GRID_POINTS)
+    powers = np.column_stack([p_opt, *[np.full(n, p) for p in grid]])  # (N, P)
+    freqs = np.column_stack([f_opt, np.full(n, cfg.f_max_hz)])  # (N, F)
+    rate = physics.uplink_rate(cfg.subchannel_bw_hz[srv][:, None], powers, s.gain_to(srv)[:, None])
+    parts = dnn.profile_costs(
+        dnn.SplitProfile(*(a[:, :, None, None] for a in prof)),
+        freqs[:, None, None, :],
+        cfg.f_server_hz[srv][:, None, None, None],
+        rate[:, None, :, None],
+        powers[:, None, :, None],
+        cfg.kappa,
+    )  # fmt: skip  (N, S, P, F)
+    arrival = parts.local_delay_s + parts.upload_delay_s
+    delay = parts.remote_delay_s + np.maximum(arrival, backlog_s[:, None, None, None])
+    energy = parts.local_energy_j + parts.upload_energy_j
+    cost = physics.late_penalty_cost(
+        cfg.rho_delay, cfg.rho_energy, delay, energy, s.deadline_s[:, None, None, None]
+    )
+    split = np.arange(prof.local_cycles.shape[1])[None, :, None, None]
+    ok = (split < n_units[:, None, None, None]) & ((split == 0) | cpu_idle[:, None, None, None])
+    cost = np.where(ok, cost, np.inf)
+    shape = cost.shape
+    index = np.broadcast_to(np.arange(np.prod(shape[1:])), (n, int(np.prod(shape[1:]))))
+    energy = np.broadcast_to(energy, shape).reshape(n, -1)
+    decode = (shape, powers, freqs, n_units, prof.upload_bits)
+    return index, cost.reshape(n, -1), energy, decode
+
+
+def _decode_split(decode: tuple, index: np.ndarray) -> tuple[np.ndarray, np.ndarray, SplitChoice]:
+    """(p (N,), f (N,), :class:`SplitChoice`) of each UD's chosen candidate ``index``."""
+    shape, powers, freqs, n_units, upload_bits = decode
+    split, pi, fi = np.unravel_index(index, shape[1:])
+    rows = np.arange(index.size)
+    stored = upload_bits[rows, split]
+    return powers[rows, pi], freqs[rows, fi], SplitChoice(split, freqs[rows, fi], stored, n_units)
+
+
 def local_candidates(
     cfg: EnvConfig, view: SlotView, behind: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,6 +311,8 @@ class DriftPlusPenalty(Greedy):
         self.v = float(v)
         self.battery_weight = float(battery_weight)
         self.last_choice: np.ndarray | None = None
+        self._split: SplitChoice | None = None  # with DNN split tasks, the last options'
+        self._share = np.zeros(0)  # x^u of each UD with DNN split tasks (set by decide)
 
     def __repr__(self) -> str:
         return (
@@ -256,7 +329,13 @@ class DriftPlusPenalty(Greedy):
         battery = s.battery_j if cfg.battery_hard else None
         queue = q.length.astype(np.float64)
         backlog = es_backlog_s(q.es_free_s, view.server)
-        p, c_off, e_off, val_off = _pick(*offload_candidates(cfg, view, backlog), v, w, battery)
+        self._split = None
+        if cfg.split_tasks:  # the offload option ranges over the split points too
+            cands = split_offload_candidates(cfg, view, backlog, q.local_busy_s <= 0.0)
+            k, c_off, e_off, val_off = _pick(*cands[:3], v, w, battery)
+            p, _, self._split = _decode_split(cands[3], k)
+        else:
+            p, c_off, e_off, val_off = _pick(*offload_candidates(cfg, view, backlog), v, w, battery)
         val_off = np.where(view.server >= 0, val_off, np.inf)
         behind = np.maximum(queue - 1.0, 0.0)
         f, c_loc, e_loc, val_loc = _pick(*local_candidates(cfg, view, behind), v, w, battery)
@@ -283,27 +362,47 @@ class DriftPlusPenalty(Greedy):
         fallback = np.where(loc.score < wait.score, self.LOCAL, self.WAIT)
         wants = has & (choice == self.OFFLOAD)
         gain = np.minimum(loc.score, wait.score) - off.score
-        approve = self._approvals(base, wants, gain, loc.cost - off.cost)
+        split = self._split
+        stored = None if split is None else split.stored_bits
+        approve = self._approvals(base, wants, gain, loc.cost - off.cost, stored)
         if base.es_agent_names:  # a candidate the ES leaves out takes its best other option
             choice = np.where(wants & ~approve, fallback, choice)
         choice = np.where(has, choice, -1)
         self.last_choice = choice
         request = has & (base.server >= 0) & ((choice == self.OFFLOAD) | (choice == self.WAIT))
-        return request, loc.control, np.where(off.control > 0, off.control, cfg.p_min_w), approve
+        f_hz = loc.control
+        if split is not None:  # x^u names the split (set by act); a wait requests s = 0
+            offload = choice == self.OFFLOAD
+            f_hz = np.where(offload, split.f_hz, loc.control)
+            whole = dnn.offload_share_for_split(np.zeros_like(split.split), split.n_units)
+            share = dnn.offload_share_for_split(split.split, split.n_units)
+            self._share = np.where(offload, share, np.where(request, whole, 0.0))
+        return request, f_hz, np.where(off.control > 0, off.control, cfg.p_min_w), approve
+
+    def act(self, view: SlotView) -> dict[str, np.ndarray]:
+        actions = super().act(view)
+        if view.config.split_tasks and view.queues is not None and actions:
+            _set_shares(view, actions, self._share)
+        return actions
 
     @staticmethod
     def _approvals(
-        base: SlotView, wants: np.ndarray, gain: np.ndarray, saving: np.ndarray
+        base: SlotView,
+        wants: np.ndarray,
+        gain: np.ndarray,
+        saving: np.ndarray,
+        stored_bits: np.ndarray | None = None,
     ) -> np.ndarray:
         """Per ES, the candidates ``wants`` in descending ``gain`` (ties: descending
         ``saving``, greedy's order, then UD index) while they fit in K subchannels and D_m
-        bits; (N,) bool."""
+        bits, each storing ``stored_bits`` (default its task's β); (N,) bool."""
         cfg, s = base.config, base.current_slot
+        bits = s.bits if stored_bits is None else stored_bits
         approve = np.zeros(cfg.n_uds, bool)
         idx = np.flatnonzero(wants)
         if idx.size:
             ok = physics.admit_within_capacity(
-                -gain[idx], base.server[idx], s.bits[idx], cfg.subchannels, cfg.storage_bits,
+                -gain[idx], base.server[idx], bits[idx], cfg.subchannels, cfg.storage_bits,
                 tiebreak=-saving[idx],
             )  # fmt: skip
             approve[idx[ok]] = True
@@ -322,9 +421,11 @@ __all__ = [
     "DEFAULT_V",
     "DriftPlusPenalty",
     "Option",
+    "SplitChoice",
     "drop_risk",
     "energy_weight",
     "es_backlog_s",
     "local_candidates",
     "offload_candidates",
+    "split_offload_candidates",
 ]

@@ -150,25 +150,29 @@ def test_reference_policies_play_and_rank():
     assert max(cost["best_split"], cost["drift_plus_penalty"]) < cost["greedy"], cost
 
 
-def test_drift_plus_penalty_decides_whole_tasks():
-    """On split tasks drift_plus_penalty's x^u is 0 or 1: each task runs whole on the UD
-    (s = L) or whole on the ES (s = 0, the input uploaded), the two cases its cost model
-    prices exactly."""
+def test_drift_plus_penalty_chooses_split_points():
+    """On split tasks drift_plus_penalty's offload option ranges over the split points: its
+    x^u names the split it priced (the env reads the same s), the ES stores that split's
+    activation, a split with local units is made only on an idle CPU, and it does split."""
     env = mec_env.parallel_env(PRESET, n_slots=20)
     policy = make_policy("drift_plus_penalty", env)
     plan = dnn.SplitPlan.for_config(env.config)
     obs, _ = env.reset(seed=3)
-    offloaded = 0
+    split_offloads = 0
     while env.agents:
+        busy = env.unwrapped._core.queues.local_busy_s[0].copy()
         actions = policy(obs)
-        assert {float(actions[a][0]) for a in env.ud_agents} <= {0.0, 1.0}
+        choice, chosen = policy.last_choice.copy(), policy._split
         obs, *_ = env.step(actions)
         s = env.last_step
         n_units = plan.table.n_units[plan.network_of(s["cycles_per_bit"])]
-        assert np.all((s["split"] == 0) | (s["split"] == n_units))
-        assert np.all(s["split"][s["offloaded"]] == 0)
-        offloaded += int(s["offloaded"].sum())
-    assert offloaded > 0
+        off = choice == policy.OFFLOAD
+        assert_array_equal(s["split"][off], chosen.split[off])  # x^u decodes to its split
+        assert np.all(s["split"][choice == policy.LOCAL] == n_units[choice == policy.LOCAL])
+        assert np.all(s["split"][choice == policy.WAIT] == 0)
+        assert not np.any(s["requested"] & (s["split"] > 0) & (busy > 0))
+        split_offloads += int((s["offloaded"] & (s["split"] > 0)).sum())
+    assert split_offloads > 0
 
 
 def test_the_oracle_refuses_in_one_line():
