@@ -328,15 +328,17 @@ def render_map(
     segs = np.stack([pos, sites[np.maximum(f.server, 0)]], axis=1)
     _draw_segments(ax, f, segs)
     refused = f.requested & ~f.offloaded
-    size = max(4.0, min(60.0, 2000.0 / n))
+    size = max(4.0, min(60.0, 2000.0 / n)) if n <= 500 else max(1.0, 2000.0 / n)
     colour = np.where(f.offloaded, _C_OFFLOAD, np.where(refused, _C_REFUSED, _C_LOCAL))
     ax.scatter(pos[:, 0], pos[:, 1], s=size, c=list(colour), zorder=4)
     if f.timed_out.any():
         ax.scatter(*pos[f.timed_out].T, marker="x", s=2 * size, c=_C_REFUSED, zorder=4)
-    ax.scatter(sites[:, 0], sites[:, 1], marker="s", s=160, c=_C_SERVER, zorder=5)
+    m_all = cfg.n_servers  # a large map (city): smaller squares, no per-ES labels
+    es_size = 160.0 if m_all <= 9 else max(6.0, 1440.0 / m_all)
+    ax.scatter(sites[:, 0], sites[:, 1], marker="s", s=es_size, c=_C_SERVER, zorder=5)
     load = np.bincount(f.server[f.server >= 0], minlength=cfg.n_servers)
     admitted = np.bincount(f.server[f.offloaded], minlength=cfg.n_servers)
-    for m in range(min(cfg.n_servers, 24)):
+    for m in range(m_all if m_all <= 12 else 0):
         ax.annotate(f"es_{m}: {admitted[m]}/{cfg.subchannels[m]} K, {load[m]} UDs",
                     sites[m], xytext=(0, 9), textcoords="offset points", ha="center",
                     fontsize=7, zorder=6, bbox={"fc": "white", "ec": "none", "alpha": 0.7,
@@ -450,14 +452,32 @@ def _draw_legend(ax: Any, title: str) -> None:
 
 
 def _draw_batteries(ax: Any, cfg: Any, battery: np.ndarray, ud_x: np.ndarray) -> None:
-    """The bottom panel: every UD's battery over b_max, red below b_min (dotted line)."""
+    """The bottom panel: every UD's battery over b_max, red below b_min (dotted line); with
+    more than 400 UDs the share of UDs at each level instead (a histogram on its side)."""
     level = battery / cfg.b_max_j
     low = battery < cfg.b_min_j
+    if cfg.n_uds > 400:
+        _draw_battery_histogram(ax, cfg, level)
+        return
     ax.bar(ud_x, level, width=0.8 / cfg.n_uds, color=np.where(low, _C_LOW, _C_BATTERY))
     ax.axhline(cfg.b_min_j / cfg.b_max_j, color=_C_LOW, linewidth=0.8, linestyle=":")
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 1.05)
     ax.set_xticks([])
+    ax.set_ylabel("battery / b_max", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def _draw_battery_histogram(ax: Any, cfg: Any, level: np.ndarray) -> None:
+    """The share of UDs in each of 40 battery bins over [0, 1] of b_max, red below b_min."""
+    counts, edges = np.histogram(np.clip(level, 0.0, 1.0), bins=40, range=(0.0, 1.0))
+    share = counts / max(level.size, 1)
+    colour = np.where(edges[:-1] < cfg.b_min_j / cfg.b_max_j, _C_LOW, _C_BATTERY)
+    ax.barh(edges[:-1], share, height=np.diff(edges), align="edge", color=list(colour))
+    ax.axhline(cfg.b_min_j / cfg.b_max_j, color=_C_LOW, linewidth=0.8, linestyle=":")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.05)
+    ax.set_xlabel(f"share of the {cfg.n_uds} UDs", fontsize=8)
     ax.set_ylabel("battery / b_max", fontsize=8)
     ax.tick_params(labelsize=7)
 
