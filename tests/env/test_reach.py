@@ -271,3 +271,11 @@ def test_bad_reach_is_a_one_line_config_error(overrides, message):
     with pytest.raises(ConfigError, match=message) as err:
         make_config(**overrides)
     assert "\n" not in str(err.value)
+
+
+def test_a_large_map_renders():
+    pytest.importorskip("matplotlib")
+    env = mec_env.parallel_env("city", render_mode="rgb_array", **CITY_SMALL)
+    env.reset(seed=0)
+    img = env.render()
+    assert img.shape[2] == 3 and img.dtype == np.uint8 and (img < 250).any()
