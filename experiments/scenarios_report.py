@@ -55,7 +55,7 @@ PRESET_TEXT = {
     "map, `dnn_split`'s tasks and `queue`'s time model at 0.15 arrivals per UD per slot, more "
     "than the ESs' stores take as whole images "
     '(docs/environment.md, "Combined: urban_split_queue"). `best_split` splits but ignores '
-    "the queues; `drift_plus_penalty` sees the queues but decides whole tasks.",
+    "the queues; `drift_plus_penalty` sees the queues and prices every split point.",
 }
 
 

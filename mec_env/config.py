@@ -230,7 +230,8 @@ def _changes(preset: dict[str, Any]) -> dict[str, Any]:
 # or wait. Measured (`ucms-eval algo=... env=urban_split_queue --episodes 10`, max_gain
 # matching; cost per UD-slot, tasks dropped, mean wait of a served task): all_local 0.168
 # (56 % dropped: a VGG-16 cannot finish locally), all_offload 0.048 (19 %, 93 ms), greedy
-# 0.043 (13 %, 96 ms), best_split 0.030 (5 %, 66 ms), drift_plus_penalty 0.026 (0 %, 7 ms).
+# 0.043 (13 %, 96 ms), best_split 0.030 (5 %, 66 ms), drift_plus_penalty 0.026 (0 %, 7 ms;
+# it prices every split point).
 # At queue's 0.3 it is hopeless (greedy drops 49 % of the tasks, best_split 34 %); at 0.03
 # every offloading rule costs 0.004, its tasks waiting under 4 ms on average.
 _URBAN_SPLIT_QUEUE = {
