@@ -231,17 +231,23 @@ def split_targets(runs: Mapping, refs: Mapping) -> list[str]:
         if best and r:
             out.append(f"- `{preset}`: best learner {best[0]} {_fmt(*best[1])} against {ref} "
                        f"{r:.4f} ({(best[1][0] / r - 1) * 100:+.1f} %).")  # fmt: skip
+    return out + _admission_point(runs)
+
+
+def _admission_point(runs: Mapping) -> list[str]:
+    """UCMS_MADDPG on `dnn_split` with its learned ES admission against the same learner
+    with every request admitted, if both rows have seeds."""
     learned = [
         j for j in runs.values() if j["preset"] == "dnn_split" and j["algo"] == "ucms_maddpg"
     ]
     rows = {("admission=accept_all" in j["overrides"]): j for j in learned if j["seeds"]}
-    if len(rows) == 2:
-        on, off_ = (t_interval([s["cost"] for s in rows[k]["seeds"].values()]) for k in (0, 1))
-        out.append(f"- `dnn_split`: UCMS_MADDPG with its learned ES admission {_fmt(*on)} against "
-                   f"the same learner with every request admitted {_fmt(*off_)} "
-                   f"({(on[0] / off_[0] - 1) * 100:+.1f} %); the rules' side of the question: "
-                   "`experiments/results/admission_splits.md`.")  # fmt: skip
-    return out
+    if len(rows) < 2:
+        return []
+    on, off = (t_interval([s["cost"] for s in rows[k]["seeds"].values()]) for k in (0, 1))
+    return [f"- `dnn_split`: UCMS_MADDPG with its learned ES admission {_fmt(*on)} against the "
+            f"same learner with every request admitted {_fmt(*off)} "
+            f"({(on[0] / off[0] - 1) * 100:+.1f} %); the rules' side of the question: "
+            "`experiments/results/admission_splits.md`."]  # fmt: skip
 
 
 def plot_curves(runs: Mapping, refs: Mapping, preset: str) -> Path | None:
