@@ -186,7 +186,7 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
     * MAPPO with a Beta offload head (``learner.offload_dist=beta``, so x^u can name a split
       point) on `dnn_split` (2000 episodes) and `urban_split_queue` (200, γ = 0.99), 3 seeds.
     * `city` (N = 4800, M = 300, reach K = 4): MAPPO (one UD actor shared by the 4800 UDs),
-      one seed of 10 episodes, evaluated twice: what a CPU session affords.
+      five seeds of 10 episodes, evaluated twice: what a CPU session affords.
     """
     three = (0, 1, 2)
     jobs = [
@@ -215,8 +215,8 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
                     (GAMMA, *beta), seeds=three,
                     note="γ = 0.99, x a Beta share (learner.offload_dist=beta)"))  # fmt: skip
     jobs.append(
-        Job("city-mappo", "city", "mappo", 10, (GAMMA,), seeds=(0,), evals=2,
-            note="one seed, 10 episodes (4.8 M UD-slots): about 100 CPU-s an episode here")
+        Job("city-mappo", "city", "mappo", 10, (GAMMA,), evals=2,
+            note="10 episodes (4.8 M UD-slots): about 75 CPU-s an episode here")
     )  # fmt: skip
     jobs.append(Job("urban_split_queue-mappo", "urban_split_queue", "mappo", 200, (GAMMA,)))
     jobs.append(
