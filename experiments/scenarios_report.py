@@ -51,6 +51,10 @@ PRESET_TEXT = {
     "random waypoint, gains from 3GPP TR 38.901 UMi (distance, correlated shadowing, "
     'Rayleigh fading; docs/environment.md, "The map"), 100 slots of 0.1 s. Gains are '
     "correlated in time, but the slot model still makes every slot stand alone.",
+    "city": "The large map (issue 22): N = 4800 UDs, M = 300 ESs on a 200 m grid, each UD "
+    'seeing and joinable to its 4 nearest ESs (docs/environment.md, "Reach"). MAPPO shares '
+    "one UD actor over the 4800 UDs; 10 episodes (4.8 M UD-slots) take about 12 CPU-minutes "
+    "a seed here, so this is a short budget, not a converged result.",
     "urban_split_queue": "DNN split tasks on the map with queues (issue 22): `urban_mobility`'s "
     "map, `dnn_split`'s tasks and `queue`'s time model at 0.15 arrivals per UD per slot, more "
     "than the ESs' stores take as whole images "
