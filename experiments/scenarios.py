@@ -215,8 +215,7 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
                     (GAMMA, *beta), seeds=three,
                     note="γ = 0.99, x a Beta share (learner.offload_dist=beta)"))  # fmt: skip
     jobs.append(
-        Job("city-mappo", "city", "mappo", 10, (GAMMA,), evals=2,
-            note="10 episodes (4.8 M UD-slots): about 75 CPU-s an episode here")
+        Job("city-mappo", "city", "mappo", 10, (GAMMA,), evals=2)
     )  # fmt: skip
     jobs.append(Job("urban_split_queue-mappo", "urban_split_queue", "mappo", 200, (GAMMA,)))
     jobs.append(
