@@ -76,6 +76,10 @@ UD n, ``Box(float32)`` of size 2M + 7. Scaled by default (``normalize_obs=True``
 | 6 … 5+M | gain g to each ES | linear | (g_dB − g_dB,min)/(g_dB,max − g_dB,min) |
 | 6+M … 6+2M | matched ES one-hot, last entry "none" | 0/1 | same |
 
+With reach (``nearest_servers`` = K, docs/environment.md "Reach") M is K here: the gains to
+the UD's K nearest ESs, nearest first, and the one-hot over those K (``last_step["near"]``
+names them), so a UD observation is 2K + 7 long whatever M.
+
 ES m, ``Box(float32)`` of size 6·z_max[m] + 3: for each of its z_max places
 (occupied, β, c, φ, g to this ES, b) of the member UD (zeros if empty, scaled as above), then
 three load figures, dimensionless in both modes: members/K, Σβ_members/D_m, members/U_m.
