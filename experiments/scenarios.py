@@ -184,7 +184,11 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
     * `urban_split_queue` (splits, the map and queues): UCMS_MADDPG at 100 episodes and MAPPO
       at 200 (γ = 0.99), five seeds.
     * MAPPO with a Beta offload head (``learner.offload_dist=beta``, so x^u can name a split
-      point) on `dnn_split` (2000 episodes) and `urban_split_queue` (200, γ = 0.99), 3 seeds.
+      point) on `dnn_split` (2000 episodes) and `urban_split_queue` (200, γ = 0.99), 3 seeds;
+      on `dnn_split` again with each UD learning from its own share P_n − C_n
+      (``learner.ud_reward=share``: with the default own reward, −C̄ + P_n, a UD's cost is
+      1/48 of its signal and MAPPO stays above random), 1000 episodes, 5 seeds, and the same
+      with the Bernoulli head, 3 seeds.
     * `city` (N = 4800, M = 300, reach K = 4): MAPPO (one UD actor shared by the 4800 UDs),
       five seeds of 10 episodes, evaluated twice: what a CPU session affords.
     """
@@ -209,6 +213,28 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
             beta,
             seeds=three,
             note="x a Beta share (learner.offload_dist=beta): MAPPO can split",
+        )
+    )
+    share = ("learner.ud_reward=share",)
+    jobs.append(
+        Job(
+            "dnn_split-mappo-beta-share",
+            "dnn_split",
+            "mappo",
+            1000,
+            (*beta, *share),
+            note="x a Beta share, each UD learning from its own P_n − C_n",
+        )
+    )
+    jobs.append(
+        Job(
+            "dnn_split-mappo-share",
+            "dnn_split",
+            "mappo",
+            1000,
+            share,
+            seeds=three,
+            note="Bernoulli x, each UD learning from its own P_n − C_n",
         )
     )
     jobs.append(Job("urban_split_queue-mappo-beta", "urban_split_queue", "mappo", 200,
