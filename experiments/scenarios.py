@@ -188,7 +188,8 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
       on `dnn_split` again with each UD learning from its own share P_n − C_n
       (``learner.ud_reward=share``: with the default own reward, −C̄ + P_n, a UD's cost is
       1/48 of its signal and MAPPO stays above random), 1000 episodes, 5 seeds, and the same
-      with the Bernoulli head, 3 seeds.
+      with the Bernoulli head, 3 seeds; MAPPO with the share reward on `urban_mobility` and
+      `urban_split_queue` (200 episodes, γ = 0.99), 3 seeds.
     * `city` (N = 4800, M = 300, reach K = 4): MAPPO (one UD actor shared by the 4800 UDs),
       five seeds of 10 episodes, evaluated twice: what a CPU session affords.
     """
@@ -237,6 +238,18 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
             note="Bernoulli x, each UD learning from its own P_n − C_n",
         )
     )
+    for preset in ("urban_mobility", "urban_split_queue"):
+        jobs.append(
+            Job(
+                f"{preset}-mappo-share",
+                preset,
+                "mappo",
+                200,
+                (GAMMA, *share),
+                seeds=three,
+                note="γ = 0.99, each UD learning from its own P_n − C_n",
+            )
+        )
     jobs.append(Job("urban_split_queue-mappo-beta", "urban_split_queue", "mappo", 200,
                     (GAMMA, *beta), seeds=three,
                     note="γ = 0.99, x a Beta share (learner.offload_dist=beta)"))  # fmt: skip
