@@ -193,75 +193,50 @@ def beyond_paper_jobs() -> tuple[Job, ...]:
     * `city` (N = 4800, M = 300, reach K = 4): MAPPO (one UD actor shared by the 4800 UDs),
       five seeds of 10 episodes, evaluated twice: what a CPU session affords.
     """
-    three = (0, 1, 2)
-    jobs = [
+    return (*_split_jobs(), *_map_jobs())
+
+
+THREE = (0, 1, 2)
+#: MAPPO's split-capable offload head, and each UD learning from its own P_n − C_n
+BETA, SHARE = ("learner.offload_dist=beta",), ("learner.ud_reward=share",)
+
+
+def _split_jobs() -> tuple[Job, ...]:
+    """The jobs on `dnn_split` and `dnn_split_small` (:func:`beyond_paper_jobs`)."""
+    return (
         Job("dnn_split-ucms_maddpg", "dnn_split", "ucms_maddpg", 3000),
         Job("dnn_split_small-ucms_maddpg", "dnn_split_small", "ucms_maddpg", 3000),
+        Job("dnn_split-mappo-beta", "dnn_split", "mappo", 2000, BETA, seeds=THREE,
+            note="x a Beta share (learner.offload_dist=beta): MAPPO can split"),
+        Job("dnn_split-mappo-beta-share", "dnn_split", "mappo", 1000, (*BETA, *SHARE),
+            note="x a Beta share, each UD learning from its own P_n − C_n"),
+        Job("dnn_split-mappo-share", "dnn_split", "mappo", 1000, SHARE, seeds=THREE,
+            note="Bernoulli x, each UD learning from its own P_n − C_n"),
+        Job("dnn_split-ucms_maddpg-accept_all", "dnn_split", "ucms_maddpg", 3000,
+            ("admission=accept_all",), seeds=THREE,
+            note="ES agents off: every request admitted (co-selection, UD learners as UCMS)"),
+    )  # fmt: skip
+
+
+def _map_jobs() -> tuple[Job, ...]:
+    """The jobs on `urban_mobility`, `urban_split_queue` and `city` (:func:`beyond_paper_jobs`)."""
+    jobs = [
         Job("urban_mobility-ucms_maddpg", "urban_mobility", "ucms_maddpg", 100),
         Job("urban_mobility-mappo", "urban_mobility", "mappo", 200, (GAMMA,)),
     ]
     for algo in PAPER_BASELINES:
         jobs.append(Job(f"urban_mobility-{algo}", "urban_mobility", algo, 60, seeds=(0,)))
-    jobs.append(Job("urban_mobility-ippo", "urban_mobility", "ippo", 200, (GAMMA,), seeds=(0,)))
-    jobs.append(Job("urban_split_queue-ucms_maddpg", "urban_split_queue", "ucms_maddpg", 100))
-    beta = ("learner.offload_dist=beta",)
-    jobs.append(
-        Job(
-            "dnn_split-mappo-beta",
-            "dnn_split",
-            "mappo",
-            2000,
-            beta,
-            seeds=three,
-            note="x a Beta share (learner.offload_dist=beta): MAPPO can split",
-        )
-    )
-    share = ("learner.ud_reward=share",)
-    jobs.append(
-        Job(
-            "dnn_split-mappo-beta-share",
-            "dnn_split",
-            "mappo",
-            1000,
-            (*beta, *share),
-            note="x a Beta share, each UD learning from its own P_n − C_n",
-        )
-    )
-    jobs.append(
-        Job(
-            "dnn_split-mappo-share",
-            "dnn_split",
-            "mappo",
-            1000,
-            share,
-            seeds=three,
-            note="Bernoulli x, each UD learning from its own P_n − C_n",
-        )
-    )
-    for preset in ("urban_mobility", "urban_split_queue"):
-        jobs.append(
-            Job(
-                f"{preset}-mappo-share",
-                preset,
-                "mappo",
-                200,
-                (GAMMA, *share),
-                seeds=three,
-                note="γ = 0.99, each UD learning from its own P_n − C_n",
-            )
-        )
-    jobs.append(Job("urban_split_queue-mappo-beta", "urban_split_queue", "mappo", 200,
-                    (GAMMA, *beta), seeds=three,
-                    note="γ = 0.99, x a Beta share (learner.offload_dist=beta)"))  # fmt: skip
-    jobs.append(
-        Job("city-mappo", "city", "mappo", 10, (GAMMA,), evals=2)
-    )  # fmt: skip
-    jobs.append(Job("urban_split_queue-mappo", "urban_split_queue", "mappo", 200, (GAMMA,)))
-    jobs.append(
-        Job("dnn_split-ucms_maddpg-accept_all", "dnn_split", "ucms_maddpg", 3000,
-            ("admission=accept_all",), seeds=three,
-            note="ES agents off: every request admitted (co-selection, UD learners as UCMS)")
-    )  # fmt: skip
+    jobs += [
+        Job("urban_mobility-ippo", "urban_mobility", "ippo", 200, (GAMMA,), seeds=(0,)),
+        Job("urban_split_queue-ucms_maddpg", "urban_split_queue", "ucms_maddpg", 100),
+        Job("urban_split_queue-mappo", "urban_split_queue", "mappo", 200, (GAMMA,)),
+        Job("urban_split_queue-mappo-beta", "urban_split_queue", "mappo", 200, (GAMMA, *BETA),
+            seeds=THREE, note="γ = 0.99, x a Beta share (learner.offload_dist=beta)"),
+        *(Job(f"{p}-mappo-share", p, "mappo", 200, (GAMMA, *SHARE), seeds=THREE,
+              note="γ = 0.99, each UD learning from its own P_n − C_n")
+          for p in ("urban_mobility", "urban_split_queue")),
+        Job("city-mappo", "city", "mappo", 10, (GAMMA,), evals=2),
+    ]  # fmt: skip
     return tuple(jobs)
 
 
